@@ -1,0 +1,152 @@
+#include "common/common.h"
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+namespace sw {
+
+namespace {
+constexpr char kHex[] = "0123456789abcdef";
+int hex_val(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+int b64_val(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+}  // namespace
+
+std::string hex_encode(const uint8_t* data, size_t len) {
+  std::string out;
+  out.resize(len * 2);
+  for (size_t i = 0; i < len; ++i) {
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 0xf];
+  }
+  return out;
+}
+
+std::optional<Bytes> hex_decode(std::string_view hex) {
+  if (hex.size() % 2) return std::nullopt;
+  Bytes out(hex.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) {
+    int hi = hex_val(hex[2 * i]), lo = hex_val(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return out;
+}
+
+std::optional<Bytes> hex_decode_fixed(std::string_view hex, size_t bytes) {
+  if (hex.size() != bytes * 2) return std::nullopt;
+  return hex_decode(hex);
+}
+
+std::string base64_encode(const uint8_t* data, size_t len, bool url, bool pad) {
+  const char* alpha = url ? kB64Url : kB64;
+  std::string out;
+  out.reserve((len + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < len; i += 3) {
+    uint32_t v = uint32_t(data[i]) << 16 | uint32_t(data[i + 1]) << 8 | data[i + 2];
+    out += alpha[v >> 18 & 63];
+    out += alpha[v >> 12 & 63];
+    out += alpha[v >> 6 & 63];
+    out += alpha[v & 63];
+  }
+  if (i < len) {
+    uint32_t v = uint32_t(data[i]) << 16 | (i + 1 < len ? uint32_t(data[i + 1]) << 8 : 0);
+    out += alpha[v >> 18 & 63];
+    out += alpha[v >> 12 & 63];
+    if (i + 1 < len) out += alpha[v >> 6 & 63];
+    else if (pad) out += '=';
+    if (pad) out += '=';
+  }
+  return out;
+}
+
+std::optional<Bytes> base64_decode(std::string_view text) {
+  size_t n = text.size();
+  while (n > 0 && text[n - 1] == '=') --n;
+  if (text.size() - n > 2) return std::nullopt;
+  if (n % 4 == 1) return std::nullopt;
+  if (text.size() != n && text.size() % 4 != 0) return std::nullopt;  // padding only with full quads
+  Bytes out;
+  out.reserve(n * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    int v = b64_val(text[i]);
+    if (v < 0) return std::nullopt;
+    acc = acc << 6 | uint32_t(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>(acc >> bits & 0xff));
+    }
+  }
+  // Non-zero leftover bits mean a non-canonical encoding.
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+namespace {
+class SystemClock final : public Clock {
+ public:
+  int64_t now_unix() const override {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
+std::mutex g_log_mu;
+constexpr const char* kLevelNames[] = {"debug", "info", "notice", "warning",
+                                       "error", "critical", "alert", "emergency"};
+}  // namespace
+
+const Clock& Clock::system() {
+  static SystemClock c;
+  return c;
+}
+
+std::optional<LogLevel> parse_log_level(std::string_view s) {
+  for (int i = 0; i < 8; ++i)
+    if (s == kLevelNames[i]) return static_cast<LogLevel>(i);
+  return std::nullopt;
+}
+const char* log_level_name(LogLevel l) { return kLevelNames[static_cast<int>(l)]; }
+void set_log_level(LogLevel l) { g_level.store(static_cast<int>(l)); }
+LogLevel log_level() { return static_cast<LogLevel>(g_level.load()); }
+
+void log(LogLevel level, std::string_view logger, std::string_view message) {
+  if (static_cast<int>(level) < g_level.load()) return;
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::lock_guard<std::mutex> lk(g_log_mu);
+  std::fprintf(stderr, "%s %s [%.*s] %.*s\n", ts, log_level_name(level), int(logger.size()), logger.data(),
+               int(message.size()), message.data());
+}
+
+}  // namespace sw

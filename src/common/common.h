@@ -1,0 +1,105 @@
+// sw::common — small shared vocabulary: Result/Error values, hex and base64 codecs, a clock, stderr logging.
+// Contract: no I/O except log() (stderr only, never stdout). Pure functions are thread-safe; log() is
+// thread-safe (one line per call). Errors are values: Error{code, message}; codes are stable UPPER_SNAKE
+// strings that tools surface to agents unchanged. Messages must never contain secrets.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sw {
+
+using json = nlohmann::json;
+using Bytes = std::vector<uint8_t>;
+
+// A failure that crosses a layer. `code` is stable (e.g. "INVALID_INVOICE"), `message` is for humans,
+// `details` is optional structured context (never secrets).
+struct Error {
+  std::string code;
+  std::string message;
+  json details = json::object();
+};
+
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
+  Result(Error err) : v_(std::move(err)) {}            // NOLINT
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T* operator->() { return &std::get<0>(v_); }
+  const T* operator->() const { return &std::get<0>(v_); }
+  T& operator*() & { return std::get<0>(v_); }
+  const T& operator*() const& { return std::get<0>(v_); }
+  const Error& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, Error> v_;
+};
+
+// Result<void>: success or an Error.
+struct Ok {};
+using Status = Result<Ok>;
+inline Status ok_status() { return Ok{}; }
+
+inline Error make_error(std::string code, std::string message, json details = json::object()) {
+  return Error{std::move(code), std::move(message), std::move(details)};
+}
+
+// ---- codecs ----
+std::string hex_encode(const uint8_t* data, size_t len);
+inline std::string hex_encode(const Bytes& b) { return hex_encode(b.data(), b.size()); }
+// Strict: even length, [0-9a-fA-F] only. nullopt otherwise.
+std::optional<Bytes> hex_decode(std::string_view hex);
+// Strict lowercase/uppercase hex of exactly `bytes` bytes.
+std::optional<Bytes> hex_decode_fixed(std::string_view hex, size_t bytes);
+
+std::string base64_encode(const uint8_t* data, size_t len, bool url = false, bool pad = true);
+inline std::string base64_encode(const Bytes& b, bool url = false, bool pad = true) {
+  return base64_encode(b.data(), b.size(), url, pad);
+}
+// Accepts standard or URL alphabet, with or without padding; rejects anything else.
+std::optional<Bytes> base64_decode(std::string_view text);
+
+// Compact JSON with invalid UTF-8 replaced (never throws): for every message that leaves the process.
+inline std::string json_dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+inline Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+inline std::string to_string(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+// Trim ASCII whitespace both ends.
+std::string_view trim(std::string_view s);
+
+// Money: msat internally; sats at the surface rounded UP so caps are never under-counted.
+inline uint64_t msat_to_sat_ceil(uint64_t msat) { return msat / 1000 + (msat % 1000 ? 1 : 0); }
+
+// ---- time ----
+// Injectable wall clock (unix seconds) so windows/expiry can be tested.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t now_unix() const = 0;
+  static const Clock& system();
+};
+
+// ---- logging (stderr only) ----
+enum class LogLevel { debug = 0, info, notice, warning, error, critical, alert, emergency };
+std::optional<LogLevel> parse_log_level(std::string_view s);
+const char* log_level_name(LogLevel l);
+void set_log_level(LogLevel l);
+LogLevel log_level();
+// Writes "ts level [logger] message" to stderr when level >= threshold. Never pass secrets.
+void log(LogLevel level, std::string_view logger, std::string_view message);
+
+}  // namespace sw

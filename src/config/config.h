@@ -1,0 +1,64 @@
+// sw::config — run-time configuration from defaults < config file (JSON) < environment < command-line flags.
+// Contract: load() is pure apart from reading the environment, the config file and $HOME/$XDG_* paths; it never
+// prints. Errors: Result with code CONFIG_INVALID and a message naming the flag/variable/key (never its value when
+// the value is a secret such as a token or the NWC URL). The Config value is immutable after load and safe to share.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/common.h"
+
+namespace sw::config {
+
+// A bearer token accepted by the HTTP transports. `label` identifies the client in the ledger and logs;
+// `envelope` optionally names a hosted budget envelope the token is bound to.
+struct Token {
+  std::string token;
+  std::string label;
+  std::string envelope;
+};
+
+struct Config {
+  std::string transport = "stdio";  // stdio | http
+  std::string host = "127.0.0.1";
+  uint16_t port = 8402;
+  std::vector<Token> tokens;
+  std::vector<std::string> allowed_origins;  // extra Origins beyond loopback ones
+  std::vector<std::string> allowed_hosts;    // extra Host header values accepted (DNS-rebinding guard)
+  LogLevel log_level = LogLevel::info;
+  std::string data_dir;  // resolved: flag/env/file, else $XDG_DATA_HOME/satwarden, else ~/.local/share/satwarden
+  std::string config_file;  // which file was read ("" when none)
+  size_t max_body_bytes = 1 << 20;     // HTTP request body cap (413 above)
+  size_t max_sessions = 256;           // concurrent HTTP sessions (Streamable + legacy SSE)
+  int session_idle_seconds = 1800;     // idle sessions expire
+  size_t http_threads = 96;            // HTTP worker threads (each keep-alive connection holds one)
+  size_t tools_page_size = 50;         // tools/list page size
+  // Wallet (Nostr Wallet Connect). Secret material: never logged, never echoed in errors.
+  std::string nwc_url;
+  // Spend defaults (sats at the surface).
+  uint64_t default_max_sats = 1000;
+  json raw_file = json::object();  // the parsed config file, for sections owned by other layers (policy, wallet)
+
+  bool loopback_bind() const;
+};
+
+// argv-style parsing; `env` lookup is injectable for tests (nullptr → getenv).
+using EnvLookup = std::optional<std::string> (*)(const char* name);
+
+enum class Action { run, help, version };
+struct Loaded {
+  Config config;
+  Action action = Action::run;
+};
+
+Result<Loaded> load(int argc, const char* const* argv, EnvLookup env = nullptr);
+std::string help_text();
+
+// Creates the data directory (mode 0700) if missing. Error code DATA_DIR_UNUSABLE.
+Status ensure_data_dir(const std::string& dir);
+
+}  // namespace sw::config

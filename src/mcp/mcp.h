@@ -1,0 +1,187 @@
+// sw::mcp — the Model Context Protocol layer (2025-11-25; negotiates down to 2025-06-18, 2025-03-26, 2024-11-05).
+// What: JSON-RPC 2.0 framing, the lifecycle (initialize / initialized / ping), tools/list with cursor pagination,
+// tools/call with input validation against the tool's schema (valijson), structuredContent, progress,
+// cancellation, logging/setLevel + notifications/message, resources/list + resources/read (when resources exist).
+// Transport-agnostic: a transport feeds raw messages into a Session and receives outgoing messages via a Sink.
+// Thread-safety: Server and ToolRegistry are immutable after start and shared by all sessions. A Session may be fed
+// from several threads; its Sink may be called from any thread (tool calls run on a worker pool) so responses
+// can leave out of order. Errors: protocol errors become JSON-RPC errors; tool failures become isError results
+// with a stable code. No exception escapes handle(); a throwing tool becomes an INTERNAL isError result.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/common.h"
+
+namespace sw::mcp {
+
+inline constexpr const char* kLatestVersion = "2025-11-25";
+// Newest first. The server echoes a supported requested version, else answers with kLatestVersion.
+const std::vector<std::string>& supported_versions();
+std::string negotiate_version(const std::string& requested);
+bool version_at_least(const std::string& negotiated, const std::string& min);
+
+// JSON-RPC error codes.
+enum RpcCode : int {
+  kParseError = -32700,
+  kInvalidRequest = -32600,
+  kMethodNotFound = -32601,
+  kInvalidParams = -32602,
+  kInternalError = -32603,
+  kResourceNotFound = -32002,
+};
+
+// ---- tools ----
+
+// What a running tool can do besides computing its result.
+struct CallContext {
+  std::string client;    // who is calling: bearer-token label, "stdio", or "http-anonymous"
+  std::string envelope;  // hosted budget envelope bound to the caller's token ("" = none)
+  // Sends notifications/progress when the caller gave a progressToken; no-op otherwise. `progress` must increase.
+  std::function<void(double progress, std::optional<double> total, const std::string& message)> progress;
+  // Sends notifications/message to this session when `level` >= the session's logging/setLevel threshold.
+  std::function<void(LogLevel level, const std::string& logger, const json& data)> log;
+  std::shared_ptr<std::atomic<bool>> cancel_flag;
+  bool cancelled() const { return cancel_flag && cancel_flag->load(); }
+};
+
+// A tool's outcome: structured success, or an Error that becomes {isError:true} with code + message.
+struct ToolOutcome {
+  bool is_error = false;
+  json structured;
+  Error error;
+  static ToolOutcome success(json s) { return ToolOutcome{false, std::move(s), {}}; }
+  static ToolOutcome failure(Error e) { return ToolOutcome{true, json(), std::move(e)}; }
+};
+
+struct Tool {
+  std::string name;
+  std::string title;
+  std::string description;
+  json annotations = json::object();  // readOnlyHint, destructiveHint, idempotentHint, openWorldHint, title
+  json input_schema;                   // from schemas/<name>.input.json
+  json output_schema;                  // from schemas/<name>.output.json
+  std::function<ToolOutcome(const json& args, CallContext& ctx)> handler;
+};
+
+// The schemas embedded from schemas/*.json at build time (name without ".json" → parsed document).
+const std::map<std::string, json>& embedded_schemas();
+
+class ToolRegistry {
+ public:
+  ToolRegistry();
+  ~ToolRegistry();
+  ToolRegistry(const ToolRegistry&) = delete;
+  ToolRegistry& operator=(const ToolRegistry&) = delete;
+  // Compiles the input schema; error SCHEMA_INVALID if either schema is missing or does not compile, or the name
+  // is taken or not a valid MCP tool name.
+  Status add(Tool tool);
+  const Tool* find(const std::string& name) const;
+  const std::vector<std::string>& names() const { return order_; }
+  // Validates arguments against the tool's input schema. Error INVALID_ARGUMENTS naming the field.
+  Status validate(const std::string& name, const json& args) const;
+
+ private:
+  struct Compiled;
+  std::map<std::string, std::unique_ptr<Compiled>> tools_;
+  std::vector<std::string> order_;
+};
+
+// ---- resources (optional; served when any exist) ----
+struct Resource {
+  std::string uri;  // exact URI, or a template with one {var} at the end, e.g. satwarden://payments/{payment_hash}
+  std::string name;
+  std::string title;
+  std::string description;
+  std::string mime_type = "application/json";
+  bool is_template = false;
+  // Returns the resource text, or an Error (NOT_FOUND → -32002).
+  std::function<Result<std::string>(const std::string& uri)> read;
+};
+
+// ---- server ----
+struct ServerInfo {
+  std::string name = "satwarden";
+  std::string title = "satwarden — Lightning payments within a budget";
+  std::string version;
+  std::string instructions;
+  size_t tools_page_size = 50;
+};
+
+class Server;
+
+// Outgoing message sink. Called from any thread; must be thread-safe and must not block for long.
+// `related_request` is the id (dumped JSON) of the request this message belongs to ("" = unrelated).
+using Sink = std::function<void(const json& message, const std::string& related_request)>;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server& server, std::string client, std::string envelope, Sink sink);
+  ~Session();
+  // Feeds one raw message (a line on stdio, a POST body on HTTP). Never throws.
+  void handle_text(std::string_view text);
+  void handle(const json& msg);
+  const std::string& protocol_version() const { return version_; }
+  bool initialized() const { return initialized_.load(); }
+  // Cancels every in-flight request (session closed).
+  void cancel_all();
+  // Blocks until no request is in flight or the timeout passes (used at shutdown and by tests).
+  bool wait_idle(std::chrono::milliseconds timeout);
+  size_t in_flight() const;
+
+ private:
+  void reply(const json& id, json result);
+  void reply_error(const json& id, int code, const std::string& message, json data = nullptr);
+  void send(const json& msg, const std::string& related);
+  void on_request(const json& id, const std::string& method, const json& params);
+  void on_notification(const std::string& method, const json& params);
+  void call_tool(const json& id, const json& params);
+  json initialize(const json& params);
+
+  Server& server_;
+  std::string client_;
+  std::string envelope_;
+  Sink sink_;
+  std::string version_ = "2025-03-26";  // assumed until initialize (Streamable HTTP default)
+  std::atomic<bool> initialized_{false};
+  std::atomic<int> log_threshold_{static_cast<int>(LogLevel::info)};
+  mutable std::mutex mu_;
+  std::condition_variable idle_cv_;
+  std::map<std::string, std::shared_ptr<std::atomic<bool>>> in_flight_;  // request id (dumped) → cancel flag
+};
+
+class Server {
+ public:
+  Server(ServerInfo info, std::shared_ptr<ToolRegistry> tools, std::vector<Resource> resources = {});
+  ~Server();
+  const ServerInfo& info() const { return info_; }
+  const ToolRegistry& tools() const { return *tools_; }
+  const std::vector<Resource>& resources() const { return resources_; }
+  // Runs `fn` on the worker pool (grows on demand up to a cap; idle workers retire).
+  void spawn(std::function<void()> fn);
+
+ private:
+  struct Pool;
+  ServerInfo info_;
+  std::shared_ptr<ToolRegistry> tools_;
+  std::vector<Resource> resources_;
+  std::unique_ptr<Pool> pool_;
+};
+
+// JSON-RPC helpers (exposed for tests and transports).
+json make_response(const json& id, json result);
+json make_error_response(const json& id, int code, const std::string& message, json data = nullptr);
+// Classifies a parsed message. Returns an error response for invalid ones.
+enum class Kind { request, notification, response, invalid };
+Kind classify(const json& msg, json* error_out);
+
+}  // namespace sw::mcp

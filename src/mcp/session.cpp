@@ -1,0 +1,440 @@
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "mcp/mcp.h"
+
+namespace sw::mcp {
+
+// ---------------------------------------------------------------- versions & JSON-RPC helpers
+
+const std::vector<std::string>& supported_versions() {
+  static const std::vector<std::string> v{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+  return v;
+}
+
+std::string negotiate_version(const std::string& requested) {
+  for (const auto& v : supported_versions())
+    if (v == requested) return v;
+  return kLatestVersion;
+}
+
+// Revision strings are ISO dates, so lexical order is chronological order.
+bool version_at_least(const std::string& negotiated, const std::string& min) { return negotiated >= min; }
+
+json make_response(const json& id, json result) {
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
+}
+
+json make_error_response(const json& id, int code, const std::string& message, json data) {
+  json err{{"code", code}, {"message", message}};
+  if (!data.is_null()) err["data"] = std::move(data);
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(err)}};
+}
+
+Kind classify(const json& msg, json* error_out) {
+  auto invalid = [&](const std::string& why, const json& id = nullptr) {
+    if (error_out) *error_out = make_error_response(id, kInvalidRequest, "Invalid Request: " + why);
+    return Kind::invalid;
+  };
+  if (msg.is_array()) return invalid("JSON-RPC batches are not supported (removed in MCP 2025-06-18)");
+  if (!msg.is_object()) return invalid("a message must be a JSON object");
+  auto jv = msg.find("jsonrpc");
+  if (jv == msg.end() || !jv->is_string() || *jv != "2.0") return invalid("\"jsonrpc\" must be \"2.0\"");
+  auto id = msg.find("id");
+  bool has_id = id != msg.end();
+  bool valid_id = has_id && (id->is_string() || id->is_number_integer());
+  json echo_id = valid_id ? *id : json(nullptr);
+  auto method = msg.find("method");
+  if (method != msg.end()) {
+    if (!method->is_string() || method->get_ref<const std::string&>().empty())
+      return invalid("\"method\" must be a non-empty string", echo_id);
+    auto params = msg.find("params");
+    if (params != msg.end() && !params->is_object() && !params->is_null())
+      return invalid("\"params\" must be an object", echo_id);
+    if (!has_id) return Kind::notification;
+    if (!valid_id) return invalid("\"id\" must be a string or an integer");
+    return Kind::request;
+  }
+  if (valid_id && (msg.contains("result") || msg.contains("error"))) return Kind::response;
+  return invalid("neither a request, a notification nor a response", echo_id);
+}
+
+// ---------------------------------------------------------------- worker pool
+
+// Grows on demand so that a slow payment never blocks a fast call; idle workers retire after a while.
+struct Server::Pool {
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::condition_variable done_cv;
+    std::deque<std::function<void()>> q;
+    size_t threads = 0;
+    size_t idle = 0;
+    bool stop = false;
+  };
+  std::shared_ptr<State> st = std::make_shared<State>();
+  static constexpr size_t kMaxThreads = 512;
+
+  static void worker(std::shared_ptr<State> s) {
+    std::unique_lock<std::mutex> lk(s->mu);
+    for (;;) {
+      ++s->idle;
+      bool got = s->cv.wait_for(lk, std::chrono::seconds(30), [&] { return s->stop || !s->q.empty(); });
+      --s->idle;
+      if (s->q.empty() && (s->stop || !got)) break;
+      if (s->q.empty()) continue;
+      auto fn = std::move(s->q.front());
+      s->q.pop_front();
+      lk.unlock();
+      try {
+        fn();
+      } catch (...) {
+        log(LogLevel::error, "mcp", "worker task threw; dropped");
+      }
+      lk.lock();
+    }
+    --s->threads;
+    s->done_cv.notify_all();
+  }
+
+  void spawn(std::function<void()> fn) {
+    std::unique_lock<std::mutex> lk(st->mu);
+    st->q.push_back(std::move(fn));
+    if (st->idle < st->q.size() && st->threads < kMaxThreads) {
+      ++st->threads;
+      std::thread(worker, st).detach();
+    }
+    lk.unlock();
+    st->cv.notify_one();
+  }
+
+  ~Pool() {
+    std::unique_lock<std::mutex> lk(st->mu);
+    st->stop = true;
+    st->cv.notify_all();
+    st->done_cv.wait_for(lk, std::chrono::seconds(5), [&] { return st->threads == 0; });
+  }
+};
+
+Server::Server(ServerInfo info, std::shared_ptr<ToolRegistry> tools, std::vector<Resource> resources)
+    : info_(std::move(info)), tools_(std::move(tools)), resources_(std::move(resources)),
+      pool_(std::make_unique<Pool>()) {}
+Server::~Server() = default;
+void Server::spawn(std::function<void()> fn) { pool_->spawn(std::move(fn)); }
+
+// ---------------------------------------------------------------- session
+
+Session::Session(Server& server, std::string client, std::string envelope, Sink sink)
+    : server_(server), client_(std::move(client)), envelope_(std::move(envelope)), sink_(std::move(sink)) {}
+
+Session::~Session() { cancel_all(); }
+
+void Session::send(const json& msg, const std::string& related) {
+  try {
+    sink_(msg, related);
+  } catch (...) {
+    log(LogLevel::warning, "mcp", "transport sink failed; message dropped");
+  }
+}
+
+void Session::reply(const json& id, json result) { send(make_response(id, std::move(result)), id.dump()); }
+
+void Session::reply_error(const json& id, int code, const std::string& message, json data) {
+  send(make_error_response(id, code, message, std::move(data)), id.is_null() ? "" : id.dump());
+}
+
+void Session::handle_text(std::string_view text) {
+  json msg = json::parse(text.begin(), text.end(), nullptr, false);
+  if (msg.is_discarded()) {
+    send(make_error_response(nullptr, kParseError, "Parse error: the message is not valid JSON"), "");
+    return;
+  }
+  handle(msg);
+}
+
+void Session::handle(const json& msg) {
+  json err;
+  switch (classify(msg, &err)) {
+    case Kind::invalid:
+      send(err, "");
+      return;
+    case Kind::response:
+      return;  // we send no requests to clients, so there is nothing to match
+    case Kind::notification: {
+      auto p = msg.find("params");
+      on_notification(msg["method"].get<std::string>(), p == msg.end() ? json::object() : *p);
+      return;
+    }
+    case Kind::request: {
+      auto p = msg.find("params");
+      json params = (p == msg.end() || p->is_null()) ? json::object() : *p;
+      try {
+        on_request(msg["id"], msg["method"].get<std::string>(), params);
+      } catch (const std::exception& e) {
+        log(LogLevel::error, "mcp", std::string("request handler failed: ") + e.what());
+        reply_error(msg["id"], kInternalError, "Internal error");
+      }
+      return;
+    }
+  }
+}
+
+json Session::initialize(const json& params) {
+  std::string requested = params.contains("protocolVersion") && params["protocolVersion"].is_string()
+                              ? params["protocolVersion"].get<std::string>()
+                              : "";
+  version_ = negotiate_version(requested);
+  const auto& info = server_.info();
+  json server_info{{"name", info.name}, {"version", info.version}};
+  if (version_at_least(version_, "2025-06-18")) server_info["title"] = info.title;
+  json caps{{"tools", {{"listChanged", false}}}, {"logging", json::object()}};
+  if (!server_.resources().empty()) caps["resources"] = {{"listChanged", false}, {"subscribe", false}};
+  json result{{"protocolVersion", version_}, {"capabilities", caps}, {"serverInfo", server_info}};
+  if (!info.instructions.empty()) result["instructions"] = info.instructions;
+  return result;
+}
+
+void Session::on_request(const json& id, const std::string& method, const json& params) {
+  if (method == "initialize") {
+    reply(id, initialize(params));
+    return;
+  }
+  if (method == "ping") {
+    reply(id, json::object());
+    return;
+  }
+  if (method == "tools/list") {
+    const auto& names = server_.tools().names();
+    size_t start = 0;
+    if (params.contains("cursor") && !params["cursor"].is_null()) {
+      const auto& c = params["cursor"];
+      bool okc = false;
+      if (c.is_string()) {
+        auto raw = base64_decode(c.get<std::string>());
+        std::string s = raw ? to_string(*raw) : "";
+        if (s.rfind("tools:", 0) == 0 && s.size() > 6 && s.size() < 16 &&
+            std::all_of(s.begin() + 6, s.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+          start = std::stoul(s.substr(6));
+          okc = start > 0 && start < names.size();
+        }
+      }
+      if (!okc) {
+        reply_error(id, kInvalidParams, "Invalid params: unknown or expired cursor");
+        return;
+      }
+    }
+    size_t page = std::max<size_t>(1, server_.info().tools_page_size);
+    json tools = json::array();
+    bool structured = version_at_least(version_, "2025-06-18");
+    for (size_t i = start; i < names.size() && i < start + page; ++i) {
+      const Tool* t = server_.tools().find(names[i]);
+      json jt{{"name", t->name}, {"description", t->description}, {"inputSchema", t->input_schema}};
+      if (structured) {
+        jt["title"] = t->title;
+        jt["outputSchema"] = t->output_schema;
+      }
+      if (version_at_least(version_, "2025-03-26")) jt["annotations"] = t->annotations;
+      tools.push_back(std::move(jt));
+    }
+    json result{{"tools", std::move(tools)}};
+    if (start + page < names.size()) result["nextCursor"] = base64_encode(to_bytes("tools:" + std::to_string(start + page)));
+    reply(id, std::move(result));
+    return;
+  }
+  if (method == "tools/call") {
+    call_tool(id, params);
+    return;
+  }
+  if (method == "logging/setLevel") {
+    auto lvl = params.contains("level") && params["level"].is_string()
+                   ? parse_log_level(params["level"].get<std::string>())
+                   : std::nullopt;
+    if (!lvl) {
+      reply_error(id, kInvalidParams,
+                  "Invalid params: level must be one of debug, info, notice, warning, error, critical, alert, emergency");
+      return;
+    }
+    log_threshold_.store(static_cast<int>(*lvl));
+    reply(id, json::object());
+    return;
+  }
+  if (!server_.resources().empty()) {
+    if (method == "resources/list" || method == "resources/templates/list") {
+      bool templates = method == "resources/templates/list";
+      json list = json::array();
+      for (const auto& r : server_.resources()) {
+        if (r.is_template != templates) continue;
+        json jr{{"name", r.name}, {"description", r.description}, {"mimeType", r.mime_type}};
+        jr[templates ? "uriTemplate" : "uri"] = r.uri;
+        if (version_at_least(version_, "2025-06-18")) jr["title"] = r.title;
+        list.push_back(std::move(jr));
+      }
+      reply(id, json{{templates ? "resourceTemplates" : "resources", std::move(list)}});
+      return;
+    }
+    if (method == "resources/read") {
+      if (!params.contains("uri") || !params["uri"].is_string()) {
+        reply_error(id, kInvalidParams, "Invalid params: uri (string) is required");
+        return;
+      }
+      std::string uri = params["uri"].get<std::string>();
+      const Resource* match = nullptr;
+      for (const auto& r : server_.resources()) {
+        if (!r.is_template && r.uri == uri) match = &r;
+        if (r.is_template) {
+          auto brace = r.uri.find('{');
+          if (brace != std::string::npos && uri.size() > brace && uri.compare(0, brace, r.uri, 0, brace) == 0 &&
+              uri.find('/', brace) == std::string::npos)
+            match = match ? match : &r;
+        }
+      }
+      if (!match) {
+        reply_error(id, kResourceNotFound, "Resource not found", json{{"uri", uri}});
+        return;
+      }
+      auto self = shared_from_this();
+      const Resource* res = match;
+      server_.spawn([self, res, id, uri] {
+        auto text = res->read(uri);
+        if (!text) {
+          if (text.error().code == "NOT_FOUND")
+            self->reply_error(id, kResourceNotFound, "Resource not found: " + text.error().message, json{{"uri", uri}});
+          else
+            self->reply_error(id, kInternalError, text.error().code + ": " + text.error().message);
+          return;
+        }
+        self->reply(id, json{{"contents", json::array({{{"uri", uri}, {"mimeType", res->mime_type}, {"text", *text}}})}});
+      });
+      return;
+    }
+  }
+  reply_error(id, kMethodNotFound, "Method not found: " + method);
+}
+
+void Session::on_notification(const std::string& method, const json& params) {
+  if (method == "notifications/initialized") {
+    initialized_.store(true);
+    return;
+  }
+  if (method == "notifications/cancelled") {
+    if (!params.contains("requestId")) return;
+    const auto& rid = params["requestId"];
+    if (!rid.is_string() && !rid.is_number_integer()) return;
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = in_flight_.find(rid.dump());
+    if (it != in_flight_.end()) it->second->store(true);
+    return;
+  }
+  // Other notifications (roots/list_changed, progress from the client, …) need no action.
+}
+
+namespace {
+json error_content(const Error& e) {
+  json body{{"error", {{"code", e.code}, {"message", e.message}}}};
+  if (e.details.is_object() && !e.details.empty()) body["error"]["details"] = e.details;
+  return json::array({{{"type", "text"}, {"text", json_dump(body)}}});
+}
+}  // namespace
+
+void Session::call_tool(const json& id, const json& params) {
+  if (!params.contains("name") || !params["name"].is_string()) {
+    reply_error(id, kInvalidParams, "Invalid params: tools/call needs a string \"name\"");
+    return;
+  }
+  std::string name = params["name"].get<std::string>();
+  const Tool* tool = server_.tools().find(name);
+  if (!tool) {
+    reply_error(id, kInvalidParams, "Unknown tool: " + name, json{{"name", name}});
+    return;
+  }
+  json args = params.contains("arguments") && !params["arguments"].is_null() ? params["arguments"] : json::object();
+  if (!args.is_object()) {
+    reply_error(id, kInvalidParams, "Invalid params: \"arguments\" must be an object");
+    return;
+  }
+  std::string key = id.dump();
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (in_flight_.count(key)) {
+      reply_error(id, kInvalidRequest, "Invalid Request: request id is already in use");
+      return;
+    }
+    in_flight_[key] = flag;
+  }
+  json progress_token;
+  if (params.contains("_meta") && params["_meta"].is_object() && params["_meta"].contains("progressToken")) {
+    const auto& pt = params["_meta"]["progressToken"];
+    if (pt.is_string() || pt.is_number_integer()) progress_token = pt;
+  }
+  auto self = shared_from_this();
+  server_.spawn([self, tool, id, key, args = std::move(args), flag, progress_token] {
+    CallContext ctx;
+    ctx.client = self->client_;
+    ctx.envelope = self->envelope_;
+    ctx.cancel_flag = flag;
+    auto last = std::make_shared<double>(-1.0);
+    ctx.progress = [self, progress_token, key, last, flag](double p, std::optional<double> total, const std::string& m) {
+      if (progress_token.is_null() || flag->load() || p <= *last) return;
+      *last = p;
+      json n{{"progressToken", progress_token}, {"progress", p}};
+      if (total) n["total"] = *total;
+      if (!m.empty()) n["message"] = m;
+      self->send(json{{"jsonrpc", "2.0"}, {"method", "notifications/progress"}, {"params", n}}, key);
+    };
+    ctx.log = [self, key](LogLevel level, const std::string& logger, const json& data) {
+      if (static_cast<int>(level) < self->log_threshold_.load()) return;
+      self->send(json{{"jsonrpc", "2.0"},
+                      {"method", "notifications/message"},
+                      {"params", {{"level", log_level_name(level)}, {"logger", logger}, {"data", data}}}},
+                 key);
+    };
+
+    ToolOutcome out;
+    auto valid = self->server_.tools().validate(tool->name, args);
+    if (!valid) {
+      out = ToolOutcome::failure(valid.error());
+    } else {
+      try {
+        out = tool->handler(args, ctx);
+      } catch (const std::exception& e) {
+        log(LogLevel::error, "mcp", "tool " + tool->name + " threw: " + e.what());
+        out = ToolOutcome::failure(make_error("INTERNAL", "the tool failed unexpectedly; nothing was paid by this step"));
+      }
+    }
+    if (!flag->load()) {  // a cancelled request gets no response (MCP cancellation)
+      json result;
+      if (out.is_error) {
+        result = json{{"content", error_content(out.error)}, {"isError", true}};
+      } else {
+        result = json{{"content", json::array({{{"type", "text"}, {"text", json_dump(out.structured)}}})}};
+        if (version_at_least(self->version_, "2025-06-18")) result["structuredContent"] = out.structured;
+      }
+      self->reply(id, std::move(result));
+    }
+    {
+      std::lock_guard<std::mutex> lk(self->mu_);
+      self->in_flight_.erase(key);
+    }
+    self->idle_cv_.notify_all();
+  });
+}
+
+void Session::cancel_all() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& [k, f] : in_flight_) f->store(true);
+}
+
+bool Session::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  return idle_cv_.wait_for(lk, timeout, [&] { return in_flight_.empty(); });
+}
+
+size_t Session::in_flight() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return in_flight_.size();
+}
+
+}  // namespace sw::mcp

@@ -1,0 +1,610 @@
+#include <httplib.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "crypto/crypto.h"
+#include "transport/transport.h"
+
+namespace sw::transport {
+
+namespace {
+
+using Clk = std::chrono::steady_clock;
+
+// One SSE/JSON stream towards the client: a POST's response stream, a GET stream, or a legacy /sse stream.
+struct Stream {
+  std::mutex mu;
+  std::condition_variable cv;
+  struct Msg {
+    std::string text;  // compact JSON
+    bool response;
+  };
+  std::deque<Msg> q;
+  bool response_seen = false;  // a POST stream ends after its response
+  bool closed = false;         // session ended / server stopping
+  void push(std::string text, bool is_response) {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      if (closed) return;
+      if (q.size() >= 10000) return;  // bounded: a client that never reads loses notifications, not memory
+      q.push_back(Msg{std::move(text), is_response});
+      if (is_response) response_seen = true;
+    }
+    cv.notify_all();
+  }
+  void close() {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      closed = true;
+    }
+    cv.notify_all();
+  }
+};
+
+struct HttpSession {
+  std::string id;
+  std::string token_label;  // the bearer token that created it; later requests must use the same one
+  bool legacy = false;
+  std::shared_ptr<mcp::Session> mcp;
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<Stream>> request_streams;  // request id (dumped) → its POST stream
+  std::shared_ptr<Stream> get_stream;                               // GET /mcp or legacy /sse stream
+  Clk::time_point last_active = Clk::now();
+  int open_requests = 0;
+  void touch() {
+    std::lock_guard<std::mutex> lk(mu);
+    last_active = Clk::now();
+  }
+};
+
+bool is_response_msg(const json& m) { return m.contains("id") && (m.contains("result") || m.contains("error")); }
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// host[:port] → host (handles [v6]:port).
+std::string host_only(const std::string& hostport) {
+  if (!hostport.empty() && hostport[0] == '[') {
+    auto e = hostport.find(']');
+    return e == std::string::npos ? hostport : hostport.substr(0, e + 1);
+  }
+  auto c = hostport.rfind(':');
+  return c == std::string::npos ? hostport : hostport.substr(0, c);
+}
+
+bool loopback_name(const std::string& h) {
+  std::string l = lower(h);
+  return l == "localhost" || l == "127.0.0.1" || l == "[::1]";
+}
+
+std::string sse_event(const std::string& event, const std::string& data) {
+  std::string out = "event: " + event + "\n";
+  out += "data: " + data + "\n\n";  // our JSON is compact: no newlines inside
+  return out;
+}
+
+json rpc_error_body(int code, const std::string& message) {
+  return mcp::make_error_response(nullptr, code, message);
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  mcp::Server& server;
+  const config::Config& cfg;
+  httplib::Server http;
+  std::thread listen_thread;
+  std::thread reaper;
+  int bound_port = 0;
+  std::atomic<bool> stopping{false};
+
+  mutable std::mutex mu;
+  std::condition_variable reaper_cv;
+  std::map<std::string, std::shared_ptr<HttpSession>> sessions;
+  std::vector<crypto::Hash32> token_hashes;  // sha256(token): compared in constant time
+
+  Impl(mcp::Server& s, const config::Config& c) : server(s), cfg(c) {
+    for (const auto& t : cfg.tokens) token_hashes.push_back(crypto::sha256(t.token));
+  }
+
+  // ------------------------------------------------------------------ security
+  // Returns the token label ("" when no tokens are configured), or sets an error response.
+  std::optional<std::string> authorize(const httplib::Request& req, httplib::Response& res) {
+    // DNS-rebinding guard: on loopback, the Host must be a loopback name or explicitly allowed.
+    if (cfg.loopback_bind() || !cfg.allowed_hosts.empty()) {
+      std::string host = host_only(req.get_header_value("Host"));
+      bool okh = (cfg.loopback_bind() && loopback_name(host)) ||
+                 std::find(cfg.allowed_hosts.begin(), cfg.allowed_hosts.end(), host) != cfg.allowed_hosts.end();
+      if (!okh) {
+        res.status = 403;
+        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Forbidden: Host header not allowed")),
+                        "application/json");
+        return std::nullopt;
+      }
+    }
+    if (req.has_header("Origin")) {
+      std::string origin = req.get_header_value("Origin");
+      bool oko = std::find(cfg.allowed_origins.begin(), cfg.allowed_origins.end(), origin) != cfg.allowed_origins.end();
+      if (!oko) {
+        std::string l = lower(origin);
+        for (const char* scheme : {"http://", "https://"}) {
+          if (l.rfind(scheme, 0) == 0) oko = oko || loopback_name(host_only(l.substr(std::strlen(scheme))));
+        }
+      }
+      if (!oko) {
+        res.status = 403;
+        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Forbidden: Origin not allowed")),
+                        "application/json");
+        return std::nullopt;
+      }
+    }
+    if (token_hashes.empty()) return std::string("http-anonymous");
+    std::string auth = req.get_header_value("Authorization");
+    std::string presented;
+    if (auth.size() > 7 && lower(auth.substr(0, 7)) == "bearer ") presented = std::string(trim(auth.substr(7)));
+    if (!presented.empty()) {
+      auto h = crypto::sha256(presented);
+      int match = -1;
+      for (size_t i = 0; i < token_hashes.size(); ++i)
+        if (crypto::ct_equal(h.data(), token_hashes[i].data(), 32)) match = static_cast<int>(i);
+      if (match >= 0) return cfg.tokens[static_cast<size_t>(match)].label;
+    }
+    res.status = 401;
+    res.set_header("WWW-Authenticate", presented.empty() ? "Bearer realm=\"satwarden\""
+                                                         : "Bearer realm=\"satwarden\", error=\"invalid_token\"");
+    res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Unauthorized: a valid bearer token is required")),
+                    "application/json");
+    return std::nullopt;
+  }
+
+  std::string envelope_for(const std::string& label) const {
+    for (const auto& t : cfg.tokens)
+      if (t.label == label) return t.envelope;
+    return "";
+  }
+
+  // ------------------------------------------------------------------ sessions
+  std::shared_ptr<HttpSession> new_session(const std::string& label, bool legacy) {
+    auto hs = std::make_shared<HttpSession>();
+    hs->id = hex_encode(crypto::random_bytes(16));
+    hs->token_label = label;
+    hs->legacy = legacy;
+    std::weak_ptr<HttpSession> weak = hs;
+    hs->mcp = std::make_shared<mcp::Session>(server, label, envelope_for(label),
+                                             [weak](const json& msg, const std::string& related) {
+                                               auto s = weak.lock();
+                                               if (!s) return;
+                                               std::shared_ptr<Stream> st;
+                                               {
+                                                 std::lock_guard<std::mutex> lk(s->mu);
+                                                 if (!related.empty()) {
+                                                   auto it = s->request_streams.find(related);
+                                                   if (it != s->request_streams.end()) st = it->second;
+                                                 }
+                                                 if (!st) st = s->get_stream;
+                                               }
+                                               if (st) st->push(json_dump(msg), is_response_msg(msg));
+                                             });
+    std::lock_guard<std::mutex> lk(mu);
+    if (sessions.size() >= cfg.max_sessions) return nullptr;
+    sessions[hs->id] = hs;
+    return hs;
+  }
+
+  std::shared_ptr<HttpSession> find_session(const std::string& id) {
+    std::lock_guard<std::mutex> lk(mu);
+    auto it = sessions.find(id);
+    return it == sessions.end() ? nullptr : it->second;
+  }
+
+  void end_session(const std::shared_ptr<HttpSession>& hs) {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      sessions.erase(hs->id);
+    }
+    hs->mcp->cancel_all();
+    std::lock_guard<std::mutex> lk(hs->mu);
+    if (hs->get_stream) hs->get_stream->close();
+    for (auto& [k, s] : hs->request_streams) s->close();
+  }
+
+  void reap_loop() {
+    std::unique_lock<std::mutex> lk(mu);
+    auto period = std::chrono::seconds(std::clamp(cfg.session_idle_seconds / 4, 1, 30));
+    while (!stopping) {
+      reaper_cv.wait_for(lk, period);
+      if (stopping) break;
+      std::vector<std::shared_ptr<HttpSession>> expired;
+      auto now = Clk::now();
+      for (auto& [id, hs] : sessions) {
+        std::lock_guard<std::mutex> slk(hs->mu);
+        bool busy = hs->open_requests > 0 || hs->get_stream;
+        if (!busy && now - hs->last_active > std::chrono::seconds(cfg.session_idle_seconds)) expired.push_back(hs);
+      }
+      lk.unlock();
+      for (auto& hs : expired) {
+        log(LogLevel::info, "http", "session expired after idling");
+        end_session(hs);
+      }
+      lk.lock();
+    }
+  }
+
+  // ------------------------------------------------------------------ streaming helper
+  // Streams `st` as SSE until the response was sent (post=true) or the stream closes / the client leaves.
+  static bool pump_sse(const std::shared_ptr<Stream>& st, httplib::DataSink& sink, bool post,
+                       const std::atomic<bool>& stopping) {
+    auto last_write = Clk::now();
+    std::unique_lock<std::mutex> lk(st->mu);
+    for (;;) {
+      st->cv.wait_for(lk, std::chrono::milliseconds(500), [&] { return !st->q.empty() || st->closed; });
+      while (!st->q.empty()) {
+        std::string text = std::move(st->q.front().text);
+        st->q.pop_front();
+        lk.unlock();
+        std::string ev = sse_event("message", text);
+        if (!sink.write(ev.data(), ev.size())) return false;
+        last_write = Clk::now();
+        lk.lock();
+      }
+      if ((post && st->response_seen) || st->closed || stopping) {
+        lk.unlock();
+        sink.done();
+        return true;
+      }
+      if (!sink.is_writable()) return false;
+      if (Clk::now() - last_write > std::chrono::seconds(15)) {  // keep-alive comment; detects gone clients
+        lk.unlock();
+        static const std::string ping = ": keep-alive\n\n";
+        if (!sink.write(ping.data(), ping.size())) return false;
+        last_write = Clk::now();
+        lk.lock();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ Streamable HTTP
+  void handle_post(const httplib::Request& req, httplib::Response& res) {
+    auto label = authorize(req, res);
+    if (!label) return;
+    std::string ctype = lower(req.get_header_value("Content-Type"));
+    if (ctype.rfind("application/json", 0) != 0) {
+      res.status = 415;
+      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Content-Type must be application/json")),
+                      "application/json");
+      return;
+    }
+    std::string accept = lower(req.get_header_value("Accept"));
+    bool accepts_sse = accept.find("text/event-stream") != std::string::npos;
+    bool accepts_json = accept.empty() || accept.find("application/json") != std::string::npos ||
+                        accept.find("*/*") != std::string::npos;
+    if (!accepts_sse && !accepts_json) {
+      res.status = 406;
+      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest,
+                                               "Accept must include application/json or text/event-stream")),
+                      "application/json");
+      return;
+    }
+    json msg = json::parse(req.body, nullptr, false);
+    if (msg.is_discarded()) {
+      res.status = 400;
+      res.set_content(json_dump(rpc_error_body(mcp::kParseError, "Parse error: the body is not valid JSON")),
+                      "application/json");
+      return;
+    }
+    json err;
+    auto kind = mcp::classify(msg, &err);
+    if (kind == mcp::Kind::invalid) {
+      res.status = 400;
+      res.set_content(json_dump(err), "application/json");
+      return;
+    }
+    bool is_init = kind == mcp::Kind::request && msg["method"] == "initialize";
+    std::shared_ptr<HttpSession> hs;
+    if (is_init) {
+      hs = new_session(*label, false);
+      if (!hs) {
+        res.status = 503;
+        res.set_header("Retry-After", "5");
+        res.set_content(json_dump(rpc_error_body(mcp::kInternalError, "Too many sessions; try again later")),
+                        "application/json");
+        return;
+      }
+      res.set_header("Mcp-Session-Id", hs->id);
+    } else {
+      std::string sid = req.get_header_value("Mcp-Session-Id");
+      if (sid.empty()) {
+        res.status = 400;
+        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Bad Request: Mcp-Session-Id header is required")),
+                        "application/json");
+        return;
+      }
+      hs = find_session(sid);
+      if (!hs || hs->legacy) {
+        res.status = 404;
+        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Session not found; initialize again")),
+                        "application/json");
+        return;
+      }
+      if (hs->token_label != *label) {  // a session belongs to the token that created it
+        res.status = 404;
+        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Session not found; initialize again")),
+                        "application/json");
+        return;
+      }
+      if (req.has_header("MCP-Protocol-Version")) {
+        std::string v = req.get_header_value("MCP-Protocol-Version");
+        const auto& sv = mcp::supported_versions();
+        if (std::find(sv.begin(), sv.end(), v) == sv.end()) {
+          res.status = 400;
+          res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest,
+                                                   "Bad Request: unsupported MCP-Protocol-Version " + v)),
+                          "application/json");
+          return;
+        }
+      }
+    }
+    hs->touch();
+    if (kind != mcp::Kind::request) {  // notification or response: accepted, nothing to return
+      hs->mcp->handle(msg);
+      res.status = 202;
+      return;
+    }
+
+    std::string key = msg["id"].dump();
+    auto st = std::make_shared<Stream>();
+    {
+      std::lock_guard<std::mutex> lk(hs->mu);
+      if (hs->request_streams.count(key)) {
+        res.status = 409;
+        res.set_content(json_dump(mcp::make_error_response(msg["id"], mcp::kInvalidRequest,
+                                                           "Invalid Request: request id is already in use")),
+                        "application/json");
+        return;
+      }
+      hs->request_streams[key] = st;
+      ++hs->open_requests;
+    }
+    auto finish = [hs, key] {
+      std::lock_guard<std::mutex> lk(hs->mu);
+      hs->request_streams.erase(key);
+      --hs->open_requests;
+      hs->last_active = Clk::now();
+    };
+    // tools/call may run long and send progress/log notifications: answer it as SSE when the client accepts it.
+    bool use_sse = accepts_sse && (msg["method"] == "tools/call" || !accepts_json);
+    hs->mcp->handle(msg);
+    if (use_sse) {
+      res.set_header("Cache-Control", "no-cache");
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [this, st](size_t, httplib::DataSink& sink) { return pump_sse(st, sink, true, stopping); },
+          [finish](bool) { finish(); });
+      return;
+    }
+    // JSON mode: wait for the response (notifications for this request are dropped — the client chose JSON).
+    std::string response;
+    {
+      std::unique_lock<std::mutex> lk(st->mu);
+      for (;;) {
+        st->cv.wait_for(lk, std::chrono::seconds(1), [&] { return !st->q.empty() || st->closed; });
+        bool got = false;
+        while (!st->q.empty()) {
+          auto m = std::move(st->q.front());
+          st->q.pop_front();
+          if (m.response) {
+            response = std::move(m.text);
+            got = true;
+            break;
+          }
+        }
+        if (got || st->closed || stopping) break;
+      }
+    }
+    finish();
+    if (response.empty()) {  // cancelled or the session ended before a response existed
+      res.status = 202;
+      return;
+    }
+    res.set_content(response, "application/json");
+  }
+
+  void handle_get(const httplib::Request& req, httplib::Response& res) {
+    auto label = authorize(req, res);
+    if (!label) return;
+    std::string accept = lower(req.get_header_value("Accept"));
+    if (accept.find("text/event-stream") == std::string::npos) {
+      res.status = 405;
+      res.set_header("Allow", "POST, DELETE");
+      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "GET needs Accept: text/event-stream")),
+                      "application/json");
+      return;
+    }
+    std::string sid = req.get_header_value("Mcp-Session-Id");
+    if (sid.empty()) {
+      res.status = 400;
+      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Bad Request: Mcp-Session-Id header is required")),
+                      "application/json");
+      return;
+    }
+    auto hs = find_session(sid);
+    if (!hs || hs->legacy || hs->token_label != *label) {
+      res.status = 404;
+      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Session not found; initialize again")),
+                      "application/json");
+      return;
+    }
+    auto st = std::make_shared<Stream>();
+    {
+      std::lock_guard<std::mutex> lk(hs->mu);
+      if (hs->get_stream) {
+        res.status = 409;
+        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "This session already has a GET stream")),
+                        "application/json");
+        return;
+      }
+      hs->get_stream = st;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    std::weak_ptr<HttpSession> weak = hs;
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, st](size_t, httplib::DataSink& sink) { return pump_sse(st, sink, false, stopping); },
+        [weak, st](bool) {
+          if (auto s = weak.lock()) {
+            std::lock_guard<std::mutex> lk(s->mu);
+            if (s->get_stream == st) s->get_stream.reset();
+            s->last_active = Clk::now();
+          }
+        });
+  }
+
+  void handle_delete(const httplib::Request& req, httplib::Response& res) {
+    auto label = authorize(req, res);
+    if (!label) return;
+    std::string sid = req.get_header_value("Mcp-Session-Id");
+    if (sid.empty()) {
+      res.status = 400;
+      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Bad Request: Mcp-Session-Id header is required")),
+                      "application/json");
+      return;
+    }
+    auto hs = find_session(sid);
+    if (!hs || hs->legacy || hs->token_label != *label) {
+      res.status = 404;
+      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Session not found")), "application/json");
+      return;
+    }
+    end_session(hs);
+    res.status = 200;
+  }
+
+  // ------------------------------------------------------------------ legacy HTTP+SSE (2024-11-05)
+  void handle_legacy_sse(const httplib::Request& req, httplib::Response& res) {
+    auto label = authorize(req, res);
+    if (!label) return;
+    auto hs = new_session(*label, true);
+    if (!hs) {
+      res.status = 503;
+      res.set_header("Retry-After", "5");
+      res.set_content("too many sessions", "text/plain");
+      return;
+    }
+    auto st = std::make_shared<Stream>();
+    {
+      std::lock_guard<std::mutex> lk(hs->mu);
+      hs->get_stream = st;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    std::string endpoint = "/messages?sessionId=" + hs->id;
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, st, endpoint, sent = std::make_shared<bool>(false)](size_t, httplib::DataSink& sink) {
+          if (!*sent) {
+            *sent = true;
+            std::string ev = sse_event("endpoint", endpoint);
+            if (!sink.write(ev.data(), ev.size())) return false;
+          }
+          return pump_sse(st, sink, false, stopping);
+        },
+        [this, hs](bool) { end_session(hs); });  // the legacy session lives exactly as long as its stream
+  }
+
+  void handle_legacy_post(const httplib::Request& req, httplib::Response& res) {
+    auto label = authorize(req, res);
+    if (!label) return;
+    std::string sid = req.get_param_value("sessionId");
+    auto hs = sid.empty() ? nullptr : find_session(sid);
+    if (!hs || !hs->legacy || hs->token_label != *label) {
+      res.status = 404;
+      res.set_content("Session not found", "text/plain");
+      return;
+    }
+    json msg = json::parse(req.body, nullptr, false);
+    if (msg.is_discarded()) {
+      hs->mcp->handle_text(req.body);  // sends the -32700 error on the stream, as the client expects
+      res.status = 400;
+      res.set_content("Invalid message: not JSON", "text/plain");
+      return;
+    }
+    hs->touch();
+    hs->mcp->handle(msg);
+    res.status = 202;
+    res.set_content("Accepted", "text/plain");
+  }
+
+  Status start() {
+    size_t threads = cfg.http_threads;
+    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http.set_payload_max_length(cfg.max_body_bytes);
+    http.set_keep_alive_max_count(100000);
+    http.set_keep_alive_timeout(30);
+    http.set_read_timeout(30, 0);
+    http.set_write_timeout(30, 0);
+    http.set_tcp_nodelay(true);
+    http.Post("/mcp", [this](const httplib::Request& q, httplib::Response& r) { handle_post(q, r); });
+    http.Get("/mcp", [this](const httplib::Request& q, httplib::Response& r) { handle_get(q, r); });
+    http.Delete("/mcp", [this](const httplib::Request& q, httplib::Response& r) { handle_delete(q, r); });
+    http.Get("/sse", [this](const httplib::Request& q, httplib::Response& r) { handle_legacy_sse(q, r); });
+    http.Post("/messages", [this](const httplib::Request& q, httplib::Response& r) { handle_legacy_post(q, r); });
+    http.Get("/healthz", [](const httplib::Request&, httplib::Response& r) {
+      r.set_content("{\"status\":\"ok\"}", "application/json");
+    });
+    // 413 for oversized bodies comes from set_payload_max_length; give it a JSON body.
+    http.set_error_handler([](const httplib::Request&, httplib::Response& r) {
+      if (r.body.empty()) {
+        std::string m = r.status == 413 ? "Payload Too Large" : r.status == 404 ? "Not Found" : "HTTP error";
+        r.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, m)), "application/json");
+      }
+    });
+    if (cfg.port == 0) {
+      bound_port = http.bind_to_any_port(cfg.host);
+      if (bound_port <= 0) return make_error("HTTP_BIND_FAILED", "cannot bind " + cfg.host + " on any port");
+    } else {
+      if (!http.bind_to_port(cfg.host, cfg.port))
+        return make_error("HTTP_BIND_FAILED", "cannot bind " + cfg.host + ":" + std::to_string(cfg.port) +
+                                                  " (in use, or not an address of this machine)");
+      bound_port = cfg.port;
+    }
+    listen_thread = std::thread([this] { http.listen_after_bind(); });
+    reaper = std::thread([this] { reap_loop(); });
+    return ok_status();
+  }
+
+  void stop() {
+    if (stopping.exchange(true)) return;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      reaper_cv.notify_all();
+    }
+    std::vector<std::shared_ptr<HttpSession>> all;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      for (auto& [id, hs] : sessions) all.push_back(hs);
+    }
+    for (auto& hs : all) end_session(hs);
+    http.stop();
+    if (listen_thread.joinable()) listen_thread.join();
+    if (reaper.joinable()) reaper.join();
+  }
+};
+
+HttpServer::HttpServer(mcp::Server& server, const config::Config& config)
+    : impl_(std::make_unique<Impl>(server, config)) {}
+HttpServer::~HttpServer() { stop(); }
+Status HttpServer::start() { return impl_->start(); }
+int HttpServer::port() const { return impl_->bound_port; }
+void HttpServer::stop() { impl_->stop(); }
+size_t HttpServer::session_count() const {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  return impl_->sessions.size();
+}
+
+}  // namespace sw::transport

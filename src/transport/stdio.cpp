@@ -1,0 +1,38 @@
+#include <cstdio>
+#include <mutex>
+
+#include "transport/transport.h"
+
+namespace sw::transport {
+
+int run_stdio(mcp::Server& server) {
+  std::mutex out_mu;
+  auto sink = [&out_mu](const json& msg, const std::string&) {
+    std::string line = json_dump(msg);
+    line.push_back('\n');
+    std::lock_guard<std::mutex> lk(out_mu);
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+  };
+  auto session = std::make_shared<mcp::Session>(server, "stdio", "", sink);
+
+  // getline() grows its buffer to the longest line; lines are bounded only by memory, as MCP allows.
+  char* buf = nullptr;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = ::getline(&buf, &cap, stdin)) >= 0) {
+    std::string_view line(buf, static_cast<size_t>(n));
+    line = trim(line);
+    if (line.empty()) continue;
+    session->handle_text(line);
+  }
+  std::free(buf);
+  // stdin closed: the client is going away. Calls that have not reached their point of no return stop;
+  // a payment already sent finishes and is recorded before we exit.
+  session->cancel_all();
+  if (!session->wait_idle(std::chrono::seconds(15)))
+    log(LogLevel::warning, "stdio", "exiting with calls still in flight after 15 s");
+  return 0;
+}
+
+}  // namespace sw::transport

@@ -1,0 +1,42 @@
+// sw::tools — the MCP tools: one file per tool in tools/, its schemas in schemas/<name>.input.json and
+// schemas/<name>.output.json. Each file registers itself with SW_REGISTER_TOOL; register_all() adds every tool
+// whose factory says it is ready (a factory returns nullopt when its engine part is absent — e.g. no ledger).
+// Thread-safety: handlers run concurrently on the MCP worker pool; the Engine parts they use are thread-safe.
+// Errors: handlers return mcp::ToolOutcome::failure(Error{code,message}) — never throw, never leak secrets.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "mcp/mcp.h"
+
+namespace sw::tools {
+
+// The services tools are built over. Parts that are not configured are null.
+struct Engine {
+  const config::Config* config = nullptr;
+  const Clock* clock = &Clock::system();
+};
+
+using Factory = std::optional<mcp::Tool> (*)(Engine&);
+
+struct Registrar {
+  Registrar(const char* name, Factory factory);
+};
+
+#define SW_REGISTER_TOOL(name, factory) static ::sw::tools::Registrar sw_tool_registrar_##name(#name, factory)
+
+// Adds every ready tool, in name order. Fails on a schema problem (a build defect, caught by the unit tests).
+Status register_all(mcp::ToolRegistry& registry, Engine& engine);
+
+// Builds a Tool with its schemas taken from schemas/<name>.{input,output}.json (embedded at build time).
+// Throws std::logic_error when a schema file is missing — register_all turns that into an Error.
+mcp::Tool make_tool(const std::string& name, const std::string& title, const std::string& description,
+                    json annotations, std::function<mcp::ToolOutcome(const json&, mcp::CallContext&)> handler);
+
+// Annotation sets used by the tools (honest hints).
+json read_only_annotations(const std::string& title, bool open_world);
+json paying_annotations(const std::string& title);
+
+}  // namespace sw::tools
