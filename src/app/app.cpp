@@ -1,0 +1,86 @@
+// satwarden: configuration → engine → tools → MCP server → transport.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "app/app.h"
+#include "config/config.h"
+#include "mcp/mcp.h"
+#include "sw_version.h"
+#include "tools.h"
+#include "transport/transport.h"
+
+namespace {
+
+const char* kInstructions =
+    "satwarden pays Lightning invoices for you from the owner's wallet, within the owner's budget. "
+    "To use a paid API: call access_l402_resource with the URL (it handles the 402 challenge, pays and retries), or "
+    "pay_l402_challenge with the invoice and macaroon from a WWW-Authenticate header. Always pass max_sats: the most "
+    "you are willing to pay for this call. Use decode_invoice to inspect an invoice before paying. Never retry a "
+    "payment whose outcome was unknown; check it with lookup_payment instead. Errors carry a stable code "
+    "(e.g. BUDGET_EXCEEDED, INVOICE_EXPIRED) and say what happened and whether anything was paid.";
+
+}  // namespace
+
+int sw_main(int argc, char** argv) {
+  auto loaded = sw::config::load(argc, argv);
+  if (!loaded) {
+    std::fprintf(stderr, "satwarden: %s\n", loaded.error().message.c_str());
+    return 2;
+  }
+  if (loaded->action == sw::config::Action::help) {
+    std::fputs(sw::config::help_text().c_str(), stdout);
+    return 0;
+  }
+  if (loaded->action == sw::config::Action::version) {
+    std::printf("satwarden %s\n", SW_VERSION);
+    return 0;
+  }
+  const sw::config::Config& cfg = loaded->config;
+  sw::set_log_level(cfg.log_level);
+
+  if (auto st = sw::config::ensure_data_dir(cfg.data_dir); !st) {
+    std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
+    return 2;
+  }
+
+  sw::tools::Engine engine;
+  engine.config = &cfg;
+
+  auto registry = std::make_shared<sw::mcp::ToolRegistry>();
+  if (auto st = sw::tools::register_all(*registry, engine); !st) {
+    std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
+    return 3;
+  }
+  sw::mcp::ServerInfo info;
+  info.version = SW_VERSION;
+  info.instructions = kInstructions;
+  info.tools_page_size = cfg.tools_page_size;
+  sw::mcp::Server server(info, registry);
+
+  if (cfg.transport == "stdio") {
+    sw::log(sw::LogLevel::info, "main", "serving MCP on stdio; data directory " + cfg.data_dir);
+    return sw::transport::run_stdio(server);
+  }
+
+  // HTTP: serve until SIGINT/SIGTERM.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread started below inherits the mask
+  std::signal(SIGPIPE, SIG_IGN);
+  sw::transport::HttpServer http(server, cfg);
+  if (auto st = http.start(); !st) {
+    std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
+    return 2;
+  }
+  sw::log(sw::LogLevel::info, "main",
+          "serving MCP on http://" + cfg.host + ":" + std::to_string(http.port()) + "/mcp (legacy SSE at /sse)" +
+              (cfg.tokens.empty() ? "" : "; bearer token required"));
+  int sig = 0;
+  sigwait(&set, &sig);
+  sw::log(sw::LogLevel::info, "main", "shutting down");
+  http.stop();
+  return 0;
+}

@@ -1,0 +1,280 @@
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "mcp/mcp.h"
+
+using namespace sw;
+using namespace sw::mcp;
+
+namespace {
+
+// Collects everything a session sends.
+struct Capture {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<json> msgs;
+  Sink sink() {
+    return [this](const json& m, const std::string&) {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        msgs.push_back(m);
+      }
+      cv.notify_all();
+    };
+  }
+  // Waits (bounded) for the response with this id.
+  std::optional<json> response(const json& id, int ms = 3000) {
+    std::unique_lock<std::mutex> lk(mu);
+    std::optional<json> out;
+    cv.wait_for(lk, std::chrono::milliseconds(ms), [&] {
+      for (auto& m : msgs)
+        if (m.contains("id") && m["id"] == id && (m.contains("result") || m.contains("error"))) {
+          out = m;
+          return true;
+        }
+      return false;
+    });
+    return out;
+  }
+  size_t count_method(const std::string& method) {
+    std::lock_guard<std::mutex> lk(mu);
+    size_t n = 0;
+    for (auto& m : msgs) n += m.value("method", "") == method;
+    return n;
+  }
+};
+
+json req(int id, const std::string& method, json params = json::object()) {
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
+}
+
+std::shared_ptr<ToolRegistry> test_registry() {
+  auto reg = std::make_shared<ToolRegistry>();
+  Tool echo;
+  echo.name = "echo";
+  echo.title = "Echo";
+  echo.description = "echoes";
+  echo.input_schema = json::parse(R"({"type":"object","properties":{"text":{"type":"string","minLength":1},
+    "n":{"type":"integer","minimum":1,"maximum":5},"opts":{"type":"object","properties":{"deep":{"type":"boolean"}},
+    "additionalProperties":false}},"required":["text"],"additionalProperties":false})");
+  echo.output_schema = json::parse(R"({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})");
+  echo.handler = [](const json& a, CallContext&) {
+    if (a["text"] == "fail") return ToolOutcome::failure(make_error("SOMETHING_BAD", "it failed"));
+    if (a["text"] == "throw") throw std::runtime_error("boom");
+    return ToolOutcome::success(json{{"text", a["text"]}});
+  };
+  REQUIRE(reg->add(echo));
+  Tool slow = echo;
+  slow.name = "slow";
+  slow.handler = [](const json& a, CallContext& ctx) {
+    for (int i = 0; i < 200 && !ctx.cancelled(); ++i) {
+      ctx.progress(i + 1, 200, "step");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return ToolOutcome::success(json{{"text", ctx.cancelled() ? "cancelled" : "done"}});
+  };
+  REQUIRE(reg->add(slow));
+  for (int i = 0; i < 3; ++i) {
+    Tool t = echo;
+    t.name = "extra" + std::to_string(i);
+    REQUIRE(reg->add(t));
+  }
+  return reg;
+}
+
+}  // namespace
+
+TEST_CASE("JSON-RPC classification") {
+  json err;
+  CHECK(classify(json::parse(R"({"jsonrpc":"2.0","id":1,"method":"ping"})"), &err) == Kind::request);
+  CHECK(classify(json::parse(R"({"jsonrpc":"2.0","id":"a","method":"ping"})"), &err) == Kind::request);
+  CHECK(classify(json::parse(R"({"jsonrpc":"2.0","method":"notifications/initialized"})"), &err) == Kind::notification);
+  CHECK(classify(json::parse(R"({"jsonrpc":"2.0","id":1,"result":{}})"), &err) == Kind::response);
+  for (const char* bad : {R"({"id":1,"method":"ping"})", R"({"jsonrpc":"1.0","id":1,"method":"ping"})",
+                          R"({"jsonrpc":"2.0","id":null,"method":"ping"})", R"({"jsonrpc":"2.0","id":1.5,"method":"x"})",
+                          R"({"jsonrpc":"2.0","id":true,"method":"x"})", R"({"jsonrpc":"2.0","id":1,"method":7})",
+                          R"({"jsonrpc":"2.0","id":1,"method":"x","params":[1]})", R"([{"jsonrpc":"2.0"}])",
+                          R"("text")", R"({"jsonrpc":"2.0","id":1})"}) {
+    INFO(bad);
+    CHECK(classify(json::parse(bad), &err) == Kind::invalid);
+    CHECK(err["error"]["code"] == kInvalidRequest);
+  }
+}
+
+TEST_CASE("version negotiation") {
+  CHECK(negotiate_version("2025-11-25") == "2025-11-25");
+  CHECK(negotiate_version("2025-06-18") == "2025-06-18");
+  CHECK(negotiate_version("2025-03-26") == "2025-03-26");
+  CHECK(negotiate_version("2024-11-05") == "2024-11-05");
+  CHECK(negotiate_version("2026-07-28") == "2025-11-25");
+  CHECK(negotiate_version("garbage") == "2025-11-25");
+  CHECK(negotiate_version("") == "2025-11-25");
+  CHECK(version_at_least("2025-11-25", "2025-06-18"));
+  CHECK_FALSE(version_at_least("2025-03-26", "2025-06-18"));
+}
+
+TEST_CASE("schema validation names the field") {
+  auto reg = test_registry();
+  CHECK(reg->validate("echo", json{{"text", "hi"}}));
+  auto missing = reg->validate("echo", json::object());
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code == "INVALID_ARGUMENTS");
+  CHECK(missing.error().message.find("text") != std::string::npos);
+  auto type = reg->validate("echo", json{{"text", 5}});
+  REQUIRE_FALSE(type);
+  CHECK(type.error().details["field"] == "text");
+  auto extra = reg->validate("echo", json{{"text", "a"}, {"bogus", 1}});
+  REQUIRE_FALSE(extra);
+  CHECK(extra.error().message.find("bogus") != std::string::npos);
+  auto range = reg->validate("echo", json{{"text", "a"}, {"n", 9}});
+  REQUIRE_FALSE(range);
+  CHECK(range.error().details["field"] == "n");
+  auto deep = reg->validate("echo", json{{"text", "a"}, {"opts", {{"deep", "yes"}}}});
+  REQUIRE_FALSE(deep);
+  CHECK(deep.error().details["field"] == "opts.deep");
+  CHECK(reg->validate("echo", json{{"text", "a"}, {"n", 2.0}}).ok() == false);  // strong types: 2.0 is not an integer
+}
+
+TEST_CASE("registry refuses bad tools") {
+  ToolRegistry reg;
+  Tool t;
+  t.name = "bad name!";
+  t.input_schema = json{{"type", "object"}};
+  t.output_schema = json{{"type", "object"}};
+  t.handler = [](const json&, CallContext&) { return ToolOutcome::success(json::object()); };
+  CHECK_FALSE(reg.add(t));
+  t.name = "ok";
+  t.input_schema = json{{"type", "array"}};
+  CHECK_FALSE(reg.add(t));
+  t.input_schema = json{{"type", "object"}};
+  CHECK(reg.add(t));
+  CHECK_FALSE(reg.add(t));  // duplicate
+}
+
+TEST_CASE("session lifecycle, listing, calls and errors") {
+  ServerInfo info;
+  info.version = "9.9.9";
+  info.instructions = "be careful";
+  info.tools_page_size = 2;
+  Server server(info, test_registry());
+  Capture cap;
+  auto s = std::make_shared<Session>(server, "test", "", cap.sink());
+
+  s->handle(req(1, "initialize", {{"protocolVersion", "2025-11-25"}, {"capabilities", json::object()},
+                                  {"clientInfo", {{"name", "t"}, {"version", "1"}}}}));
+  auto init = cap.response(1);
+  REQUIRE(init);
+  CHECK((*init)["result"]["protocolVersion"] == "2025-11-25");
+  CHECK((*init)["result"]["serverInfo"]["version"] == "9.9.9");
+  CHECK((*init)["result"]["serverInfo"]["title"].is_string());
+  CHECK((*init)["result"]["instructions"] == "be careful");
+  CHECK((*init)["result"]["capabilities"].contains("tools"));
+  CHECK((*init)["result"]["capabilities"].contains("logging"));
+
+  s->handle(req(2, "ping"));
+  CHECK((*cap.response(2))["result"] == json::object());
+
+  // pagination: 5 tools, page size 2 → 3 pages
+  std::vector<std::string> names;
+  json cursor;
+  for (int page = 0; page < 5; ++page) {
+    json p = json::object();
+    if (!cursor.is_null()) p["cursor"] = cursor;
+    s->handle(req(100 + page, "tools/list", p));
+    auto r = cap.response(100 + page);
+    REQUIRE(r);
+    for (auto& t : (*r)["result"]["tools"]) {
+      names.push_back(t["name"]);
+      CHECK(t.contains("outputSchema"));
+      CHECK(t.contains("annotations"));
+    }
+    if (!(*r)["result"].contains("nextCursor")) break;
+    cursor = (*r)["result"]["nextCursor"];
+  }
+  CHECK(names.size() == 5);
+  s->handle(req(110, "tools/list", {{"cursor", "bm90LWEtY3Vyc29y"}}));
+  CHECK((*cap.response(110))["error"]["code"] == kInvalidParams);
+
+  s->handle(req(3, "tools/call", {{"name", "echo"}, {"arguments", {{"text", "hi"}}}}));
+  auto ok = cap.response(3);
+  REQUIRE(ok);
+  CHECK((*ok)["result"]["structuredContent"]["text"] == "hi");
+  CHECK(json::parse((*ok)["result"]["content"][0]["text"].get<std::string>()) == (*ok)["result"]["structuredContent"]);
+  CHECK_FALSE((*ok)["result"].contains("isError"));
+
+  s->handle(req(4, "tools/call", {{"name", "echo"}, {"arguments", {{"text", 3}}}}));
+  auto bad = cap.response(4);
+  REQUIRE(bad);
+  CHECK((*bad)["result"]["isError"] == true);
+  auto body = json::parse((*bad)["result"]["content"][0]["text"].get<std::string>());
+  CHECK(body["error"]["code"] == "INVALID_ARGUMENTS");
+
+  s->handle(req(5, "tools/call", {{"name", "echo"}, {"arguments", {{"text", "fail"}}}}));
+  auto failed = json::parse((*cap.response(5))["result"]["content"][0]["text"].get<std::string>());
+  CHECK(failed["error"]["code"] == "SOMETHING_BAD");
+
+  s->handle(req(6, "tools/call", {{"name", "echo"}, {"arguments", {{"text", "throw"}}}}));
+  auto thrown = json::parse((*cap.response(6))["result"]["content"][0]["text"].get<std::string>());
+  CHECK(thrown["error"]["code"] == "INTERNAL");
+
+  s->handle(req(7, "tools/call", {{"name", "nope"}}));
+  CHECK((*cap.response(7))["error"]["code"] == kInvalidParams);
+  s->handle(req(8, "tools/call", {{"name", "echo"}, {"arguments", json::array()}}));
+  CHECK((*cap.response(8))["error"]["code"] == kInvalidParams);
+  s->handle(req(9, "no/such/method"));
+  CHECK((*cap.response(9))["error"]["code"] == kMethodNotFound);
+  s->handle(req(10, "logging/setLevel", {{"level", "loud"}}));
+  CHECK((*cap.response(10))["error"]["code"] == kInvalidParams);
+  s->handle(req(11, "logging/setLevel", {{"level", "debug"}}));
+  CHECK((*cap.response(11))["result"] == json::object());
+  s->handle_text("{not json");
+  CHECK(cap.response(nullptr, 100).has_value());
+}
+
+TEST_CASE("older protocol versions get no structuredContent or outputSchema") {
+  Server server(ServerInfo{}, test_registry());
+  Capture cap;
+  auto s = std::make_shared<Session>(server, "test", "", cap.sink());
+  s->handle(req(1, "initialize", {{"protocolVersion", "2024-11-05"}}));
+  CHECK((*cap.response(1))["result"]["protocolVersion"] == "2024-11-05");
+  CHECK_FALSE((*cap.response(1))["result"]["serverInfo"].contains("title"));
+  s->handle(req(2, "tools/list"));
+  auto tl = cap.response(2);
+  CHECK_FALSE((*tl)["result"]["tools"][0].contains("outputSchema"));
+  CHECK_FALSE((*tl)["result"]["tools"][0].contains("annotations"));
+  s->handle(req(3, "tools/call", {{"name", "echo"}, {"arguments", {{"text", "x"}}}}));
+  CHECK_FALSE((*cap.response(3))["result"].contains("structuredContent"));
+}
+
+TEST_CASE("slow calls do not block, progress flows, cancellation stops the call without a response") {
+  Server server(ServerInfo{}, test_registry());
+  Capture cap;
+  auto s = std::make_shared<Session>(server, "test", "", cap.sink());
+  s->handle(req(1, "initialize", {{"protocolVersion", "2025-11-25"}}));
+  auto t0 = std::chrono::steady_clock::now();
+  s->handle(req(2, "tools/call", {{"name", "slow"}, {"arguments", {{"text", "x"}}}, {"_meta", {{"progressToken", "p1"}}}}));
+  s->handle(req(3, "ping"));
+  REQUIRE(cap.response(3, 500));
+  s->handle(req(4, "tools/call", {{"name", "echo"}, {"arguments", {{"text", "fast"}}}}));
+  REQUIRE(cap.response(4, 1000));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(1000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(cap.count_method("notifications/progress") >= 2);
+  s->handle(json{{"jsonrpc", "2.0"}, {"method", "notifications/cancelled"}, {"params", {{"requestId", 2}}}});
+  CHECK(s->wait_idle(std::chrono::seconds(3)));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(1800));  // the call stopped early
+  CHECK_FALSE(cap.response(2, 200).has_value());  // cancelled requests get no response
+  // Progress values strictly increase.
+  std::lock_guard<std::mutex> lk(cap.mu);
+  double last = -1;
+  for (auto& m : cap.msgs)
+    if (m.value("method", "") == "notifications/progress") {
+      CHECK(m["params"]["progressToken"] == "p1");
+      CHECK(m["params"]["progress"].get<double>() > last);
+      last = m["params"]["progress"].get<double>();
+    }
+}
