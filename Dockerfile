@@ -1,0 +1,28 @@
+# satwarden — multi-stage image: build on Debian 12, run as a non-root user serving MCP over HTTP on 8402.
+# A bearer token is required (the server refuses to listen beyond loopback without one):
+#   docker run -p 8402:8402 -e SATWARDEN_TOKENS=$(openssl rand -hex 24) -e NWC_URL=... satwarden
+FROM debian:12-slim AS build
+WORKDIR /src
+COPY scripts/setup.sh scripts/setup.sh
+RUN scripts/setup.sh
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSW_BUILD_TESTS=OFF \
+ && cmake --build /build -j"$(nproc)" \
+ && strip /build/src/app/satwarden
+
+FROM debian:12-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates libsecp256k1-1 libsodium23 libwebsockets17 \
+      libssl3 libsqlite3-0 libcpp-httplib0.11 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --create-home --home-dir /var/lib/satwarden --uid 10402 satwarden
+COPY --from=build /build/src/app/satwarden /usr/local/bin/satwarden
+USER satwarden
+ENV SATWARDEN_TRANSPORT=http \
+    SATWARDEN_HOST=0.0.0.0 \
+    SATWARDEN_PORT=8402 \
+    SATWARDEN_DATA_DIR=/var/lib/satwarden/data
+VOLUME ["/var/lib/satwarden/data"]
+EXPOSE 8402
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/usr/bin/env", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8402 && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && grep -q ok <&3"]
+ENTRYPOINT ["/usr/local/bin/satwarden"]
