@@ -63,4 +63,37 @@ json paying_annotations(const std::string& title) {
               {"openWorldHint", true}};
 }
 
+std::optional<Error> wallet_unavailable(const Engine& engine) {
+  if (engine.wallet) return std::nullopt;
+  std::string why = engine.wallet_problem.empty() ? "no wallet is configured" : engine.wallet_problem;
+  return make_error("WALLET_NOT_CONFIGURED",
+                    why + ". Set NWC_URL to your wallet's Nostr Wallet Connect URI (nostr+walletconnect://…), in the "
+                          "environment of the MCP server (e.g. the \"env\" of its Claude Desktop entry) or as "
+                          "\"nwc_url\" in the config file, then restart satwarden.");
+}
+
+json transaction_to_json(const json& tx) {
+  auto str = [&](const char* k) -> json {
+    auto it = tx.find(k);
+    return it != tx.end() && it->is_string() ? *it : json(nullptr);
+  };
+  auto num = [&](const char* k) -> json {
+    auto it = tx.find(k);
+    return it != tx.end() && it->is_number_integer() && it->get<int64_t>() >= 0 ? *it : json(nullptr);
+  };
+  json amount = num("amount"), fees = num("fees_paid");
+  return json{{"type", str("type")},
+              {"state", str("state")},
+              {"payment_hash", str("payment_hash")},
+              {"invoice", str("invoice")},
+              {"description", str("description")},
+              {"preimage", str("preimage")},
+              {"amount_msat", amount},
+              {"amount_sats", amount.is_null() ? json(nullptr) : json(msat_to_sat_ceil(amount.get<uint64_t>()))},
+              {"fees_paid_msat", fees},
+              {"created_at", num("created_at")},
+              {"settled_at", num("settled_at")},
+              {"expires_at", num("expires_at")}};
+}
+
 }  // namespace sw::tools

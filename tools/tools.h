@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "mcp/mcp.h"
+#include "wallet/wallet.h"
 
 namespace sw::tools {
 
@@ -17,7 +18,15 @@ namespace sw::tools {
 struct Engine {
   const config::Config* config = nullptr;
   const Clock* clock = &Clock::system();
+  wallet::Wallet* wallet = nullptr;  // null: no NWC_URL configured (or it was invalid: see wallet_problem)
+  std::string wallet_problem;        // why there is no wallet, safe to show (never contains the secret)
 };
+
+// The isError every wallet tool returns when no wallet is usable: says how to configure NWC_URL.
+std::optional<Error> wallet_unavailable(const Engine& engine);
+
+// A NIP-47 transaction object in the tool surface's shape (sats rounded up + exact msat fields).
+json transaction_to_json(const json& nip47_tx);
 
 using Factory = std::optional<mcp::Tool> (*)(Engine&);
 

@@ -12,13 +12,22 @@
 
 namespace {
 
-const char* kInstructions =
-    "satwarden pays Lightning invoices for you from the owner's wallet, within the owner's budget. "
-    "To use a paid API: call access_l402_resource with the URL (it handles the 402 challenge, pays and retries), or "
-    "pay_l402_challenge with the invoice and macaroon from a WWW-Authenticate header. Always pass max_sats: the most "
-    "you are willing to pay for this call. Use decode_invoice to inspect an invoice before paying. Never retry a "
-    "payment whose outcome was unknown; check it with lookup_payment instead. Errors carry a stable code "
-    "(e.g. BUDGET_EXCEEDED, INVOICE_EXPIRED) and say what happened and whether anything was paid.";
+// Short guidance for the agent, mentioning only tools that are registered in this configuration.
+std::string instructions(const sw::mcp::ToolRegistry& reg) {
+  auto has = [&](const char* n) { return reg.find(n) != nullptr; };
+  std::string s =
+      "satwarden pays Lightning invoices from the owner's wallet, never beyond the owner's budget. ";
+  if (has("access_l402_resource"))
+    s += "To use a paid API, call access_l402_resource with the URL: it handles the 402 challenge, pays and retries. ";
+  if (has("pay_l402_challenge"))
+    s += "With a WWW-Authenticate challenge in hand, call pay_l402_challenge with its invoice and macaroon. ";
+  if (has("pay_invoice") || has("pay_l402_challenge") || has("access_l402_resource"))
+    s += "Always pass max_sats: the most you are willing to pay for this call. Never retry a payment whose outcome "
+         "was unknown; check it with lookup_payment. ";
+  if (has("decode_invoice")) s += "Use decode_invoice to inspect an invoice (amount, expiry, network) before paying. ";
+  s += "Errors carry a stable code and say what happened and whether anything was paid.";
+  return s;
+}
 
 }  // namespace
 
@@ -54,7 +63,7 @@ int sw_main(int argc, char** argv) {
   }
   sw::mcp::ServerInfo info;
   info.version = SW_VERSION;
-  info.instructions = kInstructions;
+  info.instructions = instructions(*registry);
   info.tools_page_size = cfg.tools_page_size;
   sw::mcp::Server server(info, registry);
 

@@ -26,6 +26,7 @@ struct Stream {
   };
   std::deque<Msg> q;
   bool response_seen = false;  // a POST stream ends after its response
+  bool json_mode = false;      // a POST answered as plain JSON: only its response goes here
   bool closed = false;         // session ended / server stopping
   void push(std::string text, bool is_response) {
     {
@@ -184,9 +185,12 @@ struct HttpServer::Impl {
                                                std::shared_ptr<Stream> st;
                                                {
                                                  std::lock_guard<std::mutex> lk(s->mu);
+                                                 bool response = is_response_msg(msg);
                                                  if (!related.empty()) {
                                                    auto it = s->request_streams.find(related);
-                                                   if (it != s->request_streams.end()) st = it->second;
+                                                   if (it != s->request_streams.end() &&
+                                                       (response || !it->second->json_mode))
+                                                     st = it->second;
                                                  }
                                                  if (!st) st = s->get_stream;
                                                }
@@ -271,6 +275,23 @@ struct HttpServer::Impl {
   }
 
   // ------------------------------------------------------------------ Streamable HTTP
+  // A cancelled request never gets a response (MCP cancellation), so the POST waiting for it would otherwise
+  // hang until the session ends. Closing its stream ends it now: JSON mode answers 202, an SSE stream finishes.
+  // A response queued before the cancel still goes out (the waiters drain the queue before looking at `closed`).
+  static void end_cancelled_stream(HttpSession& hs, const json& msg) {
+    auto p = msg.find("params");
+    if (p == msg.end() || !p->is_object()) return;
+    auto rid = p->find("requestId");
+    if (rid == p->end() || !(rid->is_string() || rid->is_number_integer())) return;
+    std::shared_ptr<Stream> st;
+    {
+      std::lock_guard<std::mutex> lk(hs.mu);
+      auto it = hs.request_streams.find(rid->dump());
+      if (it != hs.request_streams.end()) st = it->second;
+    }
+    if (st) st->close();
+  }
+
   void handle_post(const httplib::Request& req, httplib::Response& res) {
     auto label = authorize(req, res);
     if (!label) return;
@@ -354,12 +375,20 @@ struct HttpServer::Impl {
     hs->touch();
     if (kind != mcp::Kind::request) {  // notification or response: accepted, nothing to return
       hs->mcp->handle(msg);
+      if (kind == mcp::Kind::notification && msg["method"] == "notifications/cancelled") end_cancelled_stream(*hs, msg);
       res.status = 202;
       return;
     }
 
     std::string key = msg["id"].dump();
+    // A tools/call that asked for progress is answered as SSE (progress and log notifications ride on it);
+    // everything else as one JSON body, which is cheaper for both sides.
+    bool wants_progress = msg["method"] == "tools/call" && msg.contains("params") && msg["params"].is_object() &&
+                          msg["params"].contains("_meta") && msg["params"]["_meta"].is_object() &&
+                          msg["params"]["_meta"].contains("progressToken");
+    bool use_sse = accepts_sse && (!accepts_json || wants_progress);
     auto st = std::make_shared<Stream>();
+    st->json_mode = !use_sse;
     {
       std::lock_guard<std::mutex> lk(hs->mu);
       if (hs->request_streams.count(key)) {
@@ -378,8 +407,6 @@ struct HttpServer::Impl {
       --hs->open_requests;
       hs->last_active = Clk::now();
     };
-    // tools/call may run long and send progress/log notifications: answer it as SSE when the client accepts it.
-    bool use_sse = accepts_sse && (msg["method"] == "tools/call" || !accepts_json);
     hs->mcp->handle(msg);
     if (use_sse) {
       res.set_header("Cache-Control", "no-cache");
@@ -389,7 +416,7 @@ struct HttpServer::Impl {
           [finish](bool) { finish(); });
       return;
     }
-    // JSON mode: wait for the response (notifications for this request are dropped — the client chose JSON).
+    // JSON mode: wait for the response (bounded by the session's life; a payment can take a minute).
     std::string response;
     {
       std::unique_lock<std::mutex> lk(st->mu);

@@ -27,11 +27,13 @@ int run_stdio(mcp::Server& server) {
     session->handle_text(line);
   }
   std::free(buf);
-  // stdin closed: the client is going away. Calls that have not reached their point of no return stop;
-  // a payment already sent finishes and is recorded before we exit.
-  session->cancel_all();
-  if (!session->wait_idle(std::chrono::seconds(15)))
-    log(LogLevel::warning, "stdio", "exiting with calls still in flight after 15 s");
+  // stdin closed: the client is going away. Let in-flight calls finish and answer (a payment already sent must
+  // be recorded), bounded; then cancel whatever has not reached its point of no return.
+  if (!session->wait_idle(std::chrono::seconds(20))) {
+    session->cancel_all();
+    if (!session->wait_idle(std::chrono::seconds(5)))
+      log(LogLevel::warning, "stdio", "exiting with calls still in flight");
+  }
   return 0;
 }
 

@@ -1,0 +1,138 @@
+// Hand-written bech32/bech32m and base58check (see codec.h for why). Written from BIP-173, BIP-350 and the
+// Bitcoin base58check definition.
+#include "bolt11/codec.h"
+
+#include <algorithm>
+
+#include "crypto/crypto.h"
+
+namespace sw::bolt11::detail {
+
+namespace {
+
+constexpr const char* kCharset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+uint32_t polymod_step(uint32_t chk, uint8_t value) {
+  static constexpr uint32_t kGen[5] = {0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3};
+  const uint32_t top = chk >> 25;
+  chk = ((chk & 0x1ffffff) << 5) ^ value;
+  for (int i = 0; i < 5; ++i) {
+    if ((top >> i) & 1) chk ^= kGen[i];
+  }
+  return chk;
+}
+
+uint32_t polymod_hrp(std::string_view hrp) {
+  uint32_t chk = 1;
+  for (char c : hrp) chk = polymod_step(chk, static_cast<uint8_t>(static_cast<unsigned char>(c) >> 5));
+  chk = polymod_step(chk, 0);
+  for (char c : hrp) chk = polymod_step(chk, static_cast<uint8_t>(static_cast<unsigned char>(c) & 31));
+  return chk;
+}
+
+}  // namespace
+
+uint32_t bech32_polymod_verify(std::string_view hrp, const Words& data) {
+  uint32_t chk = polymod_hrp(hrp);
+  for (uint8_t w : data) chk = polymod_step(chk, w);
+  return chk;
+}
+
+Words bech32_checksum(std::string_view hrp, const Words& data, uint32_t constant) {
+  uint32_t chk = polymod_hrp(hrp);
+  for (uint8_t w : data) chk = polymod_step(chk, w);
+  for (int i = 0; i < 6; ++i) chk = polymod_step(chk, 0);
+  chk ^= constant;
+  Words out(6);
+  for (int i = 0; i < 6; ++i) out[static_cast<size_t>(i)] = static_cast<uint8_t>((chk >> (5 * (5 - i))) & 31);
+  return out;
+}
+
+int bech32_char_value(char c) {
+  for (int i = 0; i < 32; ++i) {
+    if (kCharset[i] == c) return i;
+  }
+  return -1;
+}
+
+char bech32_char(uint8_t word) { return kCharset[word & 31]; }
+
+Bytes words_to_bytes(const uint8_t* words, size_t n, bool pad) {
+  Bytes out;
+  out.reserve(n * 5 / 8);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    acc = ((acc << 5) | (words[i] & 31)) & 0xfff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>((acc >> bits) & 0xff));
+    }
+  }
+  if (pad && bits > 0) out.push_back(static_cast<uint8_t>((acc << (8 - bits)) & 0xff));
+  return out;  // without pad, leftover (< 8) bits are padding and are dropped
+}
+
+Words bytes_to_words(const uint8_t* bytes, size_t n) {
+  Words out;
+  out.reserve((n * 8 + 4) / 5);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    acc = ((acc << 8) | bytes[i]) & 0xfff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out.push_back(static_cast<uint8_t>((acc >> bits) & 31));
+    }
+  }
+  if (bits > 0) out.push_back(static_cast<uint8_t>((acc << (5 - bits)) & 31));
+  return out;
+}
+
+std::string segwit_address(std::string_view hrp, int version, const Bytes& program) {
+  Words data;
+  data.push_back(static_cast<uint8_t>(version & 31));
+  Words prog = bytes_to_words(program.data(), program.size());
+  data.insert(data.end(), prog.begin(), prog.end());
+  Words chk = bech32_checksum(hrp, data, version == 0 ? kBech32Const : kBech32mConst);
+  std::string out(hrp);
+  out.push_back('1');
+  for (uint8_t w : data) out.push_back(bech32_char(w));
+  for (uint8_t w : chk) out.push_back(bech32_char(w));
+  return out;
+}
+
+std::string base58check(uint8_t version, const Bytes& payload) {
+  static constexpr const char* kAlphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+  Bytes buf;
+  buf.reserve(payload.size() + 5);
+  buf.push_back(version);
+  buf.insert(buf.end(), payload.begin(), payload.end());
+  const crypto::Hash32 h1 = crypto::sha256(buf);
+  const crypto::Hash32 h2 = crypto::sha256(h1.data(), h1.size());
+  buf.insert(buf.end(), h2.begin(), h2.begin() + 4);
+
+  size_t zeros = 0;
+  while (zeros < buf.size() && buf[zeros] == 0) ++zeros;
+  // Big-number base conversion 256 -> 58 (inputs are ~25 bytes, so quadratic is fine).
+  std::vector<uint8_t> digits;  // base-58 digits, least significant first
+  for (size_t i = zeros; i < buf.size(); ++i) {
+    uint32_t carry = buf[i];
+    for (auto& d : digits) {
+      carry += static_cast<uint32_t>(d) << 8;
+      d = static_cast<uint8_t>(carry % 58);
+      carry /= 58;
+    }
+    while (carry > 0) {
+      digits.push_back(static_cast<uint8_t>(carry % 58));
+      carry /= 58;
+    }
+  }
+  std::string out(zeros, '1');
+  for (auto it = digits.rbegin(); it != digits.rend(); ++it) out.push_back(kAlphabet[*it]);
+  return out;
+}
+
+}  // namespace sw::bolt11::detail
