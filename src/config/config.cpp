@@ -57,7 +57,7 @@ Status apply(Config& c, const std::string& key, const std::string& value, const 
     if (value.empty()) return cfg_error(what + " must not be empty");
     c.host = value;
   } else if (key == "port") {
-    auto n = parse_uint(what, value, 1, 65535);
+    auto n = parse_uint(what, value, 0, 65535);  // 0 = any free port (tests)
     if (!n) return n.error();
     c.port = static_cast<uint16_t>(*n);
   } else if (key == "log_level") {

@@ -129,7 +129,9 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session();
   // Feeds one raw message (a line on stdio, a POST body on HTTP). Never throws.
   void handle_text(std::string_view text);
-  void handle(const json& msg);
+  // run_inline: execute a tools/call on the calling thread (an HTTP worker that will wait for the answer anyway)
+  // instead of handing it to the worker pool; saves two thread switches per call.
+  void handle(const json& msg, bool run_inline = false);
   const std::string& protocol_version() const { return version_; }
   bool initialized() const { return initialized_.load(); }
   // Cancels every in-flight request (session closed).
@@ -142,9 +144,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void reply(const json& id, json result);
   void reply_error(const json& id, int code, const std::string& message, json data = nullptr);
   void send(const json& msg, const std::string& related);
-  void on_request(const json& id, const std::string& method, const json& params);
+  void on_request(const json& id, const std::string& method, const json& params, bool run_inline);
   void on_notification(const std::string& method, const json& params);
-  void call_tool(const json& id, const json& params);
+  void call_tool(const json& id, const json& params, bool run_inline);
   json initialize(const json& params);
 
   Server& server_;

@@ -154,7 +154,7 @@ void Session::handle_text(std::string_view text) {
   handle(msg);
 }
 
-void Session::handle(const json& msg) {
+void Session::handle(const json& msg, bool run_inline) {
   json err;
   switch (classify(msg, &err)) {
     case Kind::invalid:
@@ -171,7 +171,7 @@ void Session::handle(const json& msg) {
       auto p = msg.find("params");
       json params = (p == msg.end() || p->is_null()) ? json::object() : *p;
       try {
-        on_request(msg["id"], msg["method"].get<std::string>(), params);
+        on_request(msg["id"], msg["method"].get<std::string>(), params, run_inline);
       } catch (const std::exception& e) {
         log(LogLevel::error, "mcp", std::string("request handler failed: ") + e.what());
         reply_error(msg["id"], kInternalError, "Internal error");
@@ -196,7 +196,7 @@ json Session::initialize(const json& params) {
   return result;
 }
 
-void Session::on_request(const json& id, const std::string& method, const json& params) {
+void Session::on_request(const json& id, const std::string& method, const json& params, bool run_inline) {
   if (method == "initialize") {
     reply(id, initialize(params));
     return;
@@ -244,7 +244,7 @@ void Session::on_request(const json& id, const std::string& method, const json& 
     return;
   }
   if (method == "tools/call") {
-    call_tool(id, params);
+    call_tool(id, params, run_inline);
     return;
   }
   if (method == "logging/setLevel") {
@@ -338,7 +338,7 @@ json error_content(const Error& e) {
 }
 }  // namespace
 
-void Session::call_tool(const json& id, const json& params) {
+void Session::call_tool(const json& id, const json& params, bool run_inline) {
   if (!params.contains("name") || !params["name"].is_string()) {
     reply_error(id, kInvalidParams, "Invalid params: tools/call needs a string \"name\"");
     return;
@@ -370,7 +370,7 @@ void Session::call_tool(const json& id, const json& params) {
     if (pt.is_string() || pt.is_number_integer()) progress_token = pt;
   }
   auto self = shared_from_this();
-  server_.spawn([self, tool, id, key, args = std::move(args), flag, progress_token] {
+  auto task = [self, tool, id, key, args = std::move(args), flag, progress_token] {
     CallContext ctx;
     ctx.client = self->client_;
     ctx.envelope = self->envelope_;
@@ -419,7 +419,9 @@ void Session::call_tool(const json& id, const json& params) {
       self->in_flight_.erase(key);
     }
     self->idle_cv_.notify_all();
-  });
+  };
+  if (run_inline) task();
+  else server_.spawn(std::move(task));
 }
 
 void Session::cancel_all() {

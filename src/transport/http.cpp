@@ -407,7 +407,7 @@ struct HttpServer::Impl {
       --hs->open_requests;
       hs->last_active = Clk::now();
     };
-    hs->mcp->handle(msg);
+    hs->mcp->handle(msg, /*run_inline=*/!use_sse);
     if (use_sse) {
       res.set_header("Cache-Control", "no-cache");
       res.set_chunked_content_provider(
