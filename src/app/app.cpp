@@ -79,7 +79,12 @@ int sw_main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread started below inherits the mask
   std::signal(SIGPIPE, SIG_IGN);
-  sw::transport::HttpServer http(server, cfg);
+  auto made = sw::transport::make_http_server(server, cfg);
+  if (!made) {
+    std::fprintf(stderr, "satwarden: %s\n", made.error().message.c_str());
+    return 2;
+  }
+  sw::transport::HttpServer& http = **made;
   if (auto st = http.start(); !st) {
     std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
     return 2;

@@ -40,7 +40,10 @@ Bytes hkdf_expand(const uint8_t* prk, size_t prk_len, const uint8_t* info, size_
     t.assign(h.begin(), h.end());
     size_t take = std::min<size_t>(32, out_len - out.size());
     out.insert(out.end(), h.begin(), h.begin() + take);
+    wipe(block.data(), block.size());
+    wipe(h.data(), h.size());
   }
+  wipe(t.data(), t.size());  // intermediate blocks are key material
   return out;
 }
 

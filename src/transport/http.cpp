@@ -97,7 +97,7 @@ json rpc_error_body(int code, const std::string& message) {
 
 }  // namespace
 
-struct HttpServer::Impl {
+struct Impl {
   mcp::Server& server;
   const config::Config& cfg;
   httplib::Server http;
@@ -375,7 +375,8 @@ struct HttpServer::Impl {
     hs->touch();
     if (kind != mcp::Kind::request) {  // notification or response: accepted, nothing to return
       hs->mcp->handle(msg);
-      if (kind == mcp::Kind::notification && msg["method"] == "notifications/cancelled") end_cancelled_stream(*hs, msg);
+      if (kind == mcp::Kind::notification && msg["method"] == "notifications/cancelled")
+        end_cancelled_stream(*hs, msg);
       res.status = 202;
       return;
     }
@@ -623,15 +624,30 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(mcp::Server& server, const config::Config& config)
-    : impl_(std::make_unique<Impl>(server, config)) {}
-HttpServer::~HttpServer() { stop(); }
-Status HttpServer::start() { return impl_->start(); }
-int HttpServer::port() const { return impl_->bound_port; }
-void HttpServer::stop() { impl_->stop(); }
-size_t HttpServer::session_count() const {
-  std::lock_guard<std::mutex> lk(impl_->mu);
-  return impl_->sessions.size();
+namespace {
+class HttpServerImpl final : public HttpServer {
+ public:
+  HttpServerImpl(mcp::Server& server, const config::Config& config) : impl_(std::make_unique<Impl>(server, config)) {}
+  ~HttpServerImpl() override { stop(); }
+  Status start() override { return impl_->start(); }
+  int port() const override { return impl_->bound_port; }
+  void stop() override { impl_->stop(); }
+  size_t session_count() const override {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    return impl_->sessions.size();
+  }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+}  // namespace
+
+}  // namespace sw::transport
+
+// The module's entry point (see make_http_server).
+extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config) {
+  return new sw::transport::HttpServerImpl(*server, *config);
 }
 
+namespace sw::transport {
 }  // namespace sw::transport

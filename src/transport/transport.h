@@ -23,17 +23,18 @@ int run_stdio(mcp::Server& server);
 
 class HttpServer {
  public:
-  HttpServer(mcp::Server& server, const config::Config& config);
-  ~HttpServer();
+  virtual ~HttpServer() = default;
   // Binds host:port (port 0 = any free port) and starts serving on background threads.
-  Status start();
-  int port() const;
-  void stop();
-  size_t session_count() const;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  virtual Status start() = 0;
+  virtual int port() const = 0;
+  virtual void stop() = 0;
+  virtual size_t session_count() const = 0;
 };
+
+// Creates the HTTP transport. In the satwarden binary it lives in a module (libsatwarden_http.so, next to the
+// binary) that is loaded only when HTTP is asked for, so a stdio server never maps cpp-httplib and its OpenSSL
+// initialisation (~4 MB of RSS). Binaries that link sw_transport_http statically use that copy instead.
+// Error: HTTP_MODULE_MISSING naming the paths tried.
+Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config);
 
 }  // namespace sw::transport
