@@ -573,7 +573,19 @@ struct Impl {
     http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     http.set_payload_max_length(cfg.max_body_bytes);
     http.set_keep_alive_max_count(100000);
-    http.set_keep_alive_timeout(30);
+    // Short idle keep-alive: stop() waits for idle connections, and Docker gives 10 s to exit after SIGTERM.
+    http.set_keep_alive_timeout(2);
+    // Bodies without Content-Length (chunked) would bypass the size cap in cpp-httplib 0.11: refuse them
+    // before anything is read (411). MCP clients send Content-Length.
+    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (req.method == "POST" && req.has_header("Transfer-Encoding")) {
+        res.status = 411;
+        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Length Required: send Content-Length")),
+                        "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
     http.set_read_timeout(30, 0);
     http.set_write_timeout(30, 0);
     http.set_tcp_nodelay(true);
