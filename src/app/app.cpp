@@ -9,6 +9,7 @@
 #include "sw_version.h"
 #include "tools.h"
 #include "transport/transport.h"
+#include "wallet/nwc_wallet.h"
 
 namespace {
 
@@ -55,6 +56,25 @@ int sw_main(int argc, char** argv) {
 
   sw::tools::Engine engine;
   engine.config = &cfg;
+
+  // The wallet: optional at start-up. Without NWC_URL every wallet tool explains how to set it.
+  std::unique_ptr<sw::wallet::NwcWallet> wallet;
+  if (!cfg.nwc_url.empty()) {
+    sw::wallet::NwcOptions wo;
+    wo.pay_timeout = std::chrono::seconds(cfg.nwc_pay_timeout_seconds);
+    wo.read_timeout = std::chrono::seconds(cfg.nwc_read_timeout_seconds);
+    wo.ca_file = cfg.nwc_ca_file;
+    auto w = sw::wallet::NwcWallet::connect(cfg.nwc_url, wo);
+    if (w) {
+      wallet = std::move(*w);
+      engine.wallet = wallet.get();
+      sw::log(sw::LogLevel::info, "main", "wallet: connecting to " + std::to_string(wallet->relay_states().size()) +
+                                             " relay(s) for wallet " + wallet->wallet_pubkey().substr(0, 12) + "…");
+    } else {
+      engine.wallet_problem = "NWC_URL is set but unusable: " + w.error().message;
+      sw::log(sw::LogLevel::error, "main", engine.wallet_problem);
+    }
+  }
 
   auto registry = std::make_shared<sw::mcp::ToolRegistry>();
   if (auto st = sw::tools::register_all(*registry, engine); !st) {

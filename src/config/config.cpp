@@ -91,6 +91,12 @@ Status apply(Config& c, const std::string& key, const std::string& value, const 
     auto n = parse_uint(what, value, 1, 2100000000000000ull);
     if (!n) return n.error();
     c.default_max_sats = *n;
+  } else if (key == "nwc_pay_timeout_seconds" || key == "nwc_read_timeout_seconds") {
+    auto n = parse_uint(what, value, 1, 600);
+    if (!n) return n.error();
+    (key == "nwc_pay_timeout_seconds" ? c.nwc_pay_timeout_seconds : c.nwc_read_timeout_seconds) = static_cast<int>(*n);
+  } else if (key == "nwc_ca_file") {
+    c.nwc_ca_file = value;
   } else if (key == "nwc_url") {
     c.nwc_url = value;  // validated by the wallet layer; never echoed
   } else if (key == "allowed_origins") {
@@ -130,11 +136,15 @@ const FlagSpec kFlags[] = {
     {"--http-threads", "http_threads", "SATWARDEN_HTTP_THREADS", "HTTP worker threads; each keep-alive connection holds one (default 96)"},
     {"--tools-page-size", "tools_page_size", "SATWARDEN_TOOLS_PAGE_SIZE", "tools/list page size (default 50)"},
     {nullptr, "nwc_url", "NWC_URL", "Nostr Wallet Connect URI (nostr+walletconnect://…); env or config file only, never a flag"},
+    {"--nwc-pay-timeout-seconds", "nwc_pay_timeout_seconds", "SATWARDEN_NWC_PAY_TIMEOUT", "how long to wait for the wallet to answer pay_invoice (default 60)"},
+    {"--nwc-read-timeout-seconds", "nwc_read_timeout_seconds", "SATWARDEN_NWC_READ_TIMEOUT", "how long to wait for other wallet answers (default 10)"},
+    {"--nwc-ca-file", "nwc_ca_file", "SATWARDEN_NWC_CA_FILE", "extra CA bundle (PEM) for wss:// relays"},
 };
 
 const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "allowed_origins", "allowed_hosts",
                                       "log_level", "data_dir", "max_sats", "max_body_bytes", "max_sessions",
                                       "session_idle_seconds", "http_threads", "tools_page_size", "nwc_url",
+                                      "nwc_pay_timeout_seconds", "nwc_read_timeout_seconds", "nwc_ca_file",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
 
@@ -226,7 +236,8 @@ std::string help_text() {
     << "  --version                   print the version\n\n"
     << "Config file keys: transport, host, port, tokens ([\"tok\"] or [{\"token\",\"label\",\"envelope\"}]),\n"
     << "allowed_origins, allowed_hosts, log_level, data_dir, max_sats, max_body_bytes, max_sessions,\n"
-    << "session_idle_seconds, http_threads, tools_page_size, nwc_url, and the sections policy, envelopes, wallet, l402.\n"
+    << "session_idle_seconds, http_threads, tools_page_size, nwc_url, nwc_pay_timeout_seconds, nwc_read_timeout_seconds,\n"
+    << "nwc_ca_file, and the sections policy, envelopes, wallet, l402.\n"
     << "stdout carries only MCP messages; logs go to stderr.\n";
   return o.str();
 }

@@ -39,6 +39,9 @@ struct Config {
   size_t tools_page_size = 50;         // tools/list page size
   // Wallet (Nostr Wallet Connect). Secret material: never logged, never echoed in errors.
   std::string nwc_url;
+  int nwc_pay_timeout_seconds = 60;   // reply timeout for pay_invoice
+  int nwc_read_timeout_seconds = 10;  // reply timeout for every other wallet method
+  std::string nwc_ca_file;            // extra CA bundle for wss:// relays (self-hosted relays, tests)
   // Spend defaults (sats at the surface).
   uint64_t default_max_sats = 1000;
   json raw_file = json::object();  // the parsed config file, for sections owned by other layers (policy, wallet)

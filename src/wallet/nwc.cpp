@@ -1,0 +1,377 @@
+// NIP-47 client over the relay pool. See wallet.h for the contract.
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "crypto/crypto.h"
+#include "nostr/nostr.h"
+#include "relay/relay.h"
+#include "wallet/nwc_wallet.h"
+
+namespace sw::wallet {
+
+namespace {
+
+constexpr int kRequestKind = 23194;
+constexpr int kResponseKind = 23195;
+constexpr int kInfoKind = 13194;
+
+std::vector<std::string> split_caps(const std::string& s) {
+  // Capabilities are space separated; early Alby used commas. Be lenient.
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == ' ' || c == ',' || c == '|' || c == '\n' || c == '\t') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+// One request waiting for its reply.
+struct Pending {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Result<json> outcome = make_error("WALLET_TIMEOUT", "no reply");
+};
+
+}  // namespace
+
+struct NwcWallet::Impl {
+  nostr::NwcUri uri;
+  NwcOptions opt;
+  std::unique_ptr<relay::Pool> pool;
+  std::atomic<uint64_t> sub_counter{0};
+
+  // Shared secrets, computed once.
+  crypto::Secret32 nip44_key;
+  crypto::Secret32 nip04_shared;
+
+  // Info event state.
+  std::mutex info_mu;
+  std::condition_variable info_cv;
+  bool info_loaded = false;  // an info event arrived, or EOSE from every relay / timeout said there is none
+  std::vector<std::string> info_caps;
+  std::vector<std::string> info_notifications;
+  std::optional<std::string> info_encryption_tag;  // nullopt: no tag (→ nip04)
+  int64_t info_created_at = -1;
+  std::string encryption;  // chosen scheme
+
+  // ---------------------------------------------------------------- info event
+  void load_info() {
+    std::unique_lock<std::mutex> lk(info_mu);
+    if (info_loaded) return;
+    lk.unlock();
+    std::string sub = "nwc-info-" + std::to_string(sub_counter++);
+    auto eose_relays = std::make_shared<std::set<std::string>>();
+    size_t relay_count = uri.relays.size();
+    json filter{{"kinds", {kInfoKind}}, {"authors", {uri.wallet_pubkey_hex}}, {"limit", 1}};
+    pool->subscribe(
+        sub, json::array({filter}),
+        [this](const std::string&, const json& raw) {
+          auto ev = nostr::event_from_json(raw);
+          if (!ev || ev->kind != kInfoKind || ev->pubkey != uri.wallet_pubkey_hex || !nostr::verify_event(*ev)) return;
+          std::lock_guard<std::mutex> g(info_mu);
+          if (ev->created_at <= info_created_at) return;  // keep the newest (replaceable event)
+          info_created_at = ev->created_at;
+          info_caps = split_caps(ev->content);
+          auto enc = nostr::tag_value(*ev, "encryption");
+          info_encryption_tag = enc;
+          auto notes = nostr::tag_value(*ev, "notifications");
+          info_notifications = notes ? split_caps(*notes) : std::vector<std::string>{};
+          info_loaded = true;
+          info_cv.notify_all();
+        },
+        [this, eose_relays, relay_count](const std::string& relay_url) {
+          std::lock_guard<std::mutex> g(info_mu);
+          eose_relays->insert(relay_url);
+          if (eose_relays->size() >= relay_count) {
+            info_loaded = true;
+            info_cv.notify_all();
+          }
+        });
+    lk.lock();
+    info_cv.wait_for(lk, opt.info_timeout, [&] { return info_loaded; });
+    info_loaded = true;  // after the timeout: proceed with what we have (no event → NIP-04)
+    // Choose: NIP-44 v2 whenever offered, else NIP-04 (no tag, or no info event at all, means NIP-04).
+    encryption = "nip04";
+    if (info_encryption_tag) {
+      for (auto& s : split_caps(*info_encryption_tag))
+        if (s == "nip44_v2") encryption = "nip44_v2";
+    }
+    lk.unlock();
+    pool->unsubscribe(sub);
+  }
+
+  std::string scheme() {
+    load_info();
+    std::lock_guard<std::mutex> g(info_mu);
+    return encryption;
+  }
+
+  // ---------------------------------------------------------------- crypto helpers
+  Result<std::string> encrypt(const std::string& scheme_name, const std::string& plaintext) {
+    if (scheme_name == "nip44_v2") return crypto::nip44::encrypt(plaintext, nip44_key);
+    return crypto::nip04::encrypt_with_shared(plaintext, nip04_shared);
+  }
+
+  // Replies come in the request's scheme; a wallet that cannot read our scheme answers in its own
+  // (NIP-04 payloads carry "?iv="), so decide by the payload's shape.
+  Result<std::string> decrypt(const std::string& content) {
+    if (content.find("?iv=") != std::string::npos) return crypto::nip04::decrypt_with_shared(content, nip04_shared);
+    return crypto::nip44::decrypt(content, nip44_key);
+  }
+
+  // ---------------------------------------------------------------- one request
+  Result<json> request(const std::string& method, const json& params, std::chrono::milliseconds timeout) {
+    std::string enc = scheme();
+    std::string plaintext = json_dump(json{{"method", method}, {"params", params}});
+    auto content = encrypt(enc, plaintext);
+    if (!content) return make_error("NWC_CLIENT_ERROR", "could not encrypt the request: " + content.error().message);
+
+    nostr::Event ev;
+    ev.kind = kRequestKind;
+    ev.created_at = opt.clock->now_unix();
+    int64_t expiration = ev.created_at + std::max<int64_t>(1, timeout.count() / 1000) + 5;
+    ev.tags = {{"p", uri.wallet_pubkey_hex}, {"encryption", enc}, {"expiration", std::to_string(expiration)}};
+    ev.content = std::move(*content);
+    if (auto st = nostr::sign_event(ev, uri.secret); !st)
+      return make_error("NWC_CLIENT_ERROR", "could not sign the request: " + st.error().message);
+
+    auto pending = std::make_shared<Pending>();
+    std::string request_id = ev.id;
+    std::string sub = "nwc-" + request_id.substr(0, 16) + "-" + std::to_string(sub_counter++);
+    json filter{{"kinds", {kResponseKind}}, {"authors", {uri.wallet_pubkey_hex}}, {"#e", {request_id}}};
+
+    // Subscribe BEFORE publishing: 2319x events are ephemeral and never stored by relays.
+    pool->subscribe(
+        sub, json::array({filter}),
+        [this, pending, request_id, method](const std::string&, const json& raw) {
+          on_reply(pending, request_id, method, raw);
+        },
+        nullptr);
+
+    auto pub = pool->publish(nostr::event_to_json(ev), opt.publish_timeout);
+    // pub: per-relay results. Accepted by at least one relay → the wallet can see it.
+    bool accepted = false, sent_anywhere = false;
+    std::vector<std::string> failed;
+    for (const auto& r : pub.relays) {
+      if (r.accepted) accepted = true;
+      if (r.sent) sent_anywhere = true;
+      if (!r.accepted) failed.push_back(r.url + (r.message.empty() ? "" : " (" + r.message + ")"));
+    }
+    if (!sent_anywhere) {
+      pool->unsubscribe(sub);
+      std::string names;
+      for (auto& f : failed) names += (names.empty() ? "" : ", ") + f;
+      return make_error("RELAY_UNREACHABLE",
+                        "could not reach any wallet relay within " + std::to_string(opt.publish_timeout.count()) +
+                            " ms: " + names + ". The request was not sent.",
+                        json{{"relays", failed}});
+    }
+    if (!accepted) {
+      log(LogLevel::warning, "nwc", "no relay confirmed the " + method + " request; waiting for a reply anyway");
+    }
+
+    std::unique_lock<std::mutex> lk(pending->mu);
+    bool done = pending->cv.wait_for(lk, timeout, [&] { return pending->done; });
+    lk.unlock();
+    pool->unsubscribe(sub);
+    if (!done) {
+      std::string relays_failed;
+      for (auto& f : failed) relays_failed += (relays_failed.empty() ? "" : ", ") + f;
+      return make_error("WALLET_TIMEOUT",
+                        "the wallet did not answer " + method + " within " + std::to_string(timeout.count() / 1000) +
+                            " s (encryption " + enc + ")" +
+                            (relays_failed.empty() ? "" : "; relays that did not take the request: " + relays_failed),
+                        json{{"method", method}, {"encryption", enc}, {"relays_failed", failed}});
+    }
+    std::lock_guard<std::mutex> g(pending->mu);
+    return pending->outcome;
+  }
+
+  // Runs on the relay loop thread: verify, decrypt, decode; first valid reply wins (dedupe across relays).
+  void on_reply(const std::shared_ptr<Pending>& pending, const std::string& request_id, const std::string& method,
+                const json& raw) {
+    {
+      std::lock_guard<std::mutex> g(pending->mu);
+      if (pending->done) return;  // duplicate (same reply through another relay, or a replay)
+    }
+    auto ev = nostr::event_from_json(raw);
+    if (!ev) return;
+    // Check before decrypting: kind, author, our p tag, the e tag, then id and signature.
+    if (ev->kind != kResponseKind || ev->pubkey != uri.wallet_pubkey_hex) return;
+    auto e = nostr::tag_value(*ev, "e");
+    if (!e || *e != request_id) return;
+    auto p = nostr::tag_value(*ev, "p");
+    if (p && *p != uri.client_pubkey_hex) return;
+    if (!nostr::verify_event(*ev)) return;
+
+    Result<json> outcome = make_error("INVALID_WALLET_RESPONSE", "unreadable reply");
+    auto plain = decrypt(ev->content);
+    if (!plain) {
+      outcome = make_error("INVALID_WALLET_RESPONSE",
+                           "the wallet's reply to " + method + " could not be decrypted: " + plain.error().code);
+    } else {
+      json body = json::parse(*plain, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) {
+        outcome = make_error("INVALID_WALLET_RESPONSE", "the wallet's reply to " + method + " is not a JSON object");
+      } else {
+        auto err = body.find("error");
+        auto res = body.find("result");
+        if (err != body.end() && !err->is_null()) {
+          std::string code = err->is_object() && err->contains("code") && (*err)["code"].is_string()
+                                 ? (*err)["code"].get<std::string>()
+                                 : "OTHER";
+          std::string msg = err->is_object() && err->contains("message") && (*err)["message"].is_string()
+                                ? (*err)["message"].get<std::string>()
+                                : "";
+          if (msg.size() > 300) msg = msg.substr(0, 300) + "…";
+          outcome = make_error(map_nip47_code(code), "the wallet refused " + method + ": " + code +
+                                                         (msg.empty() ? "" : " — " + msg),
+                               json{{"nip47_code", code}});
+        } else if (res == body.end() || !res->is_object()) {
+          outcome = make_error("INVALID_WALLET_RESPONSE", "the wallet's reply to " + method + " has no result");
+        } else if (body.contains("result_type") && body["result_type"].is_string() && body["result_type"] != method) {
+          outcome = make_error("INVALID_WALLET_RESPONSE", "the wallet answered " + body["result_type"].get<std::string>() +
+                                                              " to a " + method + " request");
+        } else {
+          outcome = *res;
+        }
+      }
+    }
+    {
+      std::lock_guard<std::mutex> g(pending->mu);
+      if (pending->done) return;
+      pending->outcome = std::move(outcome);
+      pending->done = true;
+    }
+    pending->cv.notify_all();
+  }
+};
+
+// ---------------------------------------------------------------- public API
+
+Result<std::unique_ptr<NwcWallet>> NwcWallet::connect(const std::string& nwc_uri, NwcOptions options) {
+  auto parsed = nostr::parse_nwc_uri(nwc_uri);
+  if (!parsed) return parsed.error();
+  auto impl = std::make_unique<Impl>();
+  impl->uri = std::move(*parsed);
+  impl->opt = options;
+  auto ck = crypto::nip44::conversation_key(impl->uri.secret, impl->uri.wallet_pubkey);
+  if (!ck) return make_error("INVALID_NWC_URL", "the wallet public key in NWC_URL is not usable: " + ck.error().code);
+  impl->nip44_key = std::move(*ck);
+  auto shared = crypto::ecdh_x(impl->uri.secret, impl->uri.wallet_pubkey);
+  if (!shared) return make_error("INVALID_NWC_URL", "the wallet public key in NWC_URL is not usable");
+  impl->nip04_shared = std::move(*shared);
+  relay::PoolOptions po;
+  po.ca_file = options.ca_file;
+  // NIP-42: prove the connection key to relays that ask (kind 22242, relay + challenge tags).
+  Impl* raw = impl.get();
+  po.auth_signer = [raw](const std::string& relay_url, const std::string& challenge) -> std::optional<json> {
+    nostr::Event ev;
+    ev.kind = 22242;
+    ev.created_at = raw->opt.clock->now_unix();
+    ev.tags = {{"relay", relay_url}, {"challenge", challenge}};
+    if (!nostr::sign_event(ev, raw->uri.secret)) return std::nullopt;
+    return nostr::event_to_json(ev);
+  };
+  impl->pool = std::make_unique<relay::Pool>(po);
+  impl->pool->add_relays(impl->uri.relays);
+  return std::unique_ptr<NwcWallet>(new NwcWallet(std::move(impl)));
+}
+
+NwcWallet::NwcWallet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NwcWallet::~NwcWallet() = default;
+
+Result<json> NwcWallet::request(const std::string& method, const json& params, std::chrono::milliseconds timeout) {
+  return impl_->request(method, params, timeout);
+}
+
+std::map<std::string, std::string> NwcWallet::relay_states() const { return impl_->pool->states(); }
+std::string NwcWallet::client_pubkey() const { return impl_->uri.client_pubkey_hex; }
+std::string NwcWallet::wallet_pubkey() const { return impl_->uri.wallet_pubkey_hex; }
+
+Result<Info> NwcWallet::get_info() {
+  auto r = request("get_info", json::object(), impl_->opt.read_timeout);
+  if (!r) return r.error();
+  Info info;
+  const json& j = *r;
+  info.raw = j;
+  info.alias = j.value("alias", "");
+  info.pubkey = j.value("pubkey", "");
+  info.network = j.contains("network") && j["network"].is_string() ? j["network"].get<std::string>() : "";
+  info.block_height = j.contains("block_height") && j["block_height"].is_number_integer() ? j["block_height"].get<int64_t>() : 0;
+  if (j.contains("methods") && j["methods"].is_array())
+    for (auto& m : j["methods"])
+      if (m.is_string()) info.methods.push_back(m);
+  if (j.contains("notifications") && j["notifications"].is_array())
+    for (auto& m : j["notifications"])
+      if (m.is_string()) info.notifications.push_back(m);
+  {
+    std::lock_guard<std::mutex> g(impl_->info_mu);
+    if (info.methods.empty()) info.methods = impl_->info_caps;
+    if (info.notifications.empty()) info.notifications = impl_->info_notifications;
+    info.encryption = impl_->encryption;
+  }
+  return info;
+}
+
+Result<uint64_t> NwcWallet::get_balance_msat() {
+  auto r = request("get_balance", json::object(), impl_->opt.read_timeout);
+  if (!r) return r.error();
+  if (!r->contains("balance") || !(*r)["balance"].is_number_integer() || (*r)["balance"].get<int64_t>() < 0)
+    return make_error("INVALID_WALLET_RESPONSE", "get_balance reply has no whole, non-negative balance");
+  return (*r)["balance"].get<uint64_t>();
+}
+
+Result<PayResult> NwcWallet::pay_invoice(const std::string& invoice, std::optional<uint64_t> amount_msat) {
+  json params{{"invoice", invoice}};
+  if (amount_msat) params["amount"] = *amount_msat;
+  auto r = request("pay_invoice", params, impl_->opt.pay_timeout);
+  if (!r) return r.error();
+  PayResult out;
+  if (!r->contains("preimage") || !(*r)["preimage"].is_string())
+    return make_error("INVALID_WALLET_RESPONSE", "the wallet reported success but sent no preimage");
+  out.preimage = (*r)["preimage"].get<std::string>();
+  if (r->contains("fees_paid") && (*r)["fees_paid"].is_number_integer() && (*r)["fees_paid"].get<int64_t>() >= 0)
+    out.fees_paid_msat = (*r)["fees_paid"].get<uint64_t>();
+  return out;
+}
+
+Result<json> NwcWallet::make_invoice(const MakeInvoiceParams& p) {
+  json params{{"amount", p.amount_msat}};
+  if (!p.description.empty()) params["description"] = p.description;
+  if (!p.description_hash.empty()) params["description_hash"] = p.description_hash;
+  if (p.expiry_seconds) params["expiry"] = *p.expiry_seconds;
+  return request("make_invoice", params, impl_->opt.read_timeout);
+}
+
+Result<json> NwcWallet::lookup_invoice(const std::string& payment_hash, const std::string& invoice) {
+  json params = json::object();
+  if (!payment_hash.empty()) params["payment_hash"] = payment_hash;
+  if (!invoice.empty()) params["invoice"] = invoice;
+  return request("lookup_invoice", params, impl_->opt.read_timeout);
+}
+
+Result<json> NwcWallet::list_transactions(const ListParams& p) {
+  json params = json::object();
+  if (p.from) params["from"] = *p.from;
+  if (p.until) params["until"] = *p.until;
+  if (p.limit) params["limit"] = *p.limit;
+  if (p.offset) params["offset"] = *p.offset;
+  if (p.unpaid) params["unpaid"] = true;
+  if (!p.type.empty()) params["type"] = p.type;
+  return request("list_transactions", params, impl_->opt.read_timeout);
+}
+
+Result<json> NwcWallet::get_budget() { return request("get_budget", json::object(), impl_->opt.read_timeout); }
+
+}  // namespace sw::wallet

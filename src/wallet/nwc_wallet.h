@@ -1,0 +1,51 @@
+// NwcWallet: the Wallet interface over Nostr Wallet Connect (NIP-47). Included via wallet.h's contract;
+// this header adds the concrete type and its options. Thread-safe; see wallet.h.
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "wallet/wallet.h"
+
+namespace sw::wallet {
+
+struct NwcOptions {
+  // Per-method reply timeouts (Alby's defaults: 60 s to pay, 10 s to read).
+  std::chrono::milliseconds pay_timeout{60000};
+  std::chrono::milliseconds read_timeout{10000};
+  std::chrono::milliseconds publish_timeout{5000};  // how long to wait for a relay to accept a request
+  std::chrono::milliseconds info_timeout{5000};     // waiting for the 13194 info event
+  std::string ca_file;                              // extra CA bundle for wss:// (tests)
+  const Clock* clock = &Clock::system();
+};
+
+class NwcWallet final : public Wallet {
+ public:
+  // Parses the URI (error INVALID_NWC_URL, never echoing the secret) and starts connecting to its relays in the
+  // background. Connecting does not block: the first request waits for relays up to the publish timeout.
+  static Result<std::unique_ptr<NwcWallet>> connect(const std::string& nwc_uri, NwcOptions options = {});
+  ~NwcWallet() override;
+
+  Result<Info> get_info() override;
+  Result<uint64_t> get_balance_msat() override;
+  Result<PayResult> pay_invoice(const std::string& invoice, std::optional<uint64_t> amount_msat) override;
+  Result<json> make_invoice(const MakeInvoiceParams& p) override;
+  Result<json> lookup_invoice(const std::string& payment_hash, const std::string& invoice) override;
+  Result<json> list_transactions(const ListParams& p) override;
+  Result<json> get_budget() override;
+
+  // One raw NIP-47 request (method + params) with the given timeout. Returns `result` or a mapped Error.
+  Result<json> request(const std::string& method, const json& params, std::chrono::milliseconds timeout);
+  // Relays and their state, for diagnostics (url → "connected" | "connecting" | "backoff" | …).
+  std::map<std::string, std::string> relay_states() const;
+  std::string client_pubkey() const;
+  std::string wallet_pubkey() const;
+
+  struct Impl;
+
+ private:
+  explicit NwcWallet(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sw::wallet
