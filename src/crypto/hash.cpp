@@ -4,22 +4,61 @@
 #include <openssl/sha.h>
 #include <sodium.h>
 
+#include <cstring>
 #include <stdexcept>
 
 #include "crypto/crypto.h"
 
 namespace sw::crypto {
 
+namespace {
+// OpenSSL 3's one-shot SHA256()/HMAC() fetch the digest implementation on every call (~1.5 µs each, most of a
+// short HMAC). We fetch SHA-256 once and reuse one digest context per thread; HMAC (RFC 2104) is then two
+// digests over the padded key — written out here for that reason, on top of OpenSSL's SHA-256.
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md ? md : EVP_sha256();
+}
+struct DigestCtx {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~DigestCtx() { EVP_MD_CTX_free(ctx); }
+};
+EVP_MD_CTX* digest_ctx() {
+  thread_local DigestCtx c;
+  return c.ctx;
+}
+void digest2(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen, uint8_t* out32) {
+  EVP_MD_CTX* ctx = digest_ctx();
+  unsigned int n = 32;
+  if (EVP_DigestInit_ex(ctx, sha256_md(), nullptr) != 1 || EVP_DigestUpdate(ctx, a, alen) != 1 ||
+      (blen && EVP_DigestUpdate(ctx, b, blen) != 1) || EVP_DigestFinal_ex(ctx, out32, &n) != 1)
+    throw std::runtime_error("SHA-256 failed");  // allocation failure inside OpenSSL only
+}
+}  // namespace
+
 Hash32 sha256(const uint8_t* data, size_t len) {
   Hash32 out;
-  SHA256(data, len, out.data());
+  digest2(data, len, nullptr, 0, out.data());
   return out;
 }
 
 Hash32 hmac_sha256(const uint8_t* key, size_t key_len, const uint8_t* data, size_t len) {
+  uint8_t k[64] = {0};
+  if (key_len > 64) {
+    digest2(key, key_len, nullptr, 0, k);
+  } else if (key_len) {
+    std::memcpy(k, key, key_len);
+  }
+  uint8_t pad[64];
+  for (int i = 0; i < 64; ++i) pad[i] = k[i] ^ 0x36;
+  uint8_t inner[32];
+  digest2(pad, 64, data, len, inner);
+  for (int i = 0; i < 64; ++i) pad[i] = k[i] ^ 0x5c;
   Hash32 out;
-  unsigned int out_len = 32;
-  HMAC(EVP_sha256(), key, static_cast<int>(key_len), data, len, out.data(), &out_len);
+  digest2(pad, 64, inner, 32, out.data());
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(pad, sizeof pad);
+  OPENSSL_cleanse(inner, sizeof inner);
   return out;
 }
 
