@@ -72,6 +72,12 @@ std::optional<Error> wallet_unavailable(const Engine& engine) {
                           "\"nwc_url\" in the config file, then restart satwarden.");
 }
 
+std::function<void(double, const std::string&)> progress_of(mcp::CallContext& ctx, double total) {
+  return [&ctx, total](double p, const std::string& m) {
+    if (ctx.progress) ctx.progress(p, total, m);
+  };
+}
+
 json transaction_to_json(const json& tx) {
   auto str = [&](const char* k) -> json {
     auto it = tx.find(k);

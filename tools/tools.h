@@ -12,6 +12,15 @@
 #include "mcp/mcp.h"
 #include "wallet/wallet.h"
 
+namespace sw::pay {
+class Payer;
+}
+namespace sw::spend {
+class Ledger;
+struct StatusReport;
+struct Payment;
+}
+
 namespace sw::tools {
 
 // The services tools are built over. Parts that are not configured are null.
@@ -20,7 +29,12 @@ struct Engine {
   const Clock* clock = &Clock::system();
   wallet::Wallet* wallet = nullptr;  // null: no NWC_URL configured (or it was invalid: see wallet_problem)
   std::string wallet_problem;        // why there is no wallet, safe to show (never contains the secret)
+  spend::Ledger* ledger = nullptr;   // the crash-safe spend ledger (always present in the server)
+  pay::Payer* payer = nullptr;       // check → reserve → pay → verify → settle
 };
+
+// Progress callback for the payment engine from a tool call context (progress steps 1..total).
+std::function<void(double, const std::string&)> progress_of(mcp::CallContext& ctx, double total);
 
 // The isError every wallet tool returns when no wallet is usable: says how to configure NWC_URL.
 std::optional<Error> wallet_unavailable(const Engine& engine);
@@ -43,6 +57,10 @@ Status register_all(mcp::ToolRegistry& registry, Engine& engine);
 // Throws std::logic_error when a schema file is missing — register_all turns that into an Error.
 mcp::Tool make_tool(const std::string& name, const std::string& title, const std::string& description,
                     json annotations, std::function<mcp::ToolOutcome(const json&, mcp::CallContext&)> handler);
+
+// Tool-surface JSON of ledger data (also served as MCP resources satwarden://spending and satwarden://payments/…).
+json budget_status_json(const spend::StatusReport& r);
+json payment_json(const spend::Payment& p);
 
 // Annotation sets used by the tools (honest hints).
 json read_only_annotations(const std::string& title, bool open_world);

@@ -10,6 +10,13 @@
 #include "tools.h"
 #include "transport/transport.h"
 #include "wallet/nwc_wallet.h"
+#include "pay/pay.h"
+#include "spend/spend.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 namespace {
 
@@ -76,6 +83,79 @@ int sw_main(int argc, char** argv) {
     }
   }
 
+  // The spend ledger: budgets and the double-pay guard live here, so it must open or we do not start.
+  sw::spend::Policy policy;
+  policy.global.per_call_msat = cfg.default_max_sats * 1000;
+  if (cfg.raw_file.contains("policy")) {
+    auto p = sw::spend::policy_from_json(cfg.raw_file["policy"]);
+    if (!p) {
+      std::fprintf(stderr, "satwarden: config 'policy': %s\n", p.error().message.c_str());
+      return 2;
+    }
+    policy = *p;
+  }
+  auto ledger_r = sw::spend::Ledger::open(cfg.data_dir + "/ledger.sqlite", policy);
+  if (!ledger_r) {
+    std::fprintf(stderr, "satwarden: cannot open the spend ledger: %s\n", ledger_r.error().message.c_str());
+    return 2;
+  }
+  std::unique_ptr<sw::spend::Ledger> ledger = std::move(*ledger_r);
+  if (cfg.raw_file.contains("envelopes")) {
+    auto env = sw::spend::envelopes_from_json(cfg.raw_file["envelopes"], sw::Clock::system().now_unix());
+    if (!env) {
+      std::fprintf(stderr, "satwarden: config 'envelopes': %s\n", env.error().message.c_str());
+      return 2;
+    }
+    if (auto st = ledger->set_envelopes(*env); !st) {
+      std::fprintf(stderr, "satwarden: config 'envelopes': %s\n", st.error().message.c_str());
+      return 2;
+    }
+  }
+  // Crash leftovers: a `reserved` row never left the process (released); an `in_flight` one may have (unknown).
+  if (auto rec = ledger->recover_after_crash(sw::Clock::system().now_unix()); rec && (rec->released || rec->marked_unknown))
+    sw::log(sw::LogLevel::notice, "main", "ledger recovery: released " + std::to_string(rec->released) +
+                                              ", marked unknown " + std::to_string(rec->marked_unknown));
+  sw::pay::Payer payer(engine.wallet, ledger.get());
+  engine.ledger = ledger.get();
+  engine.payer = &payer;
+
+  // Background reconciliation of `unknown` payments with the wallet: at start-up, then every minute.
+  std::mutex bg_mu;
+  std::condition_variable bg_cv;
+  bool bg_stop = false;
+  std::thread reconciler([&] {
+    std::unique_lock<std::mutex> lk(bg_mu);
+    for (;;) {
+      lk.unlock();
+      if (engine.wallet) {
+        auto st = ledger->status();
+        if (st && st->unknown_count > 0) {
+          auto r = payer.reconcile();
+          if (r && (r->settled || r->failed))
+            sw::log(sw::LogLevel::notice, "reconcile", "settled " + std::to_string(r->settled) + ", failed " +
+                                                           std::to_string(r->failed) + ", pending " +
+                                                           std::to_string(r->pending));
+        }
+      }
+      lk.lock();
+      if (bg_cv.wait_for(lk, std::chrono::seconds(60), [&] { return bg_stop; })) break;
+    }
+  });
+  struct StopBg {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stop;
+    std::thread& t;
+    ~StopBg() {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      if (t.joinable()) t.join();
+    }
+  } stop_bg{bg_mu, bg_cv, bg_stop, reconciler};
+
   auto registry = std::make_shared<sw::mcp::ToolRegistry>();
   if (auto st = sw::tools::register_all(*registry, engine); !st) {
     std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
@@ -85,7 +165,38 @@ int sw_main(int argc, char** argv) {
   info.version = SW_VERSION;
   info.instructions = instructions(*registry);
   info.tools_page_size = cfg.tools_page_size;
-  sw::mcp::Server server(info, registry);
+  // MCP resources over the ledger.
+  std::vector<sw::mcp::Resource> resources;
+  {
+    sw::mcp::Resource spending;
+    spending.uri = "satwarden://spending";
+    spending.name = "spending";
+    spending.title = "Spending status";
+    spending.description = "Budget limits, spent and remaining per window, domain and envelope (JSON).";
+    spending.read = [&ledger](const std::string&) -> sw::Result<std::string> {
+      auto st = ledger->status();
+      if (!st) return st.error();
+      return sw::json_dump(sw::tools::budget_status_json(*st));
+    };
+    resources.push_back(spending);
+    sw::mcp::Resource payment;
+    payment.uri = "satwarden://payments/{payment_hash}";
+    payment.name = "payment";
+    payment.title = "A payment";
+    payment.description = "One payment from satwarden's ledger, by payment hash (JSON, without the preimage).";
+    payment.is_template = true;
+    payment.read = [&ledger](const std::string& uri) -> sw::Result<std::string> {
+      std::string hash = uri.substr(std::string("satwarden://payments/").size());
+      auto p = ledger->get_payment(hash);
+      if (!p) {
+        if (p.error().code == "PAYMENT_NOT_FOUND") return sw::make_error("NOT_FOUND", "no payment with hash " + hash);
+        return p.error();
+      }
+      return sw::json_dump(sw::tools::payment_json(*p));
+    };
+    resources.push_back(payment);
+  }
+  sw::mcp::Server server(info, registry, resources);
 
   if (cfg.transport == "stdio") {
     sw::log(sw::LogLevel::info, "main", "serving MCP on stdio; data directory " + cfg.data_dir);

@@ -1,12 +1,20 @@
-// Relay pool on libwebsockets 4.1: one lws context, one service thread. Other threads touch shared state under
-// `mu` and wake the loop with lws_cancel_service(); only the loop thread calls into lws for connections/writes.
+// Relay pool on libwebsockets 4.1 — see relay.h for the contract.
+//
+// Threading: ONE lws context, ONE loop thread. Every piece of relay/subscription/publish state below is owned by
+// the loop thread and touched only there (no locks). Other threads talk to the loop by posting closures into
+// `cmds` under `mu` and waking it with lws_cancel_service() (→ LWS_CALLBACK_EVENT_WAIT_CANCELLED, where the queue
+// is drained). `mu` also guards the diagnostic snapshot and the caller-side bookkeeping (relay URLs, sub ids).
+// lws_cancel_service() is called while holding `mu`, and the destructor flips `closed` under `mu` before it
+// destroys the context, so no caller can touch a dead context.
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <future>
+#include <list>
 #include <mutex>
 #include <random>
 #include <set>
@@ -16,389 +24,769 @@
 
 namespace sw::relay {
 
-bool PublishResult::any_accepted() const {
-  return std::any_of(relays.begin(), relays.end(), [](const RelayPublish& r) { return r.accepted; });
-}
-
-Result<RelayUrl> parse_relay_url(const std::string& url) {
-  RelayUrl u;
-  std::string rest;
-  if (url.rfind("wss://", 0) == 0) {
-    u.tls = true;
-    rest = url.substr(6);
-  } else if (url.rfind("ws://", 0) == 0) {
-    rest = url.substr(5);
-  } else {
-    return make_error("INVALID_RELAY_URL", "relay URL must start with ws:// or wss://: " + url);
-  }
-  auto slash = rest.find('/');
-  std::string hostport = rest.substr(0, slash);
-  u.path = slash == std::string::npos ? "/" : rest.substr(slash);
-  if (auto q = u.path.find('#'); q != std::string::npos) u.path.resize(q);
-  if (hostport.empty() || hostport.find('@') != std::string::npos)
-    return make_error("INVALID_RELAY_URL", "relay URL has no usable host: " + url);
-  u.port = u.tls ? 443 : 80;
-  if (hostport.front() == '[') {  // [v6]:port
-    auto end = hostport.find(']');
-    if (end == std::string::npos) return make_error("INVALID_RELAY_URL", "bad IPv6 host in relay URL: " + url);
-    u.host = hostport.substr(1, end - 1);
-    if (end + 1 < hostport.size()) {
-      if (hostport[end + 1] != ':') return make_error("INVALID_RELAY_URL", "bad port in relay URL: " + url);
-      hostport = hostport.substr(end + 2);
-    } else {
-      hostport.clear();
-    }
-  } else {
-    auto colon = hostport.rfind(':');
-    u.host = hostport.substr(0, colon);
-    hostport = colon == std::string::npos ? "" : hostport.substr(colon + 1);
-  }
-  if (!hostport.empty()) {
-    if (hostport.size() > 5 || !std::all_of(hostport.begin(), hostport.end(), ::isdigit))
-      return make_error("INVALID_RELAY_URL", "bad port in relay URL: " + url);
-    u.port = std::stoi(hostport);
-    if (u.port < 1 || u.port > 65535) return make_error("INVALID_RELAY_URL", "bad port in relay URL: " + url);
-  }
-  if (u.host.empty()) return make_error("INVALID_RELAY_URL", "relay URL has no host: " + url);
-  return u;
-}
-
-std::chrono::milliseconds backoff_delay(int attempt, double jitter01) {
-  double base = 250.0 * static_cast<double>(1ull << std::clamp(attempt, 0, 20));
-  base = std::min(base, 30000.0);
-  double factor = 0.5 + std::clamp(jitter01, 0.0, 0.999999);
-  return std::chrono::milliseconds(static_cast<int64_t>(base * factor));
-}
-
 namespace {
 
-struct PubState {
-  std::string event_id;
-  std::map<std::string, RelayPublish> results;  // url → result
-  bool withdrawn = false;
-};
+using Steady = std::chrono::steady_clock;
+using TimePoint = Steady::time_point;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
 
-struct OutMsg {
+constexpr const char* kLog = "relay";
+
+std::string trunc(const std::string& s, size_t n = 200) { return s.size() <= n ? s : s.substr(0, n) + "…"; }
+
+// Runs a user callback; an exception must never unwind into libwebsockets' C frames.
+template <class F, class... A>
+void safe_call(const char* what, const F& fn, A&&... args) {
+  if (!fn) return;
+  try {
+    fn(std::forward<A>(args)...);
+  } catch (const std::exception& e) {
+    log(LogLevel::error, kLog, std::string(what) + " callback threw: " + e.what());
+  } catch (...) {
+    log(LogLevel::error, kLog, std::string(what) + " callback threw");
+  }
+}
+
+struct Out {
   std::string text;
-  std::shared_ptr<PubState> pub;  // set for EVENT messages
-};
-
-}  // namespace
-
-struct Relay;
-
-// Timer node; `sul` must stay the first member so the callback can recover the Relay.
-struct RetryTimer {
-  lws_sorted_usec_list_t sul;
-  Relay* relay;
+  std::string event_id;  // set for EVENT messages (marks the publish as sent once written)
 };
 
 struct Relay {
+  size_t idx = 0;
   std::string url;
-  RelayUrl parsed;
-  std::string state = "connecting";
+  wire::RelayUrl u;
+  bool valid = true;
+  RelayState state = RelayState::connecting;
   struct lws* wsi = nullptr;
-  int attempt = 0;
-  RetryTimer timer{};
-  std::deque<OutMsg> q;
+  bool in_connect = false;  // inside lws_client_connect_via_info (callbacks may fire synchronously)
+  uint32_t failures = 0;
+  uint64_t connects = 0;
+  std::string last_error;
+  TimePoint next_attempt{};
+  TimePoint last_attempt{};
+  TimePoint connected_at{};
+  std::deque<Out> q;
+  bool close_requested = false;
+  std::string close_reason;
   std::string rx;
-  bool rx_too_big = false;
-  Pool::Impl* impl = nullptr;
+  bool rx_drop = false;
+  // NIP-42 state of the current connection.
+  std::string auth_event_id;  // our AUTH event waiting for its OK
+  bool authed = false;
+  bool auth_failed = false;
+  std::set<std::string> subs_waiting_auth;
+  std::set<std::string> events_waiting_auth;
+
+  void reset_connection() {
+    wsi = nullptr;
+    q.clear();
+    q.shrink_to_fit();
+    close_requested = false;
+    close_reason.clear();
+    rx.clear();
+    rx.shrink_to_fit();
+    rx_drop = false;
+    auth_event_id.clear();
+    authed = false;
+    auth_failed = false;
+    subs_waiting_auth.clear();
+    events_waiting_auth.clear();
+  }
 };
 
 struct Sub {
   json filters;
-  Pool::EventFn on_event;
-  Pool::EoseFn on_eose;
+  std::string req_text;
+  EventCallback on_event;
+  EoseCallback on_eose;
+  ClosedCallback on_closed;
+};
+
+struct PerRelay {
+  bool done = false;       // final answer (or final failure) known
+  bool sent = false;
+  bool accepted = false;
+  bool went_down = false;  // the relay failed/dropped while this publish was pending
+  std::string code;
+  std::string message;
+};
+
+struct Pub {
+  std::string id;
+  std::string text;
+  TimePoint deadline;
+  PublishCallback cb;
+  std::vector<std::string> urls;  // relays known when publish was called (for a result if the loop never ran it)
+  std::vector<PerRelay> per;      // indexed by relay index (relays added later are not part of this publish)
+  bool setting_up = true;
+
+  Pub() = default;
+  Pub(const Pub&) = delete;
+  Pub& operator=(const Pub&) = delete;
+  // A publish dropped unprocessed at shutdown still reports, exactly once.
+  ~Pub() {
+    if (!cb) return;
+    PublishResult r;
+    r.event_id = id;
+    for (const auto& u : urls) r.relays.push_back(RelayPublish{u, false, false, "POOL_CLOSED", "the relay pool is closed"});
+    auto fn = std::move(cb);
+    safe_call("publish", fn, std::move(r));
+  }
+};
+
+struct SnapshotEntry {
+  RelayStatus st;
+  TimePoint next_attempt{};
+};
+
+}  // namespace
+
+struct TickTimer {
+  lws_sorted_usec_list_t sul;  // must stay the first member (the callback casts back)
+  Pool::Impl* impl;
 };
 
 struct Pool::Impl {
   PoolOptions opt;
   struct lws_context* ctx = nullptr;
+  lws_protocols protocols[2];
+  lws_retry_bo_t policy{};
   std::thread loop;
-  std::atomic<bool> stopping{false};
+  std::thread::id loop_id;
+  std::atomic<bool> stop{false};
+
+  // ---- shared with callers (under mu)
   mutable std::mutex mu;
-  std::condition_variable pub_cv;
+  bool closed = true;  // set false once the loop runs; true again in the destructor
+  std::deque<std::function<void()>> cmds;
+  std::vector<SnapshotEntry> snapshot;       // index = relay index
+  std::map<std::string, size_t> url_index;   // dedupe
+  std::set<std::string> sub_ids;             // for the subscription cap
+
+  // ---- loop thread only
   std::vector<std::unique_ptr<Relay>> relays;
-  std::vector<Relay*> to_connect;  // picked up by the loop
   std::map<std::string, Sub> subs;
-  std::map<std::string, std::shared_ptr<PubState>> pubs;  // event id → in-flight publish
-  std::mt19937_64 rng{std::random_device{}()};
-  lws_retry_bo_t idle_policy{};
-  lws_protocols protocols[2]{};
+  std::list<std::shared_ptr<Pub>> pubs;
+  TickTimer tick{};
+  std::minstd_rand rng{std::random_device{}()};
+  std::vector<unsigned char> wbuf;
 
   static int callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len);
 
-  // ---------------------------------------------------------------- loop thread only
-  void connect(Relay* r) {
-    lws_client_connect_info i;
-    std::memset(&i, 0, sizeof i);
-    i.context = ctx;
-    i.address = r->parsed.host.c_str();
-    i.port = r->parsed.port;
-    i.path = r->parsed.path.c_str();
-    i.host = r->parsed.host.c_str();
-    i.origin = r->parsed.host.c_str();
-    i.ssl_connection = r->parsed.tls ? LCCSCF_USE_SSL : 0;
-    i.protocol = nullptr;  // Nostr relays speak plain websockets without a subprotocol
-    i.local_protocol_name = protocols[0].name;
-    i.retry_and_idle_policy = &idle_policy;
-    i.opaque_user_data = r;
-    i.pwsi = &r->wsi;
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      r->state = "connecting";
-    }
-    if (!lws_client_connect_via_info(&i)) schedule_retry(r, "connect failed");
+  // ================================================================ caller side
+  bool post(std::function<void()> fn) {
+    std::lock_guard<std::mutex> g(mu);
+    if (closed) return false;
+    cmds.push_back(std::move(fn));
+    lws_cancel_service(ctx);
+    return true;
   }
 
-  void schedule_retry(Relay* r, const char* why) {
-    int attempt;
-    double jitter;
+  void drain() {
+    std::deque<std::function<void()>> todo;
     {
-      std::lock_guard<std::mutex> lk(mu);
-      r->wsi = nullptr;
-      if (stopping) return;
-      r->state = "backoff";
-      attempt = r->attempt++;
-      jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-      // Anything but EVENTs is re-created on connect (subscriptions) or obsolete (AUTH).
-      std::deque<OutMsg> keep;
-      for (auto& m : r->q)
-        if (m.pub && !m.pub->withdrawn) keep.push_back(std::move(m));
-      r->q.swap(keep);
+      std::lock_guard<std::mutex> g(mu);
+      todo.swap(cmds);
     }
-    auto delay = backoff_delay(attempt, jitter);
-    log(LogLevel::info, "relay", r->url + " " + why + "; retrying in " + std::to_string(delay.count()) + " ms");
-    r->timer.relay = r;
-    lws_sul_schedule(ctx, 0, &r->timer.sul,
-                     [](lws_sorted_usec_list_t* sul) {
-                       auto* t = reinterpret_cast<RetryTimer*>(sul);
-                       t->relay->impl->connect(t->relay);
-                     },
-                     static_cast<lws_usec_t>(delay.count()) * 1000);
+    for (auto& fn : todo) {
+      if (stop) return;
+      fn();
+    }
+  }
+
+  // ================================================================ loop thread
+  void run() {
+    drain();
+    while (!stop.load()) {
+      if (lws_service(ctx, 0) < 0) break;
+    }
+    // Shutdown: every pending publish completes now; later commands are refused by post().
+    std::deque<std::function<void()>> dropped;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      closed = true;
+      dropped.swap(cmds);
+    }
+    dropped.clear();  // outside the lock: dropped publishes report POOL_CLOSED through ~Pub
+    auto pending = std::move(pubs);
+    pubs.clear();
+    for (auto& p : pending) {
+      for (auto& pr : p->per)
+        if (!pr.done) {
+          pr.done = true;
+          pr.code = "POOL_CLOSED";
+          pr.message = "the relay pool is shutting down";
+        }
+      finish(*p);
+    }
+    subs.clear();
+    lws_sul_cancel(&tick.sul);
+  }
+
+  void update_snapshot(const Relay& r) {
+    std::lock_guard<std::mutex> g(mu);
+    if (r.idx >= snapshot.size()) return;
+    auto& e = snapshot[r.idx];
+    e.st.url = r.url;
+    e.st.state = r.state;
+    e.st.failures = r.failures;
+    e.st.last_error = r.last_error;
+    e.st.authenticated = r.authed;
+    e.st.connects = r.connects;
+    e.next_attempt = r.next_attempt;
+  }
+
+  void add_relay_loop(size_t idx, std::string url, std::optional<wire::RelayUrl> parsed, std::string error) {
+    auto r = std::make_unique<Relay>();
+    r->idx = idx;
+    r->url = std::move(url);
+    if (parsed) {
+      r->u = std::move(*parsed);
+    } else {
+      r->valid = false;
+      r->state = RelayState::closed;
+      r->last_error = std::move(error);
+    }
+    Relay* raw = r.get();
+    if (relays.size() <= idx) relays.resize(idx + 1);
+    relays[idx] = std::move(r);
+    if (raw->valid) connect(raw);
+  }
+
+  void connect(Relay* r) {
+    if (!r->valid || stop) return;
+    lws_client_connect_info ci;
+    std::memset(&ci, 0, sizeof ci);
+    ci.context = ctx;
+    ci.address = r->u.host.c_str();
+    ci.port = r->u.port;
+    ci.path = r->u.path.c_str();
+    ci.host = r->u.host_header.c_str();
+    ci.origin = r->u.host_header.c_str();
+    ci.ssl_connection = r->u.tls ? LCCSCF_USE_SSL : 0;  // full verification: no ALLOW_* flags
+    ci.protocol = nullptr;  // Nostr relays speak plain websockets, no subprotocol
+    ci.local_protocol_name = protocols[0].name;
+    ci.retry_and_idle_policy = &policy;
+    ci.opaque_user_data = r;
+    r->state = RelayState::connecting;
+    r->last_attempt = Steady::now();
+    r->wsi = nullptr;
+    update_snapshot(*r);
+    r->in_connect = true;
+    struct lws* w = lws_client_connect_via_info(&ci);
+    r->in_connect = false;
+    if (r->state == RelayState::connecting && r->wsi == nullptr) {
+      if (w) r->wsi = w;
+      else on_down(r, "could not start a connection");
+    }
+  }
+
+  bool is_current(const Relay* r, const struct lws* wsi) const {
+    return r && (r->wsi == wsi || (r->wsi == nullptr && r->in_connect));
+  }
+
+  void on_down(Relay* r, const std::string& why) {
+    if (r->state != RelayState::connecting && r->state != RelayState::connected) return;
+    if (stop) {  // context teardown: no reconnect, no noise
+      r->reset_connection();
+      r->state = RelayState::closed;
+      r->last_error = "pool closed";
+      update_snapshot(*r);
+      return;
+    }
+    bool was_connected = r->state == RelayState::connected;
+    auto now = Steady::now();
+    std::string reason = r->close_reason.empty() ? why : r->close_reason;
+    r->reset_connection();
+    if (was_connected && now - r->connected_at >= opt.stable_after) r->failures = 0;
+    r->failures++;
+    double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    auto delay = wire::backoff_delay(r->failures, opt.backoff_min, opt.backoff_max, jitter);
+    r->state = RelayState::backoff;
+    r->next_attempt = now + delay;
+    r->last_error = reason;
+    std::string msg = r->url + ": " + reason + "; reconnecting in " + std::to_string(delay.count()) + " ms";
+    if (was_connected) log(LogLevel::warning, kLog, "lost " + msg);
+    else if (r->failures == 1) log(LogLevel::warning, kLog, "cannot connect to " + msg);
+    else log(LogLevel::debug, kLog, "cannot connect to " + msg + " (failure " + std::to_string(r->failures) + ")");
+    for (auto& p : pubs)
+      if (r->idx < p->per.size() && !p->per[r->idx].done) p->per[r->idx].went_down = true;
+    update_snapshot(*r);
+    check_pubs();
+    schedule_tick();
   }
 
   void on_established(Relay* r) {
-    std::lock_guard<std::mutex> lk(mu);
-    r->state = "connected";
-    r->attempt = 0;
-    // Subscriptions first (they must precede any EVENT whose reply they wait for), then queued EVENTs.
-    std::deque<OutMsg> q;
-    for (auto& [id, s] : subs) {
-      json req = json::array({"REQ", id});
-      for (auto& f : s.filters) req.push_back(f);
-      q.push_back(OutMsg{json_dump(req), nullptr});
-    }
-    for (auto& m : r->q)
-      if (m.pub && !m.pub->withdrawn) q.push_back(std::move(m));
-    r->q.swap(q);
-    log(LogLevel::info, "relay", r->url + " connected");
+    r->state = RelayState::connected;
+    r->connected_at = Steady::now();
+    r->connects++;
+    r->last_error.clear();
+    log(LogLevel::info, kLog, "connected to " + r->url);
+    // Subscriptions first (a reply to an EVENT may need them), then every unanswered publish.
+    for (auto& [id, s] : subs) push(r, s.req_text, "");
+    for (auto& p : pubs)
+      if (r->idx < p->per.size() && !p->per[r->idx].done) push(r, p->text, p->id);
+    update_snapshot(*r);
+    if (r->wsi) lws_callback_on_writable(r->wsi);
   }
 
-  // Writes one queued message; asks for another writable callback when more are queued.
+  // Queues one message on a connected relay. Control messages (REQ/CLOSE/AUTH) that do not fit mean the
+  // connection is stuck: drop it, the reconnect re-synchronises every subscription.
+  bool push(Relay* r, const std::string& text, const std::string& event_id) {
+    if (r->state != RelayState::connected || !r->wsi) return false;
+    if (r->q.size() >= opt.max_queue) {
+      if (event_id.empty()) request_close(r, "outbound queue full (" + std::to_string(opt.max_queue) + " messages)");
+      return false;
+    }
+    r->q.push_back(Out{text, event_id});
+    lws_callback_on_writable(r->wsi);
+    return true;
+  }
+
+  void request_close(Relay* r, const std::string& why) {
+    if (!r->wsi || r->close_requested) return;
+    r->close_requested = true;
+    r->close_reason = why;
+    lws_callback_on_writable(r->wsi);
+  }
+
   int on_writable(Relay* r, struct lws* wsi) {
-    std::string text;
-    std::shared_ptr<PubState> pub;
-    bool more = false;
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      while (!r->q.empty() && r->q.front().pub && r->q.front().pub->withdrawn) r->q.pop_front();
-      if (r->q.empty()) return 0;
-      text = std::move(r->q.front().text);
-      pub = std::move(r->q.front().pub);
-      r->q.pop_front();
-      more = !r->q.empty();
+    if (r->close_requested) return -1;
+    if (r->q.empty()) return 0;
+    Out m = std::move(r->q.front());
+    r->q.pop_front();
+    wbuf.resize(LWS_PRE + m.text.size());
+    std::memcpy(wbuf.data() + LWS_PRE, m.text.data(), m.text.size());
+    int n = lws_write(wsi, wbuf.data() + LWS_PRE, m.text.size(), LWS_WRITE_TEXT);
+    if (wbuf.capacity() > 64 * 1024) {
+      wbuf.clear();
+      wbuf.shrink_to_fit();
     }
-    std::vector<unsigned char> buf(LWS_PRE + text.size());
-    std::memcpy(buf.data() + LWS_PRE, text.data(), text.size());
-    int n = lws_write(wsi, buf.data() + LWS_PRE, text.size(), LWS_WRITE_TEXT);
-    if (n < static_cast<int>(text.size())) return -1;  // connection is broken; lws closes it
-    if (pub) {
-      std::lock_guard<std::mutex> lk(mu);
-      auto& res = pub->results[r->url];
-      res.sent = true;
+    if (n < static_cast<int>(m.text.size())) {
+      r->close_reason = "write failed";
+      return -1;
     }
-    if (more) lws_callback_on_writable(wsi);
+    if (!m.event_id.empty())
+      for (auto& p : pubs)
+        if (p->id == m.event_id && r->idx < p->per.size()) p->per[r->idx].sent = true;
+    if (!r->q.empty()) lws_callback_on_writable(wsi);
     return 0;
   }
 
-  void enqueue(Relay* r, OutMsg m) {  // mu held
-    if (r->q.size() >= opt.max_queue) {
-      if (m.pub) m.pub->results[r->url].message = "RELAY_QUEUE_FULL";
-      log(LogLevel::warning, "relay", r->url + ": outbound queue full, message dropped");
+  void on_receive(Relay* r, struct lws* wsi, const char* in, size_t len) {
+    if (!r->rx_drop) {
+      if (r->rx.size() + len > opt.max_message_bytes) {
+        r->rx_drop = true;
+        r->rx.clear();
+        r->rx.shrink_to_fit();
+      } else {
+        r->rx.append(in, len);
+      }
+    }
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0) return;
+    if (r->rx_drop) {
+      log(LogLevel::warning, kLog,
+          "dropped a message larger than " + std::to_string(opt.max_message_bytes) + " bytes from " + r->url);
+    } else {
+      std::string text;
+      text.swap(r->rx);
+      handle_message(r, text);
+    }
+    r->rx.clear();
+    if (r->rx.capacity() > 64 * 1024) r->rx.shrink_to_fit();
+    r->rx_drop = false;
+  }
+
+  void handle_message(Relay* r, const std::string& text) {
+    auto parsed = wire::parse_relay_message(text);
+    if (!parsed) {
+      log(LogLevel::debug, kLog, "ignored a malformed message from " + r->url + ": " + parsed.error().message);
       return;
     }
-    r->q.push_back(std::move(m));
+    wire::RelayMessage& m = *parsed;
+    switch (m.type) {
+      case wire::MsgType::event: {
+        auto it = subs.find(m.sub_id);
+        if (it != subs.end()) safe_call("on_event", it->second.on_event, r->url, m.event);
+        break;
+      }
+      case wire::MsgType::eose: {
+        auto it = subs.find(m.sub_id);
+        if (it != subs.end()) safe_call("on_eose", it->second.on_eose, r->url);
+        break;
+      }
+      case wire::MsgType::closed: on_closed_msg(r, m.sub_id, m.message); break;
+      case wire::MsgType::notice: log(LogLevel::notice, kLog, r->url + " NOTICE: " + trunc(m.message)); break;
+      case wire::MsgType::ok: on_ok(r, m.event_id, m.ok, m.message); break;
+      case wire::MsgType::auth: on_auth(r, m.message); break;
+    }
   }
 
-  void on_message(Relay* r, const std::string& text) {
-    json msg = json::parse(text, nullptr, false);
-    if (msg.is_discarded() || !msg.is_array() || msg.empty() || !msg[0].is_string()) return;
-    const std::string type = msg[0].get<std::string>();
-    if (type == "EVENT" && msg.size() >= 3 && msg[1].is_string() && msg[2].is_object()) {
-      EventFn fn;
-      {
-        std::lock_guard<std::mutex> lk(mu);
-        auto it = subs.find(msg[1].get<std::string>());
-        if (it == subs.end()) return;
-        fn = it->second.on_event;
+  bool may_auth(const Relay* r) const { return opt.auth_signer && !r->authed && !r->auth_failed; }
+
+  void on_closed_msg(Relay* r, const std::string& sub_id, const std::string& reason) {
+    auto it = subs.find(sub_id);
+    if (it == subs.end()) return;
+    if (wire::has_prefix(reason, "auth-required") && may_auth(r)) {
+      r->subs_waiting_auth.insert(sub_id);  // re-sent after a successful AUTH
+      return;
+    }
+    log(LogLevel::notice, kLog, r->url + " closed subscription " + trunc(sub_id, 64) + ": " + trunc(reason));
+    safe_call("on_closed", it->second.on_closed, r->url, reason);
+  }
+
+  void on_ok(Relay* r, const std::string& id, bool ok, const std::string& message) {
+    if (!r->auth_event_id.empty() && id == r->auth_event_id) {
+      on_auth_result(r, ok, message);
+      return;
+    }
+    bool changed = false;
+    for (auto& p : pubs) {
+      if (p->id != id || r->idx >= p->per.size() || p->per[r->idx].done) continue;
+      auto& pr = p->per[r->idx];
+      pr.sent = true;
+      pr.message = message;
+      if (!ok && wire::has_prefix(message, "auth-required") && may_auth(r)) {
+        r->events_waiting_auth.insert(id);  // re-sent after a successful AUTH
+        continue;
       }
-      if (fn) fn(r->url, msg[2]);
-    } else if (type == "EOSE" && msg.size() >= 2 && msg[1].is_string()) {
-      EoseFn fn;
-      {
-        std::lock_guard<std::mutex> lk(mu);
-        auto it = subs.find(msg[1].get<std::string>());
-        if (it == subs.end()) return;
-        fn = it->second.on_eose;
-      }
-      if (fn) fn(r->url);
-    } else if (type == "OK" && msg.size() >= 3 && msg[1].is_string() && msg[2].is_boolean()) {
-      std::string m = msg.size() >= 4 && msg[3].is_string() ? msg[3].get<std::string>() : "";
-      std::lock_guard<std::mutex> lk(mu);
-      auto it = pubs.find(msg[1].get<std::string>());
-      if (it != pubs.end()) {
-        auto& res = it->second->results[r->url];
-        res.sent = true;
-        res.accepted = msg[2].get<bool>();
-        res.message = m.empty() ? (res.accepted ? "" : "rejected") : m;
-        if (!res.accepted && m.rfind("auth-required:", 0) == 0) {
-          res.message = m;  // will be re-sent after AUTH succeeds (see AUTH handling)
+      pr.done = true;
+      pr.accepted = ok;
+      pr.code = ok ? "" : "RELAY_REJECTED";
+      changed = true;
+    }
+    if (changed) check_pubs();
+  }
+
+  void on_auth(Relay* r, const std::string& challenge) {
+    if (!opt.auth_signer) return;  // no signer: challenges are ignored
+    r->auth_failed = false;
+    std::optional<json> ev;
+    try {
+      ev = opt.auth_signer(r->url, challenge);
+    } catch (...) {
+      ev.reset();
+    }
+    if (!ev || !ev->is_object() || !ev->contains("id") || !(*ev)["id"].is_string()) {
+      log(LogLevel::warning, kLog, "no AUTH event for " + r->url + " (the signer declined)");
+      fail_auth_waiters(r, "the AUTH signer declined");
+      return;
+    }
+    r->auth_event_id = (*ev)["id"].get<std::string>();
+    push(r, wire::make_auth(*ev), "");
+  }
+
+  void on_auth_result(Relay* r, bool ok, const std::string& message) {
+    r->auth_event_id.clear();
+    if (!ok) {
+      log(LogLevel::warning, kLog, r->url + " refused our AUTH: " + trunc(message));
+      fail_auth_waiters(r, "AUTH refused: " + message);
+      return;
+    }
+    r->authed = true;
+    log(LogLevel::info, kLog, "authenticated to " + r->url);
+    for (const auto& id : r->subs_waiting_auth) {
+      auto it = subs.find(id);
+      if (it != subs.end()) push(r, it->second.req_text, "");
+    }
+    r->subs_waiting_auth.clear();
+    for (const auto& id : r->events_waiting_auth)
+      for (auto& p : pubs)
+        if (p->id == id && r->idx < p->per.size() && !p->per[r->idx].done) {
+          push(r, p->text, p->id);
+          break;
         }
-        pub_cv.notify_all();
+    r->events_waiting_auth.clear();
+    update_snapshot(*r);
+  }
+
+  void fail_auth_waiters(Relay* r, const std::string& why) {
+    r->auth_failed = true;
+    for (const auto& id : r->events_waiting_auth)
+      for (auto& p : pubs)
+        if (p->id == id && r->idx < p->per.size() && !p->per[r->idx].done) {
+          auto& pr = p->per[r->idx];
+          pr.done = true;
+          pr.code = "RELAY_REJECTED";
+          pr.message = pr.message + " (" + why + ")";
+        }
+    r->events_waiting_auth.clear();
+    auto waiting = std::move(r->subs_waiting_auth);
+    r->subs_waiting_auth.clear();
+    for (const auto& id : waiting) {
+      auto it = subs.find(id);
+      if (it != subs.end()) safe_call("on_closed", it->second.on_closed, r->url, "auth-required: " + why);
+    }
+    check_pubs();
+  }
+
+  // ---- subscriptions
+  void subscribe_loop(const std::string& id, Sub s) {
+    s.req_text = wire::make_req(id, s.filters);
+    auto& slot = subs[id];
+    slot = std::move(s);
+    for (auto& r : relays) {
+      if (!r || r->state != RelayState::connected) continue;
+      r->subs_waiting_auth.erase(id);
+      push(r.get(), slot.req_text, "");
+    }
+  }
+
+  void unsubscribe_loop(const std::string& id) {
+    if (!subs.erase(id)) return;
+    std::string text = wire::make_close(id);
+    for (auto& r : relays) {
+      if (!r) continue;
+      r->subs_waiting_auth.erase(id);
+      if (r->state == RelayState::connected) push(r.get(), text, "");
+    }
+  }
+
+  // ---- publishing
+  void publish_loop(std::shared_ptr<Pub> p) {
+    auto now = Steady::now();
+    p->per.resize(relays.size());
+    pubs.push_back(p);
+    for (auto& rp : relays) {
+      if (!rp) continue;
+      Relay* r = rp.get();
+      auto& pr = p->per[r->idx];
+      if (!r->valid) {
+        pr.done = true;
+        pr.code = "RELAY_UNREACHABLE";
+        pr.message = r->last_error;
+        continue;
       }
-      // An OK for our AUTH event: re-send subscriptions the relay closed for lack of auth.
-      if (m.empty() || msg[2].get<bool>()) resend_after_auth(r, msg[1].get<std::string>());
-    } else if (type == "CLOSED" && msg.size() >= 2 && msg[1].is_string()) {
-      std::string reason = msg.size() >= 3 && msg[2].is_string() ? msg[2].get<std::string>() : "";
-      log(LogLevel::notice, "relay", r->url + " closed a subscription: " + reason.substr(0, 200));
-    } else if (type == "NOTICE" && msg.size() >= 2 && msg[1].is_string()) {
-      log(LogLevel::notice, "relay", r->url + " notice: " + msg[1].get<std::string>().substr(0, 200));
-    } else if (type == "AUTH" && msg.size() >= 2 && msg[1].is_string()) {
-      if (!opt.auth_signer) return;
-      auto ev = opt.auth_signer(r->url, msg[1].get<std::string>());
-      if (!ev) return;
-      std::lock_guard<std::mutex> lk(mu);
-      auth_ids[r->url] = ev->value("id", "");
-      enqueue(r, OutMsg{json_dump(json::array({"AUTH", *ev})), nullptr});
-      if (r->wsi) lws_callback_on_writable(r->wsi);
-    }
-  }
-
-  std::map<std::string, std::string> auth_ids;  // relay → id of the AUTH event we sent
-
-  void resend_after_auth(Relay* r, const std::string& ok_id) {  // mu held
-    auto it = auth_ids.find(r->url);
-    if (it == auth_ids.end() || it->second != ok_id) return;
-    auth_ids.erase(it);
-    for (auto& [id, s] : subs) {
-      json req = json::array({"REQ", id});
-      for (auto& f : s.filters) req.push_back(f);
-      enqueue(r, OutMsg{json_dump(req), nullptr});
-    }
-    for (auto& [eid, p] : pubs) {
-      auto res = p->results.find(r->url);
-      if (!p->withdrawn && res != p->results.end() && !res->second.accepted &&
-          res->second.message.rfind("auth-required:", 0) == 0) {
-        res->second.message.clear();
-        enqueue(r, OutMsg{p->event_id.empty() ? "" : pending_texts[eid], p});
+      size_t waiting = 0;
+      for (auto& other : pubs)
+        if (other != p && r->idx < other->per.size() && !other->per[r->idx].done) waiting++;
+      if (waiting >= opt.max_queue) {
+        pr.done = true;
+        pr.code = "RELAY_QUEUE_FULL";
+        pr.message = "too many unanswered events for this relay (" + std::to_string(opt.max_queue) + ")";
+        continue;
+      }
+      switch (r->state) {
+        case RelayState::connected:
+          if (!push(r, p->text, p->id)) {
+            pr.done = true;
+            pr.code = "RELAY_QUEUE_FULL";
+            pr.message = "outbound queue full (" + std::to_string(opt.max_queue) + " messages)";
+          }
+          break;
+        case RelayState::connecting: break;  // sent on connect
+        case RelayState::backoff:
+          // A relay that is down gets one immediate attempt on demand (rate-limited by backoff_min); if that
+          // fails too, it counts as settled and the publish need not wait for it.
+          if (now - r->last_attempt >= opt.backoff_min) {
+            log(LogLevel::debug, kLog, "reconnecting to " + r->url + " now for a publish");
+            connect(r);
+          } else {
+            pr.went_down = true;
+          }
+          break;
+        case RelayState::closed: pr.went_down = true; break;
       }
     }
-    if (r->wsi) lws_callback_on_writable(r->wsi);
+    p->setting_up = false;
+    check_pubs();
+    schedule_tick();
   }
-  std::map<std::string, std::string> pending_texts;  // event id → ["EVENT", …] text, while publishing
 
-  void wake_writers() {  // loop thread: ask for writable callbacks where queues are non-empty
-    std::vector<Relay*> todo;
-    std::vector<Relay*> connects;
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      for (auto& r : relays)
-        if (r->wsi && r->state == "connected" && !r->q.empty()) todo.push_back(r.get());
-      connects.swap(to_connect);
+  bool settled(const Pub& p, size_t idx) const {
+    const auto& pr = p.per[idx];
+    if (pr.done) return true;
+    const Relay* r = idx < relays.size() ? relays[idx].get() : nullptr;
+    if (!r) return true;
+    return pr.went_down && (r->state == RelayState::backoff || r->state == RelayState::closed);
+  }
+
+  void check_pubs() {
+    auto now = Steady::now();
+    std::vector<std::shared_ptr<Pub>> finished;
+    for (auto it = pubs.begin(); it != pubs.end();) {
+      auto& p = *it;
+      bool all = true;
+      for (size_t i = 0; i < p->per.size() && all; i++) all = settled(*p, i);
+      if (!p->setting_up && (all || now >= p->deadline)) {
+        finished.push_back(p);
+        it = pubs.erase(it);
+      } else {
+        ++it;
+      }
     }
-    for (auto* r : connects) connect(r);
-    for (auto* r : todo) lws_callback_on_writable(r->wsi);
+    for (auto& p : finished) {
+      for (size_t i = 0; i < p->per.size(); i++) {
+        auto& pr = p->per[i];
+        if (pr.done) continue;
+        pr.done = true;
+        if (!pr.message.empty() && wire::has_prefix(pr.message, "auth-required")) {
+          pr.code = "RELAY_REJECTED";
+        } else if (pr.sent) {
+          pr.code = pr.went_down ? "RELAY_DISCONNECTED" : "RELAY_TIMEOUT";
+          pr.message = pr.went_down ? "the connection was lost before the relay answered"
+                                    : "no OK from the relay in time";
+        } else {
+          pr.code = "RELAY_UNREACHABLE";
+          const Relay* r = i < relays.size() ? relays[i].get() : nullptr;
+          pr.message = "not connected" + std::string(r && !r->last_error.empty() ? ": " + r->last_error : "");
+        }
+      }
+      // Whatever was not written is withdrawn: a request the caller gave up on must never go out later.
+      for (auto& r : relays) {
+        if (!r) continue;
+        r->events_waiting_auth.erase(p->id);
+        bool still_wanted = std::any_of(pubs.begin(), pubs.end(), [&](const std::shared_ptr<Pub>& o) {
+          return o->id == p->id && r->idx < o->per.size() && !o->per[r->idx].done;
+        });
+        if (!still_wanted)
+          r->q.erase(std::remove_if(r->q.begin(), r->q.end(), [&](const Out& o) { return o.event_id == p->id; }),
+                     r->q.end());
+      }
+      finish(*p);
+    }
   }
 
-  void start_context(bool need_tls) {
-    protocols[0].name = "satwarden-nostr";
+  void finish(Pub& p) {
+    PublishResult res;
+    res.event_id = p.id;
+    for (size_t i = 0; i < p.per.size(); i++) {
+      RelayPublish rr;
+      rr.url = i < relays.size() && relays[i] ? relays[i]->url : "";
+      rr.sent = p.per[i].sent;
+      rr.accepted = p.per[i].accepted;
+      rr.code = p.per[i].code;
+      rr.message = p.per[i].message;
+      res.relays.push_back(std::move(rr));
+    }
+    auto cb = std::move(p.cb);
+    safe_call("publish", cb, std::move(res));
+  }
+
+  // ---- one timer for reconnects and publish deadlines
+  void schedule_tick() {
+    if (stop) return;
+    auto now = Steady::now();
+    std::optional<TimePoint> next;
+    auto consider = [&](TimePoint t) {
+      if (!next || t < *next) next = t;
+    };
+    for (auto& r : relays)
+      if (r && r->state == RelayState::backoff) consider(r->next_attempt);
+    for (auto& p : pubs) consider(p->deadline);
+    if (!next) {
+      lws_sul_cancel(&tick.sul);
+      return;
+    }
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(*next - now).count();
+    lws_sul_schedule(ctx, 0, &tick.sul, &Impl::on_tick_cb, std::max<int64_t>(us, 1000));
+  }
+
+  static void on_tick_cb(lws_sorted_usec_list_t* sul) { reinterpret_cast<TickTimer*>(sul)->impl->on_tick(); }
+
+  void on_tick() {
+    auto now = Steady::now();
+    for (auto& r : relays)
+      if (r && r->state == RelayState::backoff && r->next_attempt <= now) connect(r.get());
+    check_pubs();
+    schedule_tick();
+  }
+
+  bool start() {
+    static std::once_flag log_once;
+    std::call_once(log_once, [] {
+      // lws logs (errors and warnings only) go to our stderr log at debug level; our own lines say what matters.
+      lws_set_log_level(LLL_ERR | LLL_WARN, [](int, const char* line) {
+        std::string l(line ? line : "");
+        while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
+        log(LogLevel::debug, "lws", l);
+      });
+    });
+    std::memset(protocols, 0, sizeof protocols);
+    protocols[0].name = "sw-nostr-relay";
     protocols[0].callback = &Impl::callback;
-    protocols[0].per_session_data_size = 0;
-    protocols[0].rx_buffer_size = 0;
-    idle_policy.secs_since_valid_ping = 30;   // ping after 30 s of silence
-    idle_policy.secs_since_valid_hangup = 75;  // and give up on the connection after 75 s
+    protocols[0].rx_buffer_size = 0;  // lws default (one small buffer per thread, not per connection)
+    // Keep-alive: PING after ping_after seconds without proof the link works; hang up when nothing (no PONG)
+    // proved it for dead_after seconds. The reconnect delays are ours (see wire::backoff_delay).
+    auto ping = std::clamp<int64_t>(opt.ping_after.count(), 1, 65535);
+    auto dead = std::clamp<int64_t>(opt.dead_after.count(), ping + 1, 65535);
+    policy.secs_since_valid_ping = static_cast<uint16_t>(ping);
+    policy.secs_since_valid_hangup = static_cast<uint16_t>(dead);
+
     lws_context_creation_info info;
     std::memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.user = this;
-    info.fd_limit_per_thread = 64;
-    if (need_tls) {
-      info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-      if (!opt.ca_file.empty()) info.client_ssl_ca_filepath = opt.ca_file.c_str();
-    }
-    lws_set_log_level(LLL_ERR, [](int, const char* line) {
-      std::string l(line);
-      while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
-      log(LogLevel::warning, "lws", l);
-    });
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.count_threads = 1;
+    // lws sizes its per-thread fd tables by this (default: the process fd limit, which costs megabytes).
+    info.fd_limit_per_thread = 128;
+    info.timeout_secs = static_cast<unsigned>(std::max<int64_t>(1, opt.connect_timeout.count()));
+    info.connect_timeout_secs = info.timeout_secs;
     ctx = lws_create_context(&info);
     if (!ctx) {
-      log(LogLevel::error, "relay", "could not create the websocket context");
-      return;
+      log(LogLevel::error, kLog, "could not create the websocket context; the relay pool is disabled");
+      return false;
     }
-    loop = std::thread([this] {
-      while (!stopping) {
-        if (lws_service(ctx, 0) < 0) break;
-      }
-    });
+    tick.impl = this;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      closed = false;
+    }
+    loop = std::thread([this] { run(); });
+    loop_id = loop.get_id();
+    return true;
+  }
+
+  // Adds system CAs (lws would otherwise look only in its build-time directory) and the optional extra CA file.
+  void load_client_certs(SSL_CTX* sctx) {
+    if (!sctx) return;
+    if (SSL_CTX_set_default_verify_paths(sctx) != 1)
+      log(LogLevel::warning, kLog, "could not load the system CA store for wss:// relays");
+    if (!opt.ca_file.empty() && SSL_CTX_load_verify_locations(sctx, opt.ca_file.c_str(), nullptr) != 1)
+      log(LogLevel::warning, kLog, "could not load the extra CA file " + opt.ca_file);
   }
 };
 
-int Pool::Impl::callback(struct lws* wsi, enum lws_callback_reasons reason, void*, void* in, size_t len) {
+int Pool::Impl::callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len) {
   auto* self = static_cast<Impl*>(lws_context_user(lws_get_context(wsi)));
+  if (!self) return 0;
   auto* r = static_cast<Relay*>(lws_get_opaque_user_data(wsi));
   switch (reason) {
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
+      self->load_client_certs(static_cast<SSL_CTX*>(user));
+      break;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-      if (self) self->wake_writers();
+      self->drain();
       break;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
-      if (r) {
+      if (self->is_current(r, wsi)) {
+        r->wsi = wsi;
         self->on_established(r);
-        lws_callback_on_writable(wsi);
       }
       break;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
-      if (r) return self->on_writable(r, wsi);
-      break;
+      if (!self->is_current(r, wsi)) return -1;
+      return self->on_writable(r, wsi);
     case LWS_CALLBACK_CLIENT_RECEIVE:
-      if (r) {
-        if (!r->rx_too_big) {
-          if (r->rx.size() + len > self->opt.max_message_bytes) {
-            r->rx_too_big = true;
-            r->rx.clear();
-          } else {
-            r->rx.append(static_cast<const char*>(in), len);
-          }
-        }
-        if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-          if (r->rx_too_big) log(LogLevel::warning, "relay", r->url + ": oversized message dropped");
-          else self->on_message(r, r->rx);
-          r->rx.clear();
-          r->rx_too_big = false;
-        }
-      }
+      if (self->is_current(r, wsi) && r->state == RelayState::connected)
+        self->on_receive(r, wsi, static_cast<const char*>(in), len);
       break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-      if (r) {
-        std::string why = in ? std::string("connection error: ") + static_cast<const char*>(in) : "connection error";
-        self->schedule_retry(r, why.c_str());
+      if (self->is_current(r, wsi)) {
+        std::string why = in && len ? std::string(static_cast<const char*>(in), strnlen(static_cast<const char*>(in), len))
+                          : in ? std::string(static_cast<const char*>(in)) : "";
+        self->on_down(r, why.empty() ? "connection failed" : "connection failed: " + trunc(why));
       }
       break;
     case LWS_CALLBACK_CLIENT_CLOSED:
-      if (r) self->schedule_retry(r, "connection closed");
+      if (self->is_current(r, wsi)) self->on_down(r, "connection closed");
+      break;
+    case LWS_CALLBACK_WSI_DESTROY:
+      if (r && r->wsi == wsi) self->on_down(r, "connection closed");
       break;
     default:
       break;
@@ -406,129 +794,193 @@ int Pool::Impl::callback(struct lws* wsi, enum lws_callback_reasons reason, void
   return 0;
 }
 
-Pool::Pool(PoolOptions options) : impl_(std::make_unique<Impl>()) { impl_->opt = std::move(options); }
+// ================================================================ public API
+
+Pool::Pool(PoolOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->opt = std::move(options);
+  if (impl_->opt.max_queue == 0) impl_->opt.max_queue = 1;
+  impl_->start();
+}
 
 Pool::~Pool() {
-  impl_->stopping = true;
-  if (impl_->ctx) {
+  if (!impl_->ctx) return;
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    impl_->closed = true;
+    impl_->stop = true;
     lws_cancel_service(impl_->ctx);
-    if (impl_->loop.joinable()) impl_->loop.join();
-    lws_context_destroy(impl_->ctx);
   }
-  std::lock_guard<std::mutex> lk(impl_->mu);
-  impl_->pub_cv.notify_all();
+  if (impl_->loop.joinable()) impl_->loop.join();
+  lws_context_destroy(impl_->ctx);
+  impl_->ctx = nullptr;
+}
+
+Status Pool::add_relay(const std::string& url) {
+  std::string u(trim(url));
+  auto parsed = wire::parse_relay_url(u);
+  if (!parsed) return parsed.error();
+  std::lock_guard<std::mutex> g(impl_->mu);
+  if (impl_->closed) return make_error("POOL_CLOSED", "the relay pool is closed");
+  if (impl_->url_index.count(u)) return ok_status();
+  size_t idx = impl_->snapshot.size();
+  impl_->url_index[u] = idx;
+  SnapshotEntry e;
+  e.st.url = u;
+  e.st.state = RelayState::connecting;
+  impl_->snapshot.push_back(e);
+  Impl* im = impl_.get();
+  impl_->cmds.push_back([im, idx, u, p = std::move(*parsed)]() mutable { im->add_relay_loop(idx, u, std::move(p), ""); });
+  lws_cancel_service(impl_->ctx);
+  return ok_status();
 }
 
 void Pool::add_relays(const std::vector<std::string>& urls) {
-  bool need_tls = false;
-  std::vector<std::unique_ptr<Relay>> fresh;
+  for (const auto& url : urls) {
+    auto st = add_relay(url);
+    if (st) continue;
+    log(LogLevel::warning, kLog, st.error().message);
+    if (st.error().code != "INVALID_RELAY_URL") continue;
+    // Keep the invalid relay visible (state "closed") so diagnostics and publish results name it.
+    std::string u(trim(url));
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (impl_->closed || impl_->url_index.count(u)) continue;
+    size_t idx = impl_->snapshot.size();
+    impl_->url_index[u] = idx;
+    SnapshotEntry e;
+    e.st.url = u;
+    e.st.state = RelayState::closed;
+    e.st.last_error = st.error().message;
+    impl_->snapshot.push_back(e);
+    Impl* im = impl_.get();
+    impl_->cmds.push_back([im, idx, u, err = st.error().message] { im->add_relay_loop(idx, u, std::nullopt, err); });
+    lws_cancel_service(impl_->ctx);
+  }
+}
+
+Status Pool::try_subscribe(const std::string& sub_id, const json& filters, EventCallback on_event,
+                           EoseCallback on_eose, ClosedCallback on_closed) {
+  if (sub_id.empty() || sub_id.size() > 64)
+    return make_error("INVALID_ARGUMENT", "a subscription id must be 1 to 64 characters");
+  json fl = filters.is_object() ? json::array({filters}) : filters;
+  if (!fl.is_array() || fl.empty() || !std::all_of(fl.begin(), fl.end(), [](const json& f) { return f.is_object(); }))
+    return make_error("INVALID_ARGUMENT", "filters must be a non-empty array of filter objects");
+  std::lock_guard<std::mutex> g(impl_->mu);
+  if (impl_->closed) return make_error("POOL_CLOSED", "the relay pool is closed");
+  if (!impl_->sub_ids.count(sub_id) && impl_->sub_ids.size() >= impl_->opt.max_subscriptions)
+    return make_error("INVALID_ARGUMENT",
+                      "too many subscriptions (" + std::to_string(impl_->opt.max_subscriptions) + ")");
+  impl_->sub_ids.insert(sub_id);
+  Sub s;
+  s.filters = std::move(fl);
+  s.on_event = std::move(on_event);
+  s.on_eose = std::move(on_eose);
+  s.on_closed = std::move(on_closed);
+  Impl* im = impl_.get();
+  impl_->cmds.push_back([im, sub_id, s = std::move(s)]() mutable { im->subscribe_loop(sub_id, std::move(s)); });
+  lws_cancel_service(impl_->ctx);
+  return ok_status();
+}
+
+void Pool::subscribe(const std::string& sub_id, const json& filters, EventCallback on_event, EoseCallback on_eose,
+                     ClosedCallback on_closed) {
+  auto st = try_subscribe(sub_id, filters, std::move(on_event), std::move(on_eose), std::move(on_closed));
+  if (!st) log(LogLevel::warning, kLog, "subscribe failed: " + st.error().message);
+}
+
+void Pool::unsubscribe(const std::string& sub_id) {
   {
-    std::lock_guard<std::mutex> lk(impl_->mu);
-    for (const auto& u : urls) {
-      bool dup = std::any_of(impl_->relays.begin(), impl_->relays.end(), [&](auto& r) { return r->url == u; }) ||
-                 std::any_of(fresh.begin(), fresh.end(), [&](auto& r) { return r->url == u; });
-      if (dup) continue;
-      auto parsed = parse_relay_url(u);
-      auto r = std::make_unique<Relay>();
-      r->url = u;
-      r->impl = impl_.get();
-      if (!parsed) {
-        r->state = "failed";
-        log(LogLevel::warning, "relay", parsed.error().message);
-      } else {
-        r->parsed = *parsed;
-        need_tls = need_tls || parsed->tls;
-      }
-      fresh.push_back(std::move(r));
-    }
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (!impl_->sub_ids.erase(sub_id)) return;
   }
-  if (!impl_->ctx) impl_->start_context(need_tls);
-  std::lock_guard<std::mutex> lk(impl_->mu);
-  for (auto& r : fresh) {
-    if (r->state != "failed") impl_->to_connect.push_back(r.get());
-    impl_->relays.push_back(std::move(r));
-  }
-  if (impl_->ctx) lws_cancel_service(impl_->ctx);
+  Impl* im = impl_.get();
+  impl_->post([im, sub_id] { im->unsubscribe_loop(sub_id); });
 }
 
-void Pool::subscribe(const std::string& id, const json& filters, EventFn on_event, EoseFn on_eose) {
-  std::lock_guard<std::mutex> lk(impl_->mu);
-  json fl = filters.is_array() ? filters : json::array({filters});
-  impl_->subs[id] = Sub{fl, std::move(on_event), std::move(on_eose)};
-  json req = json::array({"REQ", id});
-  for (auto& f : fl) req.push_back(f);
-  std::string text = json_dump(req);
-  for (auto& r : impl_->relays)
-    if (r->state == "connected") impl_->enqueue(r.get(), OutMsg{text, nullptr});
-  if (impl_->ctx) lws_cancel_service(impl_->ctx);
+namespace {
+std::string event_id_of(const json& event) {
+  if (event.is_object()) {
+    auto it = event.find("id");
+    if (it != event.end() && it->is_string()) return it->get<std::string>();
+  }
+  return "";
 }
 
-void Pool::unsubscribe(const std::string& id) {
-  std::lock_guard<std::mutex> lk(impl_->mu);
-  if (!impl_->subs.erase(id)) return;
-  std::string text = json_dump(json::array({"CLOSE", id}));
-  for (auto& r : impl_->relays)
-    if (r->state == "connected") impl_->enqueue(r.get(), OutMsg{text, nullptr});
-  if (impl_->ctx) lws_cancel_service(impl_->ctx);
+PublishResult failed_everywhere(const std::vector<std::string>& urls, const std::string& id, const std::string& code,
+                                const std::string& message) {
+  PublishResult r;
+  r.event_id = id;
+  for (const auto& u : urls) r.relays.push_back(RelayPublish{u, false, false, code, message});
+  if (urls.empty()) r.relays.push_back(RelayPublish{"", false, false, code, message});
+  return r;
+}
+}  // namespace
+
+void Pool::publish_async(const json& event, std::chrono::milliseconds timeout, PublishCallback done) {
+  std::vector<std::string> urls;
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    for (const auto& e : impl_->snapshot) urls.push_back(e.st.url);
+  }
+  std::string id = event_id_of(event);
+  if (id.size() != 64 || !hex_decode(id)) {
+    safe_call("publish", done, failed_everywhere(urls, id, "INVALID_ARGUMENT", "the event has no 64-hex id"));
+    return;
+  }
+  auto p = std::make_shared<Pub>();
+  p->id = id;
+  p->text = wire::make_event(event);
+  p->deadline = Steady::now() + std::max(timeout, milliseconds(0));
+  p->cb = std::move(done);
+  p->urls = urls;
+  Impl* im = impl_.get();
+  impl_->post([im, p] { im->publish_loop(p); });  // if refused, ~Pub reports POOL_CLOSED
 }
 
 PublishResult Pool::publish(const json& event, std::chrono::milliseconds timeout) {
-  auto st = std::make_shared<PubState>();
-  st->event_id = event.value("id", "");
-  std::string text = json_dump(json::array({"EVENT", event}));
-  std::unique_lock<std::mutex> lk(impl_->mu);
-  for (auto& r : impl_->relays) {
-    auto& res = st->results[r->url];
-    res.url = r->url;
-    if (r->state == "failed") {
-      res.message = "invalid relay URL";
-      continue;
+  if (std::this_thread::get_id() == impl_->loop_id) {
+    std::vector<std::string> urls;
+    {
+      std::lock_guard<std::mutex> g(impl_->mu);
+      for (const auto& e : impl_->snapshot) urls.push_back(e.st.url);
     }
-    impl_->enqueue(r.get(), OutMsg{text, st});
+    return failed_everywhere(urls, event_id_of(event), "POOL_MISUSE",
+                             "publish() was called on the relay loop thread; use publish_async()");
   }
-  impl_->pubs[st->event_id] = st;
-  impl_->pending_texts[st->event_id] = text;
-  if (impl_->ctx) lws_cancel_service(impl_->ctx);
-  auto done = [&] {
-    if (impl_->stopping) return true;
-    bool any_ok = false, all_answered = true, others_down = true;
-    for (auto& r : impl_->relays) {
-      auto& res = st->results[r->url];
-      bool answered = res.accepted || (!res.message.empty() && res.message.rfind("auth-required:", 0) != 0);
-      any_ok = any_ok || res.accepted;
-      if (!answered) {
-        all_answered = false;
-        if (r->state == "connected") others_down = false;
-      }
-    }
-    return all_answered || (any_ok && others_down);
-  };
-  impl_->pub_cv.wait_for(lk, timeout, done);
-  st->withdrawn = true;  // copies not yet written are dropped by the writer
-  impl_->pubs.erase(st->event_id);
-  impl_->pending_texts.erase(st->event_id);
-  PublishResult out;
-  for (auto& r : impl_->relays) {
-    auto res = st->results[r->url];
-    res.url = r->url;
-    if (!res.sent && res.message.empty()) res.message = r->state == "connected" ? "timeout" : "not connected (" + r->state + ")";
-    else if (res.sent && !res.accepted && res.message.empty()) res.message = "no OK before the timeout";
-    out.relays.push_back(std::move(res));
+  auto prom = std::make_shared<std::promise<PublishResult>>();
+  auto fut = prom->get_future();
+  publish_async(event, timeout, [prom](PublishResult r) { prom->set_value(std::move(r)); });
+  try {
+    return fut.get();  // fulfilled by the loop, at shutdown (~Pub), or synchronously
+  } catch (const std::future_error&) {
+    return failed_everywhere({}, event_id_of(event), "POOL_CLOSED",
+                             "the relay pool is closed");
   }
-  return out;
 }
 
 std::map<std::string, std::string> Pool::states() const {
-  std::lock_guard<std::mutex> lk(impl_->mu);
+  std::lock_guard<std::mutex> g(impl_->mu);
   std::map<std::string, std::string> out;
-  for (auto& r : impl_->relays) out[r->url] = r->state;
+  for (const auto& e : impl_->snapshot) out[e.st.url] = relay_state_name(e.st.state);
+  return out;
+}
+
+std::vector<RelayStatus> Pool::status() const {
+  auto now = Steady::now();
+  std::lock_guard<std::mutex> g(impl_->mu);
+  std::vector<RelayStatus> out;
+  for (const auto& e : impl_->snapshot) {
+    RelayStatus s = e.st;
+    if (s.state == RelayState::backoff)
+      s.retry_in_ms = std::max<int64_t>(0, duration_cast<milliseconds>(e.next_attempt - now).count());
+    out.push_back(std::move(s));
+  }
   return out;
 }
 
 size_t Pool::connected_count() const {
-  std::lock_guard<std::mutex> lk(impl_->mu);
-  return static_cast<size_t>(
-      std::count_if(impl_->relays.begin(), impl_->relays.end(), [](auto& r) { return r->state == "connected"; }));
+  std::lock_guard<std::mutex> g(impl_->mu);
+  return static_cast<size_t>(std::count_if(impl_->snapshot.begin(), impl_->snapshot.end(),
+                                           [](const SnapshotEntry& e) { return e.st.state == RelayState::connected; }));
 }
 
 }  // namespace sw::relay

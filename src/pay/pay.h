@@ -1,0 +1,76 @@
+// sw::pay — the payment engine every paying tool goes through: check → reserve → pay → verify → settle.
+// Checks (no side effects): the invoice decodes and its signature holds, it has an amount > 0, it has not expired,
+// its network is the wallet's, its payment hash is the one the caller requires (macaroon binding), and its amount
+// (msat rounded UP to sats) is within the caller's max_sats. Then the spend ledger reserves budget atomically
+// (double-pay guard by payment hash, windows, domains, envelopes) — the seam where the spend policy lives — and
+// the wallet pays. A definite failure releases the budget; an ambiguous one (timeout, wallet INTERNAL, invalid
+// preimage) keeps it reserved as `unknown` and is reconciled with lookup_invoice later, never paid again.
+// Thread-safety: Payer is thread-safe (the wallet and ledger are). Errors: Result values with stable codes; no
+// message contains a preimage or secret.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "bolt11/bolt11.h"
+#include "common/common.h"
+#include "spend/spend.h"
+#include "wallet/wallet.h"
+
+namespace sw::pay {
+
+struct PayRequest {
+  std::string invoice;
+  uint64_t max_sats = 0;                     // per-call cap given by the caller (sats, compared with the ceil)
+  std::string client, envelope, domain, tool;
+  std::string protocol = "bolt11";           // bolt11 | l402 | mpp
+  std::optional<std::string> required_payment_hash;  // e.g. from the L402 macaroon identifier
+  std::function<void(double progress, const std::string& message)> progress;  // may be empty
+  std::function<bool()> cancelled;                                             // may be empty
+};
+
+struct PayOutcome {
+  bolt11::Invoice invoice;
+  std::string payment_hash;
+  std::string preimage;  // verified: sha256(preimage) == payment_hash, lowercase hex
+  uint64_t amount_msat = 0;
+  uint64_t fee_msat = 0;
+  bool fee_reported = false;  // false: the wallet did not say; the reserved allowance was booked
+  int64_t latency_ms = 0;
+  int64_t ledger_id = 0;
+};
+
+// Error codes produced here (besides the wallet's and the ledger's):
+//   INVALID_INVOICE, INVOICE_NO_AMOUNT, INVOICE_EXPIRED, NETWORK_MISMATCH, AMOUNT_EXCEEDS_MAX,
+//   MACAROON_NOT_BOUND, WALLET_NOT_CONFIGURED, CANCELLED, PAYMENT_OUTCOME_UNKNOWN, WALLET_INVALID_PREIMAGE.
+class Payer {
+ public:
+  Payer(wallet::Wallet* wallet, spend::Ledger* ledger, const Clock& clock = Clock::system());
+
+  // Every pre-payment check; nothing is reserved or sent.
+  Result<bolt11::Invoice> check(const PayRequest& rq);
+  Result<PayOutcome> pay(const PayRequest& rq);
+
+  // Looks up every `unknown` ledger row in the wallet and settles/fails it (start-up, background, and before a
+  // related payment). Returns how many rows changed state.
+  Result<spend::ReconcileSummary> reconcile();
+  // The wallet's verdict on one payment hash (used by reconcile).
+  Result<spend::LookupOutcome> lookup(const std::string& payment_hash);
+
+  // Validates a preimage against a payment hash: 64 hex chars and sha256 matches. Error WALLET_INVALID_PREIMAGE
+  // saying what is wrong (length, not hex, hash mismatch) — never echoing the preimage.
+  static Status verify_preimage(const std::string& preimage, const std::string& payment_hash_hex);
+
+ private:
+  Result<std::string> wallet_network();
+  wallet::Wallet* wallet_;
+  spend::Ledger* ledger_;
+  const Clock& clock_;
+  std::mutex mu_;
+  std::optional<std::string> network_;  // cached from get_info
+};
+
+}  // namespace sw::pay

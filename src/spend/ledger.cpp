@@ -1,0 +1,1123 @@
+// The payment ledger: SQLite schema and migrations, group-committed transactions, reservation checks, state
+// machine, crash recovery, reconciliation and queries.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <variant>
+
+#include "spend/db.h"
+#include "spend/spend.h"
+
+namespace sw::spend {
+
+namespace {
+
+using detail::Db;
+using detail::Stmt;
+
+constexpr Window kWindows[] = {Window::hour, Window::day, Window::week, Window::month};
+constexpr const char* kCounted = "state IN ('reserved','in_flight','settled','unknown')";
+constexpr const char* kCols =
+    "id, client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat, max_fee_msat, fee_msat, "
+    "state, error_code, preimage, created_at, updated_at, settled_at, latency_ms";
+
+// ---- schema migrations: entry i upgrades user_version i → i+1. v2 appends one entry here.
+const std::vector<const char*>& migrations() {
+  static const std::vector<const char*> m = {
+      // v0 → v1
+      "CREATE TABLE payments ("
+      "  id INTEGER PRIMARY KEY,"
+      "  client TEXT NOT NULL DEFAULT '',"
+      "  envelope TEXT NOT NULL DEFAULT '',"
+      "  domain TEXT NOT NULL DEFAULT '',"
+      "  tool TEXT NOT NULL DEFAULT '',"
+      "  protocol TEXT NOT NULL CHECK (protocol IN ('bolt11','l402','mpp','keysend')),"
+      "  invoice TEXT NOT NULL DEFAULT '',"
+      "  payment_hash TEXT NOT NULL,"
+      "  amount_msat INTEGER NOT NULL CHECK (amount_msat > 0),"
+      "  max_fee_msat INTEGER NOT NULL CHECK (max_fee_msat >= 0),"
+      "  fee_msat INTEGER CHECK (fee_msat IS NULL OR fee_msat >= 0),"
+      "  state TEXT NOT NULL CHECK (state IN ('reserved','in_flight','settled','failed','released','unknown')),"
+      "  error_code TEXT,"
+      "  preimage TEXT,"
+      "  created_at INTEGER NOT NULL,"
+      "  updated_at INTEGER NOT NULL,"
+      "  settled_at INTEGER,"
+      "  latency_ms INTEGER"
+      ");"
+      // The double-pay guard, also enforced by the database: one live row per payment hash.
+      "CREATE UNIQUE INDEX payments_live_hash ON payments(payment_hash)"
+      "  WHERE state IN ('reserved','in_flight','settled','unknown');"
+      "CREATE INDEX payments_hash ON payments(payment_hash);"
+      // Covering partial indexes for the budget sums.
+      "CREATE INDEX payments_counted ON payments(created_at, amount_msat, fee_msat, max_fee_msat)"
+      "  WHERE state IN ('reserved','in_flight','settled','unknown');"
+      "CREATE INDEX payments_counted_domain ON payments(domain, created_at, amount_msat, fee_msat, max_fee_msat)"
+      "  WHERE state IN ('reserved','in_flight','settled','unknown');"
+      "CREATE INDEX payments_counted_envelope ON payments(envelope, created_at, amount_msat, fee_msat, max_fee_msat)"
+      "  WHERE state IN ('reserved','in_flight','settled','unknown');"
+      "CREATE INDEX payments_state ON payments(state, updated_at);"
+      "CREATE INDEX payments_created ON payments(created_at);"
+      // Run-time tightenings (one row); rev bumps on every change so other processes notice.
+      "CREATE TABLE policy_overrides ("
+      "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+      "  rev INTEGER NOT NULL,"
+      "  policy_json TEXT,"
+      "  updated_at INTEGER NOT NULL"
+      ");",
+  };
+  return m;
+}
+
+Error db_error(Db& db, std::string_view what, int rc = SQLITE_ERROR) {
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+    return make_error("LEDGER_BUSY", std::string("ledger is busy (") + std::string(what) + ")");
+  return make_error("LEDGER_ERROR", std::string("ledger ") + std::string(what) + " failed: " + db.last_error());
+}
+
+uint64_t sats_ceil(uint64_t msat) { return msat_to_sat_ceil(msat); }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+bool is_hex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// Error codes from wallets are stored and shown; keep them short and boring.
+std::string clean_code(std::string_view code) {
+  std::string out;
+  for (char c : code.substr(0, 64)) {
+    if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_') out += c;
+    else if (c >= 'a' && c <= 'z') out += static_cast<char>(c - 'a' + 'A');
+    else out += '_';
+  }
+  return out.empty() ? "UNSPECIFIED" : out;
+}
+
+Result<std::string> normalize_domain(std::string_view raw) {
+  std::string d = lower(trim(raw));
+  if (!d.empty() && d.back() == '.') d.pop_back();
+  if (d.size() > 253) return make_error("INVALID_ARGUMENT", "domain is too long");
+  for (char c : d)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == '*' || c == '/' || static_cast<unsigned char>(c) >= 0x7f)
+      return make_error("INVALID_ARGUMENT", "domain has an invalid character");
+  return d;
+}
+
+uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+Payment read_payment(const Stmt& s) {
+  Payment p;
+  p.id = s.i64(0);
+  p.client = s.text(1);
+  p.envelope = s.text(2);
+  p.domain = s.text(3);
+  p.tool = s.text(4);
+  p.protocol = s.text(5);
+  p.invoice = s.text(6);
+  p.payment_hash = s.text(7);
+  p.amount_msat = static_cast<uint64_t>(s.i64(8));
+  p.max_fee_msat = static_cast<uint64_t>(s.i64(9));
+  if (!s.is_null(10)) p.fee_msat = static_cast<uint64_t>(s.i64(10));
+  p.state = parse_state(s.text(11)).value_or(State::unknown);
+  p.error_code = s.text(12);
+  p.preimage = s.text(13);
+  p.created_at = s.i64(14);
+  p.updated_at = s.i64(15);
+  p.settled_at = s.opt_i64(16);
+  p.latency_ms = s.opt_i64(17);
+  return p;
+}
+
+// Sums of counted rows (amount + actual fee, or the fee allowance until settled) per window.
+struct Totals {
+  uint64_t window[4] = {0, 0, 0, 0};
+  std::optional<int64_t> oldest[4];
+  uint64_t lifetime = 0;  // all counted rows matching the filter
+};
+
+struct Filter {
+  enum Kind { none, domain_exact, domain_suffix, envelope } kind = none;
+  std::string value;
+};
+
+Filter domain_filter(const std::string& pattern) {
+  if (pattern.rfind("*.", 0) == 0) return {Filter::domain_suffix, pattern.substr(1)};
+  return {Filter::domain_exact, pattern};
+}
+
+Result<Totals> sum_counted(Db& db, int64_t now, const Filter& f, bool need_lifetime, int64_t longest_window) {
+  std::string sql = "SELECT ";
+  for (int i = 0; i < 4; ++i) {
+    std::string p = "?" + std::to_string(i + 1);
+    sql += "COALESCE(SUM(CASE WHEN created_at > " + p + " THEN c END), 0), MIN(CASE WHEN created_at > " + p +
+           " THEN created_at END), ";
+  }
+  // INDEXED BY: without ANALYZE statistics the planner prefers payments_state and scans every counted row.
+  const char* index = f.kind == Filter::domain_exact ? "payments_counted_domain"
+                      : f.kind == Filter::envelope   ? "payments_counted_envelope"
+                                                     : "payments_counted";
+  sql += "COALESCE(SUM(c), 0) FROM (SELECT created_at, amount_msat + COALESCE(fee_msat, max_fee_msat) AS c "
+         "FROM payments INDEXED BY " + std::string(index) + " WHERE ";
+  sql += kCounted;
+  sql += " AND created_at > ?5";
+  switch (f.kind) {
+    case Filter::none: break;
+    case Filter::domain_exact: sql += " AND domain = ?6"; break;
+    case Filter::domain_suffix: sql += " AND length(domain) > ?7 AND substr(domain, -?7) = ?6"; break;
+    case Filter::envelope: sql += " AND envelope = ?6"; break;
+  }
+  sql += ")";
+  auto st = db.prepare(sql);
+  if (!st) return db_error(db, "prepare");
+  for (int i = 0; i < 4; ++i) st->bind(i + 1, now - window_seconds(kWindows[i]));
+  st->bind(5, need_lifetime ? INT64_MIN : now - longest_window);
+  if (f.kind != Filter::none) st->bind(6, f.value);
+  if (f.kind == Filter::domain_suffix) st->bind(7, static_cast<int64_t>(f.value.size()));
+  int rc = st->step();
+  if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+  Totals t;
+  for (int i = 0; i < 4; ++i) {
+    t.window[i] = static_cast<uint64_t>(st->i64(2 * i));
+    t.oldest[i] = st->opt_i64(2 * i + 1);
+  }
+  t.lifetime = static_cast<uint64_t>(st->i64(8));
+  return t;
+}
+
+Error budget_error(const std::string& scope, const std::string& window, uint64_t limit, uint64_t spent,
+                   uint64_t requested, uint64_t amount, uint64_t fee_allowance, std::optional<int64_t> rolloff) {
+  uint64_t remaining = spent >= limit ? 0 : limit - spent;
+  json d = {{"scope", scope},
+            {"window", window},
+            {"limit_sats", sats_ceil(limit)},
+            {"spent_sats", sats_ceil(spent)},
+            {"remaining_sats", remaining / 1000},  // rounded down: never promise more than is left
+            {"requested_sats", sats_ceil(requested)},
+            {"limit_msat", limit},
+            {"spent_msat", spent},
+            {"remaining_msat", remaining},
+            {"requested_msat", requested},
+            {"amount_msat", amount},
+            {"fee_allowance_msat", fee_allowance}};
+  if (rolloff) d["next_rolloff"] = *rolloff;
+  std::string msg;
+  if (window == "per_call") {
+    msg = "Payment of " + std::to_string(sats_ceil(amount)) + " sats exceeds the " + scope + " per-call cap of " +
+          std::to_string(sats_ceil(limit)) + " sats.";
+  } else {
+    msg = "Budget exceeded: the " + scope + " " + window + " cap is " + std::to_string(sats_ceil(limit)) +
+          " sats, " + std::to_string(sats_ceil(spent)) + " sats are spent or reserved, " +
+          std::to_string(remaining / 1000) + " sats remain; this payment needs " +
+          std::to_string(sats_ceil(requested)) + " sats (amount plus fee allowance).";
+  }
+  return make_error("BUDGET_EXCEEDED", msg, std::move(d));
+}
+
+// Checks `requested` against every configured window/lifetime cap in `caps`.
+std::optional<Error> check_windows(const Caps& caps, const Totals& t, const std::string& scope, uint64_t requested,
+                                   uint64_t amount, uint64_t fee) {
+  for (int i = 0; i < 4; ++i) {
+    const auto& lim = caps.window(kWindows[i]);
+    if (lim && sat_add(t.window[i], requested) > *lim) {
+      std::optional<int64_t> roll;
+      if (t.oldest[i]) roll = *t.oldest[i] + window_seconds(kWindows[i]);
+      return budget_error(scope, window_name(kWindows[i]), *lim, t.window[i], requested, amount, fee, roll);
+    }
+  }
+  if (caps.lifetime_msat && sat_add(t.lifetime, requested) > *caps.lifetime_msat)
+    return budget_error(scope, "lifetime", *caps.lifetime_msat, t.lifetime, requested, amount, fee, std::nullopt);
+  return std::nullopt;
+}
+
+bool has_window_caps(const Caps& c) {
+  return c.hour_msat || c.day_msat || c.week_msat || c.month_msat || c.lifetime_msat;
+}
+
+int64_t longest_window(const Caps& c) {
+  int64_t w = 0;
+  for (Window win : kWindows)
+    if (c.window(win)) w = window_seconds(win);
+  return w;
+}
+
+std::vector<WindowStatus> window_status(const Caps& caps, const Totals& t) {
+  std::vector<WindowStatus> out;
+  for (int i = 0; i < 4; ++i) {
+    WindowStatus ws;
+    ws.window = window_name(kWindows[i]);
+    ws.limit_msat = caps.window(kWindows[i]);
+    ws.spent_msat = t.window[i];
+    if (ws.limit_msat) ws.remaining_msat = t.window[i] >= *ws.limit_msat ? 0 : *ws.limit_msat - t.window[i];
+    if (t.oldest[i]) ws.next_rolloff = *t.oldest[i] + window_seconds(kWindows[i]);
+    out.push_back(ws);
+  }
+  WindowStatus lt;
+  lt.window = "lifetime";
+  lt.limit_msat = caps.lifetime_msat;
+  lt.spent_msat = t.lifetime;
+  if (lt.limit_msat) lt.remaining_msat = t.lifetime >= *lt.limit_msat ? 0 : *lt.limit_msat - t.lifetime;
+  out.push_back(lt);
+  return out;
+}
+
+json opt_json(const std::optional<uint64_t>& v) { return v ? json(*v) : json(nullptr); }
+json opt_json(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
+
+json scope_json(const ScopeStatus& s) {
+  json w = json::array();
+  for (const auto& ws : s.windows)
+    w.push_back({{"window", ws.window},
+                 {"limit_msat", opt_json(ws.limit_msat)},
+                 {"limit_sats", ws.limit_msat ? json(sats_ceil(*ws.limit_msat)) : json(nullptr)},
+                 {"spent_msat", ws.spent_msat},
+                 {"spent_sats", sats_ceil(ws.spent_msat)},
+                 {"remaining_msat", opt_json(ws.remaining_msat)},
+                 {"remaining_sats", ws.remaining_msat ? json(*ws.remaining_msat / 1000) : json(nullptr)},
+                 {"next_rolloff", opt_json(ws.next_rolloff)}});
+  json j = {{"scope", s.scope}, {"per_call_msat", opt_json(s.per_call_msat)}, {"windows", w}};
+  if (s.expires_at) j["expires_at"] = *s.expires_at;
+  return j;
+}
+
+json bucket_json(const ReportBucket& b) {
+  return {{"settled_count", b.settled_count},   {"settled_amount_msat", b.settled_amount_msat},
+          {"settled_fee_msat", b.settled_fee_msat}, {"settled_total_sats", sats_ceil(b.settled_amount_msat + b.settled_fee_msat)},
+          {"pending_count", b.pending_count},   {"pending_msat", b.pending_msat},
+          {"unknown_count", b.unknown_count},   {"failed_count", b.failed_count},
+          {"released_count", b.released_count}};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- free functions
+uint64_t Payment::counted_msat() const {
+  if (!counts_against_budget(state)) return 0;
+  return amount_msat + fee_msat.value_or(max_fee_msat);
+}
+
+json to_json(const Payment& p, bool include_preimage) {
+  json j = {{"id", p.id},
+            {"client", p.client},
+            {"envelope", p.envelope},
+            {"domain", p.domain},
+            {"tool", p.tool},
+            {"protocol", p.protocol},
+            {"invoice", p.invoice},
+            {"payment_hash", p.payment_hash},
+            {"amount_msat", p.amount_msat},
+            {"amount_sats", sats_ceil(p.amount_msat)},
+            {"max_fee_msat", p.max_fee_msat},
+            {"fee_msat", opt_json(p.fee_msat)},
+            {"state", state_name(p.state)},
+            {"error_code", p.error_code.empty() ? json(nullptr) : json(p.error_code)},
+            {"created_at", p.created_at},
+            {"updated_at", p.updated_at},
+            {"settled_at", opt_json(p.settled_at)},
+            {"latency_ms", opt_json(p.latency_ms)}};
+  if (include_preimage) j["preimage"] = p.preimage.empty() ? json(nullptr) : json(p.preimage);
+  return j;
+}
+
+json to_json(const StatusReport& s) {
+  json d = json::array(), e = json::array();
+  for (const auto& x : s.domains) d.push_back(scope_json(x));
+  for (const auto& x : s.envelopes) e.push_back(scope_json(x));
+  return {{"now", s.now},          {"global", scope_json(s.global)},     {"domains", d},
+          {"envelopes", e},        {"pending_count", s.pending_count}, {"unknown_count", s.unknown_count}};
+}
+
+json to_json(const SpendReport& r) {
+  json d = json::object(), day = json::object();
+  for (const auto& [k, b] : r.by_domain) d[k] = bucket_json(b);
+  for (const auto& [k, b] : r.by_day) day[k] = bucket_json(b);
+  return {{"since", r.since}, {"until", r.until}, {"total", bucket_json(r.total)}, {"by_domain", d}, {"by_day", day}};
+}
+
+// ---------------------------------------------------------------- Impl
+struct Job {
+  std::function<bool(Db&)> fn;  // runs inside the batch transaction; false → its savepoint is rolled back
+  std::optional<Error> failure;  // set when the transaction as a whole failed
+  bool done = false;
+};
+
+struct Ledger::Impl {
+  Impl(std::string p, const Clock& c, LedgerOptions o) : path(std::move(p)), clock(c), opts(o) {}
+
+  std::string path;
+  const Clock& clock;
+  LedgerOptions opts;
+  Db db;
+
+  mutable std::mutex pol_mu;
+  Policy configured, effective;
+  int64_t overrides_rev = -1;  // rev of policy_overrides last merged; -1 forces a reload
+  std::vector<Envelope> envs;
+
+  // Group commit: callers queue jobs; whoever finds no leader becomes the leader, runs a batch of jobs in one
+  // BEGIN IMMEDIATE transaction (each job in its own savepoint) and commits once (one fsync for the batch).
+  std::mutex q_mu;
+  std::condition_variable q_cv;
+  std::deque<Job*> queue;
+  bool leader = false;
+
+  void submit(Job& job) {
+    std::unique_lock lk(q_mu);
+    queue.push_back(&job);
+    while (!job.done) {
+      if (leader) {
+        q_cv.wait(lk);
+        continue;
+      }
+      leader = true;
+      std::vector<Job*> batch;
+      while (!queue.empty() && batch.size() < std::max<size_t>(1, opts.max_batch)) {
+        batch.push_back(queue.front());
+        queue.pop_front();
+      }
+      lk.unlock();
+      run_batch(batch);
+      lk.lock();
+      for (Job* j : batch) j->done = true;
+      leader = false;
+      q_cv.notify_all();
+    }
+  }
+
+  void fail_all(const std::vector<Job*>& batch, const Error& e) {
+    for (Job* j : batch) j->failure = e;
+  }
+
+  void run_batch(const std::vector<Job*>& batch) {
+    int rc = db.exec("BEGIN IMMEDIATE");
+    if (rc != SQLITE_OK) {
+      fail_all(batch, db_error(db, "begin", rc));
+      return;
+    }
+    for (Job* j : batch) {
+      if ((rc = db.exec("SAVEPOINT sw_job")) != SQLITE_OK) {
+        j->failure = db_error(db, "savepoint", rc);
+        continue;
+      }
+      bool ok = false;
+      try {
+        ok = j->fn(db);
+      } catch (const std::exception&) {
+        j->failure = make_error("LEDGER_ERROR", "internal error in ledger operation");
+      }
+      if (!db.in_transaction()) {  // SQLite aborted the whole transaction (I/O error, disk full, ...)
+        fail_all(batch, make_error("LEDGER_ERROR", "ledger transaction aborted: " + db.last_error()));
+        return;
+      }
+      if (!ok) db.exec("ROLLBACK TO sw_job");
+      db.exec("RELEASE sw_job");
+    }
+    rc = db.exec("COMMIT");
+    if (rc != SQLITE_OK) {
+      Error e = db_error(db, "commit", rc);
+      if (db.in_transaction()) db.exec("ROLLBACK");
+      fail_all(batch, e);
+    }
+  }
+
+  // Runs f(Db&) → Result<T> in a (group-committed) transaction; returns after the commit.
+  template <class T, class F>
+  Result<T> run(F&& f) {
+    std::optional<Result<T>> out;
+    Job job;
+    job.fn = [&](Db& d) {
+      out.emplace(f(d));
+      return out->ok();
+    };
+    submit(job);
+    if (job.failure) return *job.failure;
+    if (!out) return make_error("LEDGER_ERROR", "ledger operation did not run");
+    return std::move(*out);
+  }
+
+  // ---- policy overrides (called inside a transaction)
+  Status refresh_policy(Db& d) {
+    auto st = d.prepare("SELECT rev, policy_json FROM policy_overrides WHERE id = 1");
+    if (!st) return db_error(d, "prepare");
+    int rc = st->step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(d, "policy read", rc);
+    int64_t rev = rc == SQLITE_ROW ? st->i64(0) : 0;
+    {
+      std::lock_guard lk(pol_mu);
+      if (rev == overrides_rev) return ok_status();
+    }
+    std::optional<Policy> over;
+    if (rc == SQLITE_ROW && !st->is_null(1)) {
+      json j = json::parse(st->text(1), nullptr, false);
+      if (j.is_discarded()) return make_error("LEDGER_ERROR", "persisted policy tightenings are unreadable");
+      auto p = policy_from_json(j);
+      if (!p) return make_error("LEDGER_ERROR", "persisted policy tightenings are invalid: " + p.error().message);
+      over = *p;
+    }
+    std::lock_guard lk(pol_mu);
+    effective = over ? stricter_of(configured, *over) : configured;
+    overrides_rev = rev;
+    return ok_status();
+  }
+
+  Status write_overrides(Db& d, const std::optional<Policy>& p, int64_t now) {
+    auto st = d.prepare(
+        "INSERT INTO policy_overrides(id, rev, policy_json, updated_at) VALUES (1, 1, ?1, ?2) "
+        "ON CONFLICT(id) DO UPDATE SET rev = rev + 1, policy_json = excluded.policy_json, "
+        "updated_at = excluded.updated_at");
+    if (!st) return db_error(d, "prepare");
+    if (p)
+      st->bind(1, json_dump(policy_to_json(*p)));
+    else
+      st->bind_null(1);
+    st->bind(2, now);
+    int rc = st->run();
+    if (rc != SQLITE_DONE) return db_error(d, "policy write", rc);
+    return ok_status();
+  }
+
+  // ---- state transitions
+  struct Change {
+    State to;
+    std::optional<std::string> error_code;
+    std::optional<int64_t> fee_msat;
+    std::optional<std::string> preimage;
+    std::optional<int64_t> settled_at;
+    std::optional<int64_t> latency_ms;
+  };
+
+  // Inside a transaction: checks the transition from the row's current state and applies it.
+  Status apply(Db& d, int64_t id, const Change& c, int64_t now, std::optional<State> expect = std::nullopt) {
+    auto sel = d.prepare("SELECT state, max_fee_msat FROM payments WHERE id = ?1");
+    if (!sel) return db_error(d, "prepare");
+    sel->bind(1, id);
+    int rc = sel->step();
+    if (rc == SQLITE_DONE) return make_error("PAYMENT_NOT_FOUND", "no payment with id " + std::to_string(id));
+    if (rc != SQLITE_ROW) return db_error(d, "read", rc);
+    auto from = parse_state(sel->text(0));
+    int64_t max_fee = sel->i64(1);
+    if (!from) return make_error("LEDGER_ERROR", "payment has an unrecognised state");
+    if (expect && *from != *expect)
+      return make_error("ILLEGAL_TRANSITION", "payment changed state meanwhile",
+                        {{"id", id}, {"from", state_name(*from)}, {"to", state_name(c.to)}});
+    if (!transition_allowed(*from, c.to))
+      return make_error("ILLEGAL_TRANSITION",
+                        std::string("payment ") + std::to_string(id) + " cannot go from " + state_name(*from) +
+                            " to " + state_name(c.to),
+                        {{"id", id}, {"from", state_name(*from)}, {"to", state_name(c.to)}});
+    if (c.fee_msat && *c.fee_msat > max_fee)
+      log(LogLevel::warning, "spend",
+          "payment " + std::to_string(id) + " settled with a fee of " + std::to_string(*c.fee_msat) +
+              " msat, above its allowance of " + std::to_string(max_fee) + " msat");
+    auto up = d.prepare(
+        "UPDATE payments SET state = ?1, updated_at = ?2, error_code = COALESCE(?3, error_code),"
+        " fee_msat = COALESCE(?4, fee_msat), preimage = COALESCE(?5, preimage),"
+        " settled_at = COALESCE(?6, settled_at), latency_ms = COALESCE(?7, latency_ms)"
+        " WHERE id = ?8 AND state = ?9");
+    if (!up) return db_error(d, "prepare");
+    up->bind(1, std::string(state_name(c.to))).bind(2, now);
+    if (c.error_code) up->bind(3, *c.error_code); else up->bind_null(3);
+    up->bind_opt(4, c.fee_msat);
+    if (c.preimage) up->bind(5, *c.preimage); else up->bind_null(5);
+    up->bind_opt(6, c.settled_at).bind_opt(7, c.latency_ms).bind(8, id).bind(9, std::string(state_name(*from)));
+    rc = up->run();
+    if (rc != SQLITE_DONE) return db_error(d, "update", rc);
+    if (d.changes() != 1) return make_error("LEDGER_ERROR", "payment row did not update");
+    return ok_status();
+  }
+
+  Status transition(int64_t id, const Change& c) {
+    int64_t now = clock.now_unix();
+    return run<Ok>([&](Db& d) -> Status { return apply(d, id, c, now); });
+  }
+
+  // ---- reservation (inside the transaction)
+  Result<Reservation> reserve_in_txn(Db& d, const ReserveRequest& rq, const std::string& domain,
+                                     const std::string& hash, int64_t now) {
+    if (auto s = refresh_policy(d); !s) return s.error();
+    Policy pol;
+    std::optional<Envelope> env;
+    {
+      std::lock_guard lk(pol_mu);
+      pol = effective;
+      if (rq.envelope) {
+        for (const auto& e : envs)
+          if (e.name == *rq.envelope) env = e;
+      }
+    }
+    // 1. Double-pay guard.
+    auto g = d.prepare(std::string("SELECT id, state FROM payments WHERE payment_hash = ?1 AND ") + kCounted +
+                       " ORDER BY id DESC LIMIT 1");
+    if (!g) return db_error(d, "prepare");
+    g->bind(1, hash);
+    int rc = g->step();
+    if (rc == SQLITE_ROW) {
+      int64_t pid = g->i64(0);
+      std::string st = g->text(1);
+      json det = {{"payment_id", pid}, {"state", st}};
+      if (st == "settled")
+        return make_error("ALREADY_PAID", "this invoice (payment hash) has already been paid", det);
+      if (st == "unknown")
+        return make_error("PAYMENT_STATE_UNKNOWN",
+                          "an earlier attempt to pay this invoice has an unknown outcome; it will be reconciled "
+                          "before any retry",
+                          det);
+      return make_error("PAYMENT_IN_PROGRESS", "a payment of this invoice is already in progress", det);
+    }
+    if (rc != SQLITE_DONE) return db_error(d, "double-pay check", rc);
+
+    // 2. Envelope existence, expiry, protocol.
+    if (rq.envelope) {
+      if (!env)
+        return make_error("ENVELOPE_UNKNOWN", "no budget envelope named '" + *rq.envelope + "'",
+                          {{"envelope", *rq.envelope}});
+      if (env->expires_at && now >= *env->expires_at)
+        return make_error("ENVELOPE_EXPIRED", "budget envelope '" + env->name + "' has expired",
+                          {{"envelope", env->name}, {"expired_at", *env->expires_at}});
+      if (env->protocols &&
+          std::find(env->protocols->begin(), env->protocols->end(), rq.protocol) == env->protocols->end())
+        return make_error("PROTOCOL_NOT_ALLOWED",
+                          "protocol " + rq.protocol + " is not allowed in budget envelope '" + env->name + "'",
+                          {{"scope", "envelope:" + env->name}, {"protocol", rq.protocol}});
+    }
+    // 3. Protocol and domain lists.
+    if (std::find(pol.protocols.begin(), pol.protocols.end(), rq.protocol) == pol.protocols.end())
+      return make_error("PROTOCOL_NOT_ALLOWED", "protocol " + rq.protocol + " is not allowed by the spend policy",
+                        {{"scope", "global"}, {"protocol", rq.protocol}, {"allowed", pol.protocols}});
+    if (!domain.empty()) {
+      for (const auto& p : pol.deny_domains)
+        if (domain_matches(p, domain))
+          return make_error("DOMAIN_NOT_ALLOWED", "payments to " + domain + " are denied by the spend policy",
+                            {{"domain", domain}, {"reason", "denied"}, {"pattern", p}});
+      if (pol.allow_domains &&
+          std::none_of(pol.allow_domains->begin(), pol.allow_domains->end(),
+                       [&](const std::string& p) { return domain_matches(p, domain); }))
+        return make_error("DOMAIN_NOT_ALLOWED", domain + " is not in the spend policy's allowed domains",
+                          {{"domain", domain}, {"reason", "not_allowed"}});
+    }
+    // 4. Per-call caps.
+    const uint64_t fee = pol.fee.for_amount(rq.amount_msat);
+    const uint64_t requested = rq.amount_msat + fee;
+    std::vector<std::pair<std::string, const Caps*>> domain_caps;
+    if (!domain.empty())
+      for (const auto& [pat, caps] : pol.domains)
+        if (domain_matches(pat, domain)) domain_caps.emplace_back(pat, &caps);
+    if (pol.global.per_call_msat && rq.amount_msat > *pol.global.per_call_msat)
+      return budget_error("global", "per_call", *pol.global.per_call_msat, 0, rq.amount_msat, rq.amount_msat, fee,
+                          std::nullopt);
+    for (const auto& [pat, caps] : domain_caps)
+      if (caps->per_call_msat && rq.amount_msat > *caps->per_call_msat)
+        return budget_error("domain:" + pat, "per_call", *caps->per_call_msat, 0, rq.amount_msat, rq.amount_msat,
+                            fee, std::nullopt);
+    // 5. Windows and lifetime: global, then each matching domain entry, then the envelope.
+    if (has_window_caps(pol.global)) {
+      auto t = sum_counted(d, now, Filter{}, pol.global.lifetime_msat.has_value(), longest_window(pol.global));
+      if (!t) return t.error();
+      if (auto e = check_windows(pol.global, *t, "global", requested, rq.amount_msat, fee)) return *e;
+    }
+    for (const auto& [pat, caps] : domain_caps) {
+      if (!has_window_caps(*caps)) continue;
+      auto t = sum_counted(d, now, domain_filter(pat), caps->lifetime_msat.has_value(), longest_window(*caps));
+      if (!t) return t.error();
+      if (auto e = check_windows(*caps, *t, "domain:" + pat, requested, rq.amount_msat, fee)) return *e;
+    }
+    if (env) {
+      auto t = sum_counted(d, now, Filter{Filter::envelope, env->name}, true, 0);
+      if (!t) return t.error();
+      if (sat_add(t->lifetime, requested) > env->cap_msat)
+        return budget_error("envelope:" + env->name, "lifetime", env->cap_msat, t->lifetime, requested,
+                            rq.amount_msat, fee, std::nullopt);
+    }
+    // 6. Insert.
+    auto ins = d.prepare(
+        "INSERT INTO payments(client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat,"
+        " max_fee_msat, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'reserved', ?10,"
+        " ?10)");
+    if (!ins) return db_error(d, "prepare");
+    ins->bind(1, rq.client).bind(2, rq.envelope.value_or("")).bind(3, domain).bind(4, rq.tool).bind(5, rq.protocol);
+    ins->bind(6, rq.invoice).bind(7, hash).bind(8, static_cast<int64_t>(rq.amount_msat));
+    ins->bind(9, static_cast<int64_t>(fee)).bind(10, now);
+    rc = ins->run();
+    if (rc != SQLITE_DONE) return db_error(d, "insert", rc);
+    Reservation r;
+    r.id = d.last_insert_id();
+    r.payment_hash = hash;
+    r.amount_msat = rq.amount_msat;
+    r.max_fee_msat = fee;
+    return r;
+  }
+
+  Result<Payment> one_payment(Db& d, const std::string& where, const std::function<void(Stmt&)>& binder) {
+    auto st = d.prepare(std::string("SELECT ") + kCols + " FROM payments WHERE " + where);
+    if (!st) return db_error(d, "prepare");
+    binder(*st);
+    int rc = st->step();
+    if (rc == SQLITE_DONE) return make_error("PAYMENT_NOT_FOUND", "no such payment in the ledger");
+    if (rc != SQLITE_ROW) return db_error(d, "read", rc);
+    return read_payment(*st);
+  }
+};
+
+// ---------------------------------------------------------------- Ledger
+Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Ledger::~Ledger() = default;
+const std::string& Ledger::path() const { return impl_->path; }
+
+Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Policy& configured, const Clock& clock,
+                                             LedgerOptions opts) {
+  if (path.empty()) return make_error("INVALID_ARGUMENT", "ledger path is empty");
+  auto norm = normalize_policy(configured);
+  if (!norm) return norm.error();
+
+  // Create the file ourselves so it is 0600 from the first byte (SQLite would use 0644 & ~umask). SQLite gives
+  // the -wal/-shm files the main file's mode; they are re-checked below anyway.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return make_error("LEDGER_ERROR", "cannot create the ledger file: " + std::string(std::strerror(errno)));
+  struct stat sb {};
+  if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) != 0 && fchmod(fd, 0600) != 0) {
+    int e = errno;
+    ::close(fd);
+    return make_error("LEDGER_ERROR", "cannot restrict the ledger file's mode: " + std::string(std::strerror(e)));
+  }
+  ::close(fd);
+
+  auto impl = std::make_unique<Impl>(path, clock, opts);
+  Db& db = impl->db;
+  if (std::string err = db.open(path); !err.empty())
+    return make_error("LEDGER_ERROR", "cannot open the ledger: " + err);
+  sqlite3_busy_timeout(db.handle(), std::max(0, opts.busy_timeout_ms));
+
+  {
+    auto st = db.prepare("PRAGMA journal_mode=WAL");
+    if (!st) return db_error(db, "prepare");
+    int rc = st->step();
+    if (rc != SQLITE_ROW || lower(st->text(0)) != "wal") return db_error(db, "enabling WAL", rc);
+  }
+  if (int rc = db.exec(opts.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      rc != SQLITE_OK)
+    return db_error(db, "setting synchronous", rc);
+
+  // Migrations, all in one IMMEDIATE transaction so two processes starting together do not race.
+  if (int rc = db.exec("BEGIN IMMEDIATE"); rc != SQLITE_OK) return db_error(db, "begin", rc);
+  auto migrate = [&]() -> Status {
+    auto st = db.prepare("PRAGMA user_version");
+    if (!st) return db_error(db, "prepare");
+    int rc = st->step();
+    if (rc != SQLITE_ROW) return db_error(db, "reading the schema version", rc);
+    int64_t version = st->i64(0);
+    const auto& steps = migrations();
+    if (version > static_cast<int64_t>(steps.size()))
+      return make_error("LEDGER_SCHEMA_TOO_NEW", "the ledger was written by a newer satwarden (schema v" +
+                                                     std::to_string(version) + ")");
+    for (size_t v = static_cast<size_t>(version); v < steps.size(); ++v) {
+      if ((rc = db.exec(steps[v])) != SQLITE_OK) return db_error(db, "migration", rc);
+      if ((rc = db.exec("PRAGMA user_version=" + std::to_string(v + 1))) != SQLITE_OK)
+        return db_error(db, "migration", rc);
+    }
+    return ok_status();
+  };
+  if (auto s = migrate(); !s) {
+    db.exec("ROLLBACK");
+    return s.error();
+  }
+  if (int rc = db.exec("COMMIT"); rc != SQLITE_OK) {
+    db.exec("ROLLBACK");
+    return db_error(db, "commit", rc);
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::string side = path + suffix;
+    struct stat ss {};
+    if (::stat(side.c_str(), &ss) == 0 && (ss.st_mode & 077) != 0) ::chmod(side.c_str(), 0600);
+  }
+
+  impl->configured = *norm;
+  impl->effective = *norm;
+  std::unique_ptr<Ledger> ledger(new Ledger(std::move(impl)));
+  Impl& im = *ledger->impl_;
+  auto loaded = im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
+  if (!loaded) return loaded.error();
+  static_assert(kSchemaVersion == 1, "add a migration step when bumping the schema version");
+  return ledger;
+}
+
+Policy Ledger::policy() const {
+  // Pick up tightenings made by other processes (cheap: one row read; re-parsed only when its rev changed).
+  // On a database error the last known policy is returned.
+  Impl& im = *impl_;
+  (void)im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
+  std::lock_guard lk(impl_->pol_mu);
+  return impl_->effective;
+}
+
+Policy Ledger::configured_policy() const {
+  std::lock_guard lk(impl_->pol_mu);
+  return impl_->configured;
+}
+
+Status Ledger::tighten(const Policy& proposed) {
+  auto norm = normalize_policy(proposed);
+  if (!norm) return norm.error();
+  Impl& im = *impl_;
+  const int64_t now = im.clock.now_unix();
+  auto r = im.run<Ok>([&](Db& d) -> Status {
+    if (auto s = im.refresh_policy(d); !s) return s.error();
+    Policy cur;
+    {
+      std::lock_guard lk(im.pol_mu);
+      cur = im.effective;
+    }
+    if (auto s = check_tighter(cur, *norm); !s) return s.error();
+    if (auto s = im.write_overrides(d, *norm, now); !s) return s.error();
+    std::lock_guard lk(im.pol_mu);
+    im.effective = stricter_of(im.configured, *norm);
+    im.overrides_rev = -1;  // re-read the new rev on next use (also covers a failed commit)
+    return ok_status();
+  });
+  if (!r) {
+    std::lock_guard lk(im.pol_mu);
+    im.overrides_rev = -1;
+    return r.error();
+  }
+  log(LogLevel::notice, "spend", "spend policy tightened");
+  return ok_status();
+}
+
+Status Ledger::reset_policy_overrides() {
+  Impl& im = *impl_;
+  const int64_t now = im.clock.now_unix();
+  auto r = im.run<Ok>([&](Db& d) -> Status {
+    if (auto s = im.write_overrides(d, std::nullopt, now); !s) return s.error();
+    std::lock_guard lk(im.pol_mu);
+    im.effective = im.configured;
+    im.overrides_rev = -1;
+    return ok_status();
+  });
+  if (!r) return r.error();
+  log(LogLevel::notice, "spend", "persisted spend policy tightenings cleared by the operator");
+  return ok_status();
+}
+
+Status Ledger::set_envelopes(std::vector<Envelope> envelopes) {
+  std::vector<std::string> names;
+  for (auto& e : envelopes) {
+    if (e.name.empty()) return make_error("POLICY_INVALID", "envelope names must be non-empty");
+    if (e.cap_msat > kMaxMsat) return make_error("POLICY_INVALID", "envelope cap is too large");
+    if (e.protocols)
+      for (auto& p : *e.protocols) {
+        p = lower(p);
+        if (std::find(all_protocols().begin(), all_protocols().end(), p) == all_protocols().end())
+          return make_error("POLICY_INVALID", "envelope protocols: unknown protocol");
+      }
+    names.push_back(e.name);
+  }
+  std::sort(names.begin(), names.end());
+  if (std::adjacent_find(names.begin(), names.end()) != names.end())
+    return make_error("POLICY_INVALID", "envelope names must be unique");
+  std::lock_guard lk(impl_->pol_mu);
+  impl_->envs = std::move(envelopes);
+  return ok_status();
+}
+
+std::vector<Envelope> Ledger::envelopes() const {
+  std::lock_guard lk(impl_->pol_mu);
+  return impl_->envs;
+}
+
+Result<Reservation> Ledger::reserve(const ReserveRequest& rq) {
+  if (std::find(all_protocols().begin(), all_protocols().end(), rq.protocol) == all_protocols().end())
+    return make_error("INVALID_ARGUMENT", "unknown protocol (expected bolt11, keysend, l402 or mpp)");
+  std::string hash = lower(rq.payment_hash);
+  if (!is_hex64(hash)) return make_error("INVALID_ARGUMENT", "payment_hash must be 64 hex characters");
+  if (rq.amount_msat == 0) return make_error("INVALID_ARGUMENT", "amount must be positive");
+  if (rq.amount_msat > kMaxMsat) return make_error("INVALID_ARGUMENT", "amount is larger than 21 million BTC");
+  if (rq.envelope && rq.envelope->empty()) return make_error("INVALID_ARGUMENT", "envelope name is empty");
+  auto domain = normalize_domain(rq.domain);
+  if (!domain) return domain.error();
+  Impl& im = *impl_;
+  const int64_t now = im.clock.now_unix();
+  return im.run<Reservation>([&](Db& d) { return im.reserve_in_txn(d, rq, *domain, hash, now); });
+}
+
+Status Ledger::mark_in_flight(int64_t id) { return impl_->transition(id, {State::in_flight, {}, {}, {}, {}, {}}); }
+
+Status Ledger::settle(int64_t id, uint64_t fee_msat, const std::string& preimage_hex, int64_t latency_ms) {
+  std::string pre = lower(preimage_hex);
+  if (!pre.empty() && !is_hex64(pre)) return make_error("INVALID_ARGUMENT", "preimage must be 64 hex characters");
+  if (fee_msat > kMaxMsat) return make_error("INVALID_ARGUMENT", "fee is too large");
+  Impl::Change c{State::settled, {}, static_cast<int64_t>(fee_msat), {}, impl_->clock.now_unix(), latency_ms};
+  if (!pre.empty()) c.preimage = pre;
+  return impl_->transition(id, c);
+}
+
+Status Ledger::fail(int64_t id, const std::string& error_code, std::optional<int64_t> latency_ms) {
+  return impl_->transition(id, {State::failed, clean_code(error_code), {}, {}, {}, latency_ms});
+}
+
+Status Ledger::release(int64_t id) { return impl_->transition(id, {State::released, {}, {}, {}, {}, {}}); }
+
+Status Ledger::mark_unknown(int64_t id, const std::string& error_code) {
+  return impl_->transition(id, {State::unknown, clean_code(error_code), {}, {}, {}, {}});
+}
+
+Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_after_s) {
+  const int64_t cut = now - std::max<int64_t>(0, stale_after_s);
+  auto r = impl_->run<RecoverySummary>([&](Db& d) -> Result<RecoverySummary> {
+    RecoverySummary s;
+    auto rel = d.prepare(
+        "UPDATE payments SET state = 'released', error_code = 'CRASH_NEVER_SENT', updated_at = ?1"
+        " WHERE state = 'reserved' AND updated_at <= ?2");
+    if (!rel) return db_error(d, "prepare");
+    rel->bind(1, now).bind(2, cut);
+    if (int rc = rel->run(); rc != SQLITE_DONE) return db_error(d, "recovery", rc);
+    s.released = static_cast<size_t>(d.changes());
+    auto unk = d.prepare(
+        "UPDATE payments SET state = 'unknown', error_code = 'CRASH_INTERRUPTED', updated_at = ?1"
+        " WHERE state = 'in_flight' AND updated_at <= ?2");
+    if (!unk) return db_error(d, "prepare");
+    unk->bind(1, now).bind(2, cut);
+    if (int rc = unk->run(); rc != SQLITE_DONE) return db_error(d, "recovery", rc);
+    s.marked_unknown = static_cast<size_t>(d.changes());
+    return s;
+  });
+  if (r && (r->released || r->marked_unknown))
+    log(LogLevel::warning, "spend",
+        "crash recovery: released " + std::to_string(r->released) + " unsent reservation(s), " +
+            std::to_string(r->marked_unknown) + " interrupted payment(s) need reconciliation");
+  return r;
+}
+
+Result<ReconcileSummary> Ledger::reconcile(const Lookup& lookup) {
+  Impl& im = *impl_;
+  auto rows = im.run<std::vector<std::pair<int64_t, std::string>>>(
+      [&](Db& d) -> Result<std::vector<std::pair<int64_t, std::string>>> {
+        auto st = d.prepare("SELECT id, payment_hash FROM payments WHERE state = 'unknown' ORDER BY id");
+        if (!st) return db_error(d, "prepare");
+        std::vector<std::pair<int64_t, std::string>> out;
+        int rc;
+        while ((rc = st->step()) == SQLITE_ROW) out.emplace_back(st->i64(0), st->text(1));
+        if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+        return out;
+      });
+  if (!rows) return rows.error();
+  ReconcileSummary sum;
+  for (const auto& [id, hash] : *rows) {
+    ++sum.examined;
+    Result<LookupOutcome> out = make_error("LOOKUP_FAILED", "lookup threw");
+    try {
+      out = lookup(hash);  // no lock held: the lookup may take a network round trip
+    } catch (const std::exception&) {
+    }
+    if (!out) {
+      ++sum.lookup_errors;
+      continue;
+    }
+    if (out->kind == LookupOutcome::Kind::pending) {
+      ++sum.pending;
+      continue;
+    }
+    const int64_t now = im.clock.now_unix();
+    Status applied = ok_status();
+    if (out->kind == LookupOutcome::Kind::settled) {
+      std::string pre = lower(out->preimage);
+      applied = im.run<Ok>([&](Db& d) -> Status {
+        std::optional<int64_t> fee;
+        if (out->fee_msat && *out->fee_msat <= kMaxMsat) fee = static_cast<int64_t>(*out->fee_msat);
+        if (!fee) {  // fee unknown: keep the reserved allowance as the fee (never under-count)
+          auto st = d.prepare("SELECT max_fee_msat FROM payments WHERE id = ?1");
+          if (!st) return db_error(d, "prepare");
+          st->bind(1, id);
+          if (st->step() != SQLITE_ROW) return make_error("PAYMENT_NOT_FOUND", "payment vanished");
+          fee = st->i64(0);
+        }
+        Impl::Change c{State::settled, {}, fee, {}, now, {}};
+        if (is_hex64(pre)) c.preimage = pre;
+        return im.apply(d, id, c, now, State::unknown);
+      });
+      if (applied) ++sum.settled;
+    } else {
+      std::string code = clean_code(out->error_code.empty() ? "RECONCILED_FAILED" : out->error_code);
+      applied = im.run<Ok>(
+          [&](Db& d) -> Status { return im.apply(d, id, {State::failed, code, {}, {}, {}, {}}, now, State::unknown); });
+      if (applied) ++sum.failed;
+    }
+    if (!applied && applied.error().code != "ILLEGAL_TRANSITION") return applied.error();
+  }
+  if (sum.settled || sum.failed)
+    log(LogLevel::notice, "spend",
+        "reconciled " + std::to_string(sum.settled) + " settled, " + std::to_string(sum.failed) + " failed, " +
+            std::to_string(sum.pending) + " still pending");
+  return sum;
+}
+
+Result<StatusReport> Ledger::status() { return status(impl_->clock.now_unix()); }
+
+Result<StatusReport> Ledger::status(int64_t now) {
+  Impl& im = *impl_;
+  return im.run<StatusReport>([&](Db& d) -> Result<StatusReport> {
+    if (auto s = im.refresh_policy(d); !s) return s.error();
+    Policy pol;
+    std::vector<Envelope> envs;
+    {
+      std::lock_guard lk(im.pol_mu);
+      pol = im.effective;
+      envs = im.envs;
+    }
+    StatusReport rep;
+    rep.now = now;
+    auto g = sum_counted(d, now, Filter{}, true, 0);
+    if (!g) return g.error();
+    rep.global = {"global", pol.global.per_call_msat, window_status(pol.global, *g), std::nullopt};
+    for (const auto& [pat, caps] : pol.domains) {
+      auto t = sum_counted(d, now, domain_filter(pat), true, 0);
+      if (!t) return t.error();
+      rep.domains.push_back({"domain:" + pat, caps.per_call_msat, window_status(caps, *t), std::nullopt});
+    }
+    for (const auto& e : envs) {
+      auto t = sum_counted(d, now, Filter{Filter::envelope, e.name}, true, 0);
+      if (!t) return t.error();
+      WindowStatus ws;
+      ws.window = "lifetime";
+      ws.limit_msat = e.cap_msat;
+      ws.spent_msat = t->lifetime;
+      ws.remaining_msat = t->lifetime >= e.cap_msat ? 0 : e.cap_msat - t->lifetime;
+      rep.envelopes.push_back({"envelope:" + e.name, std::nullopt, {ws}, e.expires_at});
+    }
+    auto st = d.prepare(
+        "SELECT state, COUNT(*) FROM payments WHERE state IN ('reserved','in_flight','unknown') GROUP BY state");
+    if (!st) return db_error(d, "prepare");
+    int rc;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      auto n = static_cast<uint64_t>(st->i64(1));
+      rep.pending_count += n;
+      if (st->text(0) == "unknown") rep.unknown_count = n;
+    }
+    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    return rep;
+  });
+}
+
+Result<Page> Ledger::list_payments(const ListQuery& q) {
+  if (q.limit == 0 || q.limit > 500) return make_error("INVALID_ARGUMENT", "limit must be between 1 and 500");
+  std::optional<int64_t> before;
+  if (q.cursor) {
+    const std::string& c = *q.cursor;
+    bool ok = c.size() >= 2 && c.size() <= 20 && c[0] == 'p';
+    for (size_t i = 1; ok && i < c.size(); ++i) ok = c[i] >= '0' && c[i] <= '9';
+    if (!ok) return make_error("INVALID_CURSOR", "cursor is not one this server issued");
+    before = std::stoll(c.substr(1));
+  }
+  std::string sql = std::string("SELECT ") + kCols + " FROM payments WHERE 1";
+  std::vector<std::variant<int64_t, std::string>> args;
+  auto add = [&](const char* clause, std::variant<int64_t, std::string> v) {
+    args.push_back(std::move(v));
+    sql += std::string(" AND ") + clause + " ?" + std::to_string(args.size());
+  };
+  if (q.since) add("created_at >=", *q.since);
+  if (q.domain) {
+    auto dn = normalize_domain(*q.domain);
+    if (!dn) return dn.error();
+    add("domain =", *dn);
+  }
+  if (q.client) add("client =", *q.client);
+  if (q.envelope) add("envelope =", *q.envelope);
+  if (q.state) add("state =", std::string(state_name(*q.state)));
+  if (before) add("id <", *before);
+  args.push_back(static_cast<int64_t>(q.limit + 1));
+  sql += " ORDER BY id DESC LIMIT ?" + std::to_string(args.size());
+  return impl_->run<Page>([&](Db& d) -> Result<Page> {
+    auto st = d.prepare(sql);
+    if (!st) return db_error(d, "prepare");
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (auto* n = std::get_if<int64_t>(&args[i]))
+        st->bind(static_cast<int>(i + 1), *n);
+      else
+        st->bind(static_cast<int>(i + 1), std::get<std::string>(args[i]));
+    }
+    Page page;
+    int rc;
+    while ((rc = st->step()) == SQLITE_ROW) page.items.push_back(read_payment(*st));
+    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    if (page.items.size() > q.limit) {
+      page.items.pop_back();
+      page.next_cursor = "p" + std::to_string(page.items.back().id);
+    }
+    return page;
+  });
+}
+
+Result<SpendReport> Ledger::report(int64_t since, int64_t until) {
+  if (until < since) return make_error("INVALID_ARGUMENT", "report range ends before it starts");
+  return impl_->run<SpendReport>([&](Db& d) -> Result<SpendReport> {
+    SpendReport rep;
+    rep.since = since;
+    rep.until = until;
+    auto add = [](ReportBucket& b, const std::string& state, uint64_t n, uint64_t amount, uint64_t fee,
+                  uint64_t counted) {
+      if (state == "settled") {
+        b.settled_count += n;
+        b.settled_amount_msat += amount;
+        b.settled_fee_msat += fee;
+      } else if (state == "failed") {
+        b.failed_count += n;
+      } else if (state == "released") {
+        b.released_count += n;
+      } else {
+        b.pending_count += n;
+        b.pending_msat += counted;
+        if (state == "unknown") b.unknown_count += n;
+      }
+    };
+    for (int pass = 0; pass < 2; ++pass) {
+      std::string key = pass == 0 ? "domain" : "strftime('%Y-%m-%d', created_at, 'unixepoch')";
+      auto st = d.prepare("SELECT " + key +
+                          ", state, COUNT(*), SUM(amount_msat), SUM(COALESCE(fee_msat, 0)),"
+                          " SUM(amount_msat + COALESCE(fee_msat, max_fee_msat)) FROM payments"
+                          " WHERE created_at >= ?1 AND created_at < ?2 GROUP BY 1, 2");
+      if (!st) return db_error(d, "prepare");
+      st->bind(1, since).bind(2, until);
+      int rc;
+      while ((rc = st->step()) == SQLITE_ROW) {
+        std::string k = st->text(0), state = st->text(1);
+        auto n = static_cast<uint64_t>(st->i64(2)), amount = static_cast<uint64_t>(st->i64(3)),
+             fee = static_cast<uint64_t>(st->i64(4)), counted = static_cast<uint64_t>(st->i64(5));
+        add(pass == 0 ? rep.by_domain[k] : rep.by_day[k], state, n, amount, fee, counted);
+        if (pass == 0) add(rep.total, state, n, amount, fee, counted);
+      }
+      if (rc != SQLITE_DONE) return db_error(d, "report", rc);
+    }
+    return rep;
+  });
+}
+
+Result<Payment> Ledger::get_payment(const std::string& payment_hash) {
+  std::string hash = lower(payment_hash);
+  if (!is_hex64(hash)) return make_error("INVALID_ARGUMENT", "payment_hash must be 64 hex characters");
+  Impl& im = *impl_;
+  return im.run<Payment>([&](Db& d) {
+    return im.one_payment(d, "payment_hash = ?1 ORDER BY id DESC LIMIT 1", [&](Stmt& s) { s.bind(1, hash); });
+  });
+}
+
+Result<Payment> Ledger::get_payment_by_id(int64_t id) {
+  Impl& im = *impl_;
+  return im.run<Payment>([&](Db& d) { return im.one_payment(d, "id = ?1", [&](Stmt& s) { s.bind(1, id); }); });
+}
+
+}  // namespace sw::spend
