@@ -14,6 +14,7 @@
 
 namespace sw::pay {
 class Payer;
+class TokenCache;
 }
 namespace sw::spend {
 class Ledger;
@@ -31,6 +32,7 @@ struct Engine {
   std::string wallet_problem;        // why there is no wallet, safe to show (never contains the secret)
   spend::Ledger* ledger = nullptr;   // the crash-safe spend ledger (always present in the server)
   pay::Payer* payer = nullptr;       // check → reserve → pay → verify → settle
+  pay::TokenCache* tokens = nullptr; // L402 credentials per origin (access_l402_resource)
 };
 
 // Progress callback for the payment engine from a tool call context (progress steps 1..total).

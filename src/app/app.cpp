@@ -118,6 +118,8 @@ int sw_main(int argc, char** argv) {
   sw::pay::Payer payer(engine.wallet, ledger.get());
   engine.ledger = ledger.get();
   engine.payer = &payer;
+  sw::pay::TokenCache tokens(cfg.data_dir + "/l402-tokens.json");
+  engine.tokens = &tokens;
 
   // Background reconciliation of `unknown` payments with the wallet: at start-up, then every minute.
   std::mutex bg_mu;

@@ -405,8 +405,10 @@ Result<Selection> select_challenge(const std::vector<std::string>& www_authentic
   if (first_err) return *first_err;
   if (all.empty() && syntax) return *syntax;
   if (all.empty()) return make_error("NO_CHALLENGE", "no WWW-Authenticate challenge");
+  // Scheme names come from the server: bound what we echo (at most 8 names of 40 chars).
   std::string list;
-  for (const auto& o : offered) list += (list.empty() ? "" : ", ") + o;
+  for (size_t i = 0; i < offered.size() && i < 8; ++i) list += (list.empty() ? "" : ", ") + offered[i].substr(0, 40);
+  if (offered.size() > 8) list += ", ...";
   return make_error("UNSUPPORTED_SCHEME", "no supported payment challenge (offered: " + list + ")");
 }
 

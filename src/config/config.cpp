@@ -95,6 +95,23 @@ Status apply(Config& c, const std::string& key, const std::string& value, const 
     auto n = parse_uint(what, value, 1, 600);
     if (!n) return n.error();
     (key == "nwc_pay_timeout_seconds" ? c.nwc_pay_timeout_seconds : c.nwc_read_timeout_seconds) = static_cast<int>(*n);
+  } else if (key == "fetch_allow") {
+    c.fetch_allow = split_list(value);
+  } else if (key == "fetch_methods") {
+    c.fetch_methods.clear();
+    for (auto m : split_list(value)) {
+      for (auto& ch : m) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      if (m != "GET" && m != "HEAD" && m != "POST" && m != "PUT" && m != "PATCH" && m != "DELETE" && m != "OPTIONS")
+        return cfg_error(what + ": unknown HTTP method " + m);
+      c.fetch_methods.push_back(m);
+    }
+  } else if (key == "fetch_redirects") {
+    if (value != "none" && value != "same-origin") return cfg_error(what + " must be 'none' or 'same-origin'");
+    c.fetch_redirects = value;
+  } else if (key == "fetch_max_body_bytes") {
+    auto n = parse_uint(what, value, 1024, 64ull << 20);
+    if (!n) return n.error();
+    c.fetch_max_body_bytes = *n;
   } else if (key == "nwc_ca_file") {
     c.nwc_ca_file = value;
   } else if (key == "nwc_url") {
@@ -135,6 +152,10 @@ const FlagSpec kFlags[] = {
     {"--session-idle-seconds", "session_idle_seconds", "SATWARDEN_SESSION_IDLE_SECONDS", "idle HTTP sessions expire after this (default 1800)"},
     {"--http-threads", "http_threads", "SATWARDEN_HTTP_THREADS", "HTTP worker threads; each keep-alive connection holds one (default 96)"},
     {"--tools-page-size", "tools_page_size", "SATWARDEN_TOOLS_PAGE_SIZE", "tools/list page size (default 50)"},
+    {"--fetch-allow", "fetch_allow", "SATWARDEN_FETCH_ALLOW", "hosts/addresses/CIDRs that access_l402_resource may reach despite the SSRF guard (local development)"},
+    {"--fetch-methods", "fetch_methods", "SATWARDEN_FETCH_METHODS", "HTTP methods access_l402_resource may use (default GET,HEAD,POST)"},
+    {"--fetch-redirects", "fetch_redirects", "SATWARDEN_FETCH_REDIRECTS", "none (default: 3xx returned to the agent) or same-origin (followed)"},
+    {"--fetch-max-body-bytes", "fetch_max_body_bytes", "SATWARDEN_FETCH_MAX_BODY_BYTES", "largest response body returned to the agent (default 262144)"},
     {nullptr, "nwc_url", "NWC_URL", "Nostr Wallet Connect URI (nostr+walletconnect://…); env or config file only, never a flag"},
     {"--nwc-pay-timeout-seconds", "nwc_pay_timeout_seconds", "SATWARDEN_NWC_PAY_TIMEOUT", "how long to wait for the wallet to answer pay_invoice (default 60)"},
     {"--nwc-read-timeout-seconds", "nwc_read_timeout_seconds", "SATWARDEN_NWC_READ_TIMEOUT", "how long to wait for other wallet answers (default 10)"},
@@ -145,6 +166,7 @@ const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "al
                                       "log_level", "data_dir", "max_sats", "max_body_bytes", "max_sessions",
                                       "session_idle_seconds", "http_threads", "tools_page_size", "nwc_url",
                                       "nwc_pay_timeout_seconds", "nwc_read_timeout_seconds", "nwc_ca_file",
+                                      "fetch_allow", "fetch_methods", "fetch_redirects", "fetch_max_body_bytes",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
 
@@ -185,6 +207,16 @@ Status apply_file(Config& c, const std::string& path) {
           return cfg_error(where + ": each token must be a string or {token, label?, envelope?}");
         }
       }
+      continue;
+    }
+    if ((k == "fetch_allow" || k == "fetch_methods") && v.is_array()) {
+      std::string joined;
+      for (auto& x : v) {
+        if (!x.is_string()) return cfg_error(where + " must be an array of strings");
+        joined += (joined.empty() ? "" : ",") + x.get<std::string>();
+      }
+      auto st = apply(c, k, joined, where);
+      if (!st) return st;
       continue;
     }
     if (k == "allowed_origins" || k == "allowed_hosts") {

@@ -42,6 +42,11 @@ struct Config {
   int nwc_pay_timeout_seconds = 60;   // reply timeout for pay_invoice
   int nwc_read_timeout_seconds = 10;  // reply timeout for every other wallet method
   std::string nwc_ca_file;            // extra CA bundle for wss:// relays (self-hosted relays, tests)
+  // Outbound fetches (access_l402_resource).
+  std::vector<std::string> fetch_allow;  // hosts/addresses/CIDRs exempt from the SSRF guard (local dev, tests)
+  std::vector<std::string> fetch_methods{"GET", "HEAD", "POST"};
+  std::string fetch_redirects = "none";   // none | same-origin
+  size_t fetch_max_body_bytes = 256 * 1024;
   // Spend defaults (sats at the surface).
   uint64_t default_max_sats = 1000;
   json raw_file = json::object();  // the parsed config file, for sections owned by other layers (policy, wallet)

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,6 +72,25 @@ class Payer {
   const Clock& clock_;
   std::mutex mu_;
   std::optional<std::string> network_;  // cached from get_info
+};
+
+// L402 credentials cached per origin (scheme://host:port) so later calls reuse them instead of paying again.
+// Persisted as JSON in the data directory with mode 0600 (they are bearer credentials: macaroon + preimage),
+// rewritten atomically (temp file + rename). Thread-safe. MPP charge credentials are single-use and never cached.
+class TokenCache {
+ public:
+  explicit TokenCache(std::string path);
+  std::optional<std::string> get(const std::string& origin);
+  Status put(const std::string& origin, const std::string& authorization_header);
+  Status drop(const std::string& origin);
+  size_t size();
+
+ private:
+  Status save_locked();
+  std::string path_;
+  std::mutex mu_;
+  bool loaded_ = false;
+  std::map<std::string, std::string> entries_;
 };
 
 }  // namespace sw::pay

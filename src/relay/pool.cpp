@@ -10,6 +10,9 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
 #include <atomic>
 #include <cstring>
 #include <deque>
@@ -33,7 +36,14 @@ using std::chrono::milliseconds;
 
 constexpr const char* kLog = "relay";
 
-std::string trunc(const std::string& s, size_t n = 200) { return s.size() <= n ? s : s.substr(0, n) + "…"; }
+// Relay-provided text (NOTICE, CLOSED/OK reasons, lws errors) for one log line: bounded, control characters
+// replaced so a relay cannot forge log lines.
+std::string trunc(const std::string& s, size_t n = 200) {
+  std::string o = s.size() <= n ? s : s.substr(0, n) + "...";
+  for (auto& c : o)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return o;
+}
 
 // Runs a user callback; an exception must never unwind into libwebsockets' C frames.
 template <class F, class... A>
@@ -482,6 +492,7 @@ struct Pool::Impl {
     r->auth_event_id.clear();
     if (!ok) {
       log(LogLevel::warning, kLog, r->url + " refused our AUTH: " + trunc(message));
+      update_snapshot(*r);
       fail_auth_waiters(r, "AUTH refused: " + message);
       return;
     }
@@ -741,13 +752,39 @@ struct Pool::Impl {
     return true;
   }
 
-  // Adds system CAs (lws would otherwise look only in its build-time directory) and the optional extra CA file.
+  // Trust store for wss://. lws alone would look only in its build-time directory, so we add the system store
+  // ourselves — as the hashed certificate DIRECTORY when there is one: OpenSSL then loads the few CAs a handshake
+  // needs on demand instead of parsing the whole bundle file (~0.8 MB of RSS). SSL_CERT_DIR / SSL_CERT_FILE are
+  // honoured like OpenSSL's defaults. Plus the optional extra CA file (tests, private relays).
   void load_client_certs(SSL_CTX* sctx) {
     if (!sctx) return;
-    if (SSL_CTX_set_default_verify_paths(sctx) != 1)
-      log(LogLevel::warning, kLog, "could not load the system CA store for wss:// relays");
+    SSL_CTX_set_min_proto_version(sctx, TLS1_2_VERSION);
+    bool ok = false;
+    const char* env_dir = std::getenv(X509_get_default_cert_dir_env());
+    const char* env_file = std::getenv(X509_get_default_cert_file_env());
+    if (env_dir && *env_dir) {
+      ok = SSL_CTX_load_verify_locations(sctx, nullptr, env_dir) == 1;
+      if (env_file && *env_file) ok = SSL_CTX_load_verify_locations(sctx, env_file, nullptr) == 1 || ok;
+    } else if (!(env_file && *env_file) && has_hashed_certs(X509_get_default_cert_dir())) {
+      ok = SSL_CTX_load_verify_locations(sctx, nullptr, X509_get_default_cert_dir()) == 1;
+    }
+    if (!ok) ok = SSL_CTX_set_default_verify_paths(sctx) == 1;
+    if (!ok) log(LogLevel::warning, kLog, "could not load the system CA store for wss:// relays");
     if (!opt.ca_file.empty() && SSL_CTX_load_verify_locations(sctx, opt.ca_file.c_str(), nullptr) != 1)
       log(LogLevel::warning, kLog, "could not load the extra CA file " + opt.ca_file);
+  }
+
+  // True when `dir` holds OpenSSL hash links ("1a2b3c4d.0"); bounded scan.
+  static bool has_hashed_certs(const char* dir) {
+    std::error_code ec;
+    std::filesystem::directory_iterator it(dir ? dir : "", ec), end;
+    for (int n = 0; !ec && it != end && n < 10000; it.increment(ec), n++) {
+      std::string name = it->path().filename().string();
+      if (name.size() == 10 && name[8] == '.' && std::isdigit(static_cast<unsigned char>(name[9])) &&
+          std::all_of(name.begin(), name.begin() + 8, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }))
+        return true;
+    }
+    return false;
   }
 };
 

@@ -37,6 +37,12 @@ int Stmt::run() {
   return rc;
 }
 
+void Stmt::rewind() {
+  sqlite3_reset(s_);
+  sqlite3_clear_bindings(s_);
+  bind_rc_ = SQLITE_OK;
+}
+
 std::string Stmt::text(int c) const {
   const unsigned char* p = sqlite3_column_text(s_, c);
   if (!p) return {};

@@ -33,6 +33,8 @@ class Stmt {
   int step();
   // Runs to completion; SQLITE_DONE on success.
   int run();
+  // Resets and unbinds for another execution.
+  void rewind();
 
   bool is_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
   int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }

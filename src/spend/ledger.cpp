@@ -58,15 +58,20 @@ const std::vector<const char*>& migrations() {
       "  WHERE state IN ('reserved','in_flight','settled','unknown');"
       "CREATE INDEX payments_hash ON payments(payment_hash);"
       // Covering partial indexes for the budget sums.
-      "CREATE INDEX payments_counted ON payments(created_at, amount_msat, fee_msat, max_fee_msat)"
-      "  WHERE state IN ('reserved','in_flight','settled','unknown');"
-      "CREATE INDEX payments_counted_domain ON payments(domain, created_at, amount_msat, fee_msat, max_fee_msat)"
-      "  WHERE state IN ('reserved','in_flight','settled','unknown');"
-      "CREATE INDEX payments_counted_envelope ON payments(envelope, created_at, amount_msat, fee_msat, max_fee_msat)"
+      "CREATE INDEX payments_counted ON payments(created_at, amount_msat, fee_msat, max_fee_msat, state, domain,"
+      "  envelope) WHERE state IN ('reserved','in_flight','settled','unknown');"
+      "CREATE INDEX payments_counted_domain ON payments(domain, created_at, state)"
       "  WHERE state IN ('reserved','in_flight','settled','unknown');"
       "CREATE INDEX payments_state ON payments(state, updated_at);"
       "CREATE INDEX payments_created ON payments(created_at);"
       // Run-time tightenings (one row); rev bumps on every change so other processes notice.
+      // Aggregated counted amounts per scope and hour bucket (see add_totals); rebuilt from the rows on open.
+      "CREATE TABLE spend_totals ("
+      "  scope TEXT NOT NULL,"
+      "  bucket INTEGER NOT NULL,"
+      "  counted_msat INTEGER NOT NULL,"
+      "  PRIMARY KEY (scope, bucket)"
+      ") WITHOUT ROWID;"
       "CREATE TABLE policy_overrides ("
       "  id INTEGER PRIMARY KEY CHECK (id = 1),"
       "  rev INTEGER NOT NULL,"
@@ -145,16 +150,85 @@ Payment read_payment(const Stmt& s) {
   return p;
 }
 
-// Sums of counted rows (amount + actual fee, or the fee allowance until settled) per window.
+// ---- budget totals
+// Each row counts amount + actual fee (settled) or amount + fee allowance (reserved/in_flight/unknown).
+// Scanning every counted row on each reservation is O(history), so the counted amounts are also kept
+// aggregated in spend_totals per scope ("g" global, "d:<reversed domain>", "e:<envelope>") and per hour
+// bucket, plus one lifetime row per scope (bucket = kLifetime). Every insert/transition applies the delta of
+// its row in the same transaction; open() rebuilds the table from the rows (the source of truth).
+// A window sum = the buckets strictly after the bucket holding the window start + the rows of that boundary
+// bucket that are inside the window (at most one hour of rows), so it stays exact to the second.
+constexpr int64_t kBucket = 3600;
+constexpr int64_t kLifetime = INT64_MIN;
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0); }
+
+std::string reversed(std::string_view s) { return std::string(s.rbegin(), s.rend()); }
+
+int64_t counted_of(State st, int64_t amount, std::optional<int64_t> fee, int64_t max_fee) {
+  return counts_against_budget(st) ? amount + fee.value_or(max_fee) : 0;
+}
+
+std::vector<std::string> scopes_of(const std::string& domain, const std::string& envelope) {
+  std::vector<std::string> s = {"g"};
+  if (!domain.empty()) s.push_back("d:" + reversed(domain));
+  if (!envelope.empty()) s.push_back("e:" + envelope);
+  return s;
+}
+
+Status add_totals(Db& db, int64_t created_at, const std::string& domain, const std::string& envelope,
+                  int64_t delta) {
+  if (delta == 0) return ok_status();
+  auto st = db.prepare(
+      "INSERT INTO spend_totals(scope, bucket, counted_msat) VALUES (?1, ?2, ?3)"
+      " ON CONFLICT(scope, bucket) DO UPDATE SET counted_msat = counted_msat + excluded.counted_msat");
+  if (!st) return db_error(db, "prepare");
+  for (const auto& scope : scopes_of(domain, envelope)) {
+    for (int64_t bucket : {floor_div(created_at, kBucket), kLifetime}) {
+      st->bind(1, scope).bind(2, bucket).bind(3, delta);
+      int rc = st->run();
+      st->rewind();
+      if (rc != SQLITE_DONE) return db_error(db, "totals update", rc);
+    }
+  }
+  return ok_status();
+}
+
+// Recomputes spend_totals from the payment rows.
+Status rebuild_totals(Db& db) {
+  if (int rc = db.exec("DELETE FROM spend_totals"); rc != SQLITE_OK) return db_error(db, "totals rebuild", rc);
+  std::map<std::pair<std::string, int64_t>, int64_t> acc;
+  {
+    auto st = db.prepare(std::string("SELECT created_at, domain, envelope, amount_msat + COALESCE(fee_msat, "
+                                     "max_fee_msat) FROM payments WHERE ") + kCounted);
+    if (!st) return db_error(db, "prepare");
+    int rc;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      int64_t c = st->i64(3);
+      for (const auto& scope : scopes_of(st->text(1), st->text(2))) {
+        acc[{scope, floor_div(st->i64(0), kBucket)}] += c;
+        acc[{scope, kLifetime}] += c;
+      }
+    }
+    if (rc != SQLITE_DONE) return db_error(db, "totals rebuild", rc);
+  }
+  for (const auto& [key, v] : acc) {
+    auto ins = db.prepare("INSERT INTO spend_totals(scope, bucket, counted_msat) VALUES (?1, ?2, ?3)");
+    if (!ins) return db_error(db, "prepare");
+    ins->bind(1, key.first).bind(2, key.second).bind(3, v);
+    if (int rc = ins->run(); rc != SQLITE_DONE) return db_error(db, "totals rebuild", rc);
+  }
+  return ok_status();
+}
+
 struct Totals {
   uint64_t window[4] = {0, 0, 0, 0};
-  std::optional<int64_t> oldest[4];
-  uint64_t lifetime = 0;  // all counted rows matching the filter
+  uint64_t lifetime = 0;
 };
 
 struct Filter {
   enum Kind { none, domain_exact, domain_suffix, envelope } kind = none;
-  std::string value;
+  std::string value;  // domain, ".suffix" or envelope name
 };
 
 Filter domain_filter(const std::string& pattern) {
@@ -162,43 +236,110 @@ Filter domain_filter(const std::string& pattern) {
   return {Filter::domain_exact, pattern};
 }
 
-Result<Totals> sum_counted(Db& db, int64_t now, const Filter& f, bool need_lifetime, int64_t longest_window) {
-  std::string sql = "SELECT ";
-  for (int i = 0; i < 4; ++i) {
-    std::string p = "?" + std::to_string(i + 1);
-    sql += "COALESCE(SUM(CASE WHEN created_at > " + p + " THEN c END), 0), MIN(CASE WHEN created_at > " + p +
-           " THEN created_at END), ";
-  }
-  // INDEXED BY: without ANALYZE statistics the planner prefers payments_state and scans every counted row.
-  const char* index = f.kind == Filter::domain_exact ? "payments_counted_domain"
-                      : f.kind == Filter::envelope   ? "payments_counted_envelope"
-                                                     : "payments_counted";
-  sql += "COALESCE(SUM(c), 0) FROM (SELECT created_at, amount_msat + COALESCE(fee_msat, max_fee_msat) AS c "
-         "FROM payments INDEXED BY " + std::string(index) + " WHERE ";
-  sql += kCounted;
-  sql += " AND created_at > ?5";
+// SQL condition on spend_totals.scope (parameters ?10/?11) and on payment rows (?12/?13) for a filter.
+std::string scope_sql(const Filter& f) {
+  return f.kind == Filter::domain_suffix ? "scope >= ?10 AND scope < ?11" : "scope = ?10";
+}
+std::string row_sql(const Filter& f) {
   switch (f.kind) {
-    case Filter::none: break;
-    case Filter::domain_exact: sql += " AND domain = ?6"; break;
-    case Filter::domain_suffix: sql += " AND length(domain) > ?7 AND substr(domain, -?7) = ?6"; break;
-    case Filter::envelope: sql += " AND envelope = ?6"; break;
+    case Filter::none: return "";
+    case Filter::domain_exact: return " AND domain = ?12";
+    case Filter::domain_suffix: return " AND length(domain) > ?13 AND substr(domain, -?13) = ?12";
+    case Filter::envelope: return " AND envelope = ?12";
   }
-  sql += ")";
-  auto st = db.prepare(sql);
-  if (!st) return db_error(db, "prepare");
-  for (int i = 0; i < 4; ++i) st->bind(i + 1, now - window_seconds(kWindows[i]));
-  st->bind(5, need_lifetime ? INT64_MIN : now - longest_window);
-  if (f.kind != Filter::none) st->bind(6, f.value);
-  if (f.kind == Filter::domain_suffix) st->bind(7, static_cast<int64_t>(f.value.size()));
-  int rc = st->step();
-  if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+  return "";
+}
+void bind_filter(Stmt& st, const Filter& f, bool scope, bool rows) {
+  if (scope) {
+    switch (f.kind) {
+      case Filter::none: st.bind(10, std::string("g")); break;
+      case Filter::domain_exact: st.bind(10, "d:" + reversed(f.value)); break;
+      case Filter::domain_suffix: {
+        std::string lo = "d:" + reversed(f.value), hi = lo;
+        hi.back() = static_cast<char>(hi.back() + 1);  // the suffix starts with '.', so no overflow
+        st.bind(10, lo).bind(11, hi);
+        break;
+      }
+      case Filter::envelope: st.bind(10, "e:" + f.value); break;
+    }
+  }
+  if (rows && f.kind != Filter::none) {
+    st.bind(12, f.value);
+    if (f.kind == Filter::domain_suffix) st.bind(13, static_cast<int64_t>(f.value.size()));
+  }
+}
+
+constexpr unsigned kLifetimeBit = 1u << 4;
+unsigned caps_mask(const Caps& c) {
+  unsigned m = 0;
+  for (int i = 0; i < 4; ++i)
+    if (c.window(kWindows[i])) m |= 1u << i;
+  if (c.lifetime_msat) m |= kLifetimeBit;
+  return m;
+}
+
+Result<uint64_t> nonneg(Db& db, int64_t v) {
+  if (v < 0) return make_error("LEDGER_ERROR", "ledger totals are inconsistent; restart to rebuild them");
+  (void)db;
+  return static_cast<uint64_t>(v);
+}
+
+// Sums for the windows in `mask` (bits 0-3) and the lifetime (bit 4).
+Result<Totals> sum_counted(Db& db, int64_t now, const Filter& f, unsigned mask) {
   Totals t;
-  for (int i = 0; i < 4; ++i) {
-    t.window[i] = static_cast<uint64_t>(st->i64(2 * i));
-    t.oldest[i] = st->opt_i64(2 * i + 1);
+  if (mask & kLifetimeBit) {
+    auto st = db.prepare("SELECT COALESCE(SUM(counted_msat), 0) FROM spend_totals WHERE " + scope_sql(f) +
+                         " AND bucket = ?1");
+    if (!st) return db_error(db, "prepare");
+    st->bind(1, kLifetime);
+    bind_filter(*st, f, true, false);
+    int rc = st->step();
+    if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+    auto v = nonneg(db, st->i64(0));
+    if (!v) return v.error();
+    t.lifetime = *v;
   }
-  t.lifetime = static_cast<uint64_t>(st->i64(8));
+  for (int i = 0; i < 4; ++i) {
+    if (!(mask & (1u << i))) continue;
+    const int64_t cut = now - window_seconds(kWindows[i]);  // inside: created_at > cut
+    const int64_t b0 = floor_div(cut, kBucket);
+    auto full = db.prepare("SELECT COALESCE(SUM(counted_msat), 0) FROM spend_totals WHERE " + scope_sql(f) +
+                           " AND bucket > ?1");
+    if (!full) return db_error(db, "prepare");
+    full->bind(1, b0);
+    bind_filter(*full, f, true, false);
+    int rc = full->step();
+    if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+    int64_t sum = full->i64(0);
+    full.reset();
+    auto part = db.prepare(
+        std::string("SELECT COALESCE(SUM(amount_msat + COALESCE(fee_msat, max_fee_msat)), 0) FROM payments"
+                    " INDEXED BY payments_counted WHERE ") +
+        kCounted + " AND created_at > ?1 AND created_at < ?2" + row_sql(f));
+    if (!part) return db_error(db, "prepare");
+    part->bind(1, cut).bind(2, (b0 + 1) * kBucket);
+    bind_filter(*part, f, false, true);
+    rc = part->step();
+    if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+    auto v = nonneg(db, sum + part->i64(0));
+    if (!v) return v.error();
+    t.window[i] = *v;
+  }
   return t;
+}
+
+// created_at of the oldest counted row inside window i (its roll-off is that + the window), if any.
+Result<std::optional<int64_t>> oldest_in_window(Db& db, int64_t now, const Filter& f, int i) {
+  const char* index = f.kind == Filter::domain_exact ? "payments_counted_domain" : "payments_counted";
+  auto st = db.prepare(std::string("SELECT created_at FROM payments INDEXED BY ") + index + " WHERE " + kCounted +
+                       " AND created_at > ?1" + row_sql(f) + " ORDER BY created_at LIMIT 1");
+  if (!st) return db_error(db, "prepare");
+  st->bind(1, now - window_seconds(kWindows[i]));
+  bind_filter(*st, f, false, true);
+  int rc = st->step();
+  if (rc == SQLITE_DONE) return std::optional<int64_t>{};
+  if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+  return std::optional<int64_t>{st->i64(0)};
 }
 
 Error budget_error(const std::string& scope, const std::string& window, uint64_t limit, uint64_t spent,
@@ -230,49 +371,50 @@ Error budget_error(const std::string& scope, const std::string& window, uint64_t
   return make_error("BUDGET_EXCEEDED", msg, std::move(d));
 }
 
-// Checks `requested` against every configured window/lifetime cap in `caps`.
-std::optional<Error> check_windows(const Caps& caps, const Totals& t, const std::string& scope, uint64_t requested,
-                                   uint64_t amount, uint64_t fee) {
+// Checks `requested` against every configured window/lifetime cap of one scope.
+Result<Ok> check_scope(Db& db, int64_t now, const Caps& caps, const Filter& f, const std::string& scope,
+                       uint64_t requested, uint64_t amount, uint64_t fee) {
+  const unsigned mask = caps_mask(caps);
+  if (!mask) return Ok{};
+  auto t = sum_counted(db, now, f, mask);
+  if (!t) return t.error();
   for (int i = 0; i < 4; ++i) {
     const auto& lim = caps.window(kWindows[i]);
-    if (lim && sat_add(t.window[i], requested) > *lim) {
+    if (lim && sat_add(t->window[i], requested) > *lim) {
+      auto old = oldest_in_window(db, now, f, i);
+      if (!old) return old.error();
       std::optional<int64_t> roll;
-      if (t.oldest[i]) roll = *t.oldest[i] + window_seconds(kWindows[i]);
-      return budget_error(scope, window_name(kWindows[i]), *lim, t.window[i], requested, amount, fee, roll);
+      if (*old) roll = **old + window_seconds(kWindows[i]);
+      return budget_error(scope, window_name(kWindows[i]), *lim, t->window[i], requested, amount, fee, roll);
     }
   }
-  if (caps.lifetime_msat && sat_add(t.lifetime, requested) > *caps.lifetime_msat)
-    return budget_error(scope, "lifetime", *caps.lifetime_msat, t.lifetime, requested, amount, fee, std::nullopt);
-  return std::nullopt;
+  if (caps.lifetime_msat && sat_add(t->lifetime, requested) > *caps.lifetime_msat)
+    return budget_error(scope, "lifetime", *caps.lifetime_msat, t->lifetime, requested, amount, fee, std::nullopt);
+  return Ok{};
 }
 
-bool has_window_caps(const Caps& c) {
-  return c.hour_msat || c.day_msat || c.week_msat || c.month_msat || c.lifetime_msat;
-}
-
-int64_t longest_window(const Caps& c) {
-  int64_t w = 0;
-  for (Window win : kWindows)
-    if (c.window(win)) w = window_seconds(win);
-  return w;
-}
-
-std::vector<WindowStatus> window_status(const Caps& caps, const Totals& t) {
+Result<std::vector<WindowStatus>> window_status(Db& db, int64_t now, const Caps& caps, const Filter& f) {
+  auto t = sum_counted(db, now, f, 0x1f);
+  if (!t) return t.error();
   std::vector<WindowStatus> out;
   for (int i = 0; i < 4; ++i) {
     WindowStatus ws;
     ws.window = window_name(kWindows[i]);
     ws.limit_msat = caps.window(kWindows[i]);
-    ws.spent_msat = t.window[i];
-    if (ws.limit_msat) ws.remaining_msat = t.window[i] >= *ws.limit_msat ? 0 : *ws.limit_msat - t.window[i];
-    if (t.oldest[i]) ws.next_rolloff = *t.oldest[i] + window_seconds(kWindows[i]);
+    ws.spent_msat = t->window[i];
+    if (ws.limit_msat) ws.remaining_msat = t->window[i] >= *ws.limit_msat ? 0 : *ws.limit_msat - t->window[i];
+    if (t->window[i] > 0) {
+      auto old = oldest_in_window(db, now, f, i);
+      if (!old) return old.error();
+      if (*old) ws.next_rolloff = **old + window_seconds(kWindows[i]);
+    }
     out.push_back(ws);
   }
   WindowStatus lt;
   lt.window = "lifetime";
   lt.limit_msat = caps.lifetime_msat;
-  lt.spent_msat = t.lifetime;
-  if (lt.limit_msat) lt.remaining_msat = t.lifetime >= *lt.limit_msat ? 0 : *lt.limit_msat - t.lifetime;
+  lt.spent_msat = t->lifetime;
+  if (lt.limit_msat) lt.remaining_msat = t->lifetime >= *lt.limit_msat ? 0 : *lt.limit_msat - t->lifetime;
   out.push_back(lt);
   return out;
 }
@@ -354,7 +496,9 @@ json to_json(const SpendReport& r) {
 struct Job {
   std::function<bool(Db&)> fn;  // runs inside the batch transaction; false → its savepoint is rolled back
   std::optional<Error> failure;  // set when the transaction as a whole failed
-  bool done = false;
+  bool done = false;             // guarded by Impl::q_mu
+  bool lead = false;             // handed the leader role (guarded by Impl::q_mu)
+  std::condition_variable cv;    // wakes only this job's thread (no thundering herd)
 };
 
 struct Ledger::Impl {
@@ -370,22 +514,23 @@ struct Ledger::Impl {
   int64_t overrides_rev = -1;  // rev of policy_overrides last merged; -1 forces a reload
   std::vector<Envelope> envs;
 
-  // Group commit: callers queue jobs; whoever finds no leader becomes the leader, runs a batch of jobs in one
-  // BEGIN IMMEDIATE transaction (each job in its own savepoint) and commits once (one fsync for the batch).
+  // Group commit: callers queue jobs; the first caller to find no leader becomes the leader, runs a batch of
+  // queued jobs in one BEGIN IMMEDIATE transaction (each job in its own savepoint) and commits once (one fsync
+  // for the whole batch). When its own job is done it wakes the finished callers and hands the leader role to
+  // the oldest waiting job, if any.
   std::mutex q_mu;
-  std::condition_variable q_cv;
   std::deque<Job*> queue;
   bool leader = false;
 
   void submit(Job& job) {
     std::unique_lock lk(q_mu);
     queue.push_back(&job);
+    if (leader) {
+      job.cv.wait(lk, [&] { return job.done || job.lead; });
+      if (job.done) return;
+    }
+    leader = true;
     while (!job.done) {
-      if (leader) {
-        q_cv.wait(lk);
-        continue;
-      }
-      leader = true;
       std::vector<Job*> batch;
       while (!queue.empty() && batch.size() < std::max<size_t>(1, opts.max_batch)) {
         batch.push_back(queue.front());
@@ -394,9 +539,16 @@ struct Ledger::Impl {
       lk.unlock();
       run_batch(batch);
       lk.lock();
-      for (Job* j : batch) j->done = true;
+      for (Job* j : batch) {
+        j->done = true;
+        if (j != &job) j->cv.notify_one();
+      }
+    }
+    if (queue.empty()) {
       leader = false;
-      q_cv.notify_all();
+    } else {
+      queue.front()->lead = true;
+      queue.front()->cv.notify_one();
     }
   }
 
@@ -504,14 +656,18 @@ struct Ledger::Impl {
 
   // Inside a transaction: checks the transition from the row's current state and applies it.
   Status apply(Db& d, int64_t id, const Change& c, int64_t now, std::optional<State> expect = std::nullopt) {
-    auto sel = d.prepare("SELECT state, max_fee_msat FROM payments WHERE id = ?1");
+    auto sel = d.prepare(
+        "SELECT state, max_fee_msat, amount_msat, fee_msat, created_at, domain, envelope FROM payments WHERE id = ?1");
     if (!sel) return db_error(d, "prepare");
     sel->bind(1, id);
     int rc = sel->step();
     if (rc == SQLITE_DONE) return make_error("PAYMENT_NOT_FOUND", "no payment with id " + std::to_string(id));
     if (rc != SQLITE_ROW) return db_error(d, "read", rc);
     auto from = parse_state(sel->text(0));
-    int64_t max_fee = sel->i64(1);
+    const int64_t max_fee = sel->i64(1), amount = sel->i64(2), created_at = sel->i64(4);
+    const std::optional<int64_t> old_fee = sel->opt_i64(3);
+    const std::string domain = sel->text(5), envelope = sel->text(6);
+    sel.reset();
     if (!from) return make_error("LEDGER_ERROR", "payment has an unrecognised state");
     if (expect && *from != *expect)
       return make_error("ILLEGAL_TRANSITION", "payment changed state meanwhile",
@@ -539,7 +695,9 @@ struct Ledger::Impl {
     rc = up->run();
     if (rc != SQLITE_DONE) return db_error(d, "update", rc);
     if (d.changes() != 1) return make_error("LEDGER_ERROR", "payment row did not update");
-    return ok_status();
+    const int64_t delta = counted_of(c.to, amount, c.fee_msat ? c.fee_msat : old_fee, max_fee) -
+                          counted_of(*from, amount, old_fee, max_fee);
+    return add_totals(d, created_at, domain, envelope, delta);
   }
 
   Status transition(int64_t id, const Change& c) {
@@ -626,19 +784,14 @@ struct Ledger::Impl {
         return budget_error("domain:" + pat, "per_call", *caps->per_call_msat, 0, rq.amount_msat, rq.amount_msat,
                             fee, std::nullopt);
     // 5. Windows and lifetime: global, then each matching domain entry, then the envelope.
-    if (has_window_caps(pol.global)) {
-      auto t = sum_counted(d, now, Filter{}, pol.global.lifetime_msat.has_value(), longest_window(pol.global));
-      if (!t) return t.error();
-      if (auto e = check_windows(pol.global, *t, "global", requested, rq.amount_msat, fee)) return *e;
-    }
-    for (const auto& [pat, caps] : domain_caps) {
-      if (!has_window_caps(*caps)) continue;
-      auto t = sum_counted(d, now, domain_filter(pat), caps->lifetime_msat.has_value(), longest_window(*caps));
-      if (!t) return t.error();
-      if (auto e = check_windows(*caps, *t, "domain:" + pat, requested, rq.amount_msat, fee)) return *e;
-    }
+    if (auto c = check_scope(d, now, pol.global, Filter{}, "global", requested, rq.amount_msat, fee); !c)
+      return c.error();
+    for (const auto& [pat, caps] : domain_caps)
+      if (auto c = check_scope(d, now, *caps, domain_filter(pat), "domain:" + pat, requested, rq.amount_msat, fee);
+          !c)
+        return c.error();
     if (env) {
-      auto t = sum_counted(d, now, Filter{Filter::envelope, env->name}, true, 0);
+      auto t = sum_counted(d, now, Filter{Filter::envelope, env->name}, kLifetimeBit);
       if (!t) return t.error();
       if (sat_add(t->lifetime, requested) > env->cap_msat)
         return budget_error("envelope:" + env->name, "lifetime", env->cap_msat, t->lifetime, requested,
@@ -655,6 +808,8 @@ struct Ledger::Impl {
     ins->bind(9, static_cast<int64_t>(fee)).bind(10, now);
     rc = ins->run();
     if (rc != SQLITE_DONE) return db_error(d, "insert", rc);
+    if (auto t = add_totals(d, now, domain, rq.envelope.value_or(""), static_cast<int64_t>(requested)); !t)
+      return t.error();
     Reservation r;
     r.id = d.last_insert_id();
     r.payment_hash = hash;
@@ -731,7 +886,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
       if ((rc = db.exec("PRAGMA user_version=" + std::to_string(v + 1))) != SQLITE_OK)
         return db_error(db, "migration", rc);
     }
-    return ok_status();
+    return rebuild_totals(db);
   };
   if (auto s = migrate(); !s) {
     db.exec("ROLLBACK");
@@ -840,7 +995,9 @@ std::vector<Envelope> Ledger::envelopes() const {
   return impl_->envs;
 }
 
-Result<Reservation> Ledger::reserve(const ReserveRequest& rq) {
+Result<Reservation> Ledger::reserve(const ReserveRequest& request) {
+  ReserveRequest rq = request;
+  rq.protocol = lower(rq.protocol);
   if (std::find(all_protocols().begin(), all_protocols().end(), rq.protocol) == all_protocols().end())
     return make_error("INVALID_ARGUMENT", "unknown protocol (expected bolt11, keysend, l402 or mpp)");
   std::string hash = lower(rq.payment_hash);
@@ -880,13 +1037,23 @@ Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_a
   const int64_t cut = now - std::max<int64_t>(0, stale_after_s);
   auto r = impl_->run<RecoverySummary>([&](Db& d) -> Result<RecoverySummary> {
     RecoverySummary s;
-    auto rel = d.prepare(
-        "UPDATE payments SET state = 'released', error_code = 'CRASH_NEVER_SENT', updated_at = ?1"
-        " WHERE state = 'reserved' AND updated_at <= ?2");
-    if (!rel) return db_error(d, "prepare");
-    rel->bind(1, now).bind(2, cut);
-    if (int rc = rel->run(); rc != SQLITE_DONE) return db_error(d, "recovery", rc);
-    s.released = static_cast<size_t>(d.changes());
+    std::vector<int64_t> stale;
+    {
+      auto sel = d.prepare("SELECT id FROM payments WHERE state = 'reserved' AND updated_at <= ?1");
+      if (!sel) return db_error(d, "prepare");
+      sel->bind(1, cut);
+      int rc;
+      while ((rc = sel->step()) == SQLITE_ROW) stale.push_back(sel->i64(0));
+      if (rc != SQLITE_DONE) return db_error(d, "recovery", rc);
+    }
+    for (int64_t id : stale) {  // one by one so the budget totals follow
+      if (auto st = impl_->apply(d, id, {State::released, std::string("CRASH_NEVER_SENT"), {}, {}, {}, {}}, now,
+                                 State::reserved);
+          !st)
+        return st.error();
+      ++s.released;
+    }
+    // in_flight → unknown does not change what counts, so one statement does it.
     auto unk = d.prepare(
         "UPDATE payments SET state = 'unknown', error_code = 'CRASH_INTERRUPTED', updated_at = ?1"
         " WHERE state = 'in_flight' AND updated_at <= ?2");
@@ -981,16 +1148,16 @@ Result<StatusReport> Ledger::status(int64_t now) {
     }
     StatusReport rep;
     rep.now = now;
-    auto g = sum_counted(d, now, Filter{}, true, 0);
+    auto g = window_status(d, now, pol.global, Filter{});
     if (!g) return g.error();
-    rep.global = {"global", pol.global.per_call_msat, window_status(pol.global, *g), std::nullopt};
+    rep.global = {"global", pol.global.per_call_msat, *g, std::nullopt};
     for (const auto& [pat, caps] : pol.domains) {
-      auto t = sum_counted(d, now, domain_filter(pat), true, 0);
+      auto t = window_status(d, now, caps, domain_filter(pat));
       if (!t) return t.error();
-      rep.domains.push_back({"domain:" + pat, caps.per_call_msat, window_status(caps, *t), std::nullopt});
+      rep.domains.push_back({"domain:" + pat, caps.per_call_msat, *t, std::nullopt});
     }
     for (const auto& e : envs) {
-      auto t = sum_counted(d, now, Filter{Filter::envelope, e.name}, true, 0);
+      auto t = sum_counted(d, now, Filter{Filter::envelope, e.name}, kLifetimeBit);
       if (!t) return t.error();
       WindowStatus ws;
       ws.window = "lifetime";

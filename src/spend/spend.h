@@ -1,14 +1,15 @@
 // sw::spend — spend policy and crash-safe payment ledger ("never overspend, never pay twice").
 // Contract: a Ledger owns one SQLite file (WAL, synchronous=FULL, mode 0600, schema versioned by user_version).
-//   reserve() checks the double-pay guard (by payment hash, survives restarts), allow/deny lists, protocols,
-//   per-call caps, rolling windows (global and per-domain), lifetime caps and envelopes, and inserts a `reserved`
-//   row in ONE `BEGIN IMMEDIATE` transaction. Rows in reserved/in_flight/unknown/settled count against budgets
-//   (amount + fee allowance until settled, then amount + actual fee); failed/released rows do not.
+//   reserve() checks the double-pay guard (by payment hash, survives restarts), envelope, protocols, allow/deny
+//   lists, per-call caps, rolling windows and lifetime caps (global and every matching domain entry) and inserts
+//   a `reserved` row, all in ONE `BEGIN IMMEDIATE` transaction. Rows in reserved/in_flight/unknown/settled count
+//   against budgets (amount + fee allowance until settled, then amount + actual fee); failed/released do not.
 //   The caller MUST call mark_in_flight() before a payment request leaves the process: a crash leftover in
-//   `reserved` is treated as never sent and released by recover_after_crash().
-// Thread-safety: a Ledger is safe to share between threads. Concurrent writers are group-committed (several
-//   callers' statements share one transaction and one fsync; each call returns only after its commit is
-//   durable). Several Ledger objects / processes on one file are safe (SQLite IMMEDIATE locks + busy_timeout).
+//   `reserved` is treated as never sent and released by recover_after_crash(). Policy changes at run time go
+//   through tighten() only; they persist in the file, so a restart never loosens.
+// Thread-safety: a Ledger is safe to share between threads. Concurrent callers are group-committed (their
+//   statements share one transaction and one fsync, each in its own savepoint; every call returns only after
+//   its commit is durable). Several Ledger objects / processes on one file are safe (IMMEDIATE + busy_timeout).
 // Errors: values (never exceptions). Codes: BUDGET_EXCEEDED, DOMAIN_NOT_ALLOWED, PROTOCOL_NOT_ALLOWED,
 //   ALREADY_PAID, PAYMENT_IN_PROGRESS, PAYMENT_STATE_UNKNOWN, ENVELOPE_UNKNOWN, ENVELOPE_EXPIRED,
 //   ILLEGAL_TRANSITION, PAYMENT_NOT_FOUND, POLICY_LOOSEN_REFUSED, POLICY_INVALID, INVALID_ARGUMENT,
@@ -249,6 +250,8 @@ class Ledger {
   // ---- payment life cycle
   Result<Reservation> reserve(const ReserveRequest& rq);
   Status mark_in_flight(int64_t id);
+  // The preimage is format-checked (64 hex or empty) but not hashed: the wallet layer verifies it. A fee above
+  // the reserved allowance is recorded as it is (it was spent) and logged as a warning.
   Status settle(int64_t id, uint64_t fee_msat, const std::string& preimage_hex, int64_t latency_ms);
   Status fail(int64_t id, const std::string& error_code, std::optional<int64_t> latency_ms = std::nullopt);
   Status release(int64_t id);

@@ -92,13 +92,14 @@ struct NwcWallet::Impl {
         [this, eose_relays, relay_count](const std::string& relay_url) {
           std::lock_guard<std::mutex> g(info_mu);
           eose_relays->insert(relay_url);
-          if (eose_relays->size() >= relay_count) {
-            info_loaded = true;
-            info_cv.notify_all();
-          }
+          if (eose_relays->size() >= relay_count) info_loaded = true;
+          info_cv.notify_all();
         });
     lk.lock();
-    info_cv.wait_for(lk, opt.info_timeout, [&] { return info_loaded; });
+    // Done when an info event arrived or every relay said EOSE; once one relay has said EOSE, give the others a
+    // short grace instead of the full timeout (a dead relay must not delay every first request).
+    info_cv.wait_for(lk, opt.info_timeout, [&] { return info_loaded || !eose_relays->empty(); });
+    if (!info_loaded) info_cv.wait_for(lk, std::chrono::milliseconds(300), [&] { return info_loaded; });
     info_loaded = true;  // after the timeout: proceed with what we have (no event → NIP-04)
     // Choose: NIP-44 v2 whenever offered, else NIP-04 (no tag, or no info event at all, means NIP-04).
     encryption = "nip04";

@@ -25,6 +25,7 @@ const GATED = [
   'dns-rebinding-protection',
   'server-sse-multiple-streams',
   'logging-set-level',
+  'resources-list',  // satwarden serves satwarden://spending and satwarden://payments/{payment_hash}
 ];
 const SERVER = process.env.SW_SERVER;
 

@@ -16,6 +16,9 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <sys/stat.h>
 #include <ctime>
 #include <fstream>
 #include <mutex>
@@ -201,11 +204,13 @@ json filter_author(const crypto::SecretKey& sk, std::vector<int> kinds) {
   return json::array({json{{"kinds", kinds}, {"authors", {sk.public_key_hex()}}}});
 }
 
-long rss_kb() {
+// VmRSS or RssAnon (private heap/stack pages, without shared library code) in kB.
+long status_kb(const char* key) {
   std::ifstream f("/proc/self/status");
   std::string line;
+  size_t n = std::strlen(key);
   while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.compare(0, n, key) == 0) return std::stol(line.substr(n));
   return -1;
 }
 
@@ -214,7 +219,7 @@ long rss_kb() {
 TEST_CASE("connect, subscribe, publish, receive own event, EOSE, stored history, rejection, CLOSE") {
   NodeRelay a(0);
   auto sk = crypto::SecretKey::generate();
-  long rss_before = rss_kb();
+  long rss_before = status_kb("VmRSS:"), anon_before = status_kb("RssAnon:");
   relay::Pool pool;
   REQUIRE(pool.add_relay(a.url()).ok());
 
@@ -222,10 +227,14 @@ TEST_CASE("connect, subscribe, publish, receive own event, EOSE, stored history,
   REQUIRE(pool.try_subscribe("s1", filter_author(sk, {1}), s1.on_event(), s1.on_eose()).ok());
   REQUIRE(eventually([&] { return s1.eose_count(a.url()) == 1; }, 5s));
   CHECK(pool.states()[a.url()] == "connected");
-  long rss_after = rss_kb();
-  std::printf("relay_it: RSS %ld kB before the pool, %ld kB with one live relay connection (+%ld kB)\n", rss_before,
-              rss_after, rss_after - rss_before);
-  CHECK(rss_after - rss_before < 4096);  // the pool itself (context, thread, one connection) stays small
+  long rss_after = status_kb("VmRSS:"), anon_after = status_kb("RssAnon:");
+  std::printf("relay_it: RSS %ld -> %ld kB (anonymous %ld -> %ld kB) for a pool with one live connection\n",
+              rss_before, rss_after, anon_before, anon_after);
+  // Private memory of the pool (OpenSSL/TLS init, lws context, loop thread, one connection) stays small; the rest
+  // of the RSS growth is shared library code paged in.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)  // sanitizers add shadow memory
+  CHECK(anon_after - anon_before < 4096);
+#endif
 
   json ev = make_event(sk, 1, "hello from satwarden");
   auto t0 = std::chrono::steady_clock::now();
@@ -238,7 +247,7 @@ TEST_CASE("connect, subscribe, publish, receive own event, EOSE, stored history,
   CHECK(r.relays[0].accepted);
   CHECK(r.relays[0].code.empty());
   CHECK(r.status().ok());
-  CHECK(took < 1s);
+  CHECK(took < 2s);  // loopback: typically a few ms
   REQUIRE(eventually([&] { return s1.has(ev["id"], a.url()); }, 3s));
 
   // The same event again: accepted (the engine answers from its per-id result cache or with "duplicate:").
@@ -291,8 +300,8 @@ TEST_CASE("two relays, one down: publish succeeds on the live one and names the 
   REQUIRE(eventually([&] { return pool.states()[a.url()] == "connected"; }, 5s));
   auto sk = crypto::SecretKey::generate();
   auto t0 = std::chrono::steady_clock::now();
-  auto r = pool.publish(make_event(sk, 1, "one of two"), 3s);
-  CHECK(std::chrono::steady_clock::now() - t0 < 2s);  // the dead relay settles without the full timeout
+  auto r = pool.publish(make_event(sk, 1, "one of two"), 8s);
+  CHECK(std::chrono::steady_clock::now() - t0 < 4s);  // the dead relay settles without waiting for the timeout
   REQUIRE(r.relays.size() == 2);
   CHECK(r.relays[0].url == a.url());
   CHECK(r.relays[0].accepted);
@@ -482,7 +491,18 @@ TEST_CASE("wss:// verifies certificates: trusted CA file works, unknown CA and w
   relay::Pool strict;  // system store only: the self-signed CA is unknown
   REQUIRE(strict.add_relay(good).ok());
 
+  // The system store is read as a hashed directory; point it (SSL_CERT_DIR, as OpenSSL does) at one that holds
+  // our CA: then a pool WITHOUT ca_file trusts the relay, proving that path loads certificates on demand.
+  std::string store = dir + "/store";
+  REQUIRE(::mkdir(store.c_str(), 0700) == 0);
+  REQUIRE(std::system(("cp " + cert + " " + store + "/ca.pem && openssl rehash " + store + " >/dev/null 2>&1").c_str()) == 0);
+  ::setenv("SSL_CERT_DIR", store.c_str(), 1);
+  relay::Pool system_store;
+  ::unsetenv("SSL_CERT_DIR");
+  REQUIRE(system_store.add_relay(good).ok());
+
   REQUIRE(eventually([&] { return trusting.states()[good] == "connected"; }, 5s));
+  REQUIRE(eventually([&] { return system_store.states()[good] == "connected"; }, 5s));
   auto sk = crypto::SecretKey::generate();
   auto r = trusting.publish(make_event(sk, 1, "over tls"), 3s);
   CHECK(r.relays[0].accepted);
@@ -492,7 +512,5 @@ TEST_CASE("wss:// verifies certificates: trusted CA file works, unknown CA and w
   CHECK(strict.status()[0].connects == 0);
   INFO("strict: " << strict.status()[0].last_error << " / wrong host: " << trusting.status()[1].last_error);
   CHECK_FALSE(strict.status()[0].last_error.empty());
-  std::remove(cert.c_str());
-  std::remove(key.c_str());
-  ::rmdir(dir.c_str());
+  std::filesystem::remove_all(dir);
 }

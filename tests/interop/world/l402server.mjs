@@ -38,12 +38,18 @@ export async function startL402Server({ lightning, host = '127.0.0.1' }) {
     return Buffer.from(m.exportBinary()).toString('base64');
   }
 
-  function verifyL402(authz) {
+  // Like Aperture: signature chain, the `services` caveat must name this endpoint, and the preimage must hash
+  // to the payment hash inside the identifier.
+  function verifyL402(authz, service) {
     const m = /^(?:L402|LSAT)\s+([^:\s]+):([0-9a-f]{64})$/.exec(authz ?? '');
     if (!m) return false;
     try {
       const mac = macaroon.importMacaroon(m[1]);
-      mac.verify(rootKey, () => null);
+      mac.verify(rootKey, (caveat) => {
+        const [k, v] = caveat.split('=');
+        if (k !== 'services') return null;
+        return v.split(',').some((s) => s.split(':')[0] === service) ? null : 'service not covered';
+      });
       const ident = Buffer.from(mac.identifier);
       return ident.length === 66 && sha256(Buffer.from(m[2], 'hex')).equals(ident.subarray(2, 34));
     } catch {
@@ -98,7 +104,7 @@ export async function startL402Server({ lightning, host = '127.0.0.1' }) {
       const inv = lightning.makeInvoice({ amountMsat: sats * 1000, description: path });
       return challenge(mppChallenge(sats, inv));
     }
-    if (path !== '/always402' && verifyL402(authz)) return ok({ resource: path, paid: true });
+    if (path !== '/always402' && verifyL402(authz, path.slice(1))) return ok({ resource: path, paid: true });
 
     const expired = path === '/expired';
     const inv = lightning.makeInvoice({ amountMsat: sats * 1000, description: path,

@@ -515,8 +515,10 @@ TEST_CASE("auth-param parser details") {
         "malformed WWW-Authenticate header: control character in quoted-string at offset 9");
   CHECK(parse_www_authenticate("=x").error().message ==
         "malformed WWW-Authenticate header: expected auth-scheme at offset 0");
-  CHECK(parse_www_authenticate("L402 a=,b=1").error().message ==
-        "malformed WWW-Authenticate header: empty auth-param value at offset 7");
+  CHECK(parse_www_authenticate("L402 x=1, a=, b=1").error().message ==
+        "malformed WWW-Authenticate header: empty auth-param value at offset 12");
+  // A lone `a=` is a legal token68 (RFC 9110 §11.2), not an empty parameter.
+  CHECK(parse_www_authenticate("L402 a=").value()[0].token68.value() == "a=");
   CHECK(parse_www_authenticate("L402 a b").error().code == "INVALID_CHALLENGE");
   CHECK(parse_www_authenticate("L402\"x\"").error().message ==
         "malformed WWW-Authenticate header: expected space after auth-scheme at offset 4");

@@ -59,7 +59,7 @@ void client(Ledger& l, Outcome& out, int thread_no, int attempts, uint64_t seed)
 
 // Independent of the Ledger's own queries: raw SQL over the file.
 struct Sums {
-  uint64_t settled_total = 0, counted_total = 0, non_final = 0;
+  uint64_t settled_total = 0, counted_total = 0, non_final = 0, aggregate_total = 0;
 };
 Sums raw_sums(const std::string& path) {
   Sums s;
@@ -77,6 +77,9 @@ Sums raw_sums(const std::string& path) {
   s.counted_total = one(
       "SELECT COALESCE(SUM(amount_msat + COALESCE(fee_msat, max_fee_msat)), 0) FROM payments"
       " WHERE state IN ('reserved','in_flight','settled','unknown')");
+  // The ledger's incremental aggregate (global lifetime row) must agree with the rows.
+  s.aggregate_total = one(
+      "SELECT COALESCE(SUM(counted_msat), 0) FROM spend_totals WHERE scope = 'g' AND bucket = -9223372036854775808");
   s.non_final = one("SELECT COUNT(*) FROM payments WHERE state IN ('reserved','in_flight','unknown')");
   sqlite3_close(db);
   return s;
@@ -109,6 +112,7 @@ TEST_CASE("16 threads x 500 attempts never overspend a day cap, and the ledger m
   CHECK(out.refused > 0);
   CHECK(out.settled > 100);
   auto s = raw_sums(path);
+  CHECK(s.aggregate_total == s.counted_total);
   CHECK(s.non_final == 0);
   CHECK(s.counted_total == s.settled_total);
   CHECK(s.settled_total <= cap);
@@ -138,6 +142,7 @@ TEST_CASE("two Ledger objects on the same file race for one budget") {
   CHECK(out.other_errors == 0);
   CHECK(out.refused > 0);
   auto s = raw_sums(path);
+  CHECK(s.aggregate_total == s.counted_total);
   CHECK(s.settled_total <= cap);
   CHECK(s.settled_total == out.wallet_paid_msat.load());
   CHECK(cap - s.settled_total < 41'000);
@@ -216,6 +221,7 @@ TEST_CASE("separate processes race for one budget and one invoice") {
   }
   CHECK(wins == 1);  // the shared invoice was paid exactly once
   auto s = raw_sums(path);
+  CHECK(s.aggregate_total == s.counted_total);
   CHECK(s.settled_total <= cap);
   CHECK(s.settled_total == paid);
   CHECK(cap - s.settled_total < 41'000);

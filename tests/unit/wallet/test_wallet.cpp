@@ -5,7 +5,7 @@
 using namespace sw;
 using namespace sw::wallet;
 
-TEST_CASE("every NIP-47 code maps to a stable code; unknown → WALLET_OTHER") {
+TEST_CASE("every NIP-47 code maps to a stable code, unknown ones to WALLET_OTHER") {
   CHECK(map_nip47_code("RATE_LIMITED") == "WALLET_RATE_LIMITED");
   CHECK(map_nip47_code("NOT_IMPLEMENTED") == "WALLET_NOT_IMPLEMENTED");
   CHECK(map_nip47_code("INSUFFICIENT_BALANCE") == "INSUFFICIENT_BALANCE");
