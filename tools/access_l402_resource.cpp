@@ -6,6 +6,7 @@
 #include "macaroon/macaroon.h"
 #include "pay/pay.h"
 #include "tools.h"
+#include "transport/transport.h"
 
 namespace sw::tools {
 namespace {
@@ -54,8 +55,17 @@ json result_json(const fetch::Response& r, bool used_cached) {
 
 struct Access {
   Engine& e;
-  fetch::Fetcher fetcher;
   pay::TokenCache& tokens;
+
+  // The fetcher lives in the on-demand HTTP module (keeps cpp-httplib out of servers that never fetch).
+  struct Fetcher {
+    Result<fetch::Response> fetch(const fetch::Request& rq, const fetch::Options& o,
+                                  std::function<bool()> cancelled) const {
+      auto fn = transport::load_fetch();
+      if (!fn) return fn.error();
+      return (*fn)(rq, o, std::move(cancelled));
+    }
+  } fetcher;
 
   fetch::Options options() const {
     fetch::Options o;
@@ -214,7 +224,7 @@ struct Access {
 
 std::optional<mcp::Tool> make(Engine& engine) {
   if (!engine.payer || !engine.tokens) return std::nullopt;
-  auto access = std::make_shared<Access>(Access{engine, fetch::Fetcher{}, *engine.tokens});
+  auto access = std::make_shared<Access>(Access{engine, *engine.tokens, {}});
   return make_tool(
       "access_l402_resource", "Fetch a paid (L402/MPP) resource",
       "Fetch an HTTP(S) URL; if it answers 402 Payment Required with an L402 (or LSAT) or MPP Lightning challenge, "

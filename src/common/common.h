@@ -31,7 +31,7 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
+  Result(T val) : v_(std::move(val)) {}                // NOLINT: implicit by design
   Result(Error err) : v_(std::move(err)) {}            // NOLINT
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

@@ -656,6 +656,15 @@ class HttpServerImpl final : public HttpServer {
 
 }  // namespace sw::transport
 
+// The fetcher's entry point (see load_fetch).
+namespace {
+sw::Result<sw::fetch::Response> module_fetch(const sw::fetch::Request& rq, const sw::fetch::Options& o,
+                                             std::function<bool()> cancelled) {
+  return sw::fetch::Fetcher{}.fetch(rq, o, std::move(cancelled));
+}
+}  // namespace
+extern "C" sw::transport::FetchFn sw_fetch_entry() { return &module_fetch; }
+
 // The module's entry point (see make_http_server).
 extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config) {
   return new sw::transport::HttpServerImpl(*server, *config);

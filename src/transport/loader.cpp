@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <climits>
+#include <mutex>
+#include <vector>
 
 #include "transport/transport.h"
 
@@ -9,6 +11,8 @@
 // module is loaded at run time.
 extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config)
     __attribute__((weak));
+
+extern "C" sw::transport::FetchFn sw_fetch_entry() __attribute__((weak));
 
 namespace sw::transport {
 
@@ -23,11 +27,14 @@ std::string exe_dir() {
 }
 }  // namespace
 
-Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config) {
-  using Create = HttpServer* (*)(mcp::Server*, const config::Config*);
-  Create create = sw_http_server_create;
-  std::string tried;
-  if (!create) {
+namespace {
+// dlopen()s the module once (it stays loaded for the life of the process) and returns a symbol from it.
+Result<void*> module_symbol(const char* name) {
+  static std::mutex mu;
+  static void* handle = nullptr;
+  static std::string tried;
+  std::lock_guard<std::mutex> lk(mu);
+  if (!handle) {
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("SATWARDEN_HTTP_MODULE")) candidates.push_back(env);
     candidates.push_back(exe_dir() + "/libsatwarden_http.so");
@@ -35,21 +42,41 @@ Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const 
 #ifdef SW_HTTP_MODULE_BUILD_PATH
     candidates.push_back(SW_HTTP_MODULE_BUILD_PATH);
 #endif
+    tried.clear();
     for (const auto& path : candidates) {
-      void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (!h) {
-        tried += (tried.empty() ? "" : ", ") + path;
-        continue;
-      }
-      create = reinterpret_cast<Create>(::dlsym(h, "sw_http_server_create"));
-      if (create) break;
-      tried += (tried.empty() ? "" : ", ") + path + " (no entry point)";
+      handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (handle) break;
+      const char* why = ::dlerror();
+      tried += (tried.empty() ? "" : ", ") + path + (why && std::string(why).find("No such file") == std::string::npos
+                                                         ? std::string(" (") + why + ")"
+                                                         : std::string());
     }
   }
-  if (!create)
-    return make_error("HTTP_MODULE_MISSING", "the HTTP transport module was not found (tried " + tried +
+  if (!handle)
+    return make_error("HTTP_MODULE_MISSING", "the HTTP module was not found (tried " + tried +
                                                  "); it is built as libsatwarden_http.so next to the satwarden binary");
+  void* sym = ::dlsym(handle, name);
+  if (!sym) return make_error("HTTP_MODULE_MISSING", std::string("the HTTP module has no ") + name);
+  return sym;
+}
+}  // namespace
+
+Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config) {
+  using Create = HttpServer* (*)(mcp::Server*, const config::Config*);
+  Create create = sw_http_server_create;
+  if (!create) {
+    auto sym = module_symbol("sw_http_server_create");
+    if (!sym) return sym.error();
+    create = reinterpret_cast<Create>(*sym);
+  }
   return std::unique_ptr<HttpServer>(create(&server, &config));
+}
+
+Result<FetchFn> load_fetch() {
+  if (sw_fetch_entry) return sw_fetch_entry();
+  auto sym = module_symbol("sw_fetch_entry");
+  if (!sym) return sym.error();
+  return reinterpret_cast<FetchFn (*)()>(*sym)();
 }
 
 }  // namespace sw::transport

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "fetch/fetch.h"
 #include "mcp/mcp.h"
 
 namespace sw::transport {
@@ -36,5 +37,10 @@ class HttpServer {
 // initialisation (~4 MB of RSS). Binaries that link sw_transport_http statically use that copy instead.
 // Error: HTTP_MODULE_MISSING naming the paths tried.
 Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config);
+
+// The outbound fetcher (sw::fetch::Fetcher::fetch), also living in the HTTP module for the same reason; loaded on
+// first use and cached. Error HTTP_MODULE_MISSING.
+using FetchFn = Result<fetch::Response> (*)(const fetch::Request&, const fetch::Options&, std::function<bool()>);
+Result<FetchFn> load_fetch();
 
 }  // namespace sw::transport
