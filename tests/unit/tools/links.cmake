@@ -1,0 +1,1 @@
+set(SW_TEST_EXTRA_LINKS sw_tools sw_pay sw_spend)

@@ -1,0 +1,243 @@
+// The contract of the paying tools, end to end through the real payment engine and ledger, with an in-process
+// wallet and a fixed clock. Vectors: l402.json and mpp-generated.json (the same invoice and preimage).
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <set>
+#include <unistd.h>
+
+#include "macaroon/macaroon.h"
+#include "pay/pay.h"
+#include "spend/spend.h"
+#include "tools.h"
+
+using namespace sw;
+
+namespace {
+
+json load(const char* name) {
+  std::ifstream f(std::string(SW_VECTORS_DIR) + "/" + name);
+  return json::parse(f);
+}
+
+struct FixedClock : Clock {
+  int64_t t;
+  explicit FixedClock(int64_t now) : t(now) {}
+  int64_t now_unix() const override { return t; }
+};
+
+// Pays only the invoices it knows the preimage of. Knobs: network, forced error, bad preimage.
+struct FakeWallet : wallet::Wallet {
+  std::map<std::string, std::string> preimages;  // payment hash → preimage
+  std::string network = "mainnet";
+  std::optional<Error> pay_error;
+  std::string preimage_override;
+  int pays = 0;
+  std::set<std::string> paid;
+  Result<wallet::Info> get_info() override {
+    wallet::Info i;
+    i.network = network;
+    i.encryption = "nip44_v2";
+    return i;
+  }
+  Result<uint64_t> get_balance_msat() override { return uint64_t{1'000'000}; }
+  Result<wallet::PayResult> pay_invoice(const std::string& invoice, std::optional<uint64_t>) override {
+    if (pay_error) return *pay_error;
+    auto inv = bolt11::decode(invoice);
+    if (!inv || !preimages.count(inv->payment_hash)) return make_error("PAYMENT_FAILED", "unknown invoice");
+    ++pays;
+    paid.insert(inv->payment_hash);
+    return wallet::PayResult{preimage_override.empty() ? preimages[inv->payment_hash] : preimage_override, 12};
+  }
+  Result<json> make_invoice(const wallet::MakeInvoiceParams&) override { return make_error("WALLET_NOT_IMPLEMENTED", ""); }
+  Result<json> lookup_invoice(const std::string& hash, const std::string&) override {
+    if (!paid.count(hash)) return make_error("NOT_FOUND", "");
+    return json{{"state", "settled"}, {"payment_hash", hash}, {"preimage", preimages[hash]}, {"fees_paid", 12}};
+  }
+  Result<json> list_transactions(const wallet::ListParams&) override { return json{{"transactions", json::array()}}; }
+  Result<json> get_budget() override { return json::object(); }
+};
+
+struct World {
+  json l402 = load("l402.json");
+  json mpp = load("mpp-generated.json");
+  std::string dir = "/tmp/sw_tools_test_" + std::to_string(::getpid()) + "_" + std::to_string(rand());
+  config::Config cfg;
+  std::unique_ptr<FixedClock> clock;
+  FakeWallet wallet;
+  std::unique_ptr<spend::Ledger> ledger;
+  std::unique_ptr<pay::Payer> payer;
+  std::unique_ptr<pay::TokenCache> tokens;
+  tools::Engine engine;
+  mcp::ToolRegistry registry;
+
+  explicit World(spend::Policy policy = {}) {
+    auto inv = bolt11::decode(l402["invoice"].get<std::string>());
+    REQUIRE(inv);
+    clock = std::make_unique<FixedClock>(inv->timestamp + 60);
+    REQUIRE(::system(("mkdir -p " + dir).c_str()) == 0);
+    auto l = spend::Ledger::open(dir + "/ledger.sqlite", policy, *clock);
+    REQUIRE(l);
+    ledger = std::move(*l);
+    wallet.preimages[l402["payment_hash_hex"].get<std::string>()] = l402["preimage_hex"].get<std::string>();
+    payer = std::make_unique<pay::Payer>(&wallet, ledger.get(), *clock);
+    tokens = std::make_unique<pay::TokenCache>(dir + "/tokens.json");
+    engine.config = &cfg;
+    engine.clock = clock.get();
+    engine.wallet = &wallet;
+    engine.ledger = ledger.get();
+    engine.payer = payer.get();
+    engine.tokens = tokens.get();
+    REQUIRE(tools::register_all(registry, engine));
+  }
+  ~World() { (void)::system(("rm -rf " + dir).c_str()); }
+
+  mcp::ToolOutcome call(const std::string& name, const json& args) {
+    REQUIRE(registry.validate(name, args));
+    mcp::CallContext ctx;
+    ctx.client = "test";
+    return registry.find(name)->handler(args, ctx);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("pay_l402_challenge: L402 success returns every field of the contract") {
+  World w;
+  std::string mac = w.l402["macaroon_v2_base64_std"];
+  std::string pre = w.l402["preimage_hex"];
+  auto out = w.call("pay_l402_challenge",
+                    json{{"invoice", "  " + w.l402["invoice"].get<std::string>() + "\n"}, {"macaroon", " " + mac + " "}});
+  REQUIRE_FALSE(out.is_error);
+  const json& s = out.structured;
+  CHECK(s["success"] == true);
+  CHECK(s["preimage"] == pre);
+  CHECK(s["payment_hash"] == w.l402["payment_hash_hex"]);
+  CHECK(s["amount_sats"] == 10);
+  CHECK(s["protocol"] == "L402");
+  CHECK(s["token"] == mac);
+  CHECK(s["authorization_header"] == "L402 " + mac + ":" + pre);
+  CHECK(s["usage"]["headerName"] == "Authorization");
+  CHECK(s["usage"]["headerValue"] == s["authorization_header"]);
+  CHECK(s["usage"]["protocol"] == "L402");
+  CHECK(s["message"].get<std::string>().find("10 sats") != std::string::npos);
+  // The vector's own Authorization header is exactly what we produced.
+  CHECK(w.l402["authorization_headers"]["l402"] == s["authorization_header"]);
+  // Never twice.
+  auto again = w.call("pay_l402_challenge", json{{"invoice", w.l402["invoice"]}, {"macaroon", mac}});
+  REQUIRE(again.is_error);
+  CHECK(again.error.code == "ALREADY_PAID");
+  CHECK(w.wallet.pays == 1);
+}
+
+TEST_CASE("pay_l402_challenge: MPP with the full challenge reproduces the spec credential byte for byte") {
+  World w;
+  auto out = w.call("pay_l402_challenge", json{{"invoice", w.mpp["invoice"]},
+                                               {"macaroon", ""},
+                                               {"challenge_header", w.mpp["www_authenticate"]}});
+  REQUIRE_FALSE(out.is_error);
+  CHECK(out.structured["protocol"] == "MPP");
+  CHECK(out.structured["authorization_header"] == w.mpp["authorization"]);
+}
+
+TEST_CASE("pay_l402_challenge: MPP without a challenge uses the simplified form") {
+  World w;
+  auto out = w.call("pay_l402_challenge", json{{"invoice", w.mpp["invoice"]}});
+  REQUIRE_FALSE(out.is_error);
+  CHECK(out.structured["authorization_header"] ==
+        "Payment method=\"lightning\", preimage=\"" + w.mpp["preimage_hex"].get<std::string>() + "\"");
+  CHECK(out.structured["token"] == w.mpp["preimage_hex"]);
+}
+
+TEST_CASE("pay_l402_challenge: each refusal, and nothing reaches the wallet") {
+  World w;
+  std::string inv = w.l402["invoice"], mac = w.l402["macaroon_v2_base64_std"];
+  auto refuse = [&](const json& args, const char* code) {
+    auto out = w.call("pay_l402_challenge", args);
+    INFO(args.dump());
+    REQUIRE(out.is_error);
+    CHECK(out.error.code == code);
+    return out.error.message;
+  };
+  CHECK(refuse(json{{"invoice", inv}, {"macaroon", mac}, {"max_sats", 9}}, "AMOUNT_EXCEEDS_MAX").find("10 sats") !=
+        std::string::npos);
+  // No amount: the BOLT 11 donation example.
+  auto donation = load("bolt11.json")["valid"][0]["invoice"].get<std::string>();
+  refuse(json{{"invoice", donation}}, "INVOICE_NO_AMOUNT");
+  // Unbound: the minimal macaroon's identifier is not an L402 identifier, so mint one bound to another hash.
+  {
+    macaroon::L402Identifier id;
+    id.payment_hash.fill(7);
+    auto other = macaroon::mint(to_bytes("root"), macaroon::encode_l402_identifier(id), std::string("lsat"), {});
+    CHECK(refuse(json{{"invoice", inv}, {"macaroon", macaroon::encode_v2_base64(other)}}, "MACAROON_NOT_BOUND")
+              .find("not bound") != std::string::npos);
+  }
+  refuse(json{{"invoice", inv}, {"macaroon", "not a macaroon!"}}, "INVALID_MACAROON");
+  refuse(json{{"invoice", "lnbc1garbage"}, {"macaroon", mac}}, "INVALID_INVOICE");
+  w.wallet.network = "testnet";
+  refuse(json{{"invoice", inv}, {"macaroon", mac}}, "NETWORK_MISMATCH");
+  w.wallet.network = "mainnet";
+  CHECK(w.wallet.pays == 0);
+  // Expired: move the clock past the invoice's expiry.
+  auto decoded = bolt11::decode(inv);
+  w.clock->t = decoded->expires_at() + 1;
+  refuse(json{{"invoice", inv}, {"macaroon", mac}}, "INVOICE_EXPIRED");
+  CHECK(w.wallet.pays == 0);
+}
+
+TEST_CASE("pay_l402_challenge: wallet failures — definite releases the budget, bad preimage stays reserved") {
+  World w;
+  std::string inv = w.l402["invoice"], mac = w.l402["macaroon_v2_base64_std"];
+  w.wallet.pay_error = make_error("INSUFFICIENT_BALANCE", "no funds");
+  auto out = w.call("pay_l402_challenge", json{{"invoice", inv}, {"macaroon", mac}});
+  REQUIRE(out.is_error);
+  CHECK(out.error.code == "INSUFFICIENT_BALANCE");
+  auto p = w.ledger->get_payment(w.l402["payment_hash_hex"].get<std::string>());
+  REQUIRE(p);
+  CHECK(p->state == spend::State::failed);
+  w.wallet.pay_error.reset();
+  w.wallet.preimage_override = std::string(64, 'a');
+  out = w.call("pay_l402_challenge", json{{"invoice", inv}, {"macaroon", mac}});
+  REQUIRE(out.is_error);
+  CHECK(out.error.code == "WALLET_INVALID_PREIMAGE");
+  CHECK(out.error.message.find(std::string(64, 'a')) == std::string::npos);
+  p = w.ledger->get_payment(w.l402["payment_hash_hex"].get<std::string>());
+  CHECK(p->state == spend::State::unknown);
+  // Timeout: the outcome is unknown and the invoice is never paid again.
+  w.wallet.preimage_override.clear();
+  out = w.call("pay_l402_challenge", json{{"invoice", inv}, {"macaroon", mac}});
+  REQUIRE(out.is_error);
+  // The retry first asks the wallet (reconciliation), learns it was paid, and refuses to pay again.
+  CHECK(out.error.code == "ALREADY_PAID");
+  CHECK(w.wallet.pays == 1);
+  p = w.ledger->get_payment(w.l402["payment_hash_hex"].get<std::string>());
+  CHECK(p->state == spend::State::settled);
+}
+
+TEST_CASE("the budget refuses with BUDGET_EXCEEDED naming the window and what remains") {
+  spend::Policy p;
+  p.global.day_msat = 5'000;  // 5 sats a day
+  World w(p);
+  auto out = w.call("pay_l402_challenge", json{{"invoice", w.l402["invoice"]}, {"macaroon", w.l402["macaroon_v2_base64_std"]}});
+  REQUIRE(out.is_error);
+  CHECK(out.error.code == "BUDGET_EXCEEDED");
+  CHECK(out.error.details.dump().find("day") != std::string::npos);
+  CHECK(w.wallet.pays == 0);
+  auto status = w.call("get_budget_status", json::object());
+  REQUIRE_FALSE(status.is_error);
+  bool found = false;
+  for (auto& win : status.structured["global"]["windows"])
+    if (win["window"] == "day") found = win["limit_sats"] == 5;
+  CHECK(found);
+}
+
+TEST_CASE("configure_budget only tightens") {
+  World w;
+  auto t = w.call("configure_budget", json{{"day_sats", 100}});
+  REQUIRE_FALSE(t.is_error);
+  auto loosen = w.call("configure_budget", json{{"day_sats", 1000}});
+  REQUIRE(loosen.is_error);
+  CHECK(loosen.error.code == "POLICY_LOOSEN_REFUSED");
+  auto tighter = w.call("configure_budget", json{{"day_sats", 50}, {"deny_domains", {"evil.example"}}});
+  CHECK_FALSE(tighter.is_error);
+}
