@@ -731,7 +731,7 @@ struct Pool::Impl {
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.user = this;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.options = opt.tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
     info.count_threads = 1;
     // lws sizes its per-thread fd tables by this (default: the process fd limit, which costs megabytes).
     info.fd_limit_per_thread = 128;
@@ -856,6 +856,8 @@ Status Pool::add_relay(const std::string& url) {
   std::string u(trim(url));
   auto parsed = wire::parse_relay_url(u);
   if (!parsed) return parsed.error();
+  if (parsed->tls && !impl_->opt.tls)
+    return make_error("TLS_DISABLED", "this relay pool was created without TLS; cannot use " + u);
   std::lock_guard<std::mutex> g(impl_->mu);
   if (impl_->closed) return make_error("POOL_CLOSED", "the relay pool is closed");
   if (impl_->url_index.count(u)) return ok_status();

@@ -48,6 +48,9 @@ struct PoolOptions {
   std::chrono::seconds dead_after{60};             // hang up when no PONG/validity for this long (> ping_after)
   std::chrono::seconds connect_timeout{10};        // TCP + TLS + websocket handshake
   AuthSigner auth_signer;                          // empty: AUTH challenges are ignored
+  // Initialise TLS (OpenSSL) for wss:// relays. A pool that only ever talks ws:// (local relays, tests) can
+  // skip it and save several MB of RSS; adding a wss:// relay to such a pool fails with TLS_DISABLED.
+  bool tls = true;
 };
 
 enum class RelayState { connecting, connected, backoff, closed };

@@ -274,6 +274,9 @@ Result<std::unique_ptr<NwcWallet>> NwcWallet::connect(const std::string& nwc_uri
   impl->nip04_shared = std::move(*shared);
   relay::PoolOptions po;
   po.ca_file = options.ca_file;
+  // TLS only when some relay needs it (wss://); a local ws:// relay then costs no OpenSSL initialisation.
+  po.tls = std::any_of(impl->uri.relays.begin(), impl->uri.relays.end(),
+                       [](const std::string& r) { return r.rfind("wss://", 0) == 0; });
   // NIP-42: prove the connection key to relays that ask (kind 22242, relay + challenge tags).
   Impl* raw = impl.get();
   po.auth_signer = [raw](const std::string& relay_url, const std::string& challenge) -> std::optional<json> {
