@@ -112,9 +112,16 @@ int sw_main(int argc, char** argv) {
     }
   }
   // Crash leftovers: a `reserved` row never left the process (released); an `in_flight` one may have (unknown).
-  if (auto rec = ledger->recover_after_crash(sw::Clock::system().now_unix()); rec && (rec->released || rec->marked_unknown))
-    sw::log(sw::LogLevel::notice, "main", "ledger recovery: released " + std::to_string(rec->released) +
-                                              ", marked unknown " + std::to_string(rec->marked_unknown));
+  // A row older than the pay timeout (+5 s) cannot belong to a live call of this process: recovered at start-up
+  // and on every background cycle (a crash leftover younger than that is recovered on the next cycle).
+  const int64_t stale_after = cfg.nwc_pay_timeout_seconds + 5;
+  auto recover = [&ledger, stale_after] {
+    auto rec = ledger->recover_after_crash(sw::Clock::system().now_unix(), stale_after);
+    if (rec && (rec->released || rec->marked_unknown))
+      sw::log(sw::LogLevel::notice, "main", "ledger recovery: released " + std::to_string(rec->released) +
+                                                ", marked unknown " + std::to_string(rec->marked_unknown));
+  };
+  recover();
   sw::pay::Payer payer(engine.wallet, ledger.get());
   engine.ledger = ledger.get();
   engine.payer = &payer;
@@ -129,6 +136,7 @@ int sw_main(int argc, char** argv) {
     std::unique_lock<std::mutex> lk(bg_mu);
     for (;;) {
       lk.unlock();
+      recover();
       if (engine.wallet) {
         auto st = ledger->status();
         if (st && st->unknown_count > 0) {
@@ -140,7 +148,7 @@ int sw_main(int argc, char** argv) {
         }
       }
       lk.lock();
-      if (bg_cv.wait_for(lk, std::chrono::seconds(60), [&] { return bg_stop; })) break;
+      if (bg_cv.wait_for(lk, std::chrono::seconds(std::min<int64_t>(60, stale_after)), [&] { return bg_stop; })) break;
     }
   });
   struct StopBg {
