@@ -17,45 +17,9 @@ import https from 'node:https';
 import readline from 'node:readline';
 import { WebSocketServer } from 'ws';
 import { NostrRelay } from '@nostr-relay/core';
-import { EventRepository } from '@nostr-relay/common';
+import { MemoryRepository } from '../world/relay.mjs';
 
-class MemoryRepository extends EventRepository {
-  constructor() { super(); this.events = new Map(); }
-  isSearchSupported() { return false; }
-  upsert(event) {
-    if (this.events.has(event.id)) return { isDuplicate: true };
-    const replaceable = event.kind === 0 || event.kind === 3 || (event.kind >= 10000 && event.kind < 20000);
-    if (replaceable) {
-      for (const [id, e] of this.events) {
-        if (e.kind === event.kind && e.pubkey === event.pubkey) {
-          if (e.created_at > event.created_at) return { isDuplicate: true };
-          this.events.delete(id);
-        }
-      }
-    }
-    this.events.set(event.id, event);
-    return { isDuplicate: false };
-  }
-  find(filter) {
-    const out = [];
-    for (const e of this.events.values()) {
-      if (filter.ids && !filter.ids.includes(e.id)) continue;
-      if (filter.authors && !filter.authors.includes(e.pubkey)) continue;
-      if (filter.kinds && !filter.kinds.includes(e.kind)) continue;
-      if (filter.since !== undefined && e.created_at < filter.since) continue;
-      if (filter.until !== undefined && e.created_at > filter.until) continue;
-      let tagsOk = true;
-      for (const [k, v] of Object.entries(filter)) {
-        if (k[0] !== '#' || !Array.isArray(v)) continue;
-        if (!e.tags.some((t) => t[0] === k.slice(1) && v.includes(t[1]))) tagsOk = false;
-      }
-      if (tagsOk) out.push(e);
-    }
-    out.sort((a, b) => b.created_at - a.created_at);
-    return out.slice(0, filter.limit ?? out.length);
-  }
-  async destroy() {}
-}
+// The in-memory event repository is shared with the interop world's relay.
 
 // Refuses REQ/EVENT until the client authenticated (the engine alone only guards DMs).
 class RequireAuthPlugin {

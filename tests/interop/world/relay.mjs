@@ -6,7 +6,7 @@ import { WebSocketServer } from 'ws';
 import { NostrRelay } from '@nostr-relay/core';
 import { EventRepository } from '@nostr-relay/common';
 
-class MemoryRepository extends EventRepository {
+export class MemoryRepository extends EventRepository {
   constructor() { super(); this.events = new Map(); }
   isSearchSupported() { return false; }
   upsert(event) {
@@ -69,7 +69,7 @@ export async function startRelay({ port = 0, host = '127.0.0.1' } = {}) {
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === `file://${process.argv[1]}`) {  // CLI use (tests/interop/relay/relay.mjs adds AUTH/TLS)
   const r = await startRelay({ port: Number(process.argv[2] ?? 0) });
   process.stdout.write(`READY ${r.port}\n`);
   const stop = async () => { await r.close(); process.exit(0); };
