@@ -12,16 +12,6 @@ namespace {
 
 bool is_ws(char c) { return c == ' ' || c == '\t'; }
 
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
 
 bool is_token68_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
@@ -56,7 +46,7 @@ class Parser {
     for (;;) {
       while (i_ < s_.size() && (is_ws(s_[i_]) || s_[i_] == ',')) ++i_;  // empty list elements
       if (i_ >= s_.size()) break;
-      if (!is_tchar(s_[i_])) return malformed("expected auth-scheme", i_);
+      if (!is_http_tchar(static_cast<unsigned char>(s_[i_]))) return malformed("expected auth-scheme", i_);
       AuthChallenge c;
       c.scheme = std::string(read_token());
       size_t j = i_;
@@ -86,7 +76,7 @@ class Parser {
  private:
   std::string_view read_token() {
     size_t start = i_;
-    while (i_ < s_.size() && is_tchar(s_[i_])) ++i_;
+    while (i_ < s_.size() && is_http_tchar(static_cast<unsigned char>(s_[i_]))) ++i_;
     return s_.substr(start, i_ - start);
   }
 
@@ -102,7 +92,7 @@ class Parser {
 
   Status read_params(AuthChallenge& c) {
     for (;;) {
-      if (i_ >= s_.size() || !is_tchar(s_[i_])) return malformed("expected auth-param", i_);
+      if (i_ >= s_.size() || !is_http_tchar(static_cast<unsigned char>(s_[i_]))) return malformed("expected auth-param", i_);
       AuthParam p;
       std::string_view name = read_token();
       p.name.reserve(name.size());
@@ -134,7 +124,7 @@ class Parser {
         return ok_status();
       }
       size_t m = k;
-      while (m < s_.size() && is_tchar(s_[m])) ++m;
+      while (m < s_.size() && is_http_tchar(static_cast<unsigned char>(s_[m]))) ++m;
       size_t after = m;
       while (after < s_.size() && is_ws(s_[after])) ++after;
       i_ = k;

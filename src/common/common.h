@@ -78,6 +78,18 @@ inline std::string json_dump(const json& j) { return j.dump(-1, ' ', false, json
 inline Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 inline std::string to_string(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
+// RFC 9110 `tchar`: the characters of an HTTP token (method, header name, auth-scheme, auth-param name).
+inline bool is_http_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+    case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Trim ASCII whitespace both ends.
 std::string_view trim(std::string_view s);
 

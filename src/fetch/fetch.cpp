@@ -49,21 +49,11 @@ std::optional<std::string> Response::header(std::string_view name) const {
 
 namespace {
 
-bool is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s)
-    if (!is_tchar(c)) return false;
+    if (!is_http_tchar(c)) return false;
   return true;
 }
 

@@ -171,6 +171,29 @@ struct Impl {
     return "";
   }
 
+  static void reply_status(httplib::Response& res, int status, const std::string& message,
+                           int code = mcp::kInvalidRequest) {
+    res.status = status;
+    res.set_content(json_dump(rpc_error_body(code, message)), "application/json");
+  }
+
+  // The session a request names in Mcp-Session-Id: 400 without the header, 404 when unknown, legacy, or created by
+  // another token (a session belongs to its token). Sets the response and returns null on failure.
+  std::shared_ptr<HttpSession> streamable_session(const httplib::Request& req, httplib::Response& res,
+                                                  const std::string& label) {
+    std::string sid = req.get_header_value("Mcp-Session-Id");
+    if (sid.empty()) {
+      reply_status(res, 400, "Bad Request: Mcp-Session-Id header is required");
+      return nullptr;
+    }
+    auto hs = find_session(sid);
+    if (!hs || hs->legacy || hs->token_label != label) {
+      reply_status(res, 404, "Session not found; initialize again");
+      return nullptr;
+    }
+    return hs;
+  }
+
   // ------------------------------------------------------------------ sessions
   std::shared_ptr<HttpSession> new_session(const std::string& label, bool legacy) {
     auto hs = std::make_shared<HttpSession>();
@@ -340,26 +363,8 @@ struct Impl {
       }
       res.set_header("Mcp-Session-Id", hs->id);
     } else {
-      std::string sid = req.get_header_value("Mcp-Session-Id");
-      if (sid.empty()) {
-        res.status = 400;
-        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Bad Request: Mcp-Session-Id header is required")),
-                        "application/json");
-        return;
-      }
-      hs = find_session(sid);
-      if (!hs || hs->legacy) {
-        res.status = 404;
-        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Session not found; initialize again")),
-                        "application/json");
-        return;
-      }
-      if (hs->token_label != *label) {  // a session belongs to the token that created it
-        res.status = 404;
-        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Session not found; initialize again")),
-                        "application/json");
-        return;
-      }
+      hs = streamable_session(req, res, *label);
+      if (!hs) return;
       if (req.has_header("MCP-Protocol-Version")) {
         std::string v = req.get_header_value("MCP-Protocol-Version");
         const auto& sv = mcp::supported_versions();
@@ -455,20 +460,8 @@ struct Impl {
                       "application/json");
       return;
     }
-    std::string sid = req.get_header_value("Mcp-Session-Id");
-    if (sid.empty()) {
-      res.status = 400;
-      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Bad Request: Mcp-Session-Id header is required")),
-                      "application/json");
-      return;
-    }
-    auto hs = find_session(sid);
-    if (!hs || hs->legacy || hs->token_label != *label) {
-      res.status = 404;
-      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Session not found; initialize again")),
-                      "application/json");
-      return;
-    }
+    auto hs = streamable_session(req, res, *label);
+    if (!hs) return;
     auto st = std::make_shared<Stream>();
     {
       std::lock_guard<std::mutex> lk(hs->mu);
@@ -497,19 +490,8 @@ struct Impl {
   void handle_delete(const httplib::Request& req, httplib::Response& res) {
     auto label = authorize(req, res);
     if (!label) return;
-    std::string sid = req.get_header_value("Mcp-Session-Id");
-    if (sid.empty()) {
-      res.status = 400;
-      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Bad Request: Mcp-Session-Id header is required")),
-                      "application/json");
-      return;
-    }
-    auto hs = find_session(sid);
-    if (!hs || hs->legacy || hs->token_label != *label) {
-      res.status = 404;
-      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Session not found")), "application/json");
-      return;
-    }
+    auto hs = streamable_session(req, res, *label);
+    if (!hs) return;
     end_session(hs);
     res.status = 200;
   }
