@@ -8,7 +8,7 @@ RUN scripts/setup.sh
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSW_BUILD_TESTS=OFF \
  && cmake --build /build -j"$(nproc)" \
- && strip /build/src/app/satwarden
+ && strip /build/src/app/satwarden /build/src/app/libsatwarden_http.so
 
 FROM debian:12-slim
 RUN apt-get update \
@@ -17,6 +17,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/satwarden --uid 10402 satwarden
 COPY --from=build /build/src/app/satwarden /usr/local/bin/satwarden
+# The HTTP transport and the outbound fetcher are loaded from next to the binary.
+COPY --from=build /build/src/app/libsatwarden_http.so /usr/local/bin/libsatwarden_http.so
 USER satwarden
 ENV SATWARDEN_TRANSPORT=http \
     SATWARDEN_HOST=0.0.0.0 \
