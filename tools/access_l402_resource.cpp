@@ -21,12 +21,6 @@ bool is_texty(const std::string& ctype) {
          c.find("x-www-form-urlencoded") != std::string::npos;
 }
 
-std::vector<std::string> values_of(const fetch::Response& r, const std::string& name) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : r.headers)
-    if (k == name) out.push_back(v);
-  return out;
-}
 
 json result_json(const fetch::Response& r, bool used_cached) {
   static const char* kKeep[] = {"content-type", "content-length", "location", "www-authenticate", "payment-receipt",
@@ -124,7 +118,7 @@ struct Access {
 
     // 2. 402: pick a challenge.
     progress(2, "402 Payment Required: reading the challenge");
-    auto sel = challenge::select_challenge(values_of(*resp, "www-authenticate"));
+    auto sel = challenge::select_challenge(resp->header_values("www-authenticate"));
     if (!sel) {
       Error err = sel.error();
       err.message += " (HTTP 402 from " + origin + "); nothing was paid";

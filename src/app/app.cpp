@@ -136,7 +136,6 @@ int sw_main(int argc, char** argv) {
     std::unique_lock<std::mutex> lk(bg_mu);
     for (;;) {
       lk.unlock();
-      recover();
       if (engine.wallet) {
         auto st = ledger->status();
         if (st && st->unknown_count > 0) {
@@ -149,6 +148,9 @@ int sw_main(int argc, char** argv) {
       }
       lk.lock();
       if (bg_cv.wait_for(lk, std::chrono::seconds(std::min<int64_t>(60, stale_after)), [&] { return bg_stop; })) break;
+      lk.unlock();
+      recover();  // start-up recovery ran before this thread; later cycles pick up rows that went stale since
+      lk.lock();
     }
   });
   struct StopBg {

@@ -34,19 +34,6 @@ using detail::Ip;
 using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-std::vector<std::string> Response::header_values(std::string_view name) const {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : headers)
-    if (detail::ascii_ieq(k, name)) out.push_back(v);
-  return out;
-}
-
-std::optional<std::string> Response::header(std::string_view name) const {
-  for (const auto& [k, v] : headers)
-    if (detail::ascii_ieq(k, name)) return v;
-  return std::nullopt;
-}
-
 namespace {
 
 

@@ -252,4 +252,19 @@ Result<Url> resolve_url(const Url& base, std::string_view ref_in) {
   return parse_url(base.origin() + path + query);
 }
 
+// Header lookups live here (sw_fetch_core) rather than in fetch.cpp so that code outside the on-demand HTTP
+// module, which calls the fetcher through a function pointer, can read responses too.
+std::vector<std::string> Response::header_values(std::string_view name) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : headers)
+    if (detail::ascii_ieq(k, name)) out.push_back(v);
+  return out;
+}
+
+std::optional<std::string> Response::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (detail::ascii_ieq(k, name)) return v;
+  return std::nullopt;
+}
+
 }  // namespace sw::fetch

@@ -124,9 +124,7 @@ struct Impl {
       bool okh = (cfg.loopback_bind() && loopback_name(host)) ||
                  std::find(cfg.allowed_hosts.begin(), cfg.allowed_hosts.end(), host) != cfg.allowed_hosts.end();
       if (!okh) {
-        res.status = 403;
-        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Forbidden: Host header not allowed")),
-                        "application/json");
+        reply_status(res, 403, "Forbidden: Host header not allowed");
         return std::nullopt;
       }
     }
@@ -140,9 +138,7 @@ struct Impl {
         }
       }
       if (!oko) {
-        res.status = 403;
-        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Forbidden: Origin not allowed")),
-                        "application/json");
+        reply_status(res, 403, "Forbidden: Origin not allowed");
         return std::nullopt;
       }
     }
@@ -320,9 +316,7 @@ struct Impl {
     if (!label) return;
     std::string ctype = lower(req.get_header_value("Content-Type"));
     if (ctype.rfind("application/json", 0) != 0) {
-      res.status = 415;
-      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Content-Type must be application/json")),
-                      "application/json");
+      reply_status(res, 415, "Content-Type must be application/json");
       return;
     }
     std::string accept = lower(req.get_header_value("Accept"));
@@ -330,17 +324,12 @@ struct Impl {
     bool accepts_json = accept.empty() || accept.find("application/json") != std::string::npos ||
                         accept.find("*/*") != std::string::npos;
     if (!accepts_sse && !accepts_json) {
-      res.status = 406;
-      res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest,
-                                               "Accept must include application/json or text/event-stream")),
-                      "application/json");
+      reply_status(res, 406, "Accept must include application/json or text/event-stream");
       return;
     }
     json msg = json::parse(req.body, nullptr, false);
     if (msg.is_discarded()) {
-      res.status = 400;
-      res.set_content(json_dump(rpc_error_body(mcp::kParseError, "Parse error: the body is not valid JSON")),
-                      "application/json");
+      reply_status(res, 400, "Parse error: the body is not valid JSON", mcp::kParseError);
       return;
     }
     json err;
@@ -369,10 +358,7 @@ struct Impl {
         std::string v = req.get_header_value("MCP-Protocol-Version");
         const auto& sv = mcp::supported_versions();
         if (std::find(sv.begin(), sv.end(), v) == sv.end()) {
-          res.status = 400;
-          res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest,
-                                                   "Bad Request: unsupported MCP-Protocol-Version " + v)),
-                          "application/json");
+          reply_status(res, 400, "Bad Request: unsupported MCP-Protocol-Version " + v);
           return;
         }
       }
@@ -466,9 +452,7 @@ struct Impl {
     {
       std::lock_guard<std::mutex> lk(hs->mu);
       if (hs->get_stream) {
-        res.status = 409;
-        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "This session already has a GET stream")),
-                        "application/json");
+        reply_status(res, 409, "This session already has a GET stream");
         return;
       }
       hs->get_stream = st;
@@ -561,9 +545,7 @@ struct Impl {
     // before anything is read (411). MCP clients send Content-Length.
     http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
       if (req.method == "POST" && req.has_header("Transfer-Encoding")) {
-        res.status = 411;
-        res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "Length Required: send Content-Length")),
-                        "application/json");
+        reply_status(res, 411, "Length Required: send Content-Length");
         return httplib::Server::HandlerResponse::Handled;
       }
       return httplib::Server::HandlerResponse::Unhandled;
