@@ -20,7 +20,7 @@ std::optional<mcp::Tool> make(Engine& engine) {
         std::string hash, invoice;
         if (by_hash) {
           hash = args["payment_hash"].get<std::string>();
-          std::transform(hash.begin(), hash.end(), hash.begin(), [](unsigned char c) { return std::tolower(c); });
+          hash = ascii_lower(hash);
         } else {
           invoice = std::string(trim(args["invoice"].get<std::string>()));
           auto inv = bolt11::decode(invoice);

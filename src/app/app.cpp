@@ -16,6 +16,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <deque>
 #include <thread>
 
 namespace {
@@ -128,45 +129,82 @@ int sw_main(int argc, char** argv) {
   sw::pay::TokenCache tokens(cfg.data_dir + "/l402-tokens.json");
   engine.tokens = &tokens;
 
-  // Background reconciliation of `unknown` payments with the wallet: at start-up, then every minute.
-  std::mutex bg_mu;
-  std::condition_variable bg_cv;
-  bool bg_stop = false;
-  std::thread reconciler([&] {
-    std::unique_lock<std::mutex> lk(bg_mu);
-    for (;;) {
-      lk.unlock();
-      if (engine.wallet) {
-        auto st = ledger->status();
-        if (st && st->unknown_count > 0) {
-          auto r = payer.reconcile();
-          if (r && (r->settled || r->failed))
-            sw::log(sw::LogLevel::notice, "reconcile", "settled " + std::to_string(r->settled) + ", failed " +
-                                                           std::to_string(r->failed) + ", pending " +
-                                                           std::to_string(r->pending));
-        }
+  // Background reconciliation of `unknown` payments with the wallet: at start-up, then every minute, and at once
+  // for each payment_sent notification from the wallet. The state is shared with the wallet's notification
+  // handler (which runs on the relay thread and may outlive this frame), hence the shared_ptr.
+  struct Background {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stop = false;
+    std::deque<sw::wallet::Notification> notes;  // bounded: a flood of notifications costs nothing but drops
+  };
+  auto bg = std::make_shared<Background>();
+  if (wallet) {
+    wallet->set_notification_handler([bg](const sw::wallet::Notification& n) {
+      {
+        std::lock_guard<std::mutex> lk(bg->mu);
+        if (bg->stop || bg->notes.size() >= 1000) return;
+        bg->notes.push_back(n);
       }
-      lk.lock();
-      if (bg_cv.wait_for(lk, std::chrono::seconds(std::min<int64_t>(60, stale_after)), [&] { return bg_stop; })) break;
-      lk.unlock();
-      recover();  // start-up recovery ran before this thread; later cycles pick up rows that went stale since
-      lk.lock();
+      bg->cv.notify_all();
+    });
+  }
+  std::thread reconciler([&, bg] {
+    std::unique_lock<std::mutex> lk(bg->mu);
+    auto next_cycle = std::chrono::steady_clock::now();
+    bool first_cycle = true;
+    for (;;) {
+      while (!bg->notes.empty()) {
+        auto n = std::move(bg->notes.front());
+        bg->notes.pop_front();
+        lk.unlock();
+        if (n.type == "payment_received" || n.type == "payment_sent") {
+          const sw::json& tx = n.transaction;
+          int64_t msat = tx.contains("amount") && tx["amount"].is_number_unsigned() ? tx["amount"].get<int64_t>() : 0;
+          sw::log(sw::LogLevel::info, "wallet",
+                  "notification " + n.type + ": " + std::to_string(sw::msat_to_sat_ceil(static_cast<uint64_t>(msat))) +
+                      " sats" + (tx.contains("payment_hash") && tx["payment_hash"].is_string()
+                                     ? " (" + tx["payment_hash"].get<std::string>().substr(0, 16) + "…)"
+                                     : std::string()));
+        }
+        payer.on_notification(n);
+        lk.lock();
+      }
+      if (bg->stop) break;
+      if (std::chrono::steady_clock::now() >= next_cycle) {
+        lk.unlock();
+        if (engine.wallet) {
+          auto st = ledger->status();
+          if (st && st->unknown_count > 0) {
+            auto r = payer.reconcile();
+            if (r && (r->settled || r->failed))
+              sw::log(sw::LogLevel::notice, "reconcile", "settled " + std::to_string(r->settled) + ", failed " +
+                                                             std::to_string(r->failed) + ", pending " +
+                                                             std::to_string(r->pending));
+          }
+        }
+        // Start-up recovery ran before this thread; later cycles pick up rows that went stale since.
+        if (!first_cycle) recover();
+        first_cycle = false;
+        next_cycle = std::chrono::steady_clock::now() + std::chrono::seconds(std::min<int64_t>(60, stale_after));
+        lk.lock();
+        continue;
+      }
+      bg->cv.wait_until(lk, next_cycle, [&] { return bg->stop || !bg->notes.empty(); });
     }
   });
   struct StopBg {
-    std::mutex& mu;
-    std::condition_variable& cv;
-    bool& stop;
+    std::shared_ptr<Background> bg;
     std::thread& t;
     ~StopBg() {
       {
-        std::lock_guard<std::mutex> lk(mu);
-        stop = true;
+        std::lock_guard<std::mutex> lk(bg->mu);
+        bg->stop = true;
       }
-      cv.notify_all();
+      bg->cv.notify_all();
       if (t.joinable()) t.join();
     }
-  } stop_bg{bg_mu, bg_cv, bg_stop, reconciler};
+  } stop_bg{bg, reconciler};
 
   auto registry = std::make_shared<sw::mcp::ToolRegistry>();
   if (auto st = sw::tools::register_all(*registry, engine); !st) {

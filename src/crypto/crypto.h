@@ -91,6 +91,8 @@ class SecretKey {
 bool secret_key_valid(const uint8_t* sk32);
 // True iff pk32 is the x coordinate of a point on secp256k1 (lifts with even Y).
 bool xonly_pubkey_valid(const uint8_t* pk32);
+// True iff pk33 is a SEC1 compressed point (02/03 prefix) on secp256k1 — a Lightning node id.
+bool compressed_pubkey_valid(const uint8_t* pk33);
 // Parses 64 LOWERCASE hex characters that name a point on the curve (Nostr's format). nullopt otherwise.
 std::optional<XOnlyPubKey> parse_xonly_pubkey_hex(std::string_view hex);
 

@@ -48,6 +48,12 @@ bool xonly_pubkey_valid(const uint8_t* pk32) {
   return secp256k1_xonly_pubkey_parse(secp_ctx(), &pk, pk32) == 1;
 }
 
+bool compressed_pubkey_valid(const uint8_t* pk33) {
+  if (pk33[0] != 0x02 && pk33[0] != 0x03) return false;  // ec_pubkey_parse would also take 65-byte forms
+  secp256k1_pubkey pk;
+  return secp256k1_ec_pubkey_parse(secp_ctx(), &pk, pk33, 33) == 1;
+}
+
 std::optional<XOnlyPubKey> parse_xonly_pubkey_hex(std::string_view hex) {
   if (hex.size() != 64) return std::nullopt;
   for (char c : hex)

@@ -1,15 +1,24 @@
 #include "pay/pay.h"
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 
 #include "crypto/crypto.h"
 
 namespace sw::pay {
 
 namespace {
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+// Crash-test hook (see pay.h). Compiled out unless SW_FAILPOINTS.
+void failpoint([[maybe_unused]] const char* step) {
+#ifdef SW_FAILPOINTS
+  static const char* wanted = std::getenv("SATWARDEN_FAILPOINT");
+  if (wanted && std::string_view(wanted) == step) {
+    log(LogLevel::warning, "pay", std::string("failpoint ") + step + ": killing the process");
+    std::raise(SIGKILL);
+  }
+#endif
 }
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -27,22 +36,22 @@ Status Payer::verify_preimage(const std::string& preimage, const std::string& pa
   auto bytes = hex_decode(preimage);
   if (!bytes) return make_error("WALLET_INVALID_PREIMAGE", "the wallet returned an invalid preimage: not hex");
   auto h = crypto::sha256(*bytes);
-  if (hex_encode(h.data(), h.size()) != lower(payment_hash_hex))
+  if (hex_encode(h.data(), h.size()) != ascii_lower(payment_hash_hex))
     return make_error("WALLET_INVALID_PREIMAGE",
                       "the wallet returned an invalid preimage: its SHA-256 is not the invoice's payment hash");
   return ok_status();
 }
 
-Result<std::string> Payer::wallet_network() {
+Result<wallet::Info> Payer::wallet_info() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (network_) return *network_;
+    if (info_) return *info_;
   }
   auto info = wallet_->get_info();
   if (!info) return info.error();
   std::lock_guard<std::mutex> lk(mu_);
-  network_ = info->network;
-  return *network_;
+  info_ = *info;
+  return *info_;
 }
 
 Result<bolt11::Invoice> Payer::check(const PayRequest& rq) {
@@ -57,7 +66,7 @@ Result<bolt11::Invoice> Payer::check(const PayRequest& rq) {
     return make_error("INVOICE_EXPIRED", "the invoice expired at " + std::to_string(inv->expires_at()) + " (" +
                                              std::to_string(now - inv->expires_at()) + " s ago); ask for a new one",
                       json{{"expires_at", inv->expires_at()}});
-  if (rq.required_payment_hash && lower(*rq.required_payment_hash) != inv->payment_hash)
+  if (rq.required_payment_hash && ascii_lower(*rq.required_payment_hash) != inv->payment_hash)
     return make_error("MACAROON_NOT_BOUND",
                       "macaroon is not bound to this invoice: its payment hash differs from the invoice's",
                       json{{"invoice_payment_hash", inv->payment_hash}});
@@ -70,12 +79,13 @@ Result<bolt11::Invoice> Payer::check(const PayRequest& rq) {
   if (!wallet_)
     return make_error("WALLET_NOT_CONFIGURED",
                       "no wallet is configured: set NWC_URL to your wallet's nostr+walletconnect:// URI");
-  auto net = wallet_network();
-  if (!net) return net.error();
-  if (!net->empty() && *net != inv->network)
+  auto info = wallet_info();
+  if (!info) return info.error();
+  const std::string& net = info->network;
+  if (!net.empty() && net != inv->network)
     return make_error("NETWORK_MISMATCH",
-                      "the invoice is for " + inv->network + " but the wallet is on " + *net + "; nothing was paid",
-                      json{{"invoice_network", inv->network}, {"wallet_network", *net}});
+                      "the invoice is for " + inv->network + " but the wallet is on " + net + "; nothing was paid",
+                      json{{"invoice_network", inv->network}, {"wallet_network", net}});
   return inv;
 }
 
@@ -96,7 +106,7 @@ Result<spend::LookupOutcome> Payer::lookup(const std::string& payment_hash) {
   bool pre_ok = !pre.empty() && verify_preimage(pre, payment_hash).ok();
   if (state == "settled" || (state.empty() && pre_ok)) {
     out.kind = spend::LookupOutcome::Kind::settled;
-    if (pre_ok) out.preimage = lower(pre);
+    if (pre_ok) out.preimage = ascii_lower(pre);
     if (tx->contains("fees_paid") && (*tx)["fees_paid"].is_number_unsigned())
       out.fee_msat = (*tx)["fees_paid"].get<uint64_t>();
   } else if (state == "failed" || state == "expired") {
@@ -112,25 +122,83 @@ Result<spend::ReconcileSummary> Payer::reconcile() {
 }
 
 Result<PayOutcome> Payer::pay(const PayRequest& rq) {
-  auto progress = [&](double p, const std::string& m) {
-    if (rq.progress) rq.progress(p, m);
-  };
   auto checked = check(rq);
   if (!checked) return checked.error();
   const bolt11::Invoice& inv = *checked;
-  progress(1, "invoice checked: " + std::to_string(msat_to_sat_ceil(*inv.amount_msat)) + " sats");
+  if (rq.progress) rq.progress(1, "invoice checked: " + std::to_string(msat_to_sat_ceil(*inv.amount_msat)) + " sats");
+  spend::ReserveRequest rr;
+  rr.client = rq.client;
+  rr.domain = rq.domain;
+  rr.tool = rq.tool;
+  rr.protocol = rq.protocol;
+  rr.invoice = std::string(trim(rq.invoice));
+  rr.payment_hash = inv.payment_hash;
+  rr.amount_msat = *inv.amount_msat;
+  if (!rq.envelope.empty()) rr.envelope = rq.envelope;
+  std::string invoice_text = rr.invoice;
+  auto out = execute(rr, rq.cancelled, rq.progress,
+                     [this, &invoice_text] { return wallet_->pay_invoice(invoice_text, std::nullopt); }, false);
+  if (out) out->invoice = inv;
+  return out;
+}
 
+Result<PayOutcome> Payer::keysend(const KeysendRequest& rq) {
+  std::string dest = ascii_lower(std::string(trim(rq.destination)));
+  auto node = hex_decode(dest);
+  if (dest.size() != 66 || !node || !crypto::compressed_pubkey_valid(node->data()))
+    return make_error("INVALID_ARGUMENT",
+                      "destination must be a node id: 66 hex characters, a compressed secp256k1 public key");
+  if (rq.amount_sats == 0) return make_error("INVALID_ARGUMENT", "amount_sats must be at least 1");
+  if (rq.amount_sats > spend::kMaxMsat / 1000) return make_error("INVALID_ARGUMENT", "amount_sats is too large");
+  if (rq.amount_sats > rq.max_sats)
+    return make_error("AMOUNT_EXCEEDS_MAX",
+                      "the keysend is for " + std::to_string(rq.amount_sats) + " sats, more than max_sats " +
+                          std::to_string(rq.max_sats) + "; nothing was paid",
+                      json{{"amount_sats", rq.amount_sats}, {"max_sats", rq.max_sats}});
+  for (const auto& t : rq.tlv_records) {
+    // Types below 2^16 belong to the protocol (5482373484, the keysend preimage record, is the wallet's to add).
+    if (t.type < 65536 || t.type == 5482373484ULL)
+      return make_error("INVALID_ARGUMENT", "tlv_records: type " + std::to_string(t.type) +
+                                                " is reserved; custom records use types >= 65536");
+    if (t.value_hex.size() % 2 != 0 || !hex_decode(t.value_hex))
+      return make_error("INVALID_ARGUMENT", "tlv_records: value of type " + std::to_string(t.type) +
+                                                " is not an even-length hex string");
+  }
+  if (!wallet_)
+    return make_error("WALLET_NOT_CONFIGURED",
+                      "no wallet is configured: set NWC_URL to your wallet's nostr+walletconnect:// URI");
+  auto info = wallet_info();
+  if (!info) return info.error();
+  if (!info->methods.empty() &&
+      std::find(info->methods.begin(), info->methods.end(), "pay_keysend") == info->methods.end())
+    return make_error("WALLET_NOT_IMPLEMENTED", "the wallet does not offer pay_keysend; nothing was paid");
+
+  // Our own preimage: the payment hash is then known before sending (double-pay guard, reconciliation).
+  auto pre = crypto::random_bytes(32);
+  auto hash = crypto::sha256(pre);
+  wallet::KeysendParams kp;
+  kp.pubkey = dest;
+  kp.amount_msat = rq.amount_sats * 1000;
+  kp.preimage = hex_encode(pre.data(), pre.size());
+  kp.tlv_records = rq.tlv_records;
+  spend::ReserveRequest rr;
+  rr.client = rq.client;
+  rr.tool = rq.tool;
+  rr.protocol = "keysend";
+  rr.payment_hash = hex_encode(hash.data(), hash.size());
+  rr.amount_msat = kp.amount_msat;
+  if (!rq.envelope.empty()) rr.envelope = rq.envelope;
+  if (rq.progress) rq.progress(1, "keysend checked: " + std::to_string(rq.amount_sats) + " sats");
+  return execute(rr, rq.cancelled, rq.progress, [this, &kp] { return wallet_->pay_keysend(kp); }, true);
+}
+
+Result<PayOutcome> Payer::execute(const spend::ReserveRequest& rr, const std::function<bool()>& cancelled,
+                                  const std::function<void(double, const std::string&)>& progress,
+                                  const std::function<Result<wallet::PayResult>()>& send,
+                                  bool sender_chose_preimage) {
   spend::Reservation res;
+  res.payment_hash = rr.payment_hash;
   if (ledger_) {
-    spend::ReserveRequest rr;
-    rr.client = rq.client;
-    rr.domain = rq.domain;
-    rr.tool = rq.tool;
-    rr.protocol = rq.protocol;
-    rr.invoice = std::string(trim(rq.invoice));
-    rr.payment_hash = inv.payment_hash;
-    rr.amount_msat = *inv.amount_msat;
-    if (!rq.envelope.empty()) rr.envelope = rq.envelope;
     auto r = ledger_->reserve(rr);
     if (!r && r.error().code == "PAYMENT_STATE_UNKNOWN") {
       // An earlier attempt's outcome is unknown: ask the wallet first, then decide (never pay blindly).
@@ -139,9 +207,10 @@ Result<PayOutcome> Payer::pay(const PayRequest& rq) {
     }
     if (!r) return r.error();
     res = *r;
-    progress(2, "budget reserved");
+    if (progress) progress(2, "budget reserved");
   }
-  if (rq.cancelled && rq.cancelled()) {  // last point of return
+  failpoint("after_reserve");
+  if (cancelled && cancelled()) {  // last point of return
     if (ledger_) (void)ledger_->release(res.id);
     return make_error("CANCELLED", "cancelled before paying; nothing was paid");
   }
@@ -151,9 +220,12 @@ Result<PayOutcome> Payer::pay(const PayRequest& rq) {
       return st.error();
     }
   }
+  failpoint("after_in_flight");
   int64_t t0 = now_ms();
-  auto paid = wallet_->pay_invoice(std::string(trim(rq.invoice)), std::nullopt);
+  auto paid = send();
   int64_t latency = now_ms() - t0;
+  failpoint("after_reply");
+  const std::string again = rr.protocol == "keysend" ? "Do not send this keysend again." : "Do not pay this invoice again.";
   if (!paid) {
     const Error& e = paid.error();
     if (wallet::is_definite_payment_failure(e)) {
@@ -165,21 +237,27 @@ Result<PayOutcome> Payer::pay(const PayRequest& rq) {
     if (ledger_) (void)ledger_->mark_unknown(res.id, e.code);
     return make_error("PAYMENT_OUTCOME_UNKNOWN",
                       e.message + ". The payment may or may not have gone through: the amount stays reserved and "
-                                  "satwarden will check with the wallet (lookup_payment). Do not pay this invoice again.",
-                      json{{"cause", e.code}, {"payment_hash", inv.payment_hash}});
-  }
-  if (auto v = verify_preimage(paid->preimage, inv.payment_hash); !v) {
-    if (ledger_) (void)ledger_->mark_unknown(res.id, "WALLET_INVALID_PREIMAGE");
-    return make_error("WALLET_INVALID_PREIMAGE",
-                      v.error().message + ". The wallet says it paid, but without proof; the amount stays reserved "
-                                          "until satwarden confirms with the wallet. Do not pay this invoice again.",
-                      json{{"payment_hash", inv.payment_hash}});
+                                  "satwarden will check with the wallet (lookup_payment). " + again,
+                      json{{"cause", e.code}, {"payment_hash", rr.payment_hash}});
   }
   PayOutcome out;
-  out.invoice = inv;
-  out.payment_hash = inv.payment_hash;
-  out.preimage = lower(paid->preimage);
-  out.amount_msat = *inv.amount_msat;
+  if (auto v = verify_preimage(paid->preimage, rr.payment_hash); !v) {
+    // A keysend's preimage is ours, so it proves nothing either way; a wallet that substituted its own (a
+    // well-formed one) still says it paid: book it as spent rather than risk under-counting the budget.
+    bool well_formed = paid->preimage.size() == 64 && hex_decode(paid->preimage).has_value();
+    if (!sender_chose_preimage || !well_formed) {
+      if (ledger_) (void)ledger_->mark_unknown(res.id, "WALLET_INVALID_PREIMAGE");
+      return make_error("WALLET_INVALID_PREIMAGE",
+                        v.error().message + ". The wallet says it paid, but without proof; the amount stays reserved "
+                                            "until satwarden confirms with the wallet. " + again,
+                        json{{"payment_hash", rr.payment_hash}});
+    }
+    out.wallet_preimage = true;
+    log(LogLevel::warning, "pay", "the wallet paid the keysend with its own preimage, not the one satwarden sent");
+  }
+  out.payment_hash = rr.payment_hash;
+  out.preimage = ascii_lower(paid->preimage);
+  out.amount_msat = rr.amount_msat;
   out.fee_reported = paid->fees_paid_msat.has_value();
   out.fee_msat = paid->fees_paid_msat.value_or(res.max_fee_msat);
   out.latency_ms = latency;
@@ -188,8 +266,32 @@ Result<PayOutcome> Payer::pay(const PayRequest& rq) {
     if (auto st = ledger_->settle(res.id, out.fee_msat, out.preimage, latency); !st)
       log(LogLevel::error, "pay", "paid, but the ledger could not record it: " + st.error().message);
   }
-  progress(3, "paid and verified");
+  if (progress) progress(3, "paid and verified");
   return out;
+}
+
+bool Payer::on_notification(const wallet::Notification& n) {
+  if (!ledger_ || n.type != "payment_sent" || !n.transaction.is_object()) return false;
+  const json& tx = n.transaction;
+  if (!tx.contains("payment_hash") || !tx["payment_hash"].is_string()) return false;
+  std::string hash = ascii_lower(tx["payment_hash"].get<std::string>());
+  auto row = ledger_->get_payment(hash);
+  if (!row || row->state != spend::State::unknown) return false;  // in-flight rows belong to their paying call
+  std::string pre = tx.contains("preimage") && tx["preimage"].is_string() ? tx["preimage"].get<std::string>() : "";
+  if (!verify_preimage(pre, hash).ok()) {
+    log(LogLevel::warning, "pay", "a payment_sent notification without a valid preimage was ignored");
+    return false;
+  }
+  uint64_t fee = row->max_fee_msat;  // unknown → the reserved allowance stays booked
+  if (tx.contains("fees_paid") && tx["fees_paid"].is_number_integer() && tx["fees_paid"].get<int64_t>() >= 0)
+    fee = tx["fees_paid"].get<uint64_t>();
+  auto st = ledger_->settle(row->id, fee, ascii_lower(pre), (clock_.now_unix() - row->created_at) * 1000);
+  if (!st) {
+    log(LogLevel::warning, "pay", "could not settle from a notification: " + st.error().message);
+    return false;
+  }
+  log(LogLevel::notice, "pay", "payment " + hash.substr(0, 16) + "… settled from the wallet's payment_sent notification");
+  return true;
 }
 
 }  // namespace sw::pay

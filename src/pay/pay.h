@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bolt11/bolt11.h"
 #include "common/common.h"
@@ -33,6 +34,18 @@ struct PayRequest {
   std::function<bool()> cancelled;                                             // may be empty
 };
 
+// A keysend (spontaneous payment to a node id). satwarden draws the preimage itself, so the payment hash — the
+// ledger's double-pay and reconciliation key — is known before anything is sent.
+struct KeysendRequest {
+  std::string destination;  // payee node id: 66 hex chars, compressed secp256k1 point
+  uint64_t amount_sats = 0;  // > 0
+  uint64_t max_sats = 0;     // per-call cap given by the caller
+  std::vector<wallet::KeysendParams::Tlv> tlv_records;  // types >= 65536 (custom records), values hex
+  std::string client, envelope, tool;
+  std::function<void(double progress, const std::string& message)> progress;
+  std::function<bool()> cancelled;
+};
+
 struct PayOutcome {
   bolt11::Invoice invoice;
   std::string payment_hash;
@@ -40,13 +53,18 @@ struct PayOutcome {
   uint64_t amount_msat = 0;
   uint64_t fee_msat = 0;
   bool fee_reported = false;  // false: the wallet did not say; the reserved allowance was booked
+  bool wallet_preimage = false;  // keysend only: the wallet ignored our preimage and used its own
   int64_t latency_ms = 0;
   int64_t ledger_id = 0;
 };
 
 // Error codes produced here (besides the wallet's and the ledger's):
 //   INVALID_INVOICE, INVOICE_NO_AMOUNT, INVOICE_EXPIRED, NETWORK_MISMATCH, AMOUNT_EXCEEDS_MAX,
-//   MACAROON_NOT_BOUND, WALLET_NOT_CONFIGURED, CANCELLED, PAYMENT_OUTCOME_UNKNOWN, WALLET_INVALID_PREIMAGE.
+//   MACAROON_NOT_BOUND, WALLET_NOT_CONFIGURED, CANCELLED, PAYMENT_OUTCOME_UNKNOWN, WALLET_INVALID_PREIMAGE,
+//   INVALID_ARGUMENT (keysend), WALLET_NOT_IMPLEMENTED (the wallet does not list pay_keysend).
+// Test builds (CMake SW_FAILPOINTS, on by default; off in the Docker image): when SATWARDEN_FAILPOINT names a step
+// (after_reserve, after_in_flight, after_reply) the process SIGKILLs itself there — the crash tests' way to stop
+// at a step that lasts microseconds.
 class Payer {
  public:
   Payer(wallet::Wallet* wallet, spend::Ledger* ledger, const Clock& clock = Clock::system());
@@ -54,6 +72,12 @@ class Payer {
   // Every pre-payment check; nothing is reserved or sent.
   Result<bolt11::Invoice> check(const PayRequest& rq);
   Result<PayOutcome> pay(const PayRequest& rq);
+  Result<PayOutcome> keysend(const KeysendRequest& rq);
+
+  // A wallet notification (from a background thread, never the relay loop): `payment_sent` with a preimage that
+  // hashes to the payment hash settles a ledger row whose outcome was unknown, without waiting for the next
+  // reconciliation. Returns true when a row changed state.
+  bool on_notification(const wallet::Notification& n);
 
   // Looks up every `unknown` ledger row in the wallet and settles/fails it (start-up, background, and before a
   // related payment). Returns how many rows changed state.
@@ -66,12 +90,16 @@ class Payer {
   static Status verify_preimage(const std::string& preimage, const std::string& payment_hash_hex);
 
  private:
-  Result<std::string> wallet_network();
+  Result<wallet::Info> wallet_info();
+  // reserve → in_flight → send → verify → settle; `send` runs with the budget reserved and the row in flight.
+  Result<PayOutcome> execute(const spend::ReserveRequest& rr, const std::function<bool()>& cancelled,
+                             const std::function<void(double, const std::string&)>& progress,
+                             const std::function<Result<wallet::PayResult>()>& send, bool sender_chose_preimage);
   wallet::Wallet* wallet_;
   spend::Ledger* ledger_;
   const Clock& clock_;
   std::mutex mu_;
-  std::optional<std::string> network_;  // cached from get_info
+  std::optional<wallet::Info> info_;  // cached from get_info (network, methods)
 };
 
 // L402 credentials cached per origin (scheme://host:port) so later calls reuse them instead of paying again.

@@ -1,6 +1,7 @@
 // NIP-47 client over the relay pool. See wallet.h for the contract.
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -17,6 +18,8 @@ namespace {
 constexpr int kRequestKind = 23194;
 constexpr int kResponseKind = 23195;
 constexpr int kInfoKind = 13194;
+constexpr int kNotificationNip04Kind = 23196;
+constexpr int kNotificationNip44Kind = 23197;
 
 std::vector<std::string> split_caps(const std::string& s) {
   // Capabilities are space separated; early Alby used commas. Be lenient.
@@ -63,6 +66,13 @@ struct NwcWallet::Impl {
   std::optional<std::string> info_encryption_tag;  // nullopt: no tag (→ nip04)
   int64_t info_created_at = -1;
   std::string encryption;  // chosen scheme
+
+  // Notifications.
+  std::mutex note_mu;
+  NotificationHandler note_handler;
+  std::deque<std::string> note_seen_order;  // bounded dedupe memory (FIFO)
+  std::set<std::string> note_seen;
+  std::atomic<uint64_t> notes_received{0};
 
   // ---------------------------------------------------------------- info event
   void load_info() {
@@ -128,6 +138,50 @@ struct NwcWallet::Impl {
   Result<std::string> decrypt(const std::string& content) {
     if (content.find("?iv=") != std::string::npos) return crypto::nip04::decrypt_with_shared(content, nip04_shared);
     return crypto::nip44::decrypt(content, nip44_key);
+  }
+
+  // ---------------------------------------------------------------- notifications
+  // Runs on the relay loop thread. Checks before decrypting, as for replies; the scheme follows the kind.
+  void on_notification(const json& raw) {
+    auto ev = nostr::event_from_json(raw);
+    if (!ev) return;
+    if (ev->kind != kNotificationNip04Kind && ev->kind != kNotificationNip44Kind) return;
+    if (ev->pubkey != uri.wallet_pubkey_hex) return;
+    auto p = nostr::tag_value(*ev, "p");
+    if (!p || *p != uri.client_pubkey_hex) return;
+    if (!nostr::verify_event(*ev)) return;
+    auto plain = ev->kind == kNotificationNip44Kind ? crypto::nip44::decrypt(ev->content, nip44_key)
+                                                    : crypto::nip04::decrypt_with_shared(ev->content, nip04_shared);
+    if (!plain) {
+      log(LogLevel::warning, "nwc", "a wallet notification could not be decrypted (" + plain.error().code + ")");
+      return;
+    }
+    json body = json::parse(*plain, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("notification_type") ||
+        !body["notification_type"].is_string() || !body.contains("notification") || !body["notification"].is_object()) {
+      log(LogLevel::warning, "nwc", "a wallet notification is malformed; ignored");
+      return;
+    }
+    Notification n{body["notification_type"].get<std::string>(), body["notification"]};
+    // The same notification arrives through every relay, and dual-mode wallets send it as 23196 and 23197:
+    // dedupe by what it says, not by event id.
+    std::string hash = n.transaction.contains("payment_hash") && n.transaction["payment_hash"].is_string()
+                           ? n.transaction["payment_hash"].get<std::string>()
+                           : ev->id;
+    std::string key = n.type + ":" + hash;
+    NotificationHandler h;
+    {
+      std::lock_guard<std::mutex> g(note_mu);
+      if (!note_seen.insert(key).second) return;
+      note_seen_order.push_back(key);
+      if (note_seen_order.size() > 4096) {
+        note_seen.erase(note_seen_order.front());
+        note_seen_order.pop_front();
+      }
+      h = note_handler;
+    }
+    notes_received++;
+    if (h) h(n);
   }
 
   // ---------------------------------------------------------------- one request
@@ -336,18 +390,24 @@ Result<uint64_t> NwcWallet::get_balance_msat() {
   return (*r)["balance"].get<uint64_t>();
 }
 
+namespace {
+Result<PayResult> pay_result_of(const json& r) {
+  PayResult out;
+  if (!r.contains("preimage") || !r["preimage"].is_string())
+    return make_error("INVALID_WALLET_RESPONSE", "the wallet reported success but sent no preimage");
+  out.preimage = r["preimage"].get<std::string>();
+  if (r.contains("fees_paid") && r["fees_paid"].is_number_integer() && r["fees_paid"].get<int64_t>() >= 0)
+    out.fees_paid_msat = r["fees_paid"].get<uint64_t>();
+  return out;
+}
+}  // namespace
+
 Result<PayResult> NwcWallet::pay_invoice(const std::string& invoice, std::optional<uint64_t> amount_msat) {
   json params{{"invoice", invoice}};
   if (amount_msat) params["amount"] = *amount_msat;
   auto r = request("pay_invoice", params, impl_->opt.pay_timeout);
   if (!r) return r.error();
-  PayResult out;
-  if (!r->contains("preimage") || !(*r)["preimage"].is_string())
-    return make_error("INVALID_WALLET_RESPONSE", "the wallet reported success but sent no preimage");
-  out.preimage = (*r)["preimage"].get<std::string>();
-  if (r->contains("fees_paid") && (*r)["fees_paid"].is_number_integer() && (*r)["fees_paid"].get<int64_t>() >= 0)
-    out.fees_paid_msat = (*r)["fees_paid"].get<uint64_t>();
-  return out;
+  return pay_result_of(*r);
 }
 
 Result<json> NwcWallet::make_invoice(const MakeInvoiceParams& p) {
@@ -377,5 +437,37 @@ Result<json> NwcWallet::list_transactions(const ListParams& p) {
 }
 
 Result<json> NwcWallet::get_budget() { return request("get_budget", json::object(), impl_->opt.read_timeout); }
+
+
+Result<PayResult> NwcWallet::pay_keysend(const KeysendParams& p) {
+  json params{{"amount", p.amount_msat}, {"pubkey", p.pubkey}, {"preimage", p.preimage}};
+  if (!p.tlv_records.empty()) {
+    json tlvs = json::array();
+    for (const auto& t : p.tlv_records) tlvs.push_back(json{{"type", t.type}, {"value", t.value_hex}});
+    params["tlv_records"] = std::move(tlvs);
+  }
+  auto r = request("pay_keysend", params, impl_->opt.pay_timeout);
+  if (!r) return r.error();
+  return pay_result_of(*r);
+}
+
+void NwcWallet::set_notification_handler(NotificationHandler h) {
+  {
+    std::lock_guard<std::mutex> g(impl_->note_mu);
+    bool first = !impl_->note_handler;
+    impl_->note_handler = std::move(h);
+    if (!first) return;
+  }
+  // Notifications are ephemeral: only those published from now on (a little slack for clock skew) matter.
+  json filter{{"kinds", {kNotificationNip04Kind, kNotificationNip44Kind}},
+              {"authors", {impl_->uri.wallet_pubkey_hex}},
+              {"#p", {impl_->uri.client_pubkey_hex}},
+              {"since", impl_->opt.clock->now_unix() - 60}};
+  Impl* raw = impl_.get();
+  impl_->pool->subscribe("nwc-notifications", json::array({filter}),
+                         [raw](const std::string&, const json& ev) { raw->on_notification(ev); }, nullptr);
+}
+
+uint64_t NwcWallet::notifications_received() const { return impl_->notes_received.load(); }
 
 }  // namespace sw::wallet

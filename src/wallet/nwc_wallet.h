@@ -33,6 +33,13 @@ class NwcWallet final : public Wallet {
   Result<json> lookup_invoice(const std::string& payment_hash, const std::string& invoice) override;
   Result<json> list_transactions(const ListParams& p) override;
   Result<json> get_budget() override;
+  Result<PayResult> pay_keysend(const KeysendParams& p) override;
+  // Subscribes (on every relay, resubscribed after reconnects) to kinds 23196 (NIP-04) and 23197 (NIP-44) from
+  // the wallet tagged to our key; each notification is verified (id, signature, author, p tag) before it is
+  // decrypted, deduplicated (several relays; dual-mode wallets send both kinds) and handed to `h` on the relay
+  // thread — `h` must not block (queue the work).
+  void set_notification_handler(NotificationHandler h) override;
+  uint64_t notifications_received() const;
 
   // One raw NIP-47 request (method + params) with the given timeout. Returns `result` or a mapped Error.
   Result<json> request(const std::string& method, const json& params, std::chrono::milliseconds timeout);

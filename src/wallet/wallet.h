@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,26 @@ struct Transaction {
   json raw;  // NIP-47 transaction object (type, state, invoice, payment_hash, amount, fees_paid, …)
 };
 
+// pay_keysend: a spontaneous payment to a node. satwarden always supplies the preimage (random, 32 bytes) so the
+// payment hash is known before sending: the ledger's double-pay guard and reconciliation key on it.
+struct KeysendParams {
+  std::string pubkey;        // payee node id, 33-byte compressed key, hex
+  uint64_t amount_msat = 0;  // > 0
+  std::string preimage;      // 64 hex
+  struct Tlv {
+    uint64_t type = 0;
+    std::string value_hex;
+  };
+  std::vector<Tlv> tlv_records;
+};
+
+// A wallet notification (NIP-47 kinds 23196/23197), after its id, signature, author and p tag were checked.
+struct Notification {
+  std::string type;  // payment_received | payment_sent | … (as the wallet named it)
+  json transaction;  // the NIP-47 transaction object
+};
+using NotificationHandler = std::function<void(const Notification&)>;
+
 struct MakeInvoiceParams {
   uint64_t amount_msat = 0;
   std::string description;
@@ -78,6 +99,10 @@ class Wallet {
   virtual Result<json> lookup_invoice(const std::string& payment_hash, const std::string& invoice) = 0;
   virtual Result<json> list_transactions(const ListParams& p) = 0;
   virtual Result<json> get_budget() = 0;
+  virtual Result<PayResult> pay_keysend(const KeysendParams& p) = 0;
+  // Delivers wallet notifications (where the wallet offers them) to `h`, on a background thread. Set once,
+  // before notifications are expected; wallets without notifications never call it.
+  virtual void set_notification_handler(NotificationHandler h) = 0;
 };
 
 }  // namespace sw::wallet

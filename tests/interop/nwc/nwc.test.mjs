@@ -13,7 +13,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { startRelay } from '../world/relay.mjs';
 import { FakeLightning } from '../world/lightning.mjs';
-import { FakeWalletLedger, startAlbyWallet, startNip04Wallet, startImpostor, nwcUrl, getPublicKey, hexToBytes } from '../world/wallet.mjs';
+import { FakeWalletLedger, startAlbyWallet, startNip04Wallet, startImpostor, publishNotification, nwcUrl, getPublicKey, hexToBytes } from '../world/wallet.mjs';
 
 const SERVER = process.env.SW_SERVER ?? '/work/main/build/src/app/satwarden';
 const tmpRoots = [];
@@ -24,7 +24,7 @@ async function freePort() {
 }
 
 // A world: relays, a wallet service of the given kind, and a satwarden connected to it over stdio.
-async function world({ kind = 'alby-nip44', relays = 1, deadRelay = false, env = {}, network = 'regtest' } = {}) {
+async function world({ kind = 'alby-nip44', relays = 1, deadRelay = false, env = {}, network = 'regtest', notifications = false } = {}) {
   const live = [];
   for (let i = 0; i < relays; i++) live.push(await startRelay());
   const relayUrls = live.map((r) => r.url);
@@ -33,8 +33,8 @@ async function world({ kind = 'alby-nip44', relays = 1, deadRelay = false, env =
   const clientSecret = randomBytes(32).toString('hex');
   const clientPubkey = getPublicKey(hexToBytes(clientSecret));
   let wallet;
-  if (kind === 'nip04') wallet = await startNip04Wallet({ relayUrls, ledger, clientPubkey });
-  else wallet = await startAlbyWallet({ relayUrls, ledger, clientPubkey, infoEncryption: kind === 'alby-both' ? 'alby' : 'nip44_v2' });
+  if (kind === 'nip04') wallet = await startNip04Wallet({ relayUrls, ledger, clientPubkey, notifications });
+  else wallet = await startAlbyWallet({ relayUrls, ledger, clientPubkey, notifications, infoEncryption: kind === 'alby-both' ? 'alby' : 'nip44_v2' });
   const uriRelays = deadRelay ? [`ws://127.0.0.1:${await freePort()}`, ...relayUrls] : relayUrls;
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-nwc-'));
   tmpRoots.push(dataHome);
@@ -272,3 +272,104 @@ test('without NWC_URL every wallet tool explains how to set it', async () => {
     }
   } finally { await client.close(); }
 });
+
+// ---------------------------------------------------------------- pay_keysend
+
+const NODE = '03864ef025fde8fb587d989186ce6a4a186895ee44a926bfc370e2c366597a3f8f';
+const sha256hex = (hex) => createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex');
+
+for (const kind of ['alby-nip44', 'nip04']) {
+  test(`pay_keysend through a ${kind} wallet: satwarden's preimage, ledger row, budget`, async () => {
+    const w = await world({ kind });
+    try {
+      const r = ok(await w.call('pay_keysend', { destination: NODE, amount_sats: 42,
+        tlv_records: [{ type: 7629169, value: '68656c6c6f' }] }));
+      assert.equal(w.ledger.keysends.length, 1);
+      const sent = w.ledger.keysends[0];
+      assert.equal(sent.pubkey, NODE);
+      assert.equal(sent.amount, 42_000);
+      assert.deepEqual(sent.tlv_records, [{ type: 7629169, value: '68656c6c6f' }]);
+      assert.match(sent.preimage, /^[0-9a-f]{64}$/);
+      assert.equal(r.preimage, sent.preimage);
+      assert.equal(r.payment_hash, sha256hex(sent.preimage));
+      assert.equal(r.preimage_from_wallet, false);
+      assert.equal(r.amount_sats, 42);
+      assert.equal(r.fee_msat, 42);
+      const row = ok(await w.call('list_payments', {})).payments.find((p) => p.payment_hash === r.payment_hash);
+      assert.equal(row.state, 'settled');
+      assert.equal(row.protocol, 'keysend');
+      assert.equal(row.amount_msat, 42_000);
+      assert.equal(w.ledger.payCount(r.payment_hash), 1);
+      // Over the per-call cap: refused before anything reaches the wallet.
+      const big = errorOf(await w.call('pay_keysend', { destination: NODE, amount_sats: 2_000, max_sats: 5_000 }));
+      assert.equal(big.code, 'BUDGET_EXCEEDED');
+      assert.equal(w.ledger.keysends.length, 1);
+    } finally { await w.close(); }
+  });
+}
+
+test('pay_keysend: a wallet that substitutes its own preimage is booked as spent and says so', async () => {
+  const w = await world({ kind: 'alby-nip44' });
+  try {
+    w.ledger.behaviour = { keysendOwnPreimage: true };
+    const r = ok(await w.call('pay_keysend', { destination: NODE, amount_sats: 7 }));
+    assert.equal(r.preimage_from_wallet, true);
+    const status = ok(await w.call('get_budget_status', {}));
+    assert.equal(status.pending_count, 0);
+    const row = ok(await w.call('list_payments', {})).payments.find((p) => p.payment_hash === r.payment_hash);
+    assert.equal(row.state, 'settled');
+  } finally { await w.close(); }
+});
+
+test('pay_keysend: wallet errors map; bad destinations are refused before sending', async () => {
+  const w = await world({ kind: 'alby-nip44' });
+  try {
+    w.ledger.behaviour = { error: { pay_keysend: { code: 'INSUFFICIENT_BALANCE', message: 'broke' } } };
+    assert.equal(errorOf(await w.call('pay_keysend', { destination: NODE, amount_sats: 3 })).code, 'INSUFFICIENT_BALANCE');
+    w.ledger.behaviour = {};
+    const offCurve = '02' + 'f'.repeat(64);
+    assert.equal(errorOf(await w.call('pay_keysend', { destination: offCurve, amount_sats: 3 })).code, 'INVALID_ARGUMENT');
+    const malformed = await w.call('pay_keysend', { destination: 'abc', amount_sats: 3 });
+    assert.equal(malformed.isError, true);
+    assert.equal(w.ledger.keysends.length, 0);
+  } finally { await w.close(); }
+});
+
+// ---------------------------------------------------------------- notifications (23196 / 23197)
+
+async function waitForState(w, hash, state, ms) {
+  let row;
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) {
+    row = ok(await w.call('list_payments', {})).payments.find((p) => p.payment_hash === hash);
+    if (row?.state === state) return row;
+  }
+  return row;
+}
+
+for (const kind of ['alby-nip44', 'nip04']) {
+  test(`payment_sent notification (${kind === 'nip04' ? 'kind 23196, NIP-04' : 'kind 23197, NIP-44'}) settles a timed-out payment without a lookup`, async () => {
+    const w = await world({ kind, notifications: true });
+    try {
+      const info = ok(await w.call('get_wallet_info'));
+      assert.deepEqual(info.notifications, ['payment_received', 'payment_sent']);
+      const bill = w.ln.makeInvoice({ amountMsat: 3_000 });
+      w.ledger.behaviour = { delayMs: { pay_invoice: 3500 } }; // the pay timeout is 3 s
+      assert.equal(errorOf(await w.call('pay_invoice', { invoice: bill.invoice })).code, 'PAYMENT_OUTCOME_UNKNOWN');
+      // A forged payment_sent (another key, correct tags and the real preimage) must change nothing.
+      await publishNotification({ relayUrls: w.relayUrls, signerSecret: randomBytes(32).toString('hex'), clientPubkey: w.clientPubkey,
+        kind: kind === 'nip04' ? 23196 : 23197, type: 'payment_sent',
+        tx: { type: 'outgoing', state: 'settled', payment_hash: bill.paymentHash, preimage: bill.preimage, amount: 3000, fees_paid: 3 } });
+      await sleep(300);
+      const forged = ok(await w.call('list_payments', {})).payments.find((p) => p.payment_hash === bill.paymentHash);
+      assert.equal(forged.state, 'unknown');
+      // The wallet pays at 3.5 s and notifies; the row settles long before the next reconciliation cycle (8 s).
+      const row = await waitForState(w, bill.paymentHash, 'settled', 3000);
+      assert.equal(row?.state, 'settled');
+      assert.equal(row.fee_msat, 3);
+      assert.equal(w.ledger.requests.filter((r) => r.method === 'lookup_invoice').length, 0, 'settled by the notification, not a lookup');
+      assert.equal(w.ledger.payCount(bill.paymentHash), 1);
+      w.ledger.behaviour = {};
+      assert.equal(errorOf(await w.call('pay_invoice', { invoice: bill.invoice })).code, 'ALREADY_PAID');
+    } finally { await w.close(); }
+  });
+}

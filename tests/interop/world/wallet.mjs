@@ -5,9 +5,11 @@
 //    refuses NIP-44 requests with UNSUPPORTED_ENCRYPTION, as NIP-47 says).
 // Both pay only invoices the FakeLightning payee knows the preimage of. `wallet.behaviour` can be changed
 // between calls to inject faults: { delayMs: {method: ms}, error: {method: {code, message}},
-// preimage: 'wrong'|'short'|'nonhex'|'long48', duplicateReplies: n }.
+// preimage: 'wrong'|'short'|'nonhex'|'long48', duplicateReplies: n, keysendOwnPreimage: bool }.
+// With `notifications: true` a wallet also announces and publishes NIP-47 payment notifications (the SDK's
+// service sends none, so they are published with nostr-tools): kind 23197 (NIP-44) and/or 23196 (NIP-04).
 import WebSocket from 'ws';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, createHash } from 'node:crypto';
 
 globalThis.WebSocket ??= WebSocket;
 const { finalizeEvent, getPublicKey, verifyEvent } = await import('nostr-tools/pure');
@@ -38,7 +40,10 @@ export class FakeWalletLedger {
     this.payments = new Map(); // payment_hash → count of successful pays
     this.txs = [];
     this.requests = []; // [{method, encryption}]
+    this.keysends = []; // [{pubkey, amount, preimage, tlv_records}] as received
+    this.listeners = []; // (type, tx) => void, for notifications
   }
+  emit(type, tx) { for (const l of this.listeners) l(type, tx); }
   payCount(hash) { return this.payments.get(hash) ?? 0; }
   totalPaidMsat() { return this.txs.filter((t) => t.type === 'outgoing').reduce((a, t) => a + t.amount + t.fees_paid, 0); }
 
@@ -51,8 +56,7 @@ export class FakeWalletLedger {
       case 'get_info':
         return { result: { alias: 'fake-wallet', color: '#3399ff', pubkey: '02'.padEnd(66, '1'), network: this.network,
           block_height: 800000, block_hash: '00'.repeat(32),
-          methods: ['pay_invoice', 'get_balance', 'get_info', 'make_invoice', 'lookup_invoice', 'list_transactions'],
-          notifications: [] }, error: undefined };
+          methods: METHODS, notifications: this.notificationTypes ?? [] }, error: undefined };
       case 'get_balance':
         return { result: { balance: this.balanceMsat }, error: undefined };
       case 'pay_invoice': {
@@ -70,7 +74,25 @@ export class FakeWalletLedger {
         this.txs.unshift({ type: 'outgoing', state: 'settled', invoice: params.invoice, description: inv.description,
           payment_hash: d.paymentHash, preimage: inv.preimage, amount, fees_paid: fee, created_at: now,
           settled_at: now, expires_at: inv.expiresAt });
+        this.emit('payment_sent', this.txs[0]);
         return { result: { preimage: badPreimage(this.behaviour.preimage, inv.preimage), fees_paid: fee }, error: undefined };
+      }
+      case 'pay_keysend': {
+        this.keysends.push(params);
+        const amount = params.amount;
+        if (!Number.isInteger(amount) || amount <= 0 || typeof params.pubkey !== 'string' || params.pubkey.length !== 66)
+          return { result: undefined, error: { code: 'OTHER', message: 'bad keysend request' } };
+        if (amount > this.balanceMsat) return { result: undefined, error: { code: 'INSUFFICIENT_BALANCE', message: 'not enough funds' } };
+        const preimage = this.behaviour.keysendOwnPreimage || !params.preimage ? randomBytes(32).toString('hex') : params.preimage;
+        const paymentHash = createHash('sha256').update(Buffer.from(preimage, 'hex')).digest('hex');
+        const fee = Math.ceil(amount / 1000);
+        this.balanceMsat -= amount + fee;
+        this.payments.set(paymentHash, this.payCount(paymentHash) + 1);
+        const now = Math.floor(Date.now() / 1000);
+        this.txs.unshift({ type: 'outgoing', state: 'settled', invoice: '', description: '', payment_hash: paymentHash,
+          preimage, amount, fees_paid: fee, created_at: now, settled_at: now });
+        this.emit('payment_sent', this.txs[0]);
+        return { result: { preimage: badPreimage(this.behaviour.preimage, preimage), fees_paid: fee }, error: undefined };
       }
       case 'make_invoice': {
         const { invoice, paymentHash } = this.lightning.makeInvoice({ amountMsat: params.amount,
@@ -100,45 +122,84 @@ export class FakeWalletLedger {
   }
 }
 
-const METHODS = ['pay_invoice', 'get_balance', 'get_info', 'make_invoice', 'lookup_invoice', 'list_transactions'];
+const METHODS = ['pay_invoice', 'pay_keysend', 'get_balance', 'get_info', 'make_invoice', 'lookup_invoice', 'list_transactions'];
+const NOTIFICATION_TYPES = ['payment_received', 'payment_sent'];
 
-// Publishes a 13194 info event with exactly the given encryption tag (undefined → no tag).
-async function publishInfo(pool, relayUrls, walletSecret, encryption) {
+// Publishes a 13194 info event with exactly the given encryption tag (undefined → no tag), and the
+// notifications capability + tag when asked.
+async function publishInfo(pool, relayUrls, walletSecret, encryption, notifications = false) {
   const tags = encryption === undefined ? [] : [['encryption', encryption]];
-  const ev = finalizeEvent({ kind: 13194, created_at: Math.floor(Date.now() / 1000), tags, content: METHODS.join(' ') },
-    hexToBytes(walletSecret));
+  if (notifications) tags.push(['notifications', NOTIFICATION_TYPES.join(' ')]);
+  const content = [...METHODS, ...(notifications ? ['notifications'] : [])].join(' ');
+  const ev = finalizeEvent({ kind: 13194, created_at: Math.floor(Date.now() / 1000), tags, content }, hexToBytes(walletSecret));
   await Promise.any(pool.publish(relayUrls, ev));
+}
+
+// Publishes every payment notification of `ledger` to `clientPubkey`, as NIP-47 says: kind 23197 encrypted
+// with NIP-44 v2 and/or kind 23196 encrypted with NIP-04, tagged ["p", client]. `copies` > 1 repeats it.
+function startNotifier({ pool, relayUrls, ledger, walletSecret, clientPubkey, kinds }) {
+  const sk = hexToBytes(walletSecret);
+  const ck = nip44.v2.utils.getConversationKey(sk, clientPubkey);
+  ledger.notificationTypes = NOTIFICATION_TYPES;
+  const listener = async (type, tx) => {
+    const body = JSON.stringify({ notification_type: type, notification: tx });
+    for (const kind of kinds) {
+      const content = kind === 23197 ? nip44.v2.encrypt(body, ck) : nip04.encrypt(sk, clientPubkey, body);
+      const ev = finalizeEvent({ kind, created_at: Math.floor(Date.now() / 1000), tags: [['p', clientPubkey]], content }, sk);
+      await Promise.allSettled(pool.publish(relayUrls, ev));
+    }
+  };
+  ledger.listeners.push(listener);
+  return () => { ledger.listeners = ledger.listeners.filter((l) => l !== listener); };
+}
+
+// Publishes a notification as `ledger`'s wallet would, but signed by another key (a forgery a client must drop)
+// or by the wallet itself (to replay a past payment on demand). kind: 23196 | 23197.
+export async function publishNotification({ relayUrls, signerSecret, walletSecret, clientPubkey, kind, type, tx }) {
+  const pool = new SimplePool();
+  const sk = hexToBytes(signerSecret ?? walletSecret);
+  const body = JSON.stringify({ notification_type: type, notification: tx });
+  const content = kind === 23197 ? nip44.v2.encrypt(body, nip44.v2.utils.getConversationKey(sk, clientPubkey))
+    : nip04.encrypt(sk, clientPubkey, body);
+  const ev = finalizeEvent({ kind, created_at: Math.floor(Date.now() / 1000), tags: [['p', clientPubkey]], content }, sk);
+  await Promise.allSettled(pool.publish(relayUrls, ev));
+  pool.close(relayUrls);
 }
 
 // @getalby/sdk wallet service. infoEncryption: 'nip44_v2' | 'nip04 nip44_v2' (Alby's own) | undefined (no tag).
 export async function startAlbyWallet({ relayUrls, ledger, walletSecret = randomBytes(32).toString('hex'),
-  clientPubkey, infoEncryption = 'alby' }) {
+  clientPubkey, infoEncryption = 'alby', notifications = false }) {
   const svc = new alby.NWCWalletService({ relayUrls });
   const pool = new SimplePool();
-  if (infoEncryption === 'alby') {
+  if (infoEncryption === 'alby' && !notifications) {
     await svc.publishWalletServiceInfoEvent(walletSecret, METHODS, []);
   } else {
-    await publishInfo(pool, relayUrls, walletSecret, infoEncryption);
+    await publishInfo(pool, relayUrls, walletSecret, infoEncryption === 'alby' ? 'nip44_v2 nip04' : infoEncryption, notifications);
   }
+  const stopNotes = notifications ? startNotifier({ pool, relayUrls, ledger, walletSecret, clientPubkey,
+    kinds: infoEncryption === 'nip44_v2' ? [23197] : [23197, 23196] }) : () => {};
   const keypair = new alby.NWCWalletServiceKeyPair(walletSecret, clientPubkey);
   const call = (m) => async (p) => { ledger.requests.push({ method: m }); return ledger.handle(m, p ?? {}); };
   const unsub = await svc.subscribe(keypair, {
     getInfo: call('get_info'), getBalance: call('get_balance'), payInvoice: call('pay_invoice'),
     makeInvoice: call('make_invoice'), lookupInvoice: call('lookup_invoice'), listTransactions: call('list_transactions'),
+    payKeysend: call('pay_keysend'),
   });
   return {
     walletPubkey: getPublicKey(hexToBytes(walletSecret)), walletSecret,
-    close() { unsub(); svc.close(); pool.close(relayUrls); },
+    close() { stopNotes(); unsub(); svc.close(); pool.close(relayUrls); },
   };
 }
 
 // A NIP-04-only wallet service on nostr-tools. Answers every request it can decrypt; NIP-44 requests get
 // UNSUPPORTED_ENCRYPTION (encrypted with NIP-04, the only scheme it has).
-export async function startNip04Wallet({ relayUrls, ledger, walletSecret = randomBytes(32).toString('hex'), clientPubkey }) {
+export async function startNip04Wallet({ relayUrls, ledger, walletSecret = randomBytes(32).toString('hex'), clientPubkey,
+  notifications = false }) {
   const sk = hexToBytes(walletSecret);
   const walletPubkey = getPublicKey(sk);
   const pool = new SimplePool();
-  await publishInfo(pool, relayUrls, walletSecret, undefined);
+  await publishInfo(pool, relayUrls, walletSecret, undefined, notifications);
+  const stopNotes = notifications ? startNotifier({ pool, relayUrls, ledger, walletSecret, clientPubkey, kinds: [23196] }) : () => {};
   const seen = new Set();
   const sub = pool.subscribeMany(relayUrls, { kinds: [23194], '#p': [walletPubkey], since: Math.floor(Date.now() / 1000) - 5 }, {
     onevent: async (ev) => {
@@ -162,7 +223,7 @@ export async function startNip04Wallet({ relayUrls, ledger, walletSecret = rando
       for (let i = 0; i < copies; i++) await Promise.allSettled(pool.publish(relayUrls, out));
     },
   });
-  return { walletPubkey, walletSecret, close() { sub.close(); pool.close(relayUrls); } };
+  return { walletPubkey, walletSecret, close() { stopNotes(); sub.close(); pool.close(relayUrls); } };
 }
 
 // A third party that answers every request to `walletPubkey` first, with a reply signed by ITS OWN key

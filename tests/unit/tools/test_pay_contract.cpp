@@ -6,6 +6,7 @@
 #include <set>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "macaroon/macaroon.h"
 #include "pay/pay.h"
 #include "spend/spend.h"
@@ -38,6 +39,7 @@ struct FakeWallet : wallet::Wallet {
     wallet::Info i;
     i.network = network;
     i.encryption = "nip44_v2";
+    i.methods = methods;
     return i;
   }
   Result<uint64_t> get_balance_msat() override { return uint64_t{1'000'000}; }
@@ -56,6 +58,22 @@ struct FakeWallet : wallet::Wallet {
   }
   Result<json> list_transactions(const wallet::ListParams&) override { return json{{"transactions", json::array()}}; }
   Result<json> get_budget() override { return json::object(); }
+  // Keysend: records each request; answers with the request's preimage unless told otherwise.
+  std::vector<wallet::KeysendParams> keysends;
+  std::vector<std::string> methods = {"pay_invoice", "pay_keysend", "lookup_invoice", "get_info"};
+  std::string keysend_preimage_override;
+  std::optional<Error> keysend_error;
+  Result<wallet::PayResult> pay_keysend(const wallet::KeysendParams& p) override {
+    keysends.push_back(p);
+    if (keysend_error) return *keysend_error;
+    auto pre = hex_decode(p.preimage);
+    auto h = crypto::sha256(*pre);
+    std::string hash = hex_encode(h.data(), h.size());
+    preimages[hash] = p.preimage;
+    paid.insert(hash);
+    return wallet::PayResult{keysend_preimage_override.empty() ? p.preimage : keysend_preimage_override, 3};
+  }
+  void set_notification_handler(wallet::NotificationHandler) override {}
 };
 
 struct World {
@@ -240,4 +258,146 @@ TEST_CASE("configure_budget only tightens") {
   CHECK(loosen.error.code == "POLICY_LOOSEN_REFUSED");
   auto tighter = w.call("configure_budget", json{{"day_sats", 50}, {"deny_domains", {"evil.example"}}});
   CHECK_FALSE(tighter.is_error);
+}
+
+// ---------------------------------------------------------------- pay_keysend
+
+namespace {
+const char* kNode = "03864ef025fde8fb587d989186ce6a4a186895ee44a926bfc370e2c366597a3f8f";
+}
+
+TEST_CASE("pay_keysend: satwarden's own preimage, hash recorded, budget booked, never reused") {
+  World w;
+  auto out = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 21},
+                                        {"tlv_records", json::array({json{{"type", 7629169}, {"value", "AbCd"}}})}});
+  REQUIRE_FALSE(out.is_error);
+  REQUIRE(w.wallet.keysends.size() == 1);
+  const auto& sent = w.wallet.keysends[0];
+  CHECK(sent.pubkey == kNode);
+  CHECK(sent.amount_msat == 21000);
+  REQUIRE(sent.tlv_records.size() == 1);
+  CHECK(sent.tlv_records[0].type == 7629169);
+  CHECK(sent.tlv_records[0].value_hex == "abcd");
+  auto pre = hex_decode(sent.preimage);
+  REQUIRE(pre);
+  auto h = crypto::sha256(*pre);
+  std::string hash = hex_encode(h.data(), h.size());
+  CHECK(out.structured["payment_hash"] == hash);
+  CHECK(out.structured["preimage"] == sent.preimage);
+  CHECK(out.structured["preimage_from_wallet"] == false);
+  CHECK(out.structured["amount_sats"] == 21);
+  CHECK(out.structured["fee_msat"] == 3);
+  auto row = w.ledger->get_payment(hash);
+  REQUIRE(row);
+  CHECK(row->state == spend::State::settled);
+  CHECK(row->protocol == "keysend");
+  CHECK(row->amount_msat == 21000);
+  CHECK(row->fee_msat == 3);
+  // A second keysend is a new payment with a fresh preimage.
+  auto again = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 21}});
+  REQUIRE_FALSE(again.is_error);
+  REQUIRE(w.wallet.keysends.size() == 2);
+  CHECK(w.wallet.keysends[1].preimage != sent.preimage);
+}
+
+TEST_CASE("pay_keysend: refusals before anything is sent") {
+  World w;
+  auto code = [](const mcp::ToolOutcome& o) { return o.error.code; };
+  auto over = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 50}, {"max_sats", 49}});
+  REQUIRE(over.is_error);
+  CHECK(code(over) == "AMOUNT_EXCEEDS_MAX");
+  // The default cap (1000 sats per call, policy) applies without max_sats.
+  auto policy = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 1001}, {"max_sats", 5000}});
+  REQUIRE(policy.is_error);
+  CHECK(code(policy) == "BUDGET_EXCEEDED");
+  // Not a point on the curve (valid shape: passes the schema, caught by the engine).
+  std::string off_curve = "02" + std::string(64, 'f');
+  auto bad = w.call("pay_keysend", json{{"destination", off_curve}, {"amount_sats", 1}});
+  REQUIRE(bad.is_error);
+  CHECK(code(bad) == "INVALID_ARGUMENT");
+  auto reserved_tlv = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 1},
+                                                 {"tlv_records", json::array({json{{"type", 5482373484}, {"value", "00"}}})}});
+  REQUIRE(reserved_tlv.is_error);
+  CHECK(code(reserved_tlv) == "INVALID_ARGUMENT");
+  CHECK(w.wallet.keysends.empty());
+  // Schema-level refusals: no registry.validate pass.
+  CHECK_FALSE(w.registry.validate("pay_keysend", json{{"destination", kNode}, {"amount_sats", 0}}));
+  CHECK_FALSE(w.registry.validate("pay_keysend", json{{"destination", "04" + std::string(64, 'a')}, {"amount_sats", 1}}));
+  CHECK_FALSE(w.registry.validate("pay_keysend", json{{"destination", kNode}, {"amount_sats", 1},
+                                                     {"tlv_records", json::array({json{{"type", 70000}, {"value", "abc"}}})}}));
+}
+
+TEST_CASE("pay_keysend: a wallet without pay_keysend is refused before reserving") {
+  World w;
+  w.wallet.methods = {"pay_invoice", "get_info"};
+  auto out = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 5}});
+  REQUIRE(out.is_error);
+  CHECK(out.error.code == "WALLET_NOT_IMPLEMENTED");
+  CHECK(w.wallet.keysends.empty());
+  auto st = w.ledger->status();
+  REQUIRE(st);
+  CHECK(st->pending_count == 0);
+}
+
+TEST_CASE("pay_keysend: definite failure releases, timeout stays unknown, a substituted preimage is still booked") {
+  {
+    World w;
+    w.wallet.keysend_error = Error{"PAYMENT_FAILED", "no route", {}};
+    auto out = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 5}});
+    REQUIRE(out.is_error);
+    CHECK(out.error.code == "PAYMENT_FAILED");
+    auto st = w.ledger->status();
+    REQUIRE(st);
+    CHECK(st->pending_count == 0);
+    auto page = w.ledger->list_payments({});
+    REQUIRE(page);
+    REQUIRE(page->items.size() == 1);
+    CHECK(page->items[0].state == spend::State::failed);
+  }
+  {
+    World w;
+    w.wallet.keysend_error = Error{"WALLET_TIMEOUT", "no reply", {}};
+    auto out = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 5}});
+    REQUIRE(out.is_error);
+    CHECK(out.error.code == "PAYMENT_OUTCOME_UNKNOWN");
+    auto st = w.ledger->status();
+    REQUIRE(st);
+    CHECK(st->unknown_count == 1);
+  }
+  {
+    World w;
+    w.wallet.keysend_preimage_override = std::string(64, 'b');
+    auto out = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 5}});
+    REQUIRE_FALSE(out.is_error);
+    CHECK(out.structured["preimage_from_wallet"] == true);
+    auto row = w.ledger->get_payment(out.structured["payment_hash"].get<std::string>());
+    REQUIRE(row);
+    CHECK(row->state == spend::State::settled);
+  }
+  {
+    World w;
+    w.wallet.keysend_preimage_override = "abc";  // malformed: no claim we can book
+    auto out = w.call("pay_keysend", json{{"destination", kNode}, {"amount_sats", 5}});
+    REQUIRE(out.is_error);
+    CHECK(out.error.code == "WALLET_INVALID_PREIMAGE");
+  }
+}
+
+TEST_CASE("payment_sent notification settles an unknown row; forged or unrelated ones change nothing") {
+  World w;
+  w.wallet.pay_error = Error{"WALLET_TIMEOUT", "no reply", {}};
+  std::string hash = w.l402["payment_hash_hex"];
+  std::string pre = w.l402["preimage_hex"];
+  auto out = w.call("pay_invoice", json{{"invoice", w.l402["invoice"]}});
+  REQUIRE(out.is_error);
+  REQUIRE(w.ledger->get_payment(hash)->state == spend::State::unknown);
+  CHECK_FALSE(w.payer->on_notification({"payment_received", json{{"payment_hash", hash}, {"preimage", pre}}}));
+  CHECK_FALSE(w.payer->on_notification({"payment_sent", json{{"payment_hash", hash}, {"preimage", std::string(64, 'a')}}}));
+  CHECK(w.ledger->get_payment(hash)->state == spend::State::unknown);
+  CHECK(w.payer->on_notification({"payment_sent", json{{"payment_hash", hash}, {"preimage", pre}, {"fees_paid", 7}}}));
+  auto row = w.ledger->get_payment(hash);
+  CHECK(row->state == spend::State::settled);
+  CHECK(row->fee_msat == std::optional<uint64_t>(7));
+  CHECK(row->preimage == pre);
+  CHECK_FALSE(w.payer->on_notification({"payment_sent", json{{"payment_hash", hash}, {"preimage", pre}}}));
 }
