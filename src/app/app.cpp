@@ -1,7 +1,6 @@
 // satwarden: configuration → engine → tools → MCP server → transport.
 #include <csignal>
 #include <cstdio>
-#include <iostream>
 
 #include "app/app.h"
 #include "config/config.h"
@@ -85,17 +84,8 @@ int sw_main(int argc, char** argv) {
   }
 
   // The spend ledger: budgets and the double-pay guard live here, so it must open or we do not start.
-  sw::spend::Policy policy;
-  policy.global.per_call_msat = cfg.default_max_sats * 1000;
-  if (cfg.raw_file.contains("policy")) {
-    auto p = sw::spend::policy_from_json(cfg.raw_file["policy"]);
-    if (!p) {
-      std::fprintf(stderr, "satwarden: config 'policy': %s\n", p.error().message.c_str());
-      return 2;
-    }
-    policy = *p;
-  }
-  auto ledger_r = sw::spend::Ledger::open(cfg.data_dir + "/ledger.sqlite", policy);
+  // cfg.policy is the config file's policy section with the environment/flag settings laid over it (config.h).
+  auto ledger_r = sw::spend::Ledger::open(cfg.data_dir + "/ledger.sqlite", cfg.policy);
   if (!ledger_r) {
     std::fprintf(stderr, "satwarden: cannot open the spend ledger: %s\n", ledger_r.error().message.c_str());
     return 2;
@@ -113,9 +103,12 @@ int sw_main(int argc, char** argv) {
     }
   }
   // Crash leftovers: a `reserved` row never left the process (released); an `in_flight` one may have (unknown).
-  // A row older than the pay timeout (+5 s) cannot belong to a live call of this process: recovered at start-up
-  // and on every background cycle (a crash leftover younger than that is recovered on the next cycle).
-  const int64_t stale_after = cfg.nwc_pay_timeout_seconds + 5;
+  // A row older than the threshold cannot belong to a live call of this process: recovered at start-up and on every
+  // background cycle (a crash leftover younger than that is recovered on the next cycle). The threshold also
+  // outlasts the NWC request's own `expiration` tag (created up to ~5 s after the in_flight mark, while the info
+  // event is awaited, and valid for pay timeout + 5 s), so when reconciliation later hears NOT_FOUND from the
+  // wallet, a compliant wallet can no longer execute that request: NOT_FOUND then really means "never paid".
+  const int64_t stale_after = cfg.nwc_pay_timeout_seconds + 15;
   auto recover = [&ledger, stale_after] {
     auto rec = ledger->recover_after_crash(sw::Clock::system().now_unix(), stale_after);
     if (rec && (rec->released || rec->marked_unknown))

@@ -4,6 +4,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -47,8 +49,79 @@ Result<uint64_t> parse_uint(const std::string& what, const std::string& v, uint6
   return n;
 }
 
-// Applies one named setting coming from any source. `source` names where it came from (for messages).
-Status apply(Config& c, const std::string& key, const std::string& value, const std::string& source) {
+// Spend-policy settings from the environment and flags (and the file's top-level max_sats), collected while
+// loading. Each later source replaces the earlier value of the same field; effective_policy() lays them over the
+// config file's "policy" section. For caps, a present outer optional with an empty inner one means "no cap".
+struct PolicyOverrides {
+  std::optional<uint64_t> per_call_msat;       // --max-sats / SATWARDEN_MAX_SATS
+  std::optional<uint64_t> file_max_sats_msat;  // the config file's top-level "max_sats"
+  std::map<std::string, std::optional<uint64_t>> caps;  // "hour" | "day" | "week" | "month" | "lifetime"
+  std::optional<uint64_t> fee_base_msat;
+  std::optional<uint32_t> fee_ppm;
+  std::optional<std::optional<std::vector<std::string>>> allow_domains;  // inner nullopt: no allow list
+  std::optional<std::vector<std::string>> deny_domains;
+  std::optional<std::vector<std::string>> protocols;
+};
+
+constexpr uint64_t kMaxSats = spend::kMaxMsat / 1000;  // 21 million BTC
+
+// A cap in sats: a whole number (0 = nothing may be spent) or "none" (no cap). Returned in msat.
+Result<std::optional<uint64_t>> parse_cap_sats(const std::string& what, const std::string& v) {
+  if (v == "none") return std::optional<uint64_t>{};
+  bool digits = !v.empty() && v.size() <= 19 && v.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || std::stoull(v) > kMaxSats)
+    return cfg_error(what + " must be a whole number of sats from 0 to " + std::to_string(kMaxSats) +
+                     ", or 'none' for no cap");
+  return std::optional<uint64_t>{std::stoull(v) * 1000};
+}
+
+// A comma-separated list where every entry is non-empty after trimming ("a,,b", "a," and "" are errors).
+Result<std::vector<std::string>> parse_strict_list(const std::string& what, const std::string& v) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = v.find(',', start);
+    std::string item(trim(std::string_view(v).substr(start, comma == std::string::npos ? std::string::npos
+                                                                                         : comma - start)));
+    if (item.empty()) return cfg_error(what + " has an empty entry (a comma-separated list is expected)");
+    out.push_back(std::move(item));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Domain patterns as the spend policy accepts them: "api.example.com" or "*.example.com".
+Result<std::vector<std::string>> parse_domain_list(const std::string& what, const std::string& v) {
+  auto l = parse_strict_list(what, v);
+  if (!l) return l.error();
+  for (const auto& d : *l) {
+    spend::Policy probe;
+    probe.deny_domains = {d};
+    if (!spend::normalize_policy(probe))
+      return cfg_error(what + ": '" + d + "' is not a domain pattern (expected a host such as api.example.com, or "
+                       "*.example.com for its subdomains)");
+  }
+  return l;
+}
+
+Result<std::vector<std::string>> parse_protocols(const std::string& what, const std::string& v) {
+  if (v == "none") return std::vector<std::string>{};
+  auto l = parse_strict_list(what, v);
+  if (!l) return l.error();
+  const auto& known = spend::all_protocols();
+  for (auto& p : *l) {
+    for (auto& ch : p) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (std::find(known.begin(), known.end(), p) == known.end())
+      return cfg_error(what + ": unknown protocol '" + p + "' (expected bolt11, keysend, l402, mpp, or 'none')");
+  }
+  return l;
+}
+
+// Applies one named setting coming from any source. `source` names where it came from (for messages);
+// `from_file` is true for the config file's top-level keys.
+Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::string& value,
+             const std::string& source, bool from_file) {
   auto what = source;
   if (key == "transport") {
     if (value != "stdio" && value != "http") return cfg_error(what + " must be 'stdio' or 'http'");
@@ -88,9 +161,45 @@ Status apply(Config& c, const std::string& key, const std::string& value, const 
     if (!n) return n.error();
     c.tools_page_size = *n;
   } else if (key == "max_sats") {
-    auto n = parse_uint(what, value, 1, 2100000000000000ull);
+    auto n = parse_uint(what, value, 1, kMaxSats);
     if (!n) return n.error();
     c.default_max_sats = *n;
+    (from_file ? ov.file_max_sats_msat : ov.per_call_msat) = *n * 1000;
+  } else if (key == "hour_sats" || key == "day_sats" || key == "week_sats" || key == "month_sats" ||
+             key == "lifetime_sats") {
+    auto cap = parse_cap_sats(what, value);
+    if (!cap) return cap.error();
+    ov.caps[key.substr(0, key.size() - 5)] = *cap;
+  } else if (key == "fee_base_msat") {
+    auto n = parse_uint(what, value, 0, spend::kMaxMsat);
+    if (!n) return n.error();
+    ov.fee_base_msat = *n;
+  } else if (key == "fee_ppm") {
+    auto n = parse_uint(what, value, 0, 1000000);
+    if (!n) return n.error();
+    ov.fee_ppm = static_cast<uint32_t>(*n);
+  } else if (key == "allow_domains") {
+    if (value == "any") {
+      ov.allow_domains = std::optional<std::vector<std::string>>{};
+    } else if (value == "none") {
+      ov.allow_domains = std::optional<std::vector<std::string>>{std::vector<std::string>{}};
+    } else {
+      auto l = parse_domain_list(what, value);
+      if (!l) return l.error();
+      ov.allow_domains = std::optional<std::vector<std::string>>{*l};
+    }
+  } else if (key == "deny_domains") {
+    if (value == "none") {
+      ov.deny_domains = std::vector<std::string>{};
+    } else {
+      auto l = parse_domain_list(what, value);
+      if (!l) return l.error();
+      ov.deny_domains = *l;
+    }
+  } else if (key == "protocols") {
+    auto l = parse_protocols(what, value);
+    if (!l) return l.error();
+    ov.protocols = *l;
   } else if (key == "nwc_pay_timeout_seconds" || key == "nwc_read_timeout_seconds") {
     auto n = parse_uint(what, value, 1, 600);
     if (!n) return n.error();
@@ -134,6 +243,7 @@ struct FlagSpec {
   const char* key;
   const char* env;
   const char* help;
+  const char* file = nullptr;  // where the config file holds it, when that is not the top-level `key`
 };
 
 // Order = order in --help.
@@ -146,7 +256,17 @@ const FlagSpec kFlags[] = {
     {"--allowed-host", "allowed_hosts", "SATWARDEN_ALLOWED_HOSTS", "extra Host header values accepted when bound to loopback (DNS-rebinding guard)"},
     {"--log-level", "log_level", "SATWARDEN_LOG_LEVEL", "stderr log threshold: debug info notice warning error critical alert emergency (default info)"},
     {"--data-dir", "data_dir", "SATWARDEN_DATA_DIR", "data directory for the ledger and token cache (default $XDG_DATA_HOME/satwarden)"},
-    {"--max-sats", "max_sats", "SATWARDEN_MAX_SATS", "default per-call payment cap in sats when a tool call gives none (default 1000)"},
+    {"--max-sats", "max_sats", "SATWARDEN_MAX_SATS", "per-payment cap in sats, also the max_sats of a tool call that gives none (default 1000)", "policy.max_sats, else top-level max_sats"},
+    {"--hour-sats", "hour_sats", "SATWARDEN_HOUR_SATS", "cap on all payments in any rolling hour, sats, or 'none' (default none)", "policy.hour_sats"},
+    {"--day-sats", "day_sats", "SATWARDEN_DAY_SATS", "cap per rolling 24 hours, sats, or 'none' (default none)", "policy.day_sats"},
+    {"--week-sats", "week_sats", "SATWARDEN_WEEK_SATS", "cap per rolling 7 days, sats, or 'none' (default none)", "policy.week_sats"},
+    {"--month-sats", "month_sats", "SATWARDEN_MONTH_SATS", "cap per rolling 30 days, sats, or 'none' (default none)", "policy.month_sats"},
+    {"--lifetime-sats", "lifetime_sats", "SATWARDEN_LIFETIME_SATS", "cap on everything ever paid through this ledger, sats, or 'none' (default none)", "policy.lifetime_sats"},
+    {"--fee-base-msat", "fee_base_msat", "SATWARDEN_FEE_BASE_MSAT", "routing-fee allowance reserved per payment: at least this many msat (default 10000)", "policy.fee.base_msat"},
+    {"--fee-ppm", "fee_ppm", "SATWARDEN_FEE_PPM", "routing-fee allowance in parts per million of the amount, if larger (default 5000; max 1000000)", "policy.fee.ppm"},
+    {"--allow-domains", "allow_domains", "SATWARDEN_ALLOW_DOMAINS", "only these domains may be paid (L402/MPP/URL payments; comma-separated, *.example.com for subdomains); 'any' (default) or 'none'", "policy.allow_domains"},
+    {"--deny-domains", "deny_domains", "SATWARDEN_DENY_DOMAINS", "domains never paid, beats the allow list (comma-separated); 'none' (default) clears the file's list", "policy.deny_domains"},
+    {"--protocols", "protocols", "SATWARDEN_PROTOCOLS", "payment protocols allowed: bolt11,keysend,l402,mpp (default all) or 'none'", "policy.protocols"},
     {"--max-body-bytes", "max_body_bytes", "SATWARDEN_MAX_BODY_BYTES", "largest HTTP request body accepted, bytes (default 1048576; 413 above)"},
     {"--max-sessions", "max_sessions", "SATWARDEN_MAX_SESSIONS", "concurrent HTTP sessions (default 256)"},
     {"--session-idle-seconds", "session_idle_seconds", "SATWARDEN_SESSION_IDLE_SECONDS", "idle HTTP sessions expire after this (default 1800)"},
@@ -176,7 +296,7 @@ std::string json_scalar_to_string(const json& v) {
   return "";
 }
 
-Status apply_file(Config& c, const std::string& path) {
+Status apply_file(Config& c, PolicyOverrides& ov, const std::string& path) {
   std::ifstream in(path);
   if (!in) return cfg_error("cannot read config file " + path + ": " + std::strerror(errno));
   json doc;
@@ -189,7 +309,12 @@ Status apply_file(Config& c, const std::string& path) {
   for (auto& [k, v] : doc.items()) {
     bool known = false;
     for (auto* kk : kKnownFileKeys) known = known || k == kk;
-    if (!known) return cfg_error("config file " + path + ": unknown key '" + k + "'");
+    if (known) continue;
+    for (auto& f : kFlags)
+      if (f.file && k == f.key)
+        return cfg_error("config file " + path + ": unknown key '" + k + "' (this setting belongs in the policy "
+                         "section: " + f.file + ")");
+    return cfg_error("config file " + path + ": unknown key '" + k + "'");
   }
   for (auto& [k, v] : doc.items()) {
     if (k == "policy" || k == "envelopes" || k == "wallet" || k == "l402") continue;
@@ -201,6 +326,12 @@ Status apply_file(Config& c, const std::string& path) {
         if (t.is_string()) {
           c.tokens.push_back(Token{t.get<std::string>(), "", ""});
         } else if (t.is_object() && t.contains("token") && t["token"].is_string()) {
+          // Strict: a misspelt "envelope" key would otherwise leave the token silently unbound from its budget.
+          for (auto& [tk, tv] : t.items()) {
+            if (tk != "token" && tk != "label" && tk != "envelope")
+              return cfg_error(where + ": unknown key '" + tk + "' in a token (expected token, label, envelope)");
+            if (!tv.is_string()) return cfg_error(where + ": a token's " + tk + " must be a string");
+          }
           Token tok{t["token"].get<std::string>(), t.value("label", ""), t.value("envelope", "")};
           c.tokens.push_back(tok);
         } else {
@@ -215,7 +346,7 @@ Status apply_file(Config& c, const std::string& path) {
         if (!x.is_string()) return cfg_error(where + " must be an array of strings");
         joined += (joined.empty() ? "" : ",") + x.get<std::string>();
       }
-      auto st = apply(c, k, joined, where);
+      auto st = apply(c, ov, k, joined, where, true);
       if (!st) return st;
       continue;
     }
@@ -230,7 +361,7 @@ Status apply_file(Config& c, const std::string& path) {
     }
     if (!v.is_string() && !v.is_number_integer()) return cfg_error(where + " must be a string or a whole number");
     if (v.is_number_integer() && v.get<int64_t>() < 0) return cfg_error(where + " must not be negative");
-    auto st = apply(c, k, json_scalar_to_string(v), where);
+    auto st = apply(c, ov, k, json_scalar_to_string(v), where, true);
     if (!st) return st;
   }
   c.raw_file = std::move(doc);
@@ -241,6 +372,70 @@ Status apply_file(Config& c, const std::string& path) {
 bool file_exists(const std::string& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// The label identifies a token in the ledger and selects its envelope, so labels must be unique; a token
+// bound to an envelope the config file does not define would have every payment refused (ENVELOPE_UNKNOWN), so
+// that is a start-up error instead. Messages name tokens by label or position, never by value.
+Status check_tokens(const Config& c) {
+  std::vector<std::string> envelope_names;
+  bool have_envelopes = c.raw_file.is_object() && c.raw_file.contains("envelopes");
+  if (have_envelopes) {
+    auto envs = spend::envelopes_from_json(c.raw_file["envelopes"], 0);  // names only; expiry is the app's business
+    if (!envs) return cfg_error("config file " + c.config_file + ": " + envs.error().message);
+    for (const auto& e : *envs) envelope_names.push_back(e.name);
+  }
+  for (size_t i = 0; i < c.tokens.size(); ++i) {
+    const Token& t = c.tokens[i];
+    for (size_t j = 0; j < i; ++j) {
+      if (c.tokens[j].label == t.label)
+        return cfg_error("bearer token label '" + t.label + "' is used by tokens #" + std::to_string(j + 1) +
+                         " and #" + std::to_string(i + 1) + "; labels must be unique");
+      if (c.tokens[j].token == t.token)
+        return cfg_error("bearer tokens #" + std::to_string(j + 1) + " and #" + std::to_string(i + 1) +
+                         " are the same token");
+    }
+    if (!t.envelope.empty() &&
+        std::find(envelope_names.begin(), envelope_names.end(), t.envelope) == envelope_names.end())
+      return cfg_error("bearer token '" + t.label + "' is bound to envelope '" + t.envelope +
+                       "', which the config file's \"envelopes\" section does not define");
+  }
+  return ok_status();
+}
+
+// The configured spend policy: the config file's "policy" section (or the defaults), then every setting from the
+// environment/flags replacing its field; normalized.
+Result<spend::Policy> effective_policy(const Config& c, const PolicyOverrides& ov) {
+  spend::Policy p;
+  bool file_per_call = false;
+  if (c.raw_file.is_object() && c.raw_file.contains("policy")) {
+    const json& sec = c.raw_file["policy"];
+    auto r = spend::policy_from_json(sec);
+    if (!r) return cfg_error("config file " + c.config_file + ": " + r.error().message);
+    p = std::move(*r);
+    for (const char* k : {"max_sats", "max_msat", "per_call_sats", "per_call_msat"})
+      file_per_call = file_per_call || sec.contains(k);
+  }
+  if (ov.per_call_msat)
+    p.global.per_call_msat = *ov.per_call_msat;
+  else if (!file_per_call && ov.file_max_sats_msat)
+    p.global.per_call_msat = *ov.file_max_sats_msat;
+  for (const auto& [name, cap] : ov.caps) {
+    if (name == "lifetime") {
+      p.global.lifetime_msat = cap;
+      continue;
+    }
+    for (spend::Window w : {spend::Window::hour, spend::Window::day, spend::Window::week, spend::Window::month})
+      if (name == spend::window_name(w)) p.global.window(w) = cap;
+  }
+  if (ov.fee_base_msat) p.fee.base_msat = *ov.fee_base_msat;
+  if (ov.fee_ppm) p.fee.ppm = *ov.fee_ppm;
+  if (ov.allow_domains) p.allow_domains = *ov.allow_domains;
+  if (ov.deny_domains) p.deny_domains = *ov.deny_domains;
+  if (ov.protocols) p.protocols = *ov.protocols;
+  auto n = spend::normalize_policy(std::move(p));
+  if (!n) return cfg_error("spend policy: " + n.error().message);
+  return n;
 }
 
 }  // namespace
@@ -260,7 +455,8 @@ std::string help_text() {
     std::string left = f.flag ? std::string(f.flag) + " VALUE" : std::string("(no flag)");
     o << "  " << left;
     for (size_t i = left.size(); i < 28; ++i) o << ' ';
-    o << f.help << " [" << f.env << "]\n";
+    if (left.size() >= 28) o << ' ';  // long flag names: keep a space before the text
+    o << f.help << " [" << f.env << (f.file ? std::string("; file ") + f.file : std::string()) << "]\n";
   }
   o << "  --config FILE               JSON config file (default $XDG_CONFIG_HOME/satwarden/config.json if it exists)"
        " [SATWARDEN_CONFIG]\n"
@@ -269,7 +465,13 @@ std::string help_text() {
     << "Config file keys: transport, host, port, tokens ([\"tok\"] or [{\"token\",\"label\",\"envelope\"}]),\n"
     << "allowed_origins, allowed_hosts, log_level, data_dir, max_sats, max_body_bytes, max_sessions,\n"
     << "session_idle_seconds, http_threads, tools_page_size, nwc_url, nwc_pay_timeout_seconds, nwc_read_timeout_seconds,\n"
-    << "nwc_ca_file, and the sections policy, envelopes, wallet, l402.\n"
+    << "nwc_ca_file, and the sections policy, envelopes, wallet, l402.\n\n"
+    << "Spend policy: the config file's \"policy\" section is the base (keys as above, plus per-domain caps under\n"
+    << "policy.domains). Each policy setting given by the environment or a flag replaces that one field and keeps\n"
+    << "the rest of the section (flag > environment > file > default); lists replace, they are not merged. The\n"
+    << "per-payment cap is --max-sats/SATWARDEN_MAX_SATS, else policy.max_sats, else the top-level max_sats, else\n"
+    << "1000. Tightenings made at run time (configure_budget) are kept in the ledger and still apply: the stricter\n"
+    << "wins. A bad value stops start-up with an error naming the setting.\n"
     << "stdout carries only MCP messages; logs go to stderr.\n";
   return o.str();
 }
@@ -314,15 +516,16 @@ Result<Loaded> load(int argc, const char* const* argv, EnvLookup env) {
     else if (auto h = env("HOME"); h && !h->empty()) base = *h + "/.config";
     if (!base.empty() && file_exists(base + "/satwarden/config.json")) config_path = base + "/satwarden/config.json";
   }
+  PolicyOverrides ov;
   if (!config_path.empty()) {
-    auto st = apply_file(c, config_path);
+    auto st = apply_file(c, ov, config_path);
     if (!st) return st.error();
   }
 
   // Environment.
   for (auto& f : kFlags) {
     if (auto v = env(f.env)) {
-      auto st = apply(c, f.key, *v, std::string("environment variable ") + f.env);
+      auto st = apply(c, ov, f.key, *v, std::string("environment variable ") + f.env, false);
       if (!st) return st.error();
     }
   }
@@ -358,7 +561,7 @@ Result<Loaded> load(int argc, const char* const* argv, EnvLookup env) {
       if (i + 1 >= argc) return cfg_error(std::string(spec->flag) + " needs a value");
       value = argv[++i];
     }
-    auto st = apply(c, spec->key, value, std::string("option ") + spec->flag);
+    auto st = apply(c, ov, spec->key, value, std::string("option ") + spec->flag, false);
     if (!st) return st.error();
   }
 
@@ -368,6 +571,11 @@ Result<Loaded> load(int argc, const char* const* argv, EnvLookup env) {
       return cfg_error("bearer token #" + std::to_string(i + 1) + " is shorter than 16 characters");
     if (c.tokens[i].label.empty()) c.tokens[i].label = "token-" + std::to_string(i + 1);
   }
+  if (auto st = check_tokens(c); !st) return st.error();
+
+  auto pol = effective_policy(c, ov);
+  if (!pol) return pol.error();
+  c.policy = std::move(*pol);
 
   if (c.data_dir.empty()) {
     if (auto x = env("XDG_DATA_HOME"); x && !x->empty()) c.data_dir = *x + "/satwarden";

@@ -2,6 +2,9 @@
 // Contract: load() is pure apart from reading the environment, the config file and $HOME/$XDG_* paths; it never
 // prints. Errors: Result with code CONFIG_INVALID and a message naming the flag/variable/key (never its value when
 // the value is a secret such as a token or the NWC URL). The Config value is immutable after load and safe to share.
+// Spend policy: the config file's "policy" section is the base; each policy setting given by the environment or a
+// flag (max_sats, hour/day/week/month/lifetime_sats, fee_base_msat, fee_ppm, allow/deny_domains, protocols)
+// replaces that one field (flag > env > file > default); the result is validated here (Config::policy).
 #pragma once
 
 #include <cstdint>
@@ -11,11 +14,13 @@
 #include <vector>
 
 #include "common/common.h"
+#include "spend/spend.h"
 
 namespace sw::config {
 
 // A bearer token accepted by the HTTP transports. `label` identifies the client in the ledger and logs;
 // `envelope` optionally names a hosted budget envelope the token is bound to.
+// Labels are unique (the HTTP layer maps a label to its envelope); an envelope must exist in the config file.
 struct Token {
   std::string token;
   std::string label;
@@ -48,7 +53,11 @@ struct Config {
   std::string fetch_redirects = "none";   // none | same-origin
   size_t fetch_max_body_bytes = 256 * 1024;
   // Spend defaults (sats at the surface).
-  uint64_t default_max_sats = 1000;
+  uint64_t default_max_sats = 1000;  // max_sats a paying tool uses when the call gives none
+  // The configured spend policy the ledger is opened with (normalized). Per-call cap: --max-sats /
+  // SATWARDEN_MAX_SATS, else the file's policy.max_sats (or per_call_*), else the file's top-level max_sats, else
+  // 1000 sats. Tightenings persisted in the ledger (configure_budget) still apply on top: the stricter wins.
+  spend::Policy policy;
   json raw_file = json::object();  // the parsed config file, for sections owned by other layers (policy, wallet)
 
   bool loopback_bind() const;

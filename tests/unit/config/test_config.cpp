@@ -64,6 +64,7 @@ TEST_CASE("config file") {
   {
     std::ofstream f(path);
     f << R"({"transport":"http","port":8500,"tokens":[{"token":"aaaaaaaaaaaaaaaaaaaa","label":"agent-a","envelope":"small"}],
+            "envelopes":[{"name":"small","cap_sats":50}],
             "policy":{"day_sats":100}})";
   }
   g_env = {{"HOME", "/h"}, {"SATWARDEN_PORT", "8600"}};
@@ -74,6 +75,7 @@ TEST_CASE("config file") {
   CHECK(c->config.tokens.at(0).label == "agent-a");
   CHECK(c->config.tokens.at(0).envelope == "small");
   CHECK(c->config.raw_file["policy"]["day_sats"] == 100);
+  CHECK(c->config.policy.global.day_msat == 100'000u);
   {
     std::ofstream f(path);
     f << R"({"prot": 1})";
