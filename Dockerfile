@@ -6,7 +6,7 @@ WORKDIR /src
 COPY scripts/setup.sh scripts/setup.sh
 RUN scripts/setup.sh
 COPY . .
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSW_BUILD_TESTS=OFF \
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSW_BUILD_TESTS=OFF -DSW_FAILPOINTS=OFF \
  && cmake --build /build -j"$(nproc)" \
  && strip /build/src/app/satwarden /build/src/app/libsatwarden_http.so
 
