@@ -24,7 +24,7 @@ async function freePort() {
 }
 
 // A world: relays, a wallet service of the given kind, and a satwarden connected to it over stdio.
-async function world({ kind = 'alby-nip44', relays = 1, deadRelay = false, env = {}, network = 'regtest', notifications = false } = {}) {
+async function world({ kind = 'alby-nip44', relays = 1, deadRelay = false, env = {}, network = 'regtest', notifications = false, methods } = {}) {
   const live = [];
   for (let i = 0; i < relays; i++) live.push(await startRelay());
   const relayUrls = live.map((r) => r.url);
@@ -33,7 +33,7 @@ async function world({ kind = 'alby-nip44', relays = 1, deadRelay = false, env =
   const clientSecret = randomBytes(32).toString('hex');
   const clientPubkey = getPublicKey(hexToBytes(clientSecret));
   let wallet;
-  if (kind === 'nip04') wallet = await startNip04Wallet({ relayUrls, ledger, clientPubkey, notifications });
+  if (kind === 'nip04') wallet = await startNip04Wallet({ relayUrls, ledger, clientPubkey, notifications, methods });
   else wallet = await startAlbyWallet({ relayUrls, ledger, clientPubkey, notifications, infoEncryption: kind === 'alby-both' ? 'alby' : 'nip44_v2' });
   const uriRelays = deadRelay ? [`ws://127.0.0.1:${await freePort()}`, ...relayUrls] : relayUrls;
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-nwc-'));
@@ -373,3 +373,30 @@ for (const kind of ['alby-nip44', 'nip04']) {
     } finally { await w.close(); }
   });
 }
+
+// ---------------------------------------------------------------- get_budget (where the wallet lists it)
+
+test('get_wallet_info includes the wallet-side budget only when the wallet lists get_budget', async () => {
+  const withBudget = await world({ kind: 'nip04', methods: ['pay_invoice', 'get_balance', 'get_info', 'lookup_invoice', 'get_budget'] });
+  try {
+    withBudget.ledger.budget = { used_budget: 10_500, total_budget: 100_999, renews_at: 1_800_000_000, renewal_period: 'monthly' };
+    const info = ok(await withBudget.call('get_wallet_info'));
+    assert.ok(info.methods.includes('get_budget'));
+    assert.deepEqual(info.wallet_budget, { used_sats: 11, used_msat: 10_500, total_sats: 100, total_msat: 100_999,
+      renews_at: 1_800_000_000, renewal_period: 'monthly' });
+    assert.equal(withBudget.ledger.requests.filter((r) => r.method === 'get_budget').length, 1);
+    withBudget.ledger.budget = {}; // NIP-47: no budget on this connection
+    const none = ok(await withBudget.call('get_wallet_info'));
+    assert.equal(none.wallet_budget.total_msat, null);
+    withBudget.ledger.budget = { used_budget: -5, total_budget: 'lots' };
+    const bad = ok(await withBudget.call('get_wallet_info'));
+    assert.equal(bad.wallet_budget, null);
+    assert.match(bad.wallet_budget_error, /^INVALID_WALLET_RESPONSE/);
+  } finally { await withBudget.close(); }
+  const without = await world({ kind: 'alby-nip44' });
+  try {
+    const info = ok(await without.call('get_wallet_info'));
+    assert.equal(info.wallet_budget, null);
+    assert.equal(without.ledger.requests.filter((r) => r.method === 'get_budget').length, 0, 'not asked when not listed');
+  } finally { await without.close(); }
+});

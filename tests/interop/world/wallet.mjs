@@ -30,7 +30,7 @@ function badPreimage(kind, good) {
   return good;
 }
 
-// The wallet's business logic, shared by both service implementations. Amounts in msat.
+// The wallet's business logic (`methods` lists what it offers; get_budget only when listed), shared by both service implementations. Amounts in msat.
 export class FakeWalletLedger {
   constructor({ lightning, balanceMsat = 100_000_000, network = 'regtest' }) {
     this.lightning = lightning;
@@ -42,6 +42,8 @@ export class FakeWalletLedger {
     this.requests = []; // [{method, encryption}]
     this.keysends = []; // [{pubkey, amount, preimage, tlv_records}] as received
     this.listeners = []; // (type, tx) => void, for notifications
+    this.methods = METHODS; // what get_info and the info event announce
+    this.budget = {}; // get_budget reply (msat); {} = no budget, as NIP-47 says
   }
   emit(type, tx) { for (const l of this.listeners) l(type, tx); }
   payCount(hash) { return this.payments.get(hash) ?? 0; }
@@ -56,7 +58,10 @@ export class FakeWalletLedger {
       case 'get_info':
         return { result: { alias: 'fake-wallet', color: '#3399ff', pubkey: '02'.padEnd(66, '1'), network: this.network,
           block_height: 800000, block_hash: '00'.repeat(32),
-          methods: METHODS, notifications: this.notificationTypes ?? [] }, error: undefined };
+          methods: this.methods, notifications: this.notificationTypes ?? [] }, error: undefined };
+      case 'get_budget':
+        if (!this.methods.includes('get_budget')) return { result: undefined, error: { code: 'NOT_IMPLEMENTED', message: 'get_budget is not implemented' } };
+        return { result: this.budget, error: undefined };
       case 'get_balance':
         return { result: { balance: this.balanceMsat }, error: undefined };
       case 'pay_invoice': {
@@ -127,10 +132,10 @@ const NOTIFICATION_TYPES = ['payment_received', 'payment_sent'];
 
 // Publishes a 13194 info event with exactly the given encryption tag (undefined → no tag), and the
 // notifications capability + tag when asked.
-async function publishInfo(pool, relayUrls, walletSecret, encryption, notifications = false) {
+async function publishInfo(pool, relayUrls, walletSecret, encryption, notifications = false, methods = METHODS) {
   const tags = encryption === undefined ? [] : [['encryption', encryption]];
   if (notifications) tags.push(['notifications', NOTIFICATION_TYPES.join(' ')]);
-  const content = [...METHODS, ...(notifications ? ['notifications'] : [])].join(' ');
+  const content = [...methods, ...(notifications ? ['notifications'] : [])].join(' ');
   const ev = finalizeEvent({ kind: 13194, created_at: Math.floor(Date.now() / 1000), tags, content }, hexToBytes(walletSecret));
   await Promise.any(pool.publish(relayUrls, ev));
 }
@@ -194,11 +199,12 @@ export async function startAlbyWallet({ relayUrls, ledger, walletSecret = random
 // A NIP-04-only wallet service on nostr-tools. Answers every request it can decrypt; NIP-44 requests get
 // UNSUPPORTED_ENCRYPTION (encrypted with NIP-04, the only scheme it has).
 export async function startNip04Wallet({ relayUrls, ledger, walletSecret = randomBytes(32).toString('hex'), clientPubkey,
-  notifications = false }) {
+  notifications = false, methods = METHODS }) {
   const sk = hexToBytes(walletSecret);
   const walletPubkey = getPublicKey(sk);
   const pool = new SimplePool();
-  await publishInfo(pool, relayUrls, walletSecret, undefined, notifications);
+  ledger.methods = methods;
+  await publishInfo(pool, relayUrls, walletSecret, undefined, notifications, methods);
   const stopNotes = notifications ? startNotifier({ pool, relayUrls, ledger, walletSecret, clientPubkey, kinds: [23196] }) : () => {};
   const seen = new Set();
   const sub = pool.subscribeMany(relayUrls, { kinds: [23194], '#p': [walletPubkey], since: Math.floor(Date.now() / 1000) - 5 }, {
