@@ -42,16 +42,30 @@ Status Payer::verify_preimage(const std::string& preimage, const std::string& pa
   return ok_status();
 }
 
+// Single flight: however many payments start at once, one get_info goes to the wallet and all of them share its
+// answer (a failure too — the next payment after it asks again).
 Result<wallet::Info> Payer::wallet_info() {
+  std::shared_ptr<std::promise<Result<wallet::Info>>> lead;
+  std::shared_future<Result<wallet::Info>> flight;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (info_) return *info_;
+    if (!info_flight_.valid()) {
+      lead = std::make_shared<std::promise<Result<wallet::Info>>>();
+      info_flight_ = lead->get_future().share();
+    }
+    flight = info_flight_;
   }
-  auto info = wallet_->get_info();
-  if (!info) return info.error();
-  std::lock_guard<std::mutex> lk(mu_);
-  info_ = *info;
-  return *info_;
+  if (lead) {
+    auto info = wallet_->get_info();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (info) info_ = *info;
+      info_flight_ = {};
+    }
+    lead->set_value(info);
+  }
+  return flight.get();
 }
 
 Result<bolt11::Invoice> Payer::check(const PayRequest& rq) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -100,6 +101,7 @@ class Payer {
   const Clock& clock_;
   std::mutex mu_;
   std::optional<wallet::Info> info_;  // cached from get_info (network, methods)
+  std::shared_future<Result<wallet::Info>> info_flight_;  // the one get_info in progress (single flight)
 };
 
 // L402 credentials cached per origin (scheme://host:port) so later calls reuse them instead of paying again.

@@ -39,6 +39,7 @@ std::vector<std::string> split_caps(const std::string& s) {
 
 // One request waiting for its reply.
 struct Pending {
+  std::string method;
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
@@ -50,7 +51,8 @@ struct Pending {
 struct NwcWallet::Impl {
   nostr::NwcUri uri;
   NwcOptions opt;
-  std::unique_ptr<relay::Pool> pool;
+  std::unique_ptr<relay::Pool> pool;  // stopped first in ~Impl: its callbacks use the members below
+  ~Impl() { pool.reset(); }
   std::atomic<uint64_t> sub_counter{0};
 
   // Shared secrets, computed once.
@@ -61,11 +63,18 @@ struct NwcWallet::Impl {
   std::mutex info_mu;
   std::condition_variable info_cv;
   bool info_loaded = false;  // an info event arrived, or EOSE from every relay / timeout said there is none
+  bool info_loading = false;  // one caller fetches the info event; concurrent callers wait for it
+  bool info_done = false;     // `encryption` is chosen
   std::vector<std::string> info_caps;
   std::vector<std::string> info_notifications;
   std::optional<std::string> info_encryption_tag;  // nullopt: no tag (→ nip04)
   int64_t info_created_at = -1;
   std::string encryption;  // chosen scheme
+
+  // Requests waiting for a reply, by request event id, and the one subscription their replies arrive on.
+  std::mutex pend_mu;
+  std::map<std::string, std::shared_ptr<Pending>> pending_by_id;
+  std::once_flag reply_sub_once;
 
   // Notifications.
   std::mutex note_mu;
@@ -77,7 +86,12 @@ struct NwcWallet::Impl {
   // ---------------------------------------------------------------- info event
   void load_info() {
     std::unique_lock<std::mutex> lk(info_mu);
-    if (info_loaded) return;
+    if (info_done) return;
+    if (info_loading) {  // single flight: one info subscription however many requests start at once
+      info_cv.wait(lk, [&] { return info_done; });
+      return;
+    }
+    info_loading = true;
     lk.unlock();
     std::string sub = "nwc-info-" + std::to_string(sub_counter++);
     auto eose_relays = std::make_shared<std::set<std::string>>();
@@ -117,7 +131,9 @@ struct NwcWallet::Impl {
       for (auto& s : split_caps(*info_encryption_tag))
         if (s == "nip44_v2") encryption = "nip44_v2";
     }
+    info_done = true;
     lk.unlock();
+    info_cv.notify_all();
     pool->unsubscribe(sub);
   }
 
@@ -138,6 +154,41 @@ struct NwcWallet::Impl {
   Result<std::string> decrypt(const std::string& content) {
     if (content.find("?iv=") != std::string::npos) return crypto::nip04::decrypt_with_shared(content, nip04_shared);
     return crypto::nip44::decrypt(content, nip44_key);
+  }
+
+  // ---------------------------------------------------------------- replies
+  // ONE subscription for every reply (kind 23195 from the wallet, p-tagged to our key), kept open for the life of
+  // the connection. Not one `#e` subscription per request: relays cap subscriptions per connection (20 on
+  // @nostr-relay/core and strfry by default) and may silently evict the oldest, which loses replies as soon as
+  // more than ~20 requests are in flight. Each reply is still matched to its request by the `e` tag and checked
+  // (author, p tag, id, signature) before it is decrypted; replies to no pending request are dropped unread.
+  void ensure_reply_subscription() {
+    std::call_once(reply_sub_once, [this] {
+      json filter{{"kinds", {kResponseKind}},
+                  {"authors", {uri.wallet_pubkey_hex}},
+                  {"#p", {uri.client_pubkey_hex}},
+                  {"since", opt.clock->now_unix() - 60}};
+      pool->subscribe("nwc-replies", json::array({filter}),
+                      [this](const std::string&, const json& raw) { on_any_reply(raw); }, nullptr);
+    });
+  }
+
+  void on_any_reply(const json& raw) {
+    if (!raw.is_object() || !raw.contains("tags") || !raw["tags"].is_array()) return;
+    std::string e;
+    for (const auto& t : raw["tags"])
+      if (t.is_array() && t.size() >= 2 && t[0] == "e" && t[1].is_string()) {
+        e = t[1].get<std::string>();
+        break;
+      }
+    std::shared_ptr<Pending> pending;
+    {
+      std::lock_guard<std::mutex> g(pend_mu);
+      auto it = pending_by_id.find(e);
+      if (it == pending_by_id.end()) return;  // not ours, late (after the timeout), or a replay
+      pending = it->second;
+    }
+    on_reply(pending, e, pending->method, raw);
   }
 
   // ---------------------------------------------------------------- notifications
@@ -201,17 +252,23 @@ struct NwcWallet::Impl {
       return make_error("NWC_CLIENT_ERROR", "could not sign the request: " + st.error().message);
 
     auto pending = std::make_shared<Pending>();
+    pending->method = method;
     std::string request_id = ev.id;
-    std::string sub = "nwc-" + request_id.substr(0, 16) + "-" + std::to_string(sub_counter++);
-    json filter{{"kinds", {kResponseKind}}, {"authors", {uri.wallet_pubkey_hex}}, {"#e", {request_id}}};
-
-    // Subscribe BEFORE publishing: 2319x events are ephemeral and never stored by relays.
-    pool->subscribe(
-        sub, json::array({filter}),
-        [this, pending, request_id, method](const std::string&, const json& raw) {
-          on_reply(pending, request_id, method, raw);
-        },
-        nullptr);
+    // Subscribed BEFORE publishing (2319x events are ephemeral, never stored): the shared reply subscription is
+    // open from the first request on, and this request is registered before its event leaves.
+    ensure_reply_subscription();
+    {
+      std::lock_guard<std::mutex> g(pend_mu);
+      pending_by_id[request_id] = pending;
+    }
+    struct Unregister {
+      Impl* self;
+      std::string id;
+      ~Unregister() {
+        std::lock_guard<std::mutex> g(self->pend_mu);
+        self->pending_by_id.erase(id);
+      }
+    } unregister{this, request_id};
 
     auto pub = pool->publish(nostr::event_to_json(ev), opt.publish_timeout);
     // pub: per-relay results. Accepted by at least one relay → the wallet can see it.
@@ -223,7 +280,6 @@ struct NwcWallet::Impl {
       if (!r.accepted) failed.push_back(r.url + (r.message.empty() ? "" : " (" + r.message + ")"));
     }
     if (!sent_anywhere) {
-      pool->unsubscribe(sub);
       std::string names;
       for (auto& f : failed) names += (names.empty() ? "" : ", ") + f;
       return make_error("RELAY_UNREACHABLE",
@@ -238,7 +294,6 @@ struct NwcWallet::Impl {
     std::unique_lock<std::mutex> lk(pending->mu);
     bool done = pending->cv.wait_for(lk, timeout, [&] { return pending->done; });
     lk.unlock();
-    pool->unsubscribe(sub);
     if (!done) {
       std::string relays_failed;
       for (auto& f : failed) relays_failed += (relays_failed.empty() ? "" : ", ") + f;
