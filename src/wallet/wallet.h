@@ -1,9 +1,11 @@
 // sw::wallet — the user's Lightning wallet as seen by satwarden: an abstract Wallet (so the payment engine can be
 // tested with an in-process wallet) and NwcWallet, its Nostr Wallet Connect (NIP-47) implementation over a relay pool.
-// NwcWallet: reads the 13194 info event (capabilities, encryption: nip44_v2 when offered, else nip04), sends
-// kind-23194 requests (p / encryption / expiration tags) after subscribing for the reply (authors = wallet,
-// #e = request id), accepts only replies whose id, signature, author and e tag check out, dedupes replies that
-// arrive through several relays, maps every NIP-47 error code to a stable code, and times out per method.
+// NwcWallet: reads the 13194 info event once (capabilities, encryption: nip44_v2 when offered, else nip04), sends
+// kind-23194 requests (p / encryption / expiration tags) after subscribing for replies (one subscription per
+// connection — kind 23195, authors = wallet, #p = our key — because relays cap per-connection subscriptions; each
+// reply is matched to its request by its e tag), accepts only replies whose id, signature, author, p and e tags
+// check out, dedupes replies that arrive through several relays, maps every NIP-47 error code to a stable code,
+// times out per method, and passes on verified payment notifications (23196/23197).
 // Thread-safety: every method may be called concurrently from tool threads. Errors: Result values with the codes
 // below; messages never contain the NWC secret, and never a preimage.
 #pragma once
