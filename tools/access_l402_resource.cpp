@@ -1,5 +1,5 @@
 // access_l402_resource — fetches a URL; on 402 it checks the L402/MPP challenge, pays within max_sats and the
-// budget, retries with the credential and returns the resource. L402 credentials are cached per origin.
+// budget, retries with the credential and returns the resource. L402 credentials are cached per caller and origin.
 #include "challenge/challenge.h"
 #include "crypto/crypto.h"
 #include "fetch/fetch.h"
@@ -93,26 +93,44 @@ struct Access {
     auto cancelled = [&ctx] { return ctx.cancelled(); };
     const auto opts = options();
 
-    // 1. Try, with a cached L402 credential for this origin when we have one.
-    auto cached = tokens.get(origin);
+    // 1. Try, with a cached L402 credential when this caller has one for this origin. Credentials are keyed by
+    // the caller (label + envelope): one paid from another token's budget is never used here.
+    const Caller who = caller_of(e, ctx);
+    const pay::TokenOwner owner{who.client, who.envelope, who.hosted};
+    const std::string path = url->target.substr(0, url->target.find('?'));
+    auto cached = tokens.get(owner, origin, path);
     fetch::Request first = rq;
     if (cached) first.headers.emplace_back("Authorization", *cached);
     progress(1, "fetching " + origin);
     auto resp = fetcher.fetch(first, opts, cancelled);
     if (!resp) return mcp::ToolOutcome::failure(resp.error());
     bool used_cached = cached.has_value();
+    std::string cache_note;
     if (cached && (resp->status == 401 || resp->status == 402)) {
-      // The server no longer accepts the cached token: drop it and pay at most once more.
-      (void)tokens.drop(origin);
       used_cached = false;
+      // Only a refusal of THIS credential removes it: a 401, or a 402 that offers an L402 challenge again. A 402
+      // offering only MPP (another kind of resource on the same origin) says nothing about the L402 credential.
+      bool l402_again = false;
+      if (resp->status == 402)
+        if (auto s = challenge::select_challenge(resp->header_values("www-authenticate")); s && s->l402)
+          l402_again = true;
+      if (resp->status == 401 || l402_again) {
+        auto dropped = tokens.rejected(owner, origin, path, *cached);
+        cache_note = !dropped  ? "; the cached L402 credential was refused (the token cache could not be updated: " +
+                                     dropped.error().message + ")"
+                     : *dropped ? "; the cached L402 credential was refused and dropped"
+                                : "; the cached L402 credential does not cover this path and was kept";
+      }
       if (resp->status == 401) {
         resp = fetcher.fetch(rq, opts, cancelled);
         if (!resp) return mcp::ToolOutcome::failure(resp.error());
       }
     }
     if (resp->status != 402) {
+      if (used_cached && resp->status >= 200 && resp->status < 300) (void)tokens.accepted(owner, origin, path, *cached);
       json out = result_json(*resp, used_cached);
-      out["message"] = used_cached ? "served with the cached L402 credential; nothing was paid" : "no payment needed";
+      out["message"] = used_cached ? "served with the cached L402 credential; nothing was paid"
+                                   : "no payment needed" + cache_note;
       return mcp::ToolOutcome::success(out);
     }
 
@@ -195,7 +213,7 @@ struct Access {
                      (mpp ? std::string("the MPP credential is single-use and was not accepted yet")
                           : std::string("the L402 credential is cached and will be used on the next call"));
       err.details = pay_info;
-      if (!mpp) (void)tokens.put(origin, header);
+      if (!mpp) (void)tokens.put(owner, origin, path, header);
       return mcp::ToolOutcome::failure(err);
     }
     if (second->status == 402 || second->status == 401) {
@@ -205,13 +223,14 @@ struct Access {
               std::to_string(second->status) + " to the credential; not paying again",
           pay_info));
     }
-    if (!mpp) (void)tokens.put(origin, header);
+    if (!mpp) (void)tokens.put(owner, origin, path, header);
     progress(5, "done");
     json out = result_json(*second, false);
     for (auto& [k, v] : pay_info.items()) out[k] = v;
     out["credential"] = mpp ? json(nullptr) : json{{"headerName", "Authorization"}, {"headerValue", header}};
     out["message"] = "paid " + std::to_string(sats) + " sats over " + (mpp ? "MPP" : "L402") + "; HTTP " +
-                     std::to_string(second->status) + (mpp ? "" : "; credential cached for " + origin);
+                     std::to_string(second->status) +
+                     (mpp ? std::string() : "; credential cached for " + origin + " (for this caller only)") + cache_note;
     return mcp::ToolOutcome::success(out);
   }
 };
@@ -223,8 +242,11 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "access_l402_resource", "Fetch a paid (L402/MPP) resource",
       "Fetch an HTTP(S) URL; if it answers 402 Payment Required with an L402 (or LSAT) or MPP Lightning challenge, "
       "check the invoice, pay it within max_sats and the budget, retry with the credential and return the "
-      "response (status, selected headers, body as text or base64). L402 credentials are cached per origin and "
-      "reused. Redirects are returned, not followed. Private and loopback addresses are refused.",
+      "response (status, selected headers, body as text or base64). L402 credentials are cached per caller (token "
+      "label and budget envelope) and origin, and reused only by that caller; a credential is dropped only when the "
+      "server refuses it where it was paid for or accepted (401, or 402 with a new L402 challenge). MPP "
+      "credentials are single-use and never cached. Redirects are returned, not followed. Private and loopback "
+      "addresses are refused.",
       paying_annotations("Fetch a paid (L402/MPP) resource"),
       [access](const json& args, mcp::CallContext& ctx) { return access->run(args, ctx); });
 }

@@ -1,4 +1,6 @@
 // get_budget_status — the spend policy's limits, what is spent and what remains, per window, domain and envelope.
+#include <algorithm>
+
 #include "spend/spend.h"
 #include "tools.h"
 
@@ -31,7 +33,7 @@ json scope_json(const spend::ScopeStatus& s) {
 
 }  // namespace
 
-json budget_status_json(const spend::StatusReport& r) {
+json budget_status_json(const spend::StatusReport& r, const spend::Policy& policy) {
   json domains = json::array(), envelopes = json::array();
   for (const auto& d : r.domains) domains.push_back(scope_json(d));
   for (const auto& e : r.envelopes) envelopes.push_back(scope_json(e));
@@ -40,23 +42,84 @@ json budget_status_json(const spend::StatusReport& r) {
               {"domains", domains},
               {"envelopes", envelopes},
               {"pending_count", r.pending_count},
-              {"unknown_count", r.unknown_count}};
+              {"unknown_count", r.unknown_count},
+              {"policy", spend::policy_to_json(policy)}};
 }
 
 namespace {
+
+// How many of `client`'s rows are in `state` (paged; a client rarely has many in flight).
+Result<uint64_t> count_rows(spend::Ledger& ledger, const std::string& client, spend::State state) {
+  spend::ListQuery q;
+  q.client = client;
+  q.state = state;
+  q.limit = 500;
+  uint64_t n = 0;
+  for (;;) {
+    auto page = ledger.list_payments(q);
+    if (!page) return page.error();
+    n += page->items.size();
+    if (!page->next_cursor) return n;
+    q.cursor = page->next_cursor;
+  }
+}
+
+mcp::ToolOutcome run(Engine& e, mcp::CallContext& ctx) {
+  const Caller who = caller_of(e, ctx);
+  auto st = e.ledger->status();
+  if (!st) return mcp::ToolOutcome::failure(st.error());
+  const spend::Policy policy = e.ledger->policy();
+  // What this caller may pay with: the policy's protocols, narrowed by its envelope's.
+  std::vector<std::string> protocols = policy.protocols;
+  if (!who.envelope.empty()) {
+    std::optional<spend::Envelope> env;
+    for (const auto& x : e.ledger->envelopes())
+      if (x.name == who.envelope) env = x;
+    if (!env) {
+      protocols.clear();  // an unknown envelope refuses every payment (ENVELOPE_UNKNOWN)
+    } else if (env->protocols) {
+      std::erase_if(protocols, [&](const std::string& p) {
+        return std::find(env->protocols->begin(), env->protocols->end(), p) == env->protocols->end();
+      });
+    }
+  }
+  if (who.hosted) {
+    // A token holder sees the shared limits it is subject to (global, domains, policy) and its own envelope and
+    // payments only; other tokens' envelopes and in-flight payments are not its business.
+    std::erase_if(st->envelopes, [&](const spend::ScopeStatus& s) {
+      return who.envelope.empty() || s.scope != "envelope:" + who.envelope;
+    });
+    auto pending_reserved = count_rows(*e.ledger, who.client, spend::State::reserved);
+    auto pending_flight = count_rows(*e.ledger, who.client, spend::State::in_flight);
+    auto unknown = count_rows(*e.ledger, who.client, spend::State::unknown);
+    if (!pending_reserved) return mcp::ToolOutcome::failure(pending_reserved.error());
+    if (!pending_flight) return mcp::ToolOutcome::failure(pending_flight.error());
+    if (!unknown) return mcp::ToolOutcome::failure(unknown.error());
+    st->unknown_count = *unknown;
+    st->pending_count = *pending_reserved + *pending_flight + *unknown;
+  }
+  json out = budget_status_json(*st, policy);
+  out["caller"] = json{{"client", who.client},
+                       {"envelope", who.envelope.empty() ? json(nullptr) : json(who.envelope)},
+                       {"scope", who.hosted ? "client:" + who.client : std::string("all")},
+                       {"protocols", protocols}};
+  return mcp::ToolOutcome::success(out);
+}
+
 std::optional<mcp::Tool> make(Engine& engine) {
   if (!engine.ledger) return std::nullopt;
   Engine* e = &engine;
-  return make_tool("get_budget_status", "Budget status",
-                   "Show the spending limits satwarden enforces and what remains: per-payment cap, rolling hour/day/"
-                   "week/month windows and lifetime cap, per-domain caps and hosted envelopes, with spent and "
-                   "remaining amounts (sats) and when the oldest payment rolls off. Read-only.",
-                   read_only_annotations("Budget status", false),
-                   [e](const json&, mcp::CallContext&) -> mcp::ToolOutcome {
-                     auto st = e->ledger->status();
-                     if (!st) return mcp::ToolOutcome::failure(st.error());
-                     return mcp::ToolOutcome::success(budget_status_json(*st));
-                   });
+  return make_tool(
+      "get_budget_status", "Budget status",
+      "Show the spending limits satwarden enforces and what remains: per-payment cap, rolling hour/day/week/month "
+      "windows and lifetime cap, per-domain caps and hosted envelopes, with spent and remaining amounts (sats) and "
+      "when the oldest payment rolls off; `policy` is the effective policy (caps in msat, fee allowance reserved "
+      "per payment, allowed protocols, allow/deny domain lists, per-domain caps) and `caller` says who is asking "
+      "and which protocols it may use. Global and domain windows count every client's spending. A caller "
+      "authenticated with a bearer token (hosted HTTP) sees only its own envelope and its own pending/unknown "
+      "counts; the owner (stdio, tokenless loopback HTTP) sees every envelope. Read-only.",
+      read_only_annotations("Budget status", false),
+      [e](const json&, mcp::CallContext& ctx) -> mcp::ToolOutcome { return run(*e, ctx); });
 }
 }  // namespace
 SW_REGISTER_TOOL(get_budget_status, make);

@@ -28,26 +28,38 @@ namespace {
 std::optional<mcp::Tool> make(Engine& engine) {
   if (!engine.ledger) return std::nullopt;
   Engine* e = &engine;
-  return make_tool("list_payments", "List payments",
-                   "List the payments satwarden has made or attempted (newest first): amount, fee, state (settled, "
-                   "failed, unknown, …), domain, protocol and tool. Filter by since, domain or state; pass next_cursor "
-                   "to get the next page. Read-only.",
-                   read_only_annotations("List payments", false),
-                   [e](const json& args, mcp::CallContext&) -> mcp::ToolOutcome {
-                     spend::ListQuery q;
-                     if (args.contains("since")) q.since = args["since"].get<int64_t>();
-                     if (args.contains("domain")) q.domain = args["domain"].get<std::string>();
-                     if (args.contains("state")) q.state = spend::parse_state(args["state"].get<std::string>());
-                     q.limit = args.value("limit", 50);
-                     if (args.contains("cursor")) q.cursor = args["cursor"].get<std::string>();
-                     auto page = e->ledger->list_payments(q);
-                     if (!page) return mcp::ToolOutcome::failure(page.error());
-                     json items = json::array();
-                     for (const auto& p : page->items) items.push_back(payment_json(p));
-                     return mcp::ToolOutcome::success(
-                         json{{"payments", items},
-                              {"next_cursor", page->next_cursor ? json(*page->next_cursor) : json(nullptr)}});
-                   });
+  return make_tool(
+      "list_payments", "List payments",
+      "List the payments satwarden has made or attempted (newest first): amount, fee, state (settled, failed, "
+      "unknown, …), domain, protocol, tool, and which client (token label) and budget envelope paid. Filter by "
+      "since, domain, state, client or envelope; pass next_cursor to get the next page. A caller authenticated "
+      "with a bearer token (hosted HTTP) sees only its own payments (scope \"client:<label>\"; other filters "
+      "narrow that further); stdio and tokenless loopback HTTP are the owner and see every client's payments "
+      "(scope \"all\"). Read-only.",
+      read_only_annotations("List payments", false), [e](const json& args, mcp::CallContext& ctx) -> mcp::ToolOutcome {
+        const Caller who = caller_of(*e, ctx);
+        spend::ListQuery q;
+        if (args.contains("since")) q.since = args["since"].get<int64_t>();
+        if (args.contains("domain")) q.domain = args["domain"].get<std::string>();
+        if (args.contains("state")) q.state = spend::parse_state(args["state"].get<std::string>());
+        if (args.contains("client")) q.client = args["client"].get<std::string>();
+        if (args.contains("envelope")) q.envelope = args["envelope"].get<std::string>();
+        q.limit = args.value("limit", 50);
+        if (args.contains("cursor")) q.cursor = args["cursor"].get<std::string>();
+        json items = json::array();
+        json next = nullptr;
+        // A hosted caller's own rows only: a client filter naming someone else matches nothing.
+        if (!(who.hosted && q.client && *q.client != who.client)) {
+          if (who.hosted) q.client = who.client;
+          auto page = e->ledger->list_payments(q);
+          if (!page) return mcp::ToolOutcome::failure(page.error());
+          for (const auto& p : page->items) items.push_back(payment_json(p));
+          if (page->next_cursor) next = *page->next_cursor;
+        }
+        return mcp::ToolOutcome::success(json{{"payments", items},
+                                              {"next_cursor", next},
+                                              {"scope", who.hosted ? "client:" + who.client : std::string("all")}});
+      });
 }
 }  // namespace
 SW_REGISTER_TOOL(list_payments, make);

@@ -14,6 +14,14 @@ std::map<std::string, Factory>& factories() {
 
 Registrar::Registrar(const char* name, Factory factory) { factories()[name] = factory; }
 
+Caller caller_of(const Engine& engine, const mcp::CallContext& ctx) {
+  Caller c;
+  c.client = ctx.client;
+  c.envelope = ctx.envelope;
+  c.hosted = engine.config && engine.config->transport == "http" && !engine.config->tokens.empty();
+  return c;
+}
+
 Status register_all(mcp::ToolRegistry& registry, Engine& engine) {
   for (auto& [name, factory] : factories()) {
     std::optional<mcp::Tool> tool;

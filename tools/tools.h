@@ -20,6 +20,7 @@ namespace sw::spend {
 class Ledger;
 struct StatusReport;
 struct Payment;
+struct Policy;
 }
 
 namespace sw::tools {
@@ -32,8 +33,21 @@ struct Engine {
   std::string wallet_problem;        // why there is no wallet, safe to show (never contains the secret)
   spend::Ledger* ledger = nullptr;   // the crash-safe spend ledger (always present in the server)
   pay::Payer* payer = nullptr;       // check → reserve → pay → verify → settle
-  pay::TokenCache* tokens = nullptr; // L402 credentials per origin (access_l402_resource)
+  pay::TokenCache* tokens = nullptr; // L402 credentials per caller and origin (access_l402_resource)
 };
+
+// Who is calling, as far as ledger views and the L402 cache are concerned.
+//   hosted: the server runs the HTTP transport with bearer tokens, so every caller is a token holder (its label is
+//   `client`, its bound envelope `envelope`). Hosted callers see only their own ledger rows and envelope.
+//   Otherwise the caller is the owner — stdio ("stdio"), or tokenless HTTP, which the server only allows on
+//   loopback ("http-anonymous") — and sees everything.
+// Decided from the configuration, not from the label, so a token labelled "stdio" is still a hosted caller.
+struct Caller {
+  std::string client;
+  std::string envelope;  // "" = none
+  bool hosted = false;
+};
+Caller caller_of(const Engine& engine, const mcp::CallContext& ctx);
 
 // Progress callback for the payment engine from a tool call context (progress steps 1..total).
 std::function<void(double, const std::string&)> progress_of(mcp::CallContext& ctx, double total);
@@ -61,7 +75,8 @@ mcp::Tool make_tool(const std::string& name, const std::string& title, const std
                     json annotations, std::function<mcp::ToolOutcome(const json&, mcp::CallContext&)> handler);
 
 // Tool-surface JSON of ledger data (also served as MCP resources satwarden://spending and satwarden://payments/…).
-json budget_status_json(const spend::StatusReport& r);
+// budget_status_json: the owner's full view (every envelope) plus the effective policy.
+json budget_status_json(const spend::StatusReport& r, const spend::Policy& policy);
 json payment_json(const spend::Payment& p);
 
 // Annotation sets used by the tools (honest hints).

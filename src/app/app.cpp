@@ -208,18 +208,23 @@ int sw_main(int argc, char** argv) {
   info.version = SW_VERSION;
   info.instructions = instructions(*registry);
   info.tools_page_size = cfg.tools_page_size;
-  // MCP resources over the ledger.
+  // MCP resources over the ledger: the owner's view (every envelope, every client's payment rows). A resource
+  // read does not learn who is asking, so when the server is hosted (HTTP with bearer tokens: every caller is a
+  // token holder who may only see its own rows and envelope) they are not served at all; get_budget_status,
+  // list_payments and lookup_payment give each token its own view instead.
   std::vector<sw::mcp::Resource> resources;
-  {
+  const bool hosted = cfg.transport == "http" && !cfg.tokens.empty();
+  if (!hosted) {
     sw::mcp::Resource spending;
     spending.uri = "satwarden://spending";
     spending.name = "spending";
     spending.title = "Spending status";
-    spending.description = "Budget limits, spent and remaining per window, domain and envelope (JSON).";
+    spending.description = "Budget limits, spent and remaining per window, domain and envelope, and the effective "
+                           "policy (JSON).";
     spending.read = [&ledger](const std::string&) -> sw::Result<std::string> {
       auto st = ledger->status();
       if (!st) return st.error();
-      return sw::json_dump(sw::tools::budget_status_json(*st));
+      return sw::json_dump(sw::tools::budget_status_json(*st, ledger->policy()));
     };
     resources.push_back(spending);
     sw::mcp::Resource payment;

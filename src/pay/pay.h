@@ -9,6 +9,7 @@
 // message contains a preimage or secret.
 #pragma once
 
+#include <compare>
 #include <functional>
 #include <future>
 #include <map>
@@ -104,23 +105,69 @@ class Payer {
   std::shared_future<Result<wallet::Info>> info_flight_;  // the one get_info in progress (single flight)
 };
 
-// L402 credentials cached per origin (scheme://host:port) so later calls reuse them instead of paying again.
+// Whose budget paid for a cached credential: the caller's client label (bearer-token label, "stdio",
+// "http-anonymous"), its budget envelope ("" = none) and whether it is a token-authenticated (hosted) caller.
+// A credential is handed back only to exactly the same owner, so one token never uses what another token's
+// budget paid for (nor a token what the owner paid for on stdio, even with a label spelled "stdio").
+struct TokenOwner {
+  std::string client;
+  std::string envelope;
+  bool hosted = false;
+  auto operator<=>(const TokenOwner&) const = default;
+};
+
+// L402 credentials cached per owner and origin (scheme://host:port) so later calls reuse them instead of paying
+// again. An origin may hold several credentials (e.g. Aperture services with a macaroon per path): each remembers
+// the paths it was paid for or accepted at, and get() prefers one known at the requested path.
 // Persisted as JSON in the data directory with mode 0600 (they are bearer credentials: macaroon + preimage),
-// rewritten atomically (temp file + rename). Thread-safe. MPP charge credentials are single-use and never cached.
+// rewritten atomically (temp file + fsync + rename). Thread-safe. MPP charge credentials are single-use and never
+// cached. One process per file: a second process sharing the data directory may overwrite this one's additions.
+// File format 2: {"version":2,"credentials":[{"client","envelope","hosted","origin","authorization","paths":[..]}]}
+// (oldest first). A format-1 file ({"version":1,"tokens":{origin: header}}, keyed by origin only, written before
+// credentials had owners) is read as belonging to the stdio owner ({"stdio", "", hosted=false}) with no known
+// path — never to a token-authenticated caller — and rewritten in format 2 on the next change. An unreadable
+// file, or one of a newer format, is ignored (with a warning) and replaced on the next change.
 class TokenCache {
  public:
+  static constexpr size_t kMaxPerOrigin = 8;        // credentials per owner + origin (oldest evicted)
+  static constexpr size_t kMaxPaths = 32;           // remembered paths per credential (oldest forgotten)
+  static constexpr size_t kMaxCredentials = 4096;   // in the whole cache (oldest evicted)
+
   explicit TokenCache(std::string path);
-  std::optional<std::string> get(const std::string& origin);
-  Status put(const std::string& origin, const std::string& authorization_header);
-  Status drop(const std::string& origin);
-  size_t size();
+  // The Authorization header to try for `path` (no query) on `origin`: a credential paid for or accepted at this
+  // very path; else the one whose known paths share the most leading segments with it; else the newest.
+  std::optional<std::string> get(const TokenOwner& owner, const std::string& origin, const std::string& path);
+  // Stores a credential just paid for at `path` (as the newest for that owner and origin).
+  Status put(const TokenOwner& owner, const std::string& origin, const std::string& path,
+             const std::string& authorization_header);
+  // The server accepted `authorization_header` at `path`: remembered so that get() picks it there.
+  Status accepted(const TokenOwner& owner, const std::string& origin, const std::string& path,
+                  const std::string& authorization_header);
+  // The server refused `authorization_header` at `path` (401, or 402 with a fresh L402 challenge). The credential
+  // is dropped when it was paid for or accepted at that path, or when no path is known for it (a format-1 entry):
+  // it expired or was revoked. Otherwise it is kept — it belongs to another part of the origin (another
+  // service's macaroon) and stays valid there. Returns whether it was dropped.
+  Result<bool> rejected(const TokenOwner& owner, const std::string& origin, const std::string& path,
+                        const std::string& authorization_header);
+  // Forgets every credential of `owner` for `origin`.
+  Status drop(const TokenOwner& owner, const std::string& origin);
+  size_t size();  // credentials held (all owners)
 
  private:
+  struct Entry {
+    TokenOwner owner;
+    std::string origin;
+    std::string header;
+    std::vector<std::string> paths;  // oldest first; empty: unknown (format-1 entry, treated as origin-wide)
+  };
+  void load_locked();
   Status save_locked();
+  std::vector<Entry>::iterator find_locked(const TokenOwner& owner, const std::string& origin,
+                                           const std::string& header);
   std::string path_;
   std::mutex mu_;
   bool loaded_ = false;
-  std::map<std::string, std::string> entries_;
+  std::vector<Entry> entries_;  // oldest first
 };
 
 }  // namespace sw::pay

@@ -5,17 +5,22 @@
 //   signed with `bolt11` (FakeLightning); an L402/MPP API on `macaroon` for the l402 envelope.
 // The global policy comes partly from the environment (SATWARDEN_DAY_SATS beats the file's day_sats,
 // SATWARDEN_FEE_BASE_MSAT, SATWARDEN_PROTOCOLS), so the test also shows the new policy variables are enforced.
+// Isolation between tokens: an L402 credential paid from one token's budget is never used by another token (nor
+// an owner-only credential from an older, origin-keyed cache file); a token sees only its own payments, spending
+// and envelope, and the ledger resources are not served to tokens. The owner's view comes from a second
+// satwarden on stdio over the same data directory (the ledger is shared between processes).
 // Every wait is bounded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { startRelay } from '../world/relay.mjs';
 import { FakeLightning } from '../world/lightning.mjs';
 import { FakeWalletLedger, startAlbyWallet, nwcUrl, getPublicKey, hexToBytes } from '../world/wallet.mjs';
@@ -118,9 +123,22 @@ before(async () => {
       { token: TOKENS.d, label: 'agent-d' },
     ],
   }), { mode: 0o600 });
-  W.env = {
-    ...baseEnv(W.root),
-    NWC_URL: nwcUrl({ walletPubkey: W.wallet.walletPubkey, relayUrls: [W.relay.url], clientSecret }),
+  // An L402 credential cached by an older satwarden, whose cache file was keyed by origin only (format 1): it was
+  // paid out of band here (the fake Lightning node knows every preimage). Only the stdio owner may use it.
+  {
+    const r = await fetch(`${W.api.url}/l402`, { signal: AbortSignal.timeout(5000) });
+    const h = r.headers.get('www-authenticate');
+    await r.body?.cancel();
+    const token = /token="([^"]+)"/.exec(h)[1];
+    const { paymentHash } = W.ln.decode(/invoice="([^"]+)"/.exec(h)[1]);
+    W.legacyCredential = `L402 ${token}:${W.ln.lookup(paymentHash).preimage}`;
+    W.apiOrigin = new URL(W.api.url).origin;
+    W.dataDir = join(W.root, 'satwarden');
+    mkdirSync(W.dataDir, { mode: 0o700 });
+    writeFileSync(join(W.dataDir, 'l402-tokens.json'),
+      JSON.stringify({ version: 1, tokens: { [W.apiOrigin]: W.legacyCredential } }), { mode: 0o600 });
+  }
+  W.policyEnv = {
     SATWARDEN_FETCH_ALLOW: '127.0.0.1',
     SATWARDEN_NWC_PAY_TIMEOUT: '5',
     SATWARDEN_NWC_READ_TIMEOUT: '5',
@@ -129,12 +147,23 @@ before(async () => {
     SATWARDEN_FEE_BASE_MSAT: String(FEE_BASE_MSAT),
     SATWARDEN_PROTOCOLS: 'bolt11,l402',  // the file allows mpp too; the environment takes it away
   };
+  W.env = {
+    ...baseEnv(W.root),
+    ...W.policyEnv,
+    NWC_URL: nwcUrl({ walletPubkey: W.wallet.walletPubkey, relayUrls: [W.relay.url], clientSecret }),
+  };
   W.port = await freePort();
   W.mcpUrl = `http://127.0.0.1:${W.port}/mcp`;
   W.server = startServer({ args: ['--transport', 'http', '--port', String(W.port), '--config', W.configPath,
     '--log-level', 'info'], env: W.env });
   await W.server.ready;
   W.startedAt = Date.now();
+  // The owner: satwarden on stdio over the same data directory and config (no wallet: it only reads here).
+  W.owner = new Client({ name: 'envelope-owner', version: '1' });
+  await W.owner.connect(new StdioClientTransport({ command: SERVER, args: ['--config', W.configPath],
+    env: { ...baseEnv(W.root), ...W.policyEnv, SATWARDEN_LOG_LEVEL: 'warning' }, stderr: 'pipe' }), { timeout: 10_000 });
+  clients.push(W.owner);
+  W.ownerCall = (name, args = {}) => W.owner.callTool({ name, arguments: args }, undefined, { timeout: 20_000 });
 });
 
 after(async () => {
@@ -207,7 +236,7 @@ test('no token or a wrong token → 401 with WWW-Authenticate: Bearer; the SDK c
   assert.equal(W.wl.requests.filter((q) => q.method === 'pay_invoice').length, 0, 'nothing reached the wallet');
 });
 
-test('get_budget_status shows the effective policy: the env day cap over the file, and every envelope', async () => {
+test('get_budget_status shows the effective policy: the env day cap over the file; a token sees its own envelope', async () => {
   W.a = await connect(TOKENS.a);
   const st = ok(await W.a.call('get_budget_status'));
   const day = windowOf(st.global, 'day');
@@ -216,10 +245,25 @@ test('get_budget_status shows the effective policy: the env day cap over the fil
   assert.equal(day.spent_msat, 0);
   assert.equal(st.global.per_call_sats, 1000);
   assert.equal(windowOf(st.global, 'hour').limit_sats, null);
-  assert.deepEqual(st.envelopes.map((e) => e.scope).sort(), ['envelope:env-a', 'envelope:env-b', 'envelope:env-c']);
+  // The effective policy, not just the caps: fee allowance and protocols from the environment, day cap in msat.
+  assert.deepEqual(st.policy.fee, { base_msat: FEE_BASE_MSAT, ppm: FEE_PPM });
+  assert.deepEqual(st.policy.protocols, ['bolt11', 'l402']);
+  assert.equal(st.policy.day_msat, ENV_DAY_SATS * 1000);
+  assert.equal(st.policy.per_call_msat, 1_000_000);
+  assert.equal(st.policy.allow_domains, null);
+  assert.deepEqual(st.policy.deny_domains, []);
+  assert.deepEqual(st.policy.domains, {});
+  assert.deepEqual(st.caller, { client: 'agent-a', envelope: 'env-a', scope: 'client:agent-a', protocols: ['bolt11'] });
+  // Only its own envelope: the other tokens' budgets are not A's business.
+  assert.deepEqual(st.envelopes.map((e) => e.scope), ['envelope:env-a']);
   assert.equal(windowOf(scopeOf(st, 'env-a'), 'lifetime').limit_sats, 300);
-  assert.equal(windowOf(scopeOf(st, 'env-b'), 'lifetime').limit_sats, 1000);
-  assert.ok(scopeOf(st, 'env-c').expires_at > 0);
+  // The owner (stdio) sees every envelope and the same policy.
+  const all = ok(await W.ownerCall('get_budget_status'));
+  assert.deepEqual(all.envelopes.map((e) => e.scope).sort(), ['envelope:env-a', 'envelope:env-b', 'envelope:env-c']);
+  assert.equal(windowOf(scopeOf(all, 'env-b'), 'lifetime').limit_sats, 1000);
+  assert.ok(scopeOf(all, 'env-c').expires_at > 0);
+  assert.deepEqual(all.policy, st.policy);
+  assert.equal(all.caller.scope, 'all');
 });
 
 test('token A pays within its envelope, then BUDGET_EXCEEDED names the envelope and what remains', async () => {
@@ -284,7 +328,9 @@ test("token B's envelope is unaffected by A's spending; B pays an L402 paywall w
   const ltB = windowOf(scopeOf(before, 'env-b'), 'lifetime');
   assert.equal(ltB.spent_msat, 0);
   assert.equal(ltB.remaining_sats, 1000);
-  assert.equal(windowOf(scopeOf(before, 'env-a'), 'lifetime').remaining_msat, 300_000 - W.spentA);
+  assert.equal(scopeOf(before, 'env-a'), undefined, "A's envelope is not shown to B");
+  assert.equal(windowOf(scopeOf(ok(await W.ownerCall('get_budget_status')), 'env-a'), 'lifetime').remaining_msat,
+    300_000 - W.spentA);
 
   const r = ok(await W.b.call('access_l402_resource', { url: `${W.api.url}/l402`, max_sats: 50 }));
   assert.equal(r.status, 200);
@@ -294,7 +340,61 @@ test("token B's envelope is unaffected by A's spending; B pays an L402 paywall w
   W.l402Hash = r.payment_hash;
   const after = ok(await W.b.call('get_budget_status'));
   assert.equal(windowOf(scopeOf(after, 'env-b'), 'lifetime').spent_msat, W.spentB);
-  assert.equal(windowOf(scopeOf(after, 'env-a'), 'lifetime').spent_msat, W.spentA, "B's payment is not A's");
+  const owner = ok(await W.ownerCall('get_budget_status'));
+  assert.equal(windowOf(scopeOf(owner, 'env-a'), 'lifetime').spent_msat, W.spentA, "B's payment is not A's");
+  assert.equal(windowOf(scopeOf(owner, 'env-b'), 'lifetime').spent_msat, W.spentB);
+});
+
+test("B's cached L402 credential is B's alone: A (l402 not allowed) and D (own budget) must pay for themselves", async () => {
+  const paidBefore = W.api.stats.paid['/l402'];
+  // A's envelope forbids l402: refused at the reservation, and the paywall is not passed with B's credential.
+  const e = errorOf(await W.a.call('access_l402_resource', { url: `${W.api.url}/l402`, max_sats: 50 }));
+  assert.equal(e.code, 'PROTOCOL_NOT_ALLOWED');
+  assert.equal(e.details.scope, 'envelope:env-a');
+  assert.equal(W.api.stats.paid['/l402'], paidBefore, 'A got nothing from the paywall');
+  // D (no envelope, l402 allowed globally) pays its own credential; neither B's nor the owner's old one is used.
+  W.d = await connect(TOKENS.d);
+  const d1 = ok(await W.d.call('access_l402_resource', { url: `${W.api.url}/l402`, max_sats: 50 }));
+  assert.equal(d1.status, 200);
+  assert.equal(d1.paid, true, 'D paid for its own credential');
+  assert.equal(d1.used_cached_token, false);
+  assert.notEqual(d1.payment_hash, W.l402Hash);
+  W.spentDl402 = 10_000 + walletFee(10_000);
+  W.l402HashD = d1.payment_hash;
+  // From then on each token reuses its own credential.
+  const d2 = ok(await W.d.call('access_l402_resource', { url: `${W.api.url}/l402` }));
+  assert.equal(d2.used_cached_token, true);
+  assert.equal(d2.paid, false);
+  const b2 = ok(await W.b.call('access_l402_resource', { url: `${W.api.url}/l402` }));
+  assert.equal(b2.used_cached_token, true);
+  assert.equal(b2.paid, false);
+  assert.equal(W.wl.payCount(W.l402HashD), 1);
+  assert.equal(W.wl.payCount(W.l402Hash), 1);
+  // The cache file (0600) keys every credential by token label and envelope; the old origin-only entry is kept
+  // for the stdio owner.
+  const file = join(W.dataDir, 'l402-tokens.json');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const cache = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(cache.version, 2);
+  const owners = cache.credentials.map((c) => `${c.client}/${c.envelope}/${c.hosted}@${c.origin}`).sort();
+  assert.deepEqual(owners, [`agent-b/env-b/true@${W.apiOrigin}`, `agent-d//true@${W.apiOrigin}`,
+    `stdio//false@${W.apiOrigin}`]);
+  assert.equal(cache.credentials.find((c) => c.client === 'stdio').authorization, W.legacyCredential);
+  assert.deepEqual(cache.credentials.find((c) => c.client === 'agent-b').paths, ['/l402']);
+});
+
+test("an MPP-only 402 on the same origin does not evict B's L402 credential (no second payment for /l402)", async () => {
+  const paymentsBefore = W.wl.txs.filter((t) => t.type === 'outgoing').length;
+  // B's request to /mpp carries its L402 credential (cached per origin); the answer offers only MPP, which is
+  // not allowed here: nothing is paid, and the L402 credential was not refused, so it stays.
+  const e = errorOf(await W.b.call('access_l402_resource', { url: `${W.api.url}/mpp`, max_sats: 50 }));
+  assert.equal(e.code, 'PROTOCOL_NOT_ALLOWED');
+  assert.equal(e.details.protocol, 'mpp');
+  const again = ok(await W.b.call('access_l402_resource', { url: `${W.api.url}/l402`, max_sats: 50 }));
+  assert.equal(again.status, 200);
+  assert.equal(again.paid, false, 'the L402 credential survived the MPP 402');
+  assert.equal(again.used_cached_token, true);
+  assert.equal(W.wl.txs.filter((t) => t.type === 'outgoing').length, paymentsBefore, 'nothing more was paid');
 });
 
 test('an expired envelope is refused (ENVELOPE_EXPIRED)', async () => {
@@ -310,11 +410,10 @@ test('an expired envelope is refused (ENVELOPE_EXPIRED)', async () => {
 });
 
 test('the global day window set by SATWARDEN_DAY_SATS is enforced across tokens (BUDGET_EXCEEDED naming the window)', async () => {
-  W.d = await connect(TOKENS.d);
   const big = W.ln.makeInvoice({ amountMsat: 300_000, description: 'd-1' });
   ok(await W.d.call('pay_invoice', { invoice: big.invoice, max_sats: 300 }));
   W.spentD = 300_000 + walletFee(300_000);
-  const dayTotal = W.spentA + W.spentB + W.spentD;  // every token counts against the global window
+  const dayTotal = W.spentA + W.spentB + W.spentDl402 + W.spentD;  // every token counts against the global window
   const over = W.ln.makeInvoice({ amountMsat: 45_000, description: 'd-2' });
   assert.ok(dayTotal + 45_000 + FEE_BASE_MSAT > ENV_DAY_SATS * 1000, 'the test amounts exceed the env cap');
   assert.ok(dayTotal + 45_000 + FEE_BASE_MSAT < FILE_DAY_SATS * 1000, "…but not the file's cap");
@@ -351,10 +450,12 @@ test("a session belongs to its token: A's session id with B's token → 404", as
 });
 
 test('the ledger records each token label as client and its envelope; the wallet paid exactly what settled', async () => {
-  const list = ok(await W.d.call('list_payments', { limit: 50 }));
+  // The owner's view (stdio): every client's rows.
+  const list = ok(await W.ownerCall('list_payments', { limit: 50 }));
+  assert.equal(list.scope, 'all');
   const rows = list.payments;
-  // Refusals never reach the ledger as rows; the four payments that were made do.
-  assert.equal(rows.length, 4, JSON.stringify(rows.map((p) => [p.client, p.state])));
+  // Refusals never reach the ledger as rows; the five payments that were made do.
+  assert.equal(rows.length, 5, JSON.stringify(rows.map((p) => [p.client, p.state])));
   for (const p of rows) assert.equal(p.state, 'settled');
   const by = (client) => rows.filter((p) => p.client === client);
   assert.equal(by('agent-a').length, 2);
@@ -364,13 +465,14 @@ test('the ledger records each token label as client and its envelope; the wallet
   assert.equal(by('agent-b')[0].protocol, 'l402');
   assert.equal(by('agent-b')[0].domain, '127.0.0.1');
   assert.equal(by('agent-b')[0].payment_hash, W.l402Hash);
-  assert.equal(by('agent-d').length, 1);
-  assert.equal(by('agent-d')[0].envelope, '');
+  assert.equal(by('agent-d').length, 2);
+  for (const p of by('agent-d')) assert.equal(p.envelope, '');
+  assert.deepEqual(by('agent-d').map((p) => p.protocol).sort(), ['bolt11', 'l402']);
   assert.equal(by('agent-c').length, 0);
 
   // Ledger = wallet, to the msat: in total and payment by payment.
   const settled = rows.reduce((s, p) => s + p.amount_msat + p.fee_msat, 0);
-  assert.equal(settled, W.spentA + W.spentB + W.spentD);
+  assert.equal(settled, W.spentA + W.spentB + W.spentDl402 + W.spentD);
   assert.equal(W.wl.totalPaidMsat(), settled);
   const out = W.wl.txs.filter((t) => t.type === 'outgoing');
   assert.equal(out.length, rows.length);
@@ -382,9 +484,71 @@ test('the ledger records each token label as client and its envelope; the wallet
     assert.equal(W.wl.payCount(t.payment_hash), 1);
   }
   // The envelopes' totals agree with the rows.
-  const st = ok(await W.d.call('get_budget_status'));
+  const st = ok(await W.ownerCall('get_budget_status'));
   assert.equal(windowOf(scopeOf(st, 'env-a'), 'lifetime').spent_msat, by('agent-a').reduce((s, p) => s + p.amount_msat + p.fee_msat, 0));
   assert.equal(windowOf(scopeOf(st, 'env-b'), 'lifetime').spent_msat, W.spentB);
   assert.equal(windowOf(scopeOf(st, 'env-c'), 'lifetime').spent_msat, 0);
   assert.equal(st.pending_count, 0);
+  W.rows = rows;
+});
+
+test('each token sees only its own payments and spending; another token\'s payment cannot be looked up', async () => {
+  const mine = (client) => W.rows.filter((p) => p.client === client).map((p) => p.payment_hash).sort();
+  for (const [name, conn, label] of [['a', W.a, 'agent-a'], ['b', W.b, 'agent-b'], ['d', W.d, 'agent-d']]) {
+    const list = ok(await conn.call('list_payments', { limit: 50 }));
+    assert.equal(list.scope, `client:${label}`, name);
+    assert.deepEqual(list.payments.map((p) => p.payment_hash).sort(), mine(label), `${label} sees exactly its own rows`);
+    // A filter naming someone else finds nothing instead of widening the view.
+    const other = label === 'agent-a' ? 'agent-b' : 'agent-a';
+    assert.deepEqual(ok(await conn.call('list_payments', { client: other })).payments, []);
+    const rep = ok(await conn.call('spending_report', {}));
+    assert.equal(rep.scope, `client:${label}`);
+    const own = W.rows.filter((p) => p.client === label);
+    assert.equal(rep.total.settled_count, own.length);
+    assert.equal(rep.total.settled_amount_msat, own.reduce((s, p) => s + p.amount_msat, 0));
+    assert.equal(rep.total.settled_fee_msat, own.reduce((s, p) => s + p.fee_msat, 0));
+  }
+  const all = ok(await W.ownerCall('spending_report', {}));
+  assert.equal(all.scope, 'all');
+  assert.equal(all.total.settled_count, W.rows.length);
+  assert.equal(ok(await W.ownerCall('spending_report', { client: 'agent-d' })).total.settled_count, 2);
+
+  // lookup_payment: B's L402 payment (its preimage is half of B's credential) is not A's to see.
+  const e = errorOf(await W.a.call('lookup_payment', { payment_hash: W.l402Hash }));
+  assert.equal(e.code, 'NOT_FOUND');
+  assert.doesNotMatch(JSON.stringify(e), /preimage"\s*:\s*"[0-9a-f]{64}/);
+  const own = ok(await W.b.call('lookup_payment', { payment_hash: W.l402Hash }));
+  assert.equal(own.transaction.payment_hash, W.l402Hash);
+  assert.equal(own.transaction.type, 'outgoing');
+  // The wallet is shared: list_transactions shows a token only the payments satwarden made for it.
+  for (const [conn, label] of [[W.a, 'agent-a'], [W.d, 'agent-d']]) {
+    const txs = ok(await conn.call('list_transactions', { limit: 50 })).transactions;
+    assert.deepEqual(txs.map((t) => t.payment_hash).sort(), mine(label), label);
+  }
+});
+
+test('the ledger resources are not served to tokens (a resource read cannot tell tokens apart); the owner reads them', async () => {
+  assert.equal(W.a.client.getServerCapabilities()?.resources, undefined);
+  await assert.rejects(W.a.client.readResource({ uri: `satwarden://payments/${W.l402Hash}` }, { timeout: 5000 }),
+    /Method not found|-32601/);
+  await assert.rejects(W.a.client.readResource({ uri: 'satwarden://spending' }, { timeout: 5000 }), /Method not found|-32601/);
+  // The owner on stdio has them.
+  assert.ok(W.owner.getServerCapabilities()?.resources);
+  const r = await W.owner.readResource({ uri: `satwarden://payments/${W.l402Hash}` }, { timeout: 5000 });
+  const row = JSON.parse(r.contents[0].text);
+  assert.equal(row.client, 'agent-b');
+  assert.equal(row.payment_hash, W.l402Hash);
+  const spending = JSON.parse((await W.owner.readResource({ uri: 'satwarden://spending' }, { timeout: 5000 })).contents[0].text);
+  assert.equal(spending.envelopes.length, 3);
+  assert.equal(spending.policy.fee.base_msat, FEE_BASE_MSAT);
+});
+
+test("the old origin-only credential is used by the stdio owner alone, without paying", async () => {
+  const before = W.wl.txs.filter((t) => t.type === 'outgoing').length;
+  const r = ok(await W.owner.callTool({ name: 'access_l402_resource', arguments: { url: `${W.api.url}/l402` } },
+    undefined, { timeout: 20_000 }));
+  assert.equal(r.status, 200);
+  assert.equal(r.used_cached_token, true);
+  assert.equal(r.paid, false);
+  assert.equal(W.wl.txs.filter((t) => t.type === 'outgoing').length, before);
 });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
+import http from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -57,6 +58,26 @@ async function world({ http = false } = {}) {
 const errorOf = (r) => { assert.equal(r.isError, true, `expected an error, got ${JSON.stringify(r).slice(0, 400)}`); return JSON.parse(r.content[0].text).error; };
 const ok = (r) => { assert.ok(!r.isError, `unexpected error: ${r.content?.[0]?.text}`); return r.structuredContent; };
 const paidCount = (ledger) => ledger.txs.filter((t) => t.type === 'outgoing').length;
+
+// A pass-through proxy in front of the paid API that can revoke credentials: a request whose Authorization is in
+// `revoked` reaches the API without it, so the API answers with a fresh challenge, as for an expired token.
+async function startRevokingProxy(target) {
+  const upstream = new URL(target);
+  const revoked = new Set();
+  const server = http.createServer((req, res) => {
+    const headers = { ...req.headers, host: upstream.host };
+    if (revoked.has(headers.authorization)) delete headers.authorization;
+    const up = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, revoked,
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }) };
+}
 
 test('L402 (current token= form): pay once, then reuse the cached credential; progress reported', async () => {
   const w = await world();
@@ -174,4 +195,53 @@ test('over Streamable HTTP: a paid fetch end to end', async () => {
     assert.equal(list.payments[0].protocol, 'l402');
     assert.equal(list.payments[0].domain, '127.0.0.1');
   } finally { await w.close(); }
+});
+
+test('a cached L402 credential survives 402s that do not refuse it; a refusal where it worked drops it (paid once more)', async () => {
+  const w = await world();
+  const proxy = await startRevokingProxy(w.api.url);
+  try {
+    const first = ok(await w.call('access_l402_resource', { url: `${w.api.url}/l402`, max_sats: 20 }));
+    assert.equal(first.paid, true);
+    // An MPP-only endpoint on the same origin: its 402 offers no L402 challenge, so the L402 credential (sent
+    // along, as it is cached for the origin) was not refused. MPP is paid; the L402 credential stays.
+    const m = ok(await w.call('access_l402_resource', { url: `${w.api.url}/mpp`, max_sats: 20 }));
+    assert.equal(m.protocol, 'MPP');
+    assert.equal(m.paid, true);
+    const back = ok(await w.call('access_l402_resource', { url: `${w.api.url}/l402` }));
+    assert.equal(back.paid, false, 'no second payment for /l402 after the MPP 402');
+    assert.equal(back.used_cached_token, true);
+    assert.equal(paidCount(w.ledger), 2);
+    // Another service on the same origin (Aperture-style: the macaroon names its service): the /l402 credential
+    // is refused there with a new L402 challenge, but it was never good for /aperture, so it is kept.
+    const ap = ok(await w.call('access_l402_resource', { url: `${w.api.url}/aperture`, max_sats: 20 }));
+    assert.equal(ap.paid, true);
+    assert.match(ap.message, /does not cover this path and was kept/);
+    for (const path of ['/l402', '/aperture', '/l402', '/aperture']) {
+      const r = ok(await w.call('access_l402_resource', { url: `${w.api.url}${path}` }));
+      assert.equal(r.paid, false, `${path}: its own credential is reused`);
+      assert.equal(r.used_cached_token, true);
+    }
+    assert.equal(paidCount(w.ledger), 3, 'no ping-pong between the two services');
+
+    // Through the proxy (another origin): pay, then the server revokes that credential. The refusal comes where
+    // the credential was paid for: it is dropped and paid for once more, and the new one is reused.
+    const p1 = ok(await w.call('access_l402_resource', { url: `${proxy.url}/l402`, max_sats: 20 }));
+    assert.equal(p1.paid, true);
+    proxy.revoked.add(p1.credential.headerValue);
+    const p2 = ok(await w.call('access_l402_resource', { url: `${proxy.url}/l402`, max_sats: 20 }));
+    assert.equal(p2.paid, true, 'a refused credential is replaced');
+    assert.notEqual(p2.payment_hash, p1.payment_hash);
+    assert.match(p2.message, /refused and dropped/);
+    const p3 = ok(await w.call('access_l402_resource', { url: `${proxy.url}/l402` }));
+    assert.equal(p3.paid, false);
+    assert.equal(p3.used_cached_token, true);
+    assert.equal(paidCount(w.ledger), 5);
+    const cache = JSON.parse(readFileSync(join(w.dataHome, 'satwarden', 'l402-tokens.json'), 'utf8'));
+    const headers = cache.credentials.map((c) => c.authorization);
+    assert.ok(!headers.includes(p1.credential.headerValue), 'the revoked credential is gone from the file');
+    assert.ok(headers.includes(p2.credential.headerValue));
+    assert.ok(headers.includes(first.credential.headerValue));
+    for (const c of cache.credentials) assert.deepEqual([c.client, c.envelope, c.hosted], ['stdio', '', false]);
+  } finally { await proxy.close(); await w.close(); }
 });
