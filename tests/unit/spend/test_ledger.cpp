@@ -38,7 +38,7 @@ int file_mode(const std::string& p) {
 
 }  // namespace
 
-TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + schema v1") {
+TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + schema v2") {
   TempDir dir;
   FakeClock clock;
   auto path = dir.file("ledger.db");
@@ -59,7 +59,7 @@ TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + schema
     return v;
   };
   CHECK(scalar("PRAGMA journal_mode") == "wal");
-  CHECK(scalar("PRAGMA user_version") == "1");
+  CHECK(scalar("PRAGMA user_version") == "2");
   CHECK(scalar("SELECT preimage FROM payments WHERE id = 1") == std::string(64, 'e'));
   sqlite3_close(db);
 }
