@@ -387,6 +387,11 @@ Status check_tokens(const Config& c) {
   }
   for (size_t i = 0; i < c.tokens.size(); ++i) {
     const Token& t = c.tokens[i];
+    // The owner's own callers are recorded as "stdio" / "http-anonymous": a token with such a label would mix
+    // its ledger rows with the owner's.
+    if (t.label == "stdio" || t.label == "http-anonymous")
+      return cfg_error("bearer token #" + std::to_string(i + 1) + " uses the reserved label '" + t.label +
+                       "' (it names the owner's own stdio / tokenless callers); choose another label");
     for (size_t j = 0; j < i; ++j) {
       if (c.tokens[j].label == t.label)
         return cfg_error("bearer token label '" + t.label + "' is used by tokens #" + std::to_string(j + 1) +

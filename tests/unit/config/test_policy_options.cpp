@@ -305,6 +305,13 @@ TEST_CASE("tokens: unique labels, distinct tokens, envelopes that exist") {
   // An explicit label colliding with a default one.
   TempFile dflt(R"({"tokens":["aaaaaaaaaaaaaaaaaaaa",{"token":"bbbbbbbbbbbbbbbbbbbb","label":"token-1"}]})");
   CHECK(has(error_of({}, {"--config", dflt.path.c_str()}), "label 'token-1'"));
+  // Labels the owner's own callers are recorded under are reserved.
+  for (const char* reserved : {"stdio", "http-anonymous"}) {
+    TempFile res(std::string(R"({"tokens":[{"token":"aaaaaaaaaaaaaaaaaaaa","label":")") + reserved + R"("}]})");
+    m = error_of({}, {"--config", res.path.c_str()});
+    CHECK(has(m, "reserved label"));
+    CHECK_FALSE(has(m, "aaaaaaaaaaaaaaaaaaaa"));
+  }
   // The same token twice; the message never contains the token.
   TempFile twice(R"({"tokens":["aaaaaaaaaaaaaaaaaaaa","aaaaaaaaaaaaaaaaaaaa"]})");
   m = error_of({}, {"--config", twice.path.c_str()});
