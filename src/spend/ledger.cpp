@@ -132,6 +132,13 @@ const std::vector<const char*>& migrations() {
       "CREATE INDEX payments_counted_domain ON payments(domain, created_at) WHERE counted = 1;"
       "CREATE INDEX payments_state ON payments(state, updated_at);"
       "CREATE INDEX payments_created ON payments(created_at);",
+      // v2 → v3: when each ttl_seconds envelope was first seen (see Ledger::set_envelopes), so that a restart
+      // does not restart its lifetime. A new table only; existing rows are untouched.
+      "CREATE TABLE envelope_anchors ("
+      "  name TEXT PRIMARY KEY,"
+      "  ttl_seconds INTEGER NOT NULL CHECK (ttl_seconds > 0),"
+      "  anchored_at INTEGER NOT NULL"
+      ") WITHOUT ROWID;",
   };
   return m;
 }
@@ -1284,7 +1291,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
   Impl& im = *ledger->impl_;
   auto loaded = im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
   if (!loaded) return loaded.error();
-  static_assert(kSchemaVersion == 2, "add a migration step when bumping the schema version");
+  static_assert(kSchemaVersion == 3, "add a migration step when bumping the schema version");
   return ledger;
 }
 
@@ -1356,13 +1363,71 @@ Status Ledger::set_envelopes(std::vector<Envelope> envelopes) {
         if (std::find(all_protocols().begin(), all_protocols().end(), p) == all_protocols().end())
           return make_error("POLICY_INVALID", "envelope protocols: unknown protocol");
       }
+    if (e.ttl_seconds && (*e.ttl_seconds <= 0 || *e.ttl_seconds > (int64_t{1} << 40)))
+      return make_error("POLICY_INVALID", "envelope ttl_seconds must be a positive integer");
     names.push_back(e.name);
   }
   std::sort(names.begin(), names.end());
   if (std::adjacent_find(names.begin(), names.end()) != names.end())
     return make_error("POLICY_INVALID", "envelope names must be unique");
-  std::lock_guard lk(impl_->pol_mu);
-  impl_->envs = std::move(envelopes);
+
+  // ttl_seconds envelopes: expires_at = anchored_at + ttl, from the persisted anchor (created the first time a
+  // name is seen; re-anchored at now when the configured ttl changed). All anchors in one transaction.
+  Impl& im = *impl_;
+  struct Anchored {
+    std::string name;
+    std::optional<int64_t> old_ttl;  // nullopt: a new anchor
+    int64_t ttl = 0, anchored_at = 0;
+  };
+  std::vector<Anchored> changed;
+  if (std::any_of(envelopes.begin(), envelopes.end(), [](const Envelope& e) { return e.ttl_seconds.has_value(); })) {
+    const int64_t now = im.clock.now_unix();
+    auto r = im.run<Ok>([&](Db& d) -> Status {
+      changed.clear();
+      auto sel = d.prepare("SELECT ttl_seconds, anchored_at FROM envelope_anchors WHERE name = ?1");
+      if (!sel) return db_error(d, "prepare");
+      auto put = d.prepare(
+          "INSERT INTO envelope_anchors(name, ttl_seconds, anchored_at) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT(name) DO UPDATE SET ttl_seconds = excluded.ttl_seconds, anchored_at = excluded.anchored_at");
+      if (!put) return db_error(d, "prepare");
+      for (auto& e : envelopes) {
+        if (!e.ttl_seconds) continue;
+        sel->rewind();
+        sel->bind(1, e.name);
+        int rc = sel->step();
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(d, "envelope anchor read", rc);
+        std::optional<int64_t> old_ttl;
+        int64_t anchored_at = now;
+        if (rc == SQLITE_ROW) {
+          old_ttl = sel->i64(0);
+          anchored_at = sel->i64(1);
+        }
+        sel->rewind();
+        if (!old_ttl || *old_ttl != *e.ttl_seconds) {
+          anchored_at = now;
+          put->rewind();
+          put->bind(1, e.name).bind(2, *e.ttl_seconds).bind(3, now);
+          if (rc = put->run(); rc != SQLITE_DONE) return db_error(d, "envelope anchor write", rc);
+          changed.push_back({e.name, old_ttl, *e.ttl_seconds, now});
+        }
+        e.expires_at = anchored_at + *e.ttl_seconds;
+      }
+      return ok_status();
+    });
+    if (!r) return r.error();
+  }
+  for (const auto& a : changed) {
+    if (a.old_ttl)
+      log(LogLevel::notice, "spend",
+          "budget envelope '" + a.name + "': ttl_seconds changed from " + std::to_string(*a.old_ttl) + " to " +
+              std::to_string(a.ttl) + " by the operator; its lifetime restarts now (expires at " +
+              std::to_string(a.anchored_at + a.ttl) + ")");
+    else
+      log(LogLevel::info, "spend",
+          "budget envelope '" + a.name + "' first seen: expires at " + std::to_string(a.anchored_at + a.ttl));
+  }
+  std::lock_guard lk(im.pol_mu);
+  im.envs = std::move(envelopes);
   return ok_status();
 }
 

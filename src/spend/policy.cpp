@@ -466,7 +466,8 @@ Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now) {
         const json& t = e.at("ttl_seconds");
         if (!t.is_number_integer() || t.get<int64_t>() <= 0 || t.get<int64_t>() > (int64_t{1} << 40))
           return make_error("POLICY_INVALID", "envelope.ttl_seconds must be a positive integer");
-        env.expires_at = now + t.get<int64_t>();
+        env.ttl_seconds = t.get<int64_t>();
+        env.expires_at = now + *env.ttl_seconds;  // provisional: Ledger::set_envelopes() anchors it
       }
       if (e.contains("protocols")) {
         auto l = string_list(e.at("protocols"), "envelope.protocols");

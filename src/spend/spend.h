@@ -119,9 +119,12 @@ struct Envelope {
   uint64_t cap_msat = 0;                                // over all counted rows reserved with this envelope
   std::optional<int64_t> expires_at;                    // unix seconds; reservations at/after it are refused
   std::optional<std::vector<std::string>> protocols;    // nullopt: whatever the policy allows
+  // Relative lifetime. Ledger::set_envelopes() anchors it in the ledger file and replaces expires_at with
+  // anchored_at + ttl_seconds, so a restart never extends it (see set_envelopes).
+  std::optional<int64_t> ttl_seconds;
 };
 // [{"name":"team-a","cap_sats":5000,"expires_at":1767225600 | "ttl_seconds":86400,"protocols":[..]}]
-// ttl_seconds is relative to `now`.
+// ttl_seconds is kept, with a provisional expires_at = now + ttl (final once set_envelopes() anchors it).
 Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now);
 
 // ---------------------------------------------------------------- ledger rows
@@ -258,15 +261,22 @@ class Ledger {
 
   // v2: a `counted` column conditions the partial indexes; no CHECK/index condition has a long IN list
   // (a payment's three calls write 14 pages instead of 19, with no temporary b-tree per write).
-  static constexpr int kSchemaVersion = 2;
+  // v3: envelope_anchors(name, ttl_seconds, anchored_at) — when each ttl_seconds envelope was first seen.
+  static constexpr int kSchemaVersion = 3;
 
   // ---- policy
   Policy policy() const;             // effective (configured merged with persisted tightenings)
   Policy configured_policy() const;
   Status tighten(const Policy& proposed);  // persisted; POLICY_LOOSEN_REFUSED if anything loosens
   Status reset_policy_overrides();         // operator action only (never exposed to agents)
+  // Replaces the in-memory envelope set (POLICY_INVALID on an empty/duplicate name, bad cap/protocol/ttl).
+  // An envelope with ttl_seconds expires at anchored_at + ttl_seconds, its anchor persisted per name in the
+  // ledger: created at clock now the first time the name is seen, kept across restarts (an expired envelope stays
+  // expired). A changed ttl_seconds re-anchors at now (an operator action, logged at notice); a changed cap,
+  // protocols, or removing the envelope do not touch the anchor (re-adding it later reuses it). Envelopes with
+  // an absolute expires_at (no ttl_seconds) are taken as they are.
   Status set_envelopes(std::vector<Envelope> envelopes);
-  std::vector<Envelope> envelopes() const;
+  std::vector<Envelope> envelopes() const;  // expires_at resolved from the anchors
 
   // ---- payment life cycle
   Result<Reservation> reserve(const ReserveRequest& rq);

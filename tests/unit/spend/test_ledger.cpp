@@ -38,7 +38,7 @@ int file_mode(const std::string& p) {
 
 }  // namespace
 
-TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + schema v2") {
+TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + current schema") {
   TempDir dir;
   FakeClock clock;
   auto path = dir.file("ledger.db");
@@ -59,7 +59,7 @@ TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + schema
     return v;
   };
   CHECK(scalar("PRAGMA journal_mode") == "wal");
-  CHECK(scalar("PRAGMA user_version") == "2");
+  CHECK(scalar("PRAGMA user_version") == std::to_string(Ledger::kSchemaVersion));
   CHECK(scalar("SELECT preimage FROM payments WHERE id = 1") == std::string(64, 'e'));
   sqlite3_close(db);
 }
@@ -527,8 +527,8 @@ TEST_CASE("envelopes: cap, expiry, protocols, unknown name") {
   TempDir dir;
   FakeClock clock;
   auto l = open_ledger(dir.file("l.db"), bare_policy(), clock);
-  Envelope a{"team-a", 20'000, clock.now_unix() + 3600, std::nullopt};
-  Envelope b{"l402-only", 1'000'000, std::nullopt, std::vector<std::string>{"l402"}};
+  Envelope a{"team-a", 20'000, clock.now_unix() + 3600, std::nullopt, std::nullopt};
+  Envelope b{"l402-only", 1'000'000, std::nullopt, std::vector<std::string>{"l402"}, std::nullopt};
   REQUIRE(l->set_envelopes({a, b}).ok());
   auto rq = req(15'000, hash_of(1));
   rq.envelope = "team-a";

@@ -262,7 +262,9 @@ TEST_CASE("envelopes JSON") {
   REQUIRE(e.ok());
   REQUIRE(e->size() == 2);
   CHECK((*e)[0].cap_msat == 5'000'000u);
-  CHECK((*e)[0].expires_at == 1'700'003'600);
+  CHECK((*e)[0].expires_at == 1'700'003'600);  // provisional; Ledger::set_envelopes() anchors it
+  CHECK((*e)[0].ttl_seconds == 3600);
+  CHECK_FALSE((*e)[1].ttl_seconds);
   CHECK(*(*e)[0].protocols == V{"l402"});
   CHECK((*e)[1].cap_msat == 700u);
   CHECK((*e)[1].expires_at == 1'800'000'000);
