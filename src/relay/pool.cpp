@@ -6,6 +6,10 @@
 // is drained). `mu` also guards the diagnostic snapshot and the caller-side bookkeeping (relay URLs, sub ids).
 // lws_cancel_service() is called while holding `mu`, and the destructor flips `closed` under `mu` before it
 // destroys the context, so no caller can touch a dead context.
+//
+// Loading: libwebsockets is dlopen()ed by the first pool (see lws_api), not linked. A server without a wallet
+// then never maps it, nor the libssl, libz and libcap it pulls in (~0.5 MB of RSS).
+#include <dlfcn.h>
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
 
@@ -35,6 +39,58 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
 constexpr const char* kLog = "relay";
+
+// ---- the libwebsockets entry points we use (and the three libssl ones, from the libssl lws loads)
+#define SW_LWS_FUNCTIONS(X)                                                                                  \
+  X(lws_callback_on_writable) X(lws_cancel_service) X(lws_client_connect_via_info) X(lws_context_destroy)   \
+  X(lws_context_user) X(lws_create_context) X(lws_get_context) X(lws_get_opaque_user_data)                  \
+  X(lws_is_final_fragment) X(lws_remaining_packet_payload) X(lws_service) X(lws_set_log_level)             \
+  X(lws_sul_cancel) X(lws_sul_schedule) X(lws_write) X(SSL_CTX_ctrl) X(SSL_CTX_load_verify_locations)      \
+  X(SSL_CTX_set_default_verify_paths)
+
+struct LwsApi {
+#define SW_LWS_MEMBER(f) decltype(&::f) f = nullptr;
+  SW_LWS_FUNCTIONS(SW_LWS_MEMBER)
+#undef SW_LWS_MEMBER
+};
+
+#ifndef SW_LWS_SONAME
+#error "SW_LWS_SONAME (the SONAME of the libwebsockets we compile against) is set by src/relay/CMakeLists.txt"
+#endif
+
+// The loaded entry points: set once, by the first successful lws_api() (under its static-init guard), before
+// any pool has a context; every user below runs only with a live context.
+const LwsApi* g_lws = nullptr;
+const LwsApi& lws() { return *g_lws; }
+
+// Loads libwebsockets (by the SONAME of the library whose headers we were compiled against) on first use; it
+// stays loaded for the life of the process. Null if it cannot be loaded; `why` then says why.
+const LwsApi* lws_api(std::string& why) {
+  static std::string error;
+  static const LwsApi* api = []() -> const LwsApi* {
+    void* h = ::dlopen(SW_LWS_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = ::dlerror();
+      error = e ? e : "dlopen failed";
+      return nullptr;
+    }
+    static LwsApi a;
+    bool ok = true;
+#define SW_LWS_RESOLVE(f)                                                                         \
+  a.f = reinterpret_cast<decltype(&::f)>(::dlsym(h, #f)); /* dependency order: lws, then libssl */ \
+  if (!a.f) {                                                                                     \
+    ok = false;                                                                                   \
+    error = std::string(SW_LWS_SONAME) + " has no " #f;                                          \
+  }
+    SW_LWS_FUNCTIONS(SW_LWS_RESOLVE)
+#undef SW_LWS_RESOLVE
+    if (!ok) return nullptr;  // the handle is kept open: nothing else may use it
+    g_lws = &a;
+    return g_lws;
+  }();
+  if (!api) why = error;
+  return api;
+}
 
 // Relay-provided text (NOTICE, CLOSED/OK reasons, lws errors) for one log line: bounded, control characters
 // replaced so a relay cannot forge log lines.
@@ -190,7 +246,7 @@ struct Pool::Impl {
     std::lock_guard<std::mutex> g(mu);
     if (closed) return false;
     cmds.push_back(std::move(fn));
-    lws_cancel_service(ctx);
+    lws().lws_cancel_service(ctx);
     return true;
   }
 
@@ -210,7 +266,7 @@ struct Pool::Impl {
   void run() {
     drain();
     while (!stop.load()) {
-      if (lws_service(ctx, 0) < 0) break;
+      if (lws().lws_service(ctx, 0) < 0) break;
     }
     // Shutdown: every pending publish completes now; later commands are refused by post().
     std::deque<std::function<void()>> dropped;
@@ -232,7 +288,7 @@ struct Pool::Impl {
       finish(*p);
     }
     subs.clear();
-    lws_sul_cancel(&tick.sul);
+    lws().lws_sul_cancel(&tick.sul);
   }
 
   void update_snapshot(const Relay& r) {
@@ -285,7 +341,7 @@ struct Pool::Impl {
     r->wsi = nullptr;
     update_snapshot(*r);
     r->in_connect = true;
-    struct lws* w = lws_client_connect_via_info(&ci);
+    struct lws* w = lws().lws_client_connect_via_info(&ci);
     r->in_connect = false;
     if (r->state == RelayState::connecting && r->wsi == nullptr) {
       if (w) r->wsi = w;
@@ -339,7 +395,7 @@ struct Pool::Impl {
     for (auto& p : pubs)
       if (r->idx < p->per.size() && !p->per[r->idx].done) push(r, p->text, p->id);
     update_snapshot(*r);
-    if (r->wsi) lws_callback_on_writable(r->wsi);
+    if (r->wsi) lws().lws_callback_on_writable(r->wsi);
   }
 
   // Queues one message on a connected relay. Control messages (REQ/CLOSE/AUTH) that do not fit mean the
@@ -351,7 +407,7 @@ struct Pool::Impl {
       return false;
     }
     r->q.push_back(Out{text, event_id});
-    lws_callback_on_writable(r->wsi);
+    lws().lws_callback_on_writable(r->wsi);
     return true;
   }
 
@@ -359,7 +415,7 @@ struct Pool::Impl {
     if (!r->wsi || r->close_requested) return;
     r->close_requested = true;
     r->close_reason = why;
-    lws_callback_on_writable(r->wsi);
+    lws().lws_callback_on_writable(r->wsi);
   }
 
   int on_writable(Relay* r, struct lws* wsi) {
@@ -369,7 +425,7 @@ struct Pool::Impl {
     r->q.pop_front();
     wbuf.resize(LWS_PRE + m.text.size());
     std::memcpy(wbuf.data() + LWS_PRE, m.text.data(), m.text.size());
-    int n = lws_write(wsi, wbuf.data() + LWS_PRE, m.text.size(), LWS_WRITE_TEXT);
+    int n = lws().lws_write(wsi, wbuf.data() + LWS_PRE, m.text.size(), LWS_WRITE_TEXT);
     if (wbuf.capacity() > 64 * 1024) {
       wbuf.clear();
       wbuf.shrink_to_fit();
@@ -381,7 +437,7 @@ struct Pool::Impl {
     if (!m.event_id.empty())
       for (auto& p : pubs)
         if (p->id == m.event_id && r->idx < p->per.size()) p->per[r->idx].sent = true;
-    if (!r->q.empty()) lws_callback_on_writable(wsi);
+    if (!r->q.empty()) lws().lws_callback_on_writable(wsi);
     return 0;
   }
 
@@ -395,7 +451,7 @@ struct Pool::Impl {
         r->rx.append(in, len);
       }
     }
-    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0) return;
+    if (!lws().lws_is_final_fragment(wsi) || lws().lws_remaining_packet_payload(wsi) != 0) return;
     if (r->rx_drop) {
       log(LogLevel::warning, kLog,
           "dropped a message larger than " + std::to_string(opt.max_message_bytes) + " bytes from " + r->url);
@@ -688,11 +744,11 @@ struct Pool::Impl {
       if (r && r->state == RelayState::backoff) consider(r->next_attempt);
     for (auto& p : pubs) consider(p->deadline);
     if (!next) {
-      lws_sul_cancel(&tick.sul);
+      lws().lws_sul_cancel(&tick.sul);
       return;
     }
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(*next - now).count();
-    lws_sul_schedule(ctx, 0, &tick.sul, &Impl::on_tick_cb, std::max<int64_t>(us, 1000));
+    lws().lws_sul_schedule(ctx, 0, &tick.sul, &Impl::on_tick_cb, std::max<int64_t>(us, 1000));
   }
 
   static void on_tick_cb(lws_sorted_usec_list_t* sul) { reinterpret_cast<TickTimer*>(sul)->impl->on_tick(); }
@@ -706,10 +762,15 @@ struct Pool::Impl {
   }
 
   bool start() {
+    std::string why;
+    if (!lws_api(why)) {
+      log(LogLevel::error, kLog, "cannot load libwebsockets (" + trunc(why, 300) + "); the relay pool is disabled");
+      return false;
+    }
     static std::once_flag log_once;
     std::call_once(log_once, [] {
       // lws logs (errors and warnings only) go to our stderr log at debug level; our own lines say what matters.
-      lws_set_log_level(LLL_ERR | LLL_WARN, [](int, const char* line) {
+      lws().lws_set_log_level(LLL_ERR | LLL_WARN, [](int, const char* line) {
         std::string l(line ? line : "");
         while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
         log(LogLevel::debug, "lws", l);
@@ -737,7 +798,7 @@ struct Pool::Impl {
     info.fd_limit_per_thread = 128;
     info.timeout_secs = static_cast<unsigned>(std::max<int64_t>(1, opt.connect_timeout.count()));
     info.connect_timeout_secs = info.timeout_secs;
-    ctx = lws_create_context(&info);
+    ctx = lws().lws_create_context(&info);
     if (!ctx) {
       log(LogLevel::error, kLog, "could not create the websocket context; the relay pool is disabled");
       return false;
@@ -758,19 +819,19 @@ struct Pool::Impl {
   // honoured like OpenSSL's defaults. Plus the optional extra CA file (tests, private relays).
   void load_client_certs(SSL_CTX* sctx) {
     if (!sctx) return;
-    SSL_CTX_set_min_proto_version(sctx, TLS1_2_VERSION);
+    lws().SSL_CTX_ctrl(sctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);  // SSL_CTX_set_min_proto_version
     bool ok = false;
     const char* env_dir = std::getenv(X509_get_default_cert_dir_env());
     const char* env_file = std::getenv(X509_get_default_cert_file_env());
     if (env_dir && *env_dir) {
-      ok = SSL_CTX_load_verify_locations(sctx, nullptr, env_dir) == 1;
-      if (env_file && *env_file) ok = SSL_CTX_load_verify_locations(sctx, env_file, nullptr) == 1 || ok;
+      ok = lws().SSL_CTX_load_verify_locations(sctx, nullptr, env_dir) == 1;
+      if (env_file && *env_file) ok = lws().SSL_CTX_load_verify_locations(sctx, env_file, nullptr) == 1 || ok;
     } else if (!(env_file && *env_file) && has_hashed_certs(X509_get_default_cert_dir())) {
-      ok = SSL_CTX_load_verify_locations(sctx, nullptr, X509_get_default_cert_dir()) == 1;
+      ok = lws().SSL_CTX_load_verify_locations(sctx, nullptr, X509_get_default_cert_dir()) == 1;
     }
-    if (!ok) ok = SSL_CTX_set_default_verify_paths(sctx) == 1;
+    if (!ok) ok = lws().SSL_CTX_set_default_verify_paths(sctx) == 1;
     if (!ok) log(LogLevel::warning, kLog, "could not load the system CA store for wss:// relays");
-    if (!opt.ca_file.empty() && SSL_CTX_load_verify_locations(sctx, opt.ca_file.c_str(), nullptr) != 1)
+    if (!opt.ca_file.empty() && lws().SSL_CTX_load_verify_locations(sctx, opt.ca_file.c_str(), nullptr) != 1)
       log(LogLevel::warning, kLog, "could not load the extra CA file " + opt.ca_file);
   }
 
@@ -789,9 +850,9 @@ struct Pool::Impl {
 };
 
 int Pool::Impl::callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len) {
-  auto* self = static_cast<Impl*>(lws_context_user(lws_get_context(wsi)));
+  auto* self = static_cast<Impl*>(lws().lws_context_user(lws().lws_get_context(wsi)));
   if (!self) return 0;
-  auto* r = static_cast<Relay*>(lws_get_opaque_user_data(wsi));
+  auto* r = static_cast<Relay*>(lws().lws_get_opaque_user_data(wsi));
   switch (reason) {
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
       self->load_client_certs(static_cast<SSL_CTX*>(user));
@@ -845,10 +906,10 @@ Pool::~Pool() {
     std::lock_guard<std::mutex> g(impl_->mu);
     impl_->closed = true;
     impl_->stop = true;
-    lws_cancel_service(impl_->ctx);
+    lws().lws_cancel_service(impl_->ctx);
   }
   if (impl_->loop.joinable()) impl_->loop.join();
-  lws_context_destroy(impl_->ctx);
+  lws().lws_context_destroy(impl_->ctx);
   impl_->ctx = nullptr;
 }
 
@@ -869,7 +930,7 @@ Status Pool::add_relay(const std::string& url) {
   impl_->snapshot.push_back(e);
   Impl* im = impl_.get();
   impl_->cmds.push_back([im, idx, u, p = std::move(*parsed)]() mutable { im->add_relay_loop(idx, u, std::move(p), ""); });
-  lws_cancel_service(impl_->ctx);
+  lws().lws_cancel_service(impl_->ctx);
   return ok_status();
 }
 
@@ -892,7 +953,7 @@ void Pool::add_relays(const std::vector<std::string>& urls) {
     impl_->snapshot.push_back(e);
     Impl* im = impl_.get();
     impl_->cmds.push_back([im, idx, u, err = st.error().message] { im->add_relay_loop(idx, u, std::nullopt, err); });
-    lws_cancel_service(impl_->ctx);
+    lws().lws_cancel_service(impl_->ctx);
   }
 }
 
@@ -916,7 +977,7 @@ Status Pool::try_subscribe(const std::string& sub_id, const json& filters, Event
   s.on_closed = std::move(on_closed);
   Impl* im = impl_.get();
   impl_->cmds.push_back([im, sub_id, s = std::move(s)]() mutable { im->subscribe_loop(sub_id, std::move(s)); });
-  lws_cancel_service(impl_->ctx);
+  lws().lws_cancel_service(impl_->ctx);
   return ok_status();
 }
 

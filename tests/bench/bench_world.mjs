@@ -5,6 +5,7 @@
 //   3. A full access_l402_resource (402 → pay → 200) vs the same flow done directly in Node.
 //   4. 200 concurrent paid fetches over one satwarden (one relay connection).
 // Usage: node tests/bench/bench_world.mjs [path/to/satwarden] [--quick]. Bounded; exits by itself.
+// SW_BENCH_SMAPS=1 also prints where the RSS of step 2 is, per mapping (from /proc/PID/smaps).
 import { randomBytes } from 'node:crypto';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,22 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const SERVER = args.find((a) => !a.startsWith('--')) ?? '/work/main/build/src/app/satwarden';
 const N = quick ? 30 : 100;
+// SW_BENCH_SMAPS=1: where the RSS is, per mapped file (or [heap], [anon] = thread stacks and malloc arenas).
+function smapsSummary(pid) {
+  const per = new Map();
+  let name = null;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) { name = (head[1] || '[anon]').split('/').pop(); continue; }
+    const m = /^(Rss|Private_Dirty):\s+(\d+) kB/.exec(line);
+    if (!m || !name) continue;
+    const e = per.get(name) ?? { rss: 0, dirty: 0 };
+    if (m[1] === 'Rss') e.rss += Number(m[2]); else e.dirty += Number(m[2]);
+    per.set(name, e);
+  }
+  return [...per].filter(([, e]) => e.rss).sort((a, b) => b[1].rss - a[1].rss)
+    .map(([n, e]) => `  rss ${String(e.rss).padStart(6)} kB  private dirty ${String(e.dirty).padStart(5)} kB  ${n}`).join('\n');
+}
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
@@ -60,6 +77,7 @@ console.log(`nwc_get_balance_ms      satwarden(MCP stdio) median ${median(viaSw)
 const pid = transport.pid;
 const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1];
 console.log(`rss_with_live_relay_mb  ${(Number(rss) / 1024).toFixed(2)}`);
+if (process.env.SW_BENCH_SMAPS) console.log(smapsSummary(pid));
 
 // 3. Full paid fetch: satwarden vs the same steps done directly (fetch → pay with NWCClient → fetch again).
 const swFetch = [], directFetch = [];
