@@ -21,21 +21,9 @@ const roots = [];
 after(() => { for (const d of roots) rmSync(d, { recursive: true, force: true }); });
 
 test('SIGKILL between publish and reply: restart, reconcile to settled, never pay twice', async () => {
-  const relay = await startRelay();
-  const ln = new FakeLightning({ network: 'regtest' });
-  const ledger = new FakeWalletLedger({ lightning: ln });
-  const clientSecret = randomBytes(32).toString('hex');
-  const wallet = await startAlbyWallet({ relayUrls: [relay.url], ledger, clientPubkey: getPublicKey(hexToBytes(clientSecret)), infoEncryption: 'nip44_v2' });
-  const dataHome = mkdtempSync(join(tmpdir(), 'sw-crash-'));
-  roots.push(dataHome);
-  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), XDG_DATA_HOME: dataHome,
-    SATWARDEN_NWC_PAY_TIMEOUT: '2', SATWARDEN_NWC_READ_TIMEOUT: '3', SATWARDEN_LOG_LEVEL: 'warning' };
-  const connect = async () => {
-    const transport = new StdioClientTransport({ command: SERVER, env, stderr: 'pipe' });
-    const client = new Client({ name: 'crash', version: '1' });
-    await client.connect(transport);
-    return { client, transport };
-  };
+  const w = await crashWorld({ payTimeout: 2 });
+  const { ln, ledger } = w;
+  const connect = () => w.start();
   try {
     const bill = ln.makeInvoice({ amountMsat: 4_000 });
     ledger.behaviour = { delayMs: { pay_invoice: 1500 } };
@@ -72,13 +60,12 @@ test('SIGKILL between publish and reply: restart, reconcile to settled, never pa
     assert.equal(status.structuredContent.unknown_count, 0);
     await c.client.close();
   } finally {
-    wallet.close();
-    await relay.close();
+    await w.close();
   }
 });
 
-// One world per failpoint: a relay, an Alby wallet, a data dir; `start(extraEnv)` spawns satwarden over stdio.
-async function crashWorld() {
+// One world per test: a relay, an Alby wallet, a data dir; `start(extraEnv)` spawns satwarden over stdio.
+async function crashWorld({ payTimeout = 1 } = {}) {
   const relay = await startRelay();
   const ln = new FakeLightning({ network: 'regtest' });
   const ledger = new FakeWalletLedger({ lightning: ln });
@@ -86,9 +73,9 @@ async function crashWorld() {
   const wallet = await startAlbyWallet({ relayUrls: [relay.url], ledger, clientPubkey: getPublicKey(hexToBytes(clientSecret)), infoEncryption: 'nip44_v2' });
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-crash-'));
   roots.push(dataHome);
-  // Pay timeout 1 s: a row older than 16 s (timeout + 15 s) cannot belong to a live call and is recovered.
+  // A row older than the pay timeout + 15 s cannot belong to a live call and is recovered.
   const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), XDG_DATA_HOME: dataHome,
-    SATWARDEN_NWC_PAY_TIMEOUT: '1', SATWARDEN_NWC_READ_TIMEOUT: '3', SATWARDEN_LOG_LEVEL: 'warning' };
+    SATWARDEN_NWC_PAY_TIMEOUT: String(payTimeout), SATWARDEN_NWC_READ_TIMEOUT: '3', SATWARDEN_LOG_LEVEL: 'warning' };
   const start = async (extra = {}) => {
     const transport = new StdioClientTransport({ command: SERVER, env: { ...env, ...extra }, stderr: 'pipe' });
     const client = new Client({ name: 'crash', version: '1' });

@@ -58,32 +58,6 @@ void client(Ledger& l, Outcome& out, int thread_no, int attempts, uint64_t seed)
 }
 
 // Independent of the Ledger's own queries: raw SQL over the file.
-struct Sums {
-  uint64_t settled_total = 0, counted_total = 0, non_final = 0, aggregate_total = 0;
-};
-Sums raw_sums(const std::string& path) {
-  Sums s;
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  auto one = [&](const char* sql) -> uint64_t {
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    auto v = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
-    sqlite3_finalize(st);
-    return v;
-  };
-  s.settled_total = one("SELECT COALESCE(SUM(amount_msat + fee_msat), 0) FROM payments WHERE state = 'settled'");
-  s.counted_total = one(
-      "SELECT COALESCE(SUM(amount_msat + COALESCE(fee_msat, max_fee_msat)), 0) FROM payments"
-      " WHERE state IN ('reserved','in_flight','settled','unknown')");
-  // The ledger's incremental aggregate (global lifetime row) must agree with the rows.
-  s.aggregate_total = one(
-      "SELECT COALESCE(SUM(counted_msat), 0) FROM spend_totals WHERE scope = 'g' AND bucket = -9223372036854775808");
-  s.non_final = one("SELECT COUNT(*) FROM payments WHERE state IN ('reserved','in_flight','unknown')");
-  sqlite3_close(db);
-  return s;
-}
 
 Policy race_policy(uint64_t day_cap) {
   Policy p;

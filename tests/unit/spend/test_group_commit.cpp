@@ -35,31 +35,6 @@ uint64_t wal_bytes(const std::string& path) {
 }
 
 // Independent of the Ledger: raw SQL over the file.
-struct Raw {
-  uint64_t rows = 0, settled = 0, counted = 0, aggregate = 0;
-};
-Raw raw(const std::string& path) {
-  Raw r;
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  auto one = [&](const char* sql) -> uint64_t {
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    auto v = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
-    sqlite3_finalize(st);
-    return v;
-  };
-  r.rows = one("SELECT COUNT(*) FROM payments");
-  r.settled = one("SELECT COUNT(*) FROM payments WHERE state = 'settled'");
-  r.counted = one(
-      "SELECT COALESCE(SUM(amount_msat + COALESCE(fee_msat, max_fee_msat)), 0) FROM payments"
-      " WHERE state IN ('reserved','in_flight','settled','unknown')");
-  r.aggregate = one(
-      "SELECT COALESCE(SUM(counted_msat), 0) FROM spend_totals WHERE scope = 'g' AND bucket = -9223372036854775808");
-  sqlite3_close(db);
-  return r;
-}
 
 // Releases every waiting thread at once so their calls pile up in the group-commit queue.
 class Gate {
@@ -105,10 +80,10 @@ TEST_CASE("a refused reservation and a read commit nothing; a payment commits on
   REQUIRE(l->status().ok());
   REQUIRE(l->get_payment(hash_of(1)).ok());
   CHECK(l->stats().commits == base + 3);  // none of these wrote anything
-  auto rows = raw(dir.file("l.db"));
+  auto rows = raw_sums(dir.file("l.db"));
   CHECK(rows.rows == 1);
-  CHECK(rows.counted == 4'000);
-  CHECK(rows.aggregate == 4'000);
+  CHECK(rows.counted_total == 4'000);
+  CHECK(rows.aggregate_total == 4'000);
 }
 
 TEST_CASE("calls sharing one group commit succeed or fail on their own") {
@@ -147,9 +122,9 @@ TEST_CASE("calls sharing one group commit succeed or fail on their own") {
     expected_rows += kThreads / 2 + 1;
   }
   CHECK(l->stats().max_batch >= 2);
-  auto rows = raw(path);
+  auto rows = raw_sums(path);
   CHECK(rows.rows == expected_rows);
-  CHECK(rows.aggregate == rows.counted);
+  CHECK(rows.aggregate_total == rows.counted_total);
   auto st = l->status();
   REQUIRE(st.ok());
   CHECK(st->pending_count == expected_rows);
@@ -184,10 +159,10 @@ TEST_CASE("WAL checkpoints run in the background when the WAL gets a quiet momen
   CHECK(max_wal <= kWalHeader + (static_cast<uint64_t>(o.checkpoint_frames) + 40) * kFrameBytes);
   l.reset();
   auto again = open_with(path, bare_policy(), clock, o);
-  auto rows = raw(path);
+  auto rows = raw_sums(path);
   CHECK(rows.settled == 150);
-  CHECK(rows.counted == 150'000);
-  CHECK(rows.aggregate == rows.counted);
+  CHECK(rows.counted_total == 150'000);
+  CHECK(rows.aggregate_total == rows.counted_total);
 }
 
 TEST_CASE("under a sustained concurrent load the WAL stays bounded and nothing committed is lost") {
@@ -240,15 +215,15 @@ TEST_CASE("under a sustained concurrent load the WAL stays bounded and nothing c
   // Bounded: wal_max_frames, plus what commits add before a leader's checkpoint lets the WAL restart (a
   // background checkpoint that holds the checkpoint lock can make one leader's attempt wait for the next).
   CHECK(max_wal <= kWalHeader + (static_cast<uint64_t>(o.wal_max_frames) + 200) * kFrameBytes);
-  const uint64_t before = raw(path).counted;
+  const uint64_t before = raw_sums(path).counted_total;
   l.reset();
   auto again = open_with(path, p, clock, o);
-  auto rows = raw(path);
+  auto rows = raw_sums(path);
   CHECK(rows.rows == static_cast<uint64_t>(kThreads) * kPayments);
   CHECK(rows.settled == settled.load());
-  CHECK(rows.counted == before);
-  CHECK(rows.aggregate == rows.counted);
+  CHECK(rows.counted_total == before);
+  CHECK(rows.aggregate_total == rows.counted_total);
   auto st = again->status();
   REQUIRE(st.ok());
-  CHECK(st->global.windows[1].spent_msat == rows.counted);
+  CHECK(st->global.windows[1].spent_msat == rows.counted_total);
 }
