@@ -64,10 +64,12 @@ Result<uint64_t> count_rows(spend::Ledger& ledger, const std::string& client, sp
   }
 }
 
-mcp::ToolOutcome run(Engine& e, mcp::CallContext& ctx) {
+}  // namespace
+
+Result<json> budget_status_for(Engine& e, const mcp::CallContext& ctx) {
   const Caller who = caller_of(e, ctx);
   auto st = e.ledger->status();
-  if (!st) return mcp::ToolOutcome::failure(st.error());
+  if (!st) return st.error();
   const spend::Policy policy = e.ledger->policy();
   // What this caller may pay with: the policy's protocols, narrowed by its envelope's.
   std::vector<std::string> protocols = policy.protocols;
@@ -92,9 +94,9 @@ mcp::ToolOutcome run(Engine& e, mcp::CallContext& ctx) {
     auto pending_reserved = count_rows(*e.ledger, who.client, spend::State::reserved);
     auto pending_flight = count_rows(*e.ledger, who.client, spend::State::in_flight);
     auto unknown = count_rows(*e.ledger, who.client, spend::State::unknown);
-    if (!pending_reserved) return mcp::ToolOutcome::failure(pending_reserved.error());
-    if (!pending_flight) return mcp::ToolOutcome::failure(pending_flight.error());
-    if (!unknown) return mcp::ToolOutcome::failure(unknown.error());
+    if (!pending_reserved) return pending_reserved.error();
+    if (!pending_flight) return pending_flight.error();
+    if (!unknown) return unknown.error();
     st->unknown_count = *unknown;
     st->pending_count = *pending_reserved + *pending_flight + *unknown;
   }
@@ -103,8 +105,10 @@ mcp::ToolOutcome run(Engine& e, mcp::CallContext& ctx) {
                        {"envelope", who.envelope.empty() ? json(nullptr) : json(who.envelope)},
                        {"scope", who.hosted ? "client:" + who.client : std::string("all")},
                        {"protocols", protocols}};
-  return mcp::ToolOutcome::success(out);
+  return out;
 }
+
+namespace {
 
 std::optional<mcp::Tool> make(Engine& engine) {
   if (!engine.ledger) return std::nullopt;
@@ -119,7 +123,11 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "authenticated with a bearer token (hosted HTTP) sees only its own envelope and its own pending/unknown "
       "counts; the owner (stdio, tokenless loopback HTTP) sees every envelope. Read-only.",
       read_only_annotations("Budget status", false),
-      [e](const json&, mcp::CallContext& ctx) -> mcp::ToolOutcome { return run(*e, ctx); });
+      [e](const json&, mcp::CallContext& ctx) -> mcp::ToolOutcome {
+        auto out = budget_status_for(*e, ctx);
+        if (!out) return mcp::ToolOutcome::failure(out.error());
+        return mcp::ToolOutcome::success(std::move(*out));
+      });
 }
 }  // namespace
 SW_REGISTER_TOOL(get_budget_status, make);

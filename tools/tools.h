@@ -49,6 +49,10 @@ struct Caller {
 };
 Caller caller_of(const Engine& engine, const mcp::CallContext& ctx);
 
+// What get_budget_status returns for this caller (the owner's view, or a token's own view); also the
+// satwarden://spending resource.
+Result<json> budget_status_for(Engine& engine, const mcp::CallContext& ctx);
+
 // Progress callback for the payment engine from a tool call context (progress steps 1..total).
 std::function<void(double, const std::string&)> progress_of(mcp::CallContext& ctx, double total);
 

@@ -208,38 +208,39 @@ int sw_main(int argc, char** argv) {
   info.version = SW_VERSION;
   info.instructions = instructions(*registry);
   info.tools_page_size = cfg.tools_page_size;
-  // MCP resources over the ledger: the owner's view (every envelope, every client's payment rows). A resource
-  // read does not learn who is asking, so when the server is hosted (HTTP with bearer tokens: every caller is a
-  // token holder who may only see its own rows and envelope) they are not served at all; get_budget_status,
-  // list_payments and lookup_payment give each token its own view instead.
+  // MCP resources over the ledger, each read with the reader's identity: the owner (stdio, tokenless loopback
+  // HTTP) sees everything; a bearer-token caller sees what get_budget_status / lookup_payment show it — the shared
+  // windows and policy, its own envelope, its own payments only.
   std::vector<sw::mcp::Resource> resources;
-  const bool hosted = cfg.transport == "http" && !cfg.tokens.empty();
-  if (!hosted) {
+  {
     sw::mcp::Resource spending;
     spending.uri = "satwarden://spending";
     spending.name = "spending";
     spending.title = "Spending status";
     spending.description = "Budget limits, spent and remaining per window, domain and envelope, and the effective "
-                           "policy (JSON).";
-    spending.read = [&ledger](const std::string&) -> sw::Result<std::string> {
-      auto st = ledger->status();
-      if (!st) return st.error();
-      return sw::json_dump(sw::tools::budget_status_json(*st, ledger->policy()));
+                           "policy (JSON) — the reader's own view, as get_budget_status.";
+    spending.read = [&engine](const std::string&, const sw::mcp::CallContext& ctx) -> sw::Result<std::string> {
+      auto out = sw::tools::budget_status_for(engine, ctx);
+      if (!out) return out.error();
+      return sw::json_dump(*out);
     };
     resources.push_back(spending);
     sw::mcp::Resource payment;
     payment.uri = "satwarden://payments/{payment_hash}";
     payment.name = "payment";
     payment.title = "A payment";
-    payment.description = "One payment from satwarden's ledger, by payment hash (JSON, without the preimage).";
+    payment.description = "One payment from satwarden's ledger, by payment hash (JSON, without the preimage); a "
+                          "bearer-token caller can read only its own payments.";
     payment.is_template = true;
-    payment.read = [&ledger](const std::string& uri) -> sw::Result<std::string> {
+    payment.read = [&ledger, &engine](const std::string& uri,
+                                      const sw::mcp::CallContext& ctx) -> sw::Result<std::string> {
       std::string hash = uri.substr(std::string("satwarden://payments/").size());
       auto p = ledger->get_payment(hash);
-      if (!p) {
-        if (p.error().code == "PAYMENT_NOT_FOUND") return sw::make_error("NOT_FOUND", "no payment with hash " + hash);
-        return p.error();
-      }
+      const auto who = sw::tools::caller_of(engine, ctx);
+      // Another token's payment is reported exactly like a missing one.
+      if ((!p && p.error().code == "PAYMENT_NOT_FOUND") || (p && who.hosted && p->client != who.client))
+        return sw::make_error("NOT_FOUND", "no payment with hash " + hash);
+      if (!p) return p.error();
       return sw::json_dump(sw::tools::payment_json(*p));
     };
     resources.push_back(payment);

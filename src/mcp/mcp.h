@@ -104,8 +104,9 @@ struct Resource {
   std::string description;
   std::string mime_type = "application/json";
   bool is_template = false;
-  // Returns the resource text, or an Error (NOT_FOUND → -32002).
-  std::function<Result<std::string>(const std::string& uri)> read;
+  // Returns the resource text, or an Error (NOT_FOUND → -32002). `ctx` says who is reading (client, envelope;
+  // no progress, log or cancellation), so a resource can show each caller its own view.
+  std::function<Result<std::string>(const std::string& uri, const CallContext& ctx)> read;
 };
 
 // ---- server ----

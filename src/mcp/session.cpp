@@ -297,7 +297,10 @@ void Session::on_request(const json& id, const std::string& method, const json& 
       auto self = shared_from_this();
       const Resource* res = match;
       server_.spawn([self, res, id, uri] {
-        auto text = res->read(uri);
+        CallContext ctx;
+        ctx.client = self->client_;
+        ctx.envelope = self->envelope_;
+        auto text = res->read(uri, ctx);
         if (!text) {
           if (text.error().code == "NOT_FOUND")
             self->reply_error(id, kResourceNotFound, "Resource not found: " + text.error().message, json{{"uri", uri}});

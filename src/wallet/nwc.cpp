@@ -282,6 +282,11 @@ struct NwcWallet::Impl {
     if (!sent_anywhere) {
       std::string names;
       for (auto& f : failed) names += (names.empty() ? "" : ", ") + f;
+      if (names.empty()) {  // the pool has no relay to try (e.g. libwebsockets could not be loaded)
+        std::string configured;
+        for (auto& u : uri.relays) configured += (configured.empty() ? "" : ", ") + u;
+        names = configured + " (the relay connection could not be started; see the log)";
+      }
       return make_error("RELAY_UNREACHABLE",
                         "could not reach any wallet relay within " + std::to_string(opt.publish_timeout.count()) +
                             " ms: " + names + ". The request was not sent.",

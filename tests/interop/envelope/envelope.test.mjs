@@ -7,7 +7,7 @@
 // SATWARDEN_FEE_BASE_MSAT, SATWARDEN_PROTOCOLS), so the test also shows the new policy variables are enforced.
 // Isolation between tokens: an L402 credential paid from one token's budget is never used by another token (nor
 // an owner-only credential from an older, origin-keyed cache file); a token sees only its own payments, spending
-// and envelope, and the ledger resources are not served to tokens. The owner's view comes from a second
+// and envelope, and the ledger resources show a token only its own view. The owner's view comes from a second
 // satwarden on stdio over the same data directory (the ledger is shared between processes).
 // Every wait is bounded.
 import { test, before, after } from 'node:test';
@@ -527,12 +527,21 @@ test('each token sees only its own payments and spending; another token\'s payme
   }
 });
 
-test('the ledger resources are not served to tokens (a resource read cannot tell tokens apart); the owner reads them', async () => {
-  assert.equal(W.a.client.getServerCapabilities()?.resources, undefined);
+test('the ledger resources show each token its own view; the owner reads everything', async () => {
+  assert.ok(W.a.client.getServerCapabilities()?.resources);
+  // Token A cannot read token B's payment: it looks exactly like a missing one.
   await assert.rejects(W.a.client.readResource({ uri: `satwarden://payments/${W.l402Hash}` }, { timeout: 5000 }),
-    /Method not found|-32601/);
-  await assert.rejects(W.a.client.readResource({ uri: 'satwarden://spending' }, { timeout: 5000 }), /Method not found|-32601/);
-  // The owner on stdio has them.
+    /-32002|not found/i);
+  // Token B reads its own.
+  const own = JSON.parse((await W.b.client.readResource({ uri: `satwarden://payments/${W.l402Hash}` }, { timeout: 5000 })).contents[0].text);
+  assert.equal(own.client, 'agent-b');
+  assert.equal(own.payment_hash, W.l402Hash);
+  // satwarden://spending is get_budget_status for the reader: A sees only its own envelope.
+  const aSpending = JSON.parse((await W.a.client.readResource({ uri: 'satwarden://spending' }, { timeout: 5000 })).contents[0].text);
+  assert.deepEqual(aSpending.envelopes.map((e) => e.scope), ['envelope:env-a']);
+  assert.equal(aSpending.caller.client, 'agent-a');
+  assert.deepEqual(aSpending, { ...ok(await W.a.call('get_budget_status')), now: aSpending.now });
+  // The owner on stdio reads everything.
   assert.ok(W.owner.getServerCapabilities()?.resources);
   const r = await W.owner.readResource({ uri: `satwarden://payments/${W.l402Hash}` }, { timeout: 5000 });
   const row = JSON.parse(r.contents[0].text);
