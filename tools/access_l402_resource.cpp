@@ -14,8 +14,7 @@ namespace {
 constexpr double kSteps = 5;
 
 bool is_texty(const std::string& ctype) {
-  std::string c = ctype;
-  for (auto& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string c = ascii_lower(ctype);
   return c.empty() || c.rfind("text/", 0) == 0 || c.find("json") != std::string::npos ||
          c.find("xml") != std::string::npos || c.find("javascript") != std::string::npos ||
          c.find("x-www-form-urlencoded") != std::string::npos;
@@ -84,9 +83,7 @@ struct Access {
     rq.url = url_text;
     if (args.contains("headers"))
       for (auto& [k, v] : args["headers"].items()) {
-        std::string lk = k;
-        for (auto& ch : lk) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        if (lk == "authorization") continue;  // satwarden supplies the payment credential itself
+        if (ascii_iequals(k, "authorization")) continue;  // satwarden supplies the payment credential itself
         rq.headers.emplace_back(k, v.get<std::string>());
       }
     rq.body = args.value("body", "");

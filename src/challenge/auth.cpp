@@ -23,14 +23,6 @@ bool is_ctl(char c) {
   return (u < 0x20 && c != '\t') || u == 0x7f;
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 Error malformed(const std::string& what, size_t at) {
   return make_error("INVALID_CHALLENGE",
@@ -95,8 +87,7 @@ class Parser {
       if (i_ >= s_.size() || !is_http_tchar(static_cast<unsigned char>(s_[i_]))) return malformed("expected auth-param", i_);
       AuthParam p;
       std::string_view name = read_token();
-      p.name.reserve(name.size());
-      for (char ch : name) p.name += lower(ch);
+      p.name = ascii_lower(name);
       while (i_ < s_.size() && is_ws(s_[i_])) ++i_;
       if (i_ >= s_.size() || s_[i_] != '=') return malformed("expected '=' after parameter name", i_);
       ++i_;
@@ -170,22 +161,17 @@ bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
 // Declared in internal.h.
 std::optional<std::string> normalize_preimage_hex(std::string_view hex) {
   if (hex.size() != 64) return std::nullopt;
-  std::string out;
-  out.reserve(64);
-  for (char c : hex) {
+  for (char c : hex)
     if (!is_hex(c)) return std::nullopt;
-    out += lower(c);
-  }
-  return out;
+  return ascii_lower(hex);
 }
 
-bool ascii_iequals(std::string_view a, std::string_view b) { return iequals(a, b); }
 
-bool AuthChallenge::scheme_is(std::string_view s) const { return iequals(scheme, s); }
+bool AuthChallenge::scheme_is(std::string_view s) const { return ascii_iequals(scheme, s); }
 
 const std::string* AuthChallenge::param(std::string_view name) const {
   for (const auto& p : params)
-    if (iequals(p.name, name)) return &p.value;
+    if (ascii_iequals(p.name, name)) return &p.value;
   return nullptr;
 }
 
@@ -239,7 +225,7 @@ Result<std::string> build_l402_authorization(std::string_view scheme, std::strin
   if (macaroon_b64.empty() ||
       std::any_of(macaroon_b64.begin(), macaroon_b64.end(), [](char c) { return c == ':' || is_ws(c) || is_ctl(c); }))
     return make_error("INVALID_ARGUMENT", "macaroon must be non-empty base64 without ':' or whitespace");
-  std::string sch = iequals(scheme, "LSAT") ? "LSAT" : "L402";
+  std::string sch = ascii_iequals(scheme, "LSAT") ? "LSAT" : "L402";
   return sch + " " + std::string(macaroon_b64) + ":" + *pre;
 }
 

@@ -8,5 +8,4 @@
 namespace sw::challenge {
 // 64 hex chars → lower-case copy; nullopt otherwise.
 std::optional<std::string> normalize_preimage_hex(std::string_view hex);
-bool ascii_iequals(std::string_view a, std::string_view b);
 }  // namespace sw::challenge

@@ -14,13 +14,6 @@ Error cred_err(std::string m) { return make_error("INVALID_CREDENTIAL", std::mov
 
 constexpr size_t kMaxCredentialBytes = 64 * 1024;
 
-std::string lower_ascii(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return o;
-}
-
 bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -132,7 +125,7 @@ Result<MppChallenge> parse_mpp(const AuthChallenge& c) {
 Result<MppChallenge> parse_mpp_legacy(const AuthChallenge& c) {
   const std::string* method = c.param("method");
   const std::string* invoice = c.param("invoice");
-  if (!c.scheme_is("Payment") || !method || lower_ascii(*method) != "lightning" || !invoice || invoice->empty() ||
+  if (!c.scheme_is("Payment") || !method || ascii_lower(*method) != "lightning" || !invoice || invoice->empty() ||
       c.param("request"))
     return chal_err("not a legacy lightning Payment challenge");
   MppChallenge out;

@@ -94,6 +94,8 @@ inline bool is_http_tchar(unsigned char c) {
 std::string_view trim(std::string_view s);
 // ASCII lowercase (hex, host names, header names); other bytes unchanged.
 std::string ascii_lower(std::string_view s);
+// ASCII case-insensitive equality (header names, schemes, hosts).
+bool ascii_iequals(std::string_view a, std::string_view b);
 
 // Money: msat internally; sats at the surface rounded UP so caps are never under-counted.
 inline uint64_t msat_to_sat_ceil(uint64_t msat) { return msat / 1000 + (msat % 1000 ? 1 : 0); }

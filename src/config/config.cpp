@@ -111,7 +111,7 @@ Result<std::vector<std::string>> parse_protocols(const std::string& what, const 
   if (!l) return l.error();
   const auto& known = spend::all_protocols();
   for (auto& p : *l) {
-    for (auto& ch : p) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    p = ascii_lower(p);
     if (std::find(known.begin(), known.end(), p) == known.end())
       return cfg_error(what + ": unknown protocol '" + p + "' (expected bolt11, keysend, l402, mpp, or 'none')");
   }

@@ -7,23 +7,6 @@
 
 namespace sw::fetch::detail {
 
-bool ascii_ieq(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 // Hand-written on purpose: inet_aton()/inet_addr() accept the ambiguous forms (octal, hex, short) that
 // the guard must refuse, and we want one exact rule shared by URL parsing and the allow-list.
@@ -224,7 +207,7 @@ Result<AllowList> AllowList::parse(const std::vector<std::string>& entries) {
 
 bool AllowList::allows_host(std::string_view host) const {
   for (const auto& h : hosts_)
-    if (ascii_ieq(h, host)) return true;
+    if (ascii_iequals(h, host)) return true;
   return false;
 }
 

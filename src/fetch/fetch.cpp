@@ -49,7 +49,7 @@ bool is_managed_header(std::string_view name) {
   static const char* managed[] = {"host", "content-length", "transfer-encoding", "connection", "keep-alive",
                                   "upgrade", "te", "trailer", "proxy-connection", "expect"};
   for (const char* m : managed)
-    if (detail::ascii_ieq(name, m)) return true;
+    if (ascii_iequals(name, m)) return true;
   return false;
 }
 
@@ -61,7 +61,7 @@ Result<std::string> check_method(const std::string& method, const Options& o) {
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
   std::string list;
   for (const auto& m : o.allowed_methods) {
-    if (detail::ascii_ieq(m, upper)) return upper;
+    if (ascii_iequals(m, upper)) return upper;
     list += (list.empty() ? "" : ", ") + m;
   }
   return make_error("METHOD_NOT_ALLOWED", "method " + upper + " is not allowed (allowed: " + list + ")",
@@ -279,7 +279,7 @@ HopResult do_hop(const HopInput& in, const Options& o, SteadyClock::time_point d
   req.path = url.target;
   bool has_ua = false;
   for (const auto& [k, v] : *in.headers) {
-    has_ua = has_ua || detail::ascii_ieq(k, "user-agent");
+    has_ua = has_ua || ascii_iequals(k, "user-agent");
     req.headers.emplace(k, v);
   }
   if (!has_ua) req.headers.emplace("User-Agent", o.user_agent.empty() ? "satwarden/" SW_VERSION : o.user_agent);
@@ -432,7 +432,7 @@ HopResult do_hop(const HopInput& in, const Options& o, SteadyClock::time_point d
 
   Response& r = out.response;
   r.status = res.status;
-  for (const auto& [k, v] : res.headers) r.headers.emplace_back(detail::ascii_lower(k), v);
+  for (const auto& [k, v] : res.headers) r.headers.emplace_back(ascii_lower(k), v);
   r.content_type = res.get_header_value("Content-Type");
   r.body = std::move(body);
   r.truncated = truncated;
@@ -497,7 +497,7 @@ Result<Response> Fetcher::fetch(const Request& request, const Options& options,
             body.clear();
             std::vector<std::pair<std::string, std::string>> kept;
             for (auto& h : headers)
-              if (!detail::ascii_ieq(h.first, "content-type")) kept.push_back(h);
+              if (!ascii_iequals(h.first, "content-type")) kept.push_back(h);
             headers = std::move(kept);
           }
           url = std::move(*next);

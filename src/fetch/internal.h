@@ -26,9 +26,6 @@ std::optional<Ip> parse_ip(std::string_view s);
 std::string ip_to_string(const Ip& ip);
 AddressClass classify(const Ip& ip);
 
-bool ascii_ieq(std::string_view a, std::string_view b);
-std::string ascii_lower(std::string_view s);
-
 // OPTIONS_INVALID on malformed entries.
 class AllowList {
  public:

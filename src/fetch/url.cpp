@@ -63,7 +63,7 @@ Status check_reg_name(std::string& host, bool& is_ip) {
       return invalid("internationalized (IDN) host names are not supported; use the ASCII 'xn--' form");
   }
   if (host.find('%') != std::string::npos) return invalid("percent-encoded host names are not allowed");
-  host = detail::ascii_lower(host);
+  host = ascii_lower(host);
   for (char c : host) {
     if (!(is_alpha(c) || is_digit(c) || c == '-' || c == '.'))
       return invalid(std::string("invalid character '") + c + "' in host name");
@@ -122,7 +122,7 @@ Result<Url> parse_url(std::string_view input) {
       return invalid("not an absolute http(s) URL");
   }
   Url u;
-  u.scheme = detail::ascii_lower(s.substr(0, colon));
+  u.scheme = ascii_lower(s.substr(0, colon));
   if (u.scheme != "http" && u.scheme != "https")
     return invalid("unsupported URL scheme '" + u.scheme + "' (only http and https)");
   if (sep != colon) return invalid("URL must start with " + u.scheme + "://");
@@ -257,13 +257,13 @@ Result<Url> resolve_url(const Url& base, std::string_view ref_in) {
 std::vector<std::string> Response::header_values(std::string_view name) const {
   std::vector<std::string> out;
   for (const auto& [k, v] : headers)
-    if (detail::ascii_ieq(k, name)) out.push_back(v);
+    if (ascii_iequals(k, name)) out.push_back(v);
   return out;
 }
 
 std::optional<std::string> Response::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
-    if (detail::ascii_ieq(k, name)) return v;
+    if (ascii_iequals(k, name)) return v;
   return std::nullopt;
 }
 

@@ -58,12 +58,6 @@ Error bad_url(std::string_view url, const std::string& why) {
   return make_error("INVALID_RELAY_URL", "invalid relay URL \"" + shown + "\": " + why);
 }
 
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
-
 }  // namespace
 
 Result<RelayUrl> parse_relay_url(std::string_view url) {
@@ -72,7 +66,7 @@ Result<RelayUrl> parse_relay_url(std::string_view url) {
     if (u <= 0x20 || u >= 0x7f) return bad_url(url, "contains a space, control or non-ASCII character");
   }
   RelayUrl out;
-  std::string scheme_l = lower(url.substr(0, std::min<size_t>(url.size(), 6)));
+  std::string scheme_l = ascii_lower(url.substr(0, std::min<size_t>(url.size(), 6)));
   std::string_view rest;
   if (scheme_l.rfind("wss://", 0) == 0) {
     out.tls = true;
@@ -127,7 +121,7 @@ Result<RelayUrl> parse_relay_url(std::string_view url) {
     if (p < 1 || p > 65535) return bad_url(url, "port out of range");
     out.port = p;
   }
-  out.host = lower(host);
+  out.host = ascii_lower(host);
   std::string bracketed = v6 ? "[" + out.host + "]" : out.host;
   out.host_header = (out.port == (out.tls ? 443 : 80)) ? bracketed : bracketed + ":" + std::to_string(out.port);
   out.path = tail.empty() ? "/" : (tail.front() == '?' ? "/" + std::string(tail) : std::string(tail));

@@ -149,15 +149,6 @@ Error db_error(Db& db, std::string_view what, int rc = SQLITE_ERROR) {
   return make_error("LEDGER_ERROR", std::string("ledger ") + std::string(what) + " failed: " + db.last_error());
 }
 
-uint64_t sats_ceil(uint64_t msat) { return msat_to_sat_ceil(msat); }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 bool is_hex64(const std::string& s) {
   if (s.size() != 64) return false;
   for (char c : s)
@@ -177,7 +168,7 @@ std::string clean_code(std::string_view code) {
 }
 
 Result<std::string> normalize_domain(std::string_view raw) {
-  std::string d = lower(trim(raw));
+  std::string d = ascii_lower(trim(raw));
   if (!d.empty() && d.back() == '.') d.pop_back();
   if (d.size() > 253) return make_error("INVALID_ARGUMENT", "domain is too long");
   for (char c : d)
@@ -425,10 +416,10 @@ Error budget_error(const std::string& scope, const std::string& window, uint64_t
   uint64_t remaining = spent >= limit ? 0 : limit - spent;
   json d = {{"scope", scope},
             {"window", window},
-            {"limit_sats", sats_ceil(limit)},
-            {"spent_sats", sats_ceil(spent)},
+            {"limit_sats", msat_to_sat_ceil(limit)},
+            {"spent_sats", msat_to_sat_ceil(spent)},
             {"remaining_sats", remaining / 1000},  // rounded down: never promise more than is left
-            {"requested_sats", sats_ceil(requested)},
+            {"requested_sats", msat_to_sat_ceil(requested)},
             {"limit_msat", limit},
             {"spent_msat", spent},
             {"remaining_msat", remaining},
@@ -438,13 +429,13 @@ Error budget_error(const std::string& scope, const std::string& window, uint64_t
   if (rolloff) d["next_rolloff"] = *rolloff;
   std::string msg;
   if (window == "per_call") {
-    msg = "Payment of " + std::to_string(sats_ceil(amount)) + " sats exceeds the " + scope + " per-call cap of " +
-          std::to_string(sats_ceil(limit)) + " sats.";
+    msg = "Payment of " + std::to_string(msat_to_sat_ceil(amount)) + " sats exceeds the " + scope + " per-call cap of " +
+          std::to_string(msat_to_sat_ceil(limit)) + " sats.";
   } else {
-    msg = "Budget exceeded: the " + scope + " " + window + " cap is " + std::to_string(sats_ceil(limit)) +
-          " sats, " + std::to_string(sats_ceil(spent)) + " sats are spent or reserved, " +
+    msg = "Budget exceeded: the " + scope + " " + window + " cap is " + std::to_string(msat_to_sat_ceil(limit)) +
+          " sats, " + std::to_string(msat_to_sat_ceil(spent)) + " sats are spent or reserved, " +
           std::to_string(remaining / 1000) + " sats remain; this payment needs " +
-          std::to_string(sats_ceil(requested)) + " sats (amount plus fee allowance).";
+          std::to_string(msat_to_sat_ceil(requested)) + " sats (amount plus fee allowance).";
   }
   return make_error("BUDGET_EXCEEDED", msg, std::move(d));
 }
@@ -505,9 +496,9 @@ json scope_json(const ScopeStatus& s) {
   for (const auto& ws : s.windows)
     w.push_back({{"window", ws.window},
                  {"limit_msat", opt_json(ws.limit_msat)},
-                 {"limit_sats", ws.limit_msat ? json(sats_ceil(*ws.limit_msat)) : json(nullptr)},
+                 {"limit_sats", ws.limit_msat ? json(msat_to_sat_ceil(*ws.limit_msat)) : json(nullptr)},
                  {"spent_msat", ws.spent_msat},
-                 {"spent_sats", sats_ceil(ws.spent_msat)},
+                 {"spent_sats", msat_to_sat_ceil(ws.spent_msat)},
                  {"remaining_msat", opt_json(ws.remaining_msat)},
                  {"remaining_sats", ws.remaining_msat ? json(*ws.remaining_msat / 1000) : json(nullptr)},
                  {"next_rolloff", opt_json(ws.next_rolloff)}});
@@ -518,7 +509,7 @@ json scope_json(const ScopeStatus& s) {
 
 json bucket_json(const ReportBucket& b) {
   return {{"settled_count", b.settled_count},   {"settled_amount_msat", b.settled_amount_msat},
-          {"settled_fee_msat", b.settled_fee_msat}, {"settled_total_sats", sats_ceil(b.settled_amount_msat + b.settled_fee_msat)},
+          {"settled_fee_msat", b.settled_fee_msat}, {"settled_total_sats", msat_to_sat_ceil(b.settled_amount_msat + b.settled_fee_msat)},
           {"pending_count", b.pending_count},   {"pending_msat", b.pending_msat},
           {"unknown_count", b.unknown_count},   {"failed_count", b.failed_count},
           {"released_count", b.released_count}};
@@ -542,7 +533,7 @@ json to_json(const Payment& p, bool include_preimage) {
             {"invoice", p.invoice},
             {"payment_hash", p.payment_hash},
             {"amount_msat", p.amount_msat},
-            {"amount_sats", sats_ceil(p.amount_msat)},
+            {"amount_sats", msat_to_sat_ceil(p.amount_msat)},
             {"max_fee_msat", p.max_fee_msat},
             {"fee_msat", opt_json(p.fee_msat)},
             {"state", state_name(p.state)},
@@ -1242,7 +1233,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
     auto st = db.prepare("PRAGMA journal_mode=WAL");
     if (!st) return db_error(db, "prepare");
     int rc = st->step();
-    if (rc != SQLITE_ROW || lower(st->text(0)) != "wal") return db_error(db, "enabling WAL", rc);
+    if (rc != SQLITE_ROW || ascii_lower(st->text(0)) != "wal") return db_error(db, "enabling WAL", rc);
   }
   if (int rc = db.exec(opts.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
       rc != SQLITE_OK)
@@ -1359,7 +1350,7 @@ Status Ledger::set_envelopes(std::vector<Envelope> envelopes) {
     if (e.cap_msat > kMaxMsat) return make_error("POLICY_INVALID", "envelope cap is too large");
     if (e.protocols)
       for (auto& p : *e.protocols) {
-        p = lower(p);
+        p = ascii_lower(p);
         if (std::find(all_protocols().begin(), all_protocols().end(), p) == all_protocols().end())
           return make_error("POLICY_INVALID", "envelope protocols: unknown protocol");
       }
@@ -1438,10 +1429,10 @@ std::vector<Envelope> Ledger::envelopes() const {
 
 Result<Reservation> Ledger::reserve(const ReserveRequest& request) {
   ReserveRequest rq = request;
-  rq.protocol = lower(rq.protocol);
+  rq.protocol = ascii_lower(rq.protocol);
   if (std::find(all_protocols().begin(), all_protocols().end(), rq.protocol) == all_protocols().end())
     return make_error("INVALID_ARGUMENT", "unknown protocol (expected bolt11, keysend, l402 or mpp)");
-  std::string hash = lower(rq.payment_hash);
+  std::string hash = ascii_lower(rq.payment_hash);
   if (!is_hex64(hash)) return make_error("INVALID_ARGUMENT", "payment_hash must be 64 hex characters");
   if (rq.amount_msat == 0) return make_error("INVALID_ARGUMENT", "amount must be positive");
   if (rq.amount_msat > kMaxMsat) return make_error("INVALID_ARGUMENT", "amount is larger than 21 million BTC");
@@ -1456,7 +1447,7 @@ Result<Reservation> Ledger::reserve(const ReserveRequest& request) {
 Status Ledger::mark_in_flight(int64_t id) { return impl_->transition(id, {State::in_flight, {}, {}, {}, {}, {}}); }
 
 Status Ledger::settle(int64_t id, uint64_t fee_msat, const std::string& preimage_hex, int64_t latency_ms) {
-  std::string pre = lower(preimage_hex);
+  std::string pre = ascii_lower(preimage_hex);
   if (!pre.empty() && !is_hex64(pre)) return make_error("INVALID_ARGUMENT", "preimage must be 64 hex characters");
   if (fee_msat > kMaxMsat) return make_error("INVALID_ARGUMENT", "fee is too large");
   Impl::Change c{State::settled, {}, static_cast<int64_t>(fee_msat), {}, impl_->clock.now_unix(), latency_ms};
@@ -1543,7 +1534,7 @@ Result<ReconcileSummary> Ledger::reconcile(const Lookup& lookup) {
     const int64_t now = im.clock.now_unix();
     Status applied = ok_status();
     if (out->kind == LookupOutcome::Kind::settled) {
-      std::string pre = lower(out->preimage);
+      std::string pre = ascii_lower(out->preimage);
       applied = im.run<Ok>([&](Db& d) -> Status {
         std::optional<int64_t> fee;
         if (out->fee_msat && *out->fee_msat <= kMaxMsat) fee = static_cast<int64_t>(*out->fee_msat);
@@ -1715,7 +1706,7 @@ Result<SpendReport> Ledger::report(int64_t since, int64_t until) {
 }
 
 Result<Payment> Ledger::get_payment(const std::string& payment_hash) {
-  std::string hash = lower(payment_hash);
+  std::string hash = ascii_lower(payment_hash);
   if (!is_hex64(hash)) return make_error("INVALID_ARGUMENT", "payment_hash must be 64 hex characters");
   Impl& im = *impl_;
   return im.run<Payment>([&](Db& d) {

@@ -10,13 +10,6 @@ namespace {
 
 constexpr Window kWindows[] = {Window::hour, Window::day, Window::week, Window::month};
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 bool valid_host_chars(std::string_view s) {
   if (s.empty() || s.size() > 253) return false;
   for (char c : s) {
@@ -29,7 +22,7 @@ bool valid_host_chars(std::string_view s) {
 
 // "" when invalid. Lowercase, one trailing dot stripped, "*." only as a prefix.
 std::string normalize_pattern(std::string_view raw) {
-  std::string p = lower(trim(raw));
+  std::string p = ascii_lower(trim(raw));
   if (!p.empty() && p.back() == '.') p.pop_back();
   std::string_view host = p;
   if (host.substr(0, 2) == "*.") host.remove_prefix(2);
@@ -265,7 +258,7 @@ Result<Policy> normalize_policy(Policy p) {
     if (auto s = norm_list(*p.allow_domains, "allow_domains"); !s) return s.error();
   if (auto s = norm_list(p.deny_domains, "deny_domains"); !s) return s.error();
   for (auto& proto : p.protocols) {
-    proto = lower(proto);
+    proto = ascii_lower(proto);
     if (std::find(all_protocols().begin(), all_protocols().end(), proto) == all_protocols().end())
       return make_error("POLICY_INVALID", "protocols: unknown protocol (expected bolt11, keysend, l402, mpp)");
   }
@@ -473,7 +466,7 @@ Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now) {
         auto l = string_list(e.at("protocols"), "envelope.protocols");
         if (!l) return l.error();
         for (auto& p : *l) {
-          p = lower(p);
+          p = ascii_lower(p);
           if (std::find(all_protocols().begin(), all_protocols().end(), p) == all_protocols().end())
             return make_error("POLICY_INVALID", "envelope.protocols: unknown protocol");
         }

@@ -65,11 +65,6 @@ struct HttpSession {
 
 bool is_response_msg(const json& m) { return m.contains("id") && (m.contains("result") || m.contains("error")); }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 // host[:port] → host (handles [v6]:port).
 std::string host_only(const std::string& hostport) {
   if (!hostport.empty() && hostport[0] == '[') {
@@ -81,7 +76,7 @@ std::string host_only(const std::string& hostport) {
 }
 
 bool loopback_name(const std::string& h) {
-  std::string l = lower(h);
+  std::string l = ascii_lower(h);
   return l == "localhost" || l == "127.0.0.1" || l == "[::1]";
 }
 
@@ -132,7 +127,7 @@ struct Impl {
       std::string origin = req.get_header_value("Origin");
       bool oko = std::find(cfg.allowed_origins.begin(), cfg.allowed_origins.end(), origin) != cfg.allowed_origins.end();
       if (!oko) {
-        std::string l = lower(origin);
+        std::string l = ascii_lower(origin);
         for (const char* scheme : {"http://", "https://"}) {
           if (l.rfind(scheme, 0) == 0) oko = oko || loopback_name(host_only(l.substr(std::strlen(scheme))));
         }
@@ -145,7 +140,7 @@ struct Impl {
     if (token_hashes.empty()) return std::string("http-anonymous");
     std::string auth = req.get_header_value("Authorization");
     std::string presented;
-    if (auth.size() > 7 && lower(auth.substr(0, 7)) == "bearer ") presented = std::string(trim(auth.substr(7)));
+    if (auth.size() > 7 && ascii_lower(auth.substr(0, 7)) == "bearer ") presented = std::string(trim(auth.substr(7)));
     if (!presented.empty()) {
       auto h = crypto::sha256(presented);
       int match = -1;
@@ -314,12 +309,12 @@ struct Impl {
   void handle_post(const httplib::Request& req, httplib::Response& res) {
     auto label = authorize(req, res);
     if (!label) return;
-    std::string ctype = lower(req.get_header_value("Content-Type"));
+    std::string ctype = ascii_lower(req.get_header_value("Content-Type"));
     if (ctype.rfind("application/json", 0) != 0) {
       reply_status(res, 415, "Content-Type must be application/json");
       return;
     }
-    std::string accept = lower(req.get_header_value("Accept"));
+    std::string accept = ascii_lower(req.get_header_value("Accept"));
     bool accepts_sse = accept.find("text/event-stream") != std::string::npos;
     bool accepts_json = accept.empty() || accept.find("application/json") != std::string::npos ||
                         accept.find("*/*") != std::string::npos;
@@ -438,7 +433,7 @@ struct Impl {
   void handle_get(const httplib::Request& req, httplib::Response& res) {
     auto label = authorize(req, res);
     if (!label) return;
-    std::string accept = lower(req.get_header_value("Accept"));
+    std::string accept = ascii_lower(req.get_header_value("Accept"));
     if (accept.find("text/event-stream") == std::string::npos) {
       res.status = 405;
       res.set_header("Allow", "POST, DELETE");
