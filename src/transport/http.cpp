@@ -596,13 +596,28 @@ struct Impl {
 };
 
 namespace {
+// Every entry point the executable calls is caught here: the module and the executable may carry different
+// copies of the C++ runtime (SW_STATIC_DEPS), so nothing but values crosses between them.
 class HttpServerImpl final : public HttpServer {
  public:
   HttpServerImpl(mcp::Server& server, const config::Config& config) : impl_(std::make_unique<Impl>(server, config)) {}
   ~HttpServerImpl() override { stop(); }
-  Status start() override { return impl_->start(); }
+  Status start() override {
+    try {
+      return impl_->start();
+    } catch (const std::exception& e) {
+      return make_error("HTTP_START_FAILED", std::string("the HTTP transport could not start: ") + e.what());
+    } catch (...) {
+      return make_error("HTTP_START_FAILED", "the HTTP transport could not start");
+    }
+  }
   int port() const override { return impl_->bound_port; }
-  void stop() override { impl_->stop(); }
+  void stop() override {
+    try {
+      impl_->stop();
+    } catch (...) {  // stopping is best effort: threads that cannot be joined end with the process
+    }
+  }
   size_t session_count() const override {
     std::lock_guard<std::mutex> lk(impl_->mu);
     return impl_->sessions.size();
@@ -619,15 +634,22 @@ class HttpServerImpl final : public HttpServer {
 namespace {
 sw::Result<sw::fetch::Response> module_fetch(const sw::fetch::Request& rq, const sw::fetch::Options& o,
                                              std::function<bool()> cancelled) {
-  return sw::fetch::Fetcher{}.fetch(rq, o, std::move(cancelled));
+  try {
+    return sw::fetch::Fetcher{}.fetch(rq, o, std::move(cancelled));
+  } catch (const std::exception& e) {
+    return sw::make_error("FETCH_FAILED", std::string("the request could not be made: ") + e.what());
+  } catch (...) {
+    return sw::make_error("FETCH_FAILED", "the request could not be made");
+  }
 }
 }  // namespace
 extern "C" sw::transport::FetchFn sw_fetch_entry() { return &module_fetch; }
 
 // The module's entry point (see make_http_server).
 extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config) {
-  return new sw::transport::HttpServerImpl(*server, *config);
+  try {
+    return new sw::transport::HttpServerImpl(*server, *config);
+  } catch (...) {
+    return nullptr;  // the loader reports it
+  }
 }
-
-namespace sw::transport {
-}  // namespace sw::transport

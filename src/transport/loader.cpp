@@ -69,7 +69,9 @@ Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const 
     if (!sym) return sym.error();
     create = reinterpret_cast<Create>(*sym);
   }
-  return std::unique_ptr<HttpServer>(create(&server, &config));
+  HttpServer* made = create(&server, &config);
+  if (!made) return make_error("HTTP_START_FAILED", "the HTTP transport could not be created");
+  return std::unique_ptr<HttpServer>(made);
 }
 
 Result<FetchFn> load_fetch() {
