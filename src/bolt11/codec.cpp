@@ -1,5 +1,6 @@
 // Hand-written bech32/bech32m and base58check (see codec.h for why). Written from BIP-173, BIP-350 and the
 // Bitcoin base58check definition.
+#include <array>
 #include "bolt11/codec.h"
 
 #include <algorithm>
@@ -12,15 +13,29 @@ namespace {
 
 constexpr const char* kCharset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 
-uint32_t polymod_step(uint32_t chk, uint8_t value) {
-  static constexpr uint32_t kGen[5] = {0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3};
-  const uint32_t top = chk >> 25;
-  chk = ((chk & 0x1ffffff) << 5) ^ value;
-  for (int i = 0; i < 5; ++i) {
-    if ((top >> i) & 1) chk ^= kGen[i];
-  }
-  return chk;
+// BIP-173's generator folded into one 32-entry table: the XOR of the generators selected by the five top bits.
+constexpr std::array<uint32_t, 32> make_polymod_table() {
+  constexpr uint32_t kGen[5] = {0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3};
+  std::array<uint32_t, 32> t{};
+  for (uint32_t top = 0; top < 32; ++top)
+    for (int i = 0; i < 5; ++i)
+      if ((top >> i) & 1) t[top] ^= kGen[i];
+  return t;
 }
+constexpr std::array<uint32_t, 32> kPolymodTable = make_polymod_table();
+
+inline uint32_t polymod_step(uint32_t chk, uint8_t value) {
+  return (((chk & 0x1ffffff) << 5) ^ value) ^ kPolymodTable[chk >> 25];
+}
+
+// Character → 5-bit value, -1 for characters outside the bech32 alphabet (lowercase only; callers fold case).
+constexpr std::array<int8_t, 256> make_char_table() {
+  std::array<int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int i = 0; i < 32; ++i) t[static_cast<unsigned char>(kCharset[i])] = static_cast<int8_t>(i);
+  return t;
+}
+constexpr std::array<int8_t, 256> kCharValue = make_char_table();
 
 uint32_t polymod_hrp(std::string_view hrp) {
   uint32_t chk = 1;
@@ -48,12 +63,7 @@ Words bech32_checksum(std::string_view hrp, const Words& data, uint32_t constant
   return out;
 }
 
-int bech32_char_value(char c) {
-  for (int i = 0; i < 32; ++i) {
-    if (kCharset[i] == c) return i;
-  }
-  return -1;
-}
+int bech32_char_value(char c) { return kCharValue[static_cast<unsigned char>(c)]; }
 
 char bech32_char(uint8_t word) { return kCharset[word & 31]; }
 

@@ -413,7 +413,7 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
         result = json{{"content", error_content(out.error)}, {"isError", true}};
       } else {
         result = json{{"content", json::array({{{"type", "text"}, {"text", json_dump(out.structured)}}})}};
-        if (version_at_least(self->version_, "2025-06-18")) result["structuredContent"] = out.structured;
+        if (version_at_least(self->version_, "2025-06-18")) result["structuredContent"] = std::move(out.structured);
       }
       self->reply(id, std::move(result));
     }
