@@ -1,9 +1,9 @@
 // Hand-written bech32/bech32m and base58check (see codec.h for why). Written from BIP-173, BIP-350 and the
 // Bitcoin base58check definition.
-#include <array>
 #include "bolt11/codec.h"
 
 #include <algorithm>
+#include <array>
 
 #include "crypto/crypto.h"
 

@@ -164,7 +164,11 @@ void Session::handle(const json& msg, bool run_inline) {
       return;  // we send no requests to clients, so there is nothing to match
     case Kind::notification: {
       auto p = msg.find("params");
-      on_notification(msg["method"].get<std::string>(), p == msg.end() ? json::object() : *p);
+      try {
+        on_notification(msg["method"].get<std::string>(), p == msg.end() ? json::object() : *p);
+      } catch (...) {  // a notification gets no reply; nothing may escape to the transport (another runtime)
+        log(LogLevel::error, "mcp", "notification handler failed");
+      }
       return;
     }
     case Kind::request: {
@@ -174,6 +178,9 @@ void Session::handle(const json& msg, bool run_inline) {
         on_request(msg["id"], msg["method"].get<std::string>(), params, run_inline);
       } catch (const std::exception& e) {
         log(LogLevel::error, "mcp", std::string("request handler failed: ") + e.what());
+        reply_error(msg["id"], kInternalError, "Internal error");
+      } catch (...) {
+        log(LogLevel::error, "mcp", "request handler failed");
         reply_error(msg["id"], kInternalError, "Internal error");
       }
       return;
