@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "spend/spend.h"
+#include "../spend/helpers.h"  // FakeClock
 
 using namespace sw;
 using namespace sw::config;
@@ -356,13 +357,6 @@ TEST_CASE("policy options: --help lists each flag, variable and file key") {
   }
 }
 
-namespace {
-struct FixedClock : Clock {
-  int64_t t = 1'800'000'000;
-  int64_t now_unix() const override { return t; }
-};
-}  // namespace
-
 TEST_CASE("policy options: the effective policy is what a Ledger enforces and reports") {
   TempFile f(R"({"policy":{"day_sats":1000,"week_sats":4000}})");
   auto p = policy_of({{"SATWARDEN_DAY_SATS", "100"}, {"SATWARDEN_FEE_BASE_MSAT", "2000"}, {"SATWARDEN_FEE_PPM", "0"},
@@ -370,7 +364,7 @@ TEST_CASE("policy options: the effective policy is what a Ledger enforces and re
                      {"--config", f.path.c_str()});
   std::string path = "/tmp/sw_pol_ledger_" + std::to_string(::getpid()) + ".sqlite";
   for (const char* ext : {"", "-wal", "-shm"}) std::remove((path + ext).c_str());
-  FixedClock clock;
+  spend_test::FakeClock clock{1'800'000'000};
   {
     auto led = spend::Ledger::open(path, p, clock);
     REQUIRE(led);

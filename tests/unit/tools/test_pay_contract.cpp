@@ -11,6 +11,7 @@
 #include "pay/pay.h"
 #include "spend/spend.h"
 #include "tools.h"
+#include "../spend/helpers.h"  // FakeClock, TempDir
 
 using namespace sw;
 
@@ -20,12 +21,6 @@ json load(const char* name) {
   std::ifstream f(std::string(SW_VECTORS_DIR) + "/" + name);
   return json::parse(f);
 }
-
-struct FixedClock : Clock {
-  int64_t t;
-  explicit FixedClock(int64_t now) : t(now) {}
-  int64_t now_unix() const override { return t; }
-};
 
 // Pays only the invoices it knows the preimage of. Knobs: network, forced error, bad preimage.
 struct FakeWallet : wallet::Wallet {
@@ -79,9 +74,9 @@ struct FakeWallet : wallet::Wallet {
 struct World {
   json l402 = load("l402.json");
   json mpp = load("mpp-generated.json");
-  std::string dir = "/tmp/sw_tools_test_" + std::to_string(::getpid()) + "_" + std::to_string(rand());
+  spend_test::TempDir tmp;  // first member: removed after the ledger is closed
   config::Config cfg;
-  std::unique_ptr<FixedClock> clock;
+  std::unique_ptr<spend_test::FakeClock> clock;
   FakeWallet wallet;
   std::unique_ptr<spend::Ledger> ledger;
   std::unique_ptr<pay::Payer> payer;
@@ -92,14 +87,13 @@ struct World {
   explicit World(spend::Policy policy = {}) {
     auto inv = bolt11::decode(l402["invoice"].get<std::string>());
     REQUIRE(inv);
-    clock = std::make_unique<FixedClock>(inv->timestamp + 60);
-    REQUIRE(::system(("mkdir -p " + dir).c_str()) == 0);
-    auto l = spend::Ledger::open(dir + "/ledger.sqlite", policy, *clock);
+    clock = std::make_unique<spend_test::FakeClock>(inv->timestamp + 60);
+    auto l = spend::Ledger::open(tmp.file("ledger.sqlite"), policy, *clock);
     REQUIRE(l);
     ledger = std::move(*l);
     wallet.preimages[l402["payment_hash_hex"].get<std::string>()] = l402["preimage_hex"].get<std::string>();
     payer = std::make_unique<pay::Payer>(&wallet, ledger.get(), *clock);
-    tokens = std::make_unique<pay::TokenCache>(dir + "/tokens.json");
+    tokens = std::make_unique<pay::TokenCache>(tmp.file("tokens.json"));
     engine.config = &cfg;
     engine.clock = clock.get();
     engine.wallet = &wallet;
@@ -108,7 +102,6 @@ struct World {
     engine.tokens = tokens.get();
     REQUIRE(tools::register_all(registry, engine));
   }
-  ~World() { (void)::system(("rm -rf " + dir).c_str()); }
 
   mcp::ToolOutcome call(const std::string& name, const json& args) {
     REQUIRE(registry.validate(name, args));
@@ -198,7 +191,7 @@ TEST_CASE("pay_l402_challenge: each refusal, and nothing reaches the wallet") {
   CHECK(w.wallet.pays == 0);
   // Expired: move the clock past the invoice's expiry.
   auto decoded = bolt11::decode(inv);
-  w.clock->t = decoded->expires_at() + 1;
+  w.clock->set(decoded->expires_at() + 1);
   refuse(json{{"invoice", inv}, {"macaroon", mac}}, "INVOICE_EXPIRED");
   CHECK(w.wallet.pays == 0);
 }

@@ -16,16 +16,11 @@
 #include "pay/pay.h"
 #include "spend/spend.h"
 #include "tools.h"
+#include "../spend/helpers.h"  // FakeClock, TempDir
 
 using namespace sw;
 
 namespace {
-
-struct FixedClock : Clock {
-  int64_t t;
-  explicit FixedClock(int64_t now) : t(now) {}
-  int64_t now_unix() const override { return t; }
-};
 
 // Answers lookup_invoice from a table; records what it was asked.
 struct LookupWallet : wallet::Wallet {
@@ -78,9 +73,9 @@ struct Row {
 };
 
 struct World {
-  std::string dir = "/tmp/sw_scoping_test_" + std::to_string(::getpid()) + "_" + std::to_string(rand());
+  spend_test::TempDir tmp;  // first member: removed after the ledger is closed
   config::Config cfg;
-  FixedClock clock{kDay0 + 3 * 86400};
+  spend_test::FakeClock clock{kDay0 + 3 * 86400};
   LookupWallet wallet;
   std::unique_ptr<spend::Ledger> ledger;
   std::unique_ptr<pay::Payer> payer;
@@ -90,7 +85,6 @@ struct World {
   std::map<std::string, std::string> hashes;  // "client#n" → payment hash
 
   World() {
-    REQUIRE(::system(("mkdir -p " + dir).c_str()) == 0);
     spend::Policy p;
     p.global.day_msat = 5'000'000;
     p.domains["*.example.com"].day_msat = 700'000;
@@ -99,7 +93,7 @@ struct World {
     p.protocols = {"bolt11", "l402", "mpp"};
     auto np = spend::normalize_policy(p);
     REQUIRE(np);
-    auto l = spend::Ledger::open(dir + "/ledger.sqlite", *np, clock);
+    auto l = spend::Ledger::open(tmp.file("ledger.sqlite"), *np, clock);
     REQUIRE(l);
     ledger = std::move(*l);
     std::vector<spend::Envelope> envs(2);
@@ -110,7 +104,7 @@ struct World {
     envs[1].cap_msat = 1'000'000;
     REQUIRE(ledger->set_envelopes(envs));
     payer = std::make_unique<pay::Payer>(&wallet, ledger.get(), clock);
-    tokens = std::make_unique<pay::TokenCache>(dir + "/tokens.json");
+    tokens = std::make_unique<pay::TokenCache>(tmp.file("tokens.json"));
     engine.config = &cfg;
     engine.clock = &clock;
     engine.wallet = &wallet;
@@ -119,7 +113,6 @@ struct World {
     engine.tokens = tokens.get();
     REQUIRE(tools::register_all(registry, engine));
   }
-  ~World() { (void)::system(("rm -rf " + dir).c_str()); }
 
   void hosted() {
     cfg.transport = "http";
@@ -132,8 +125,8 @@ struct World {
     const int n = static_cast<int>(hashes.size()) + 1;
     std::string hash = hash_of(n);
     hashes[r.client + "#" + std::to_string(n)] = hash;
-    int64_t saved = clock.t;
-    clock.t = r.at;
+    int64_t saved = clock.now_unix();
+    clock.set(r.at);
     spend::ReserveRequest rq;
     rq.client = r.client;
     rq.domain = r.domain;
@@ -149,7 +142,7 @@ struct World {
     if (r.state == spend::State::settled) REQUIRE(ledger->settle(res->id, 1'000, std::string(64, 'c'), 5));
     if (r.state == spend::State::failed) REQUIRE(ledger->fail(res->id, "PAYMENT_FAILED"));
     if (r.state == spend::State::unknown) REQUIRE(ledger->mark_unknown(res->id, "WALLET_TIMEOUT"));
-    clock.t = saved;
+    clock.set(saved);
   }
 
   mcp::ToolOutcome call(const std::string& name, const json& args, const std::string& client,

@@ -9,16 +9,14 @@
 #include <fstream>
 
 #include "pay/pay.h"
+#include "../spend/helpers.h"  // TempDir
 
 using namespace sw;
 
 namespace {
 
-struct TempDir {
-  std::string path = "/tmp/sw_token_cache_" + std::to_string(::getpid()) + "_" + std::to_string(rand());
-  TempDir() { REQUIRE(::system(("mkdir -p " + path).c_str()) == 0); }
-  ~TempDir() { (void)::system(("rm -rf " + path).c_str()); }
-  std::string file() const { return path + "/l402-tokens.json"; }
+struct TempDir : spend_test::TempDir {
+  std::string file() const { return spend_test::TempDir::file("l402-tokens.json"); }
 };
 
 json read_json(const std::string& path) {
