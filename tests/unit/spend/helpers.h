@@ -53,7 +53,8 @@ class TempDir {
   TempDir() {
     std::string tmpl = "/tmp/sw_spend_test_XXXXXX";
     char* p = mkdtemp(tmpl.data());
-    if (p) path_ = p;
+    REQUIRE(p != nullptr);
+    path_ = p;
   }
   ~TempDir() {
     std::error_code ec;
