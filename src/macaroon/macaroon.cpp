@@ -450,6 +450,53 @@ Bytes encode_l402_identifier(const L402Identifier& id) {
   return out;
 }
 
+const char* layout_name(IdentifierLayout layout) {
+  switch (layout) {
+    case IdentifierLayout::Binary: return "binary";
+    case IdentifierLayout::Hex: return "hex";
+  }
+  return "binary";
+}
+
+namespace {
+
+Error unreadable(const std::string& why) {
+  return make_error(kIdentifierUnreadable, "the macaroon identifier is not an L402 v0 identifier (66 bytes, or 132 "
+                                           "hex characters): " + why);
+}
+
+// Version of a 66-byte v0-sized layout; the caller has checked the length.
+Result<L402Binding> bind_v0(const Bytes& raw, IdentifierLayout layout) {
+  auto id = decode_l402_identifier(raw);
+  if (!id) {
+    uint16_t version = static_cast<uint16_t>(raw[0] << 8 | raw[1]);
+    return unreadable(std::string(layout == IdentifierLayout::Hex ? "132 hex characters" : "66 bytes") +
+                      " with version " + std::to_string(version) + " (only version 0 is defined)");
+  }
+  L402Binding b;
+  b.payment_hash_hex = hex_encode(id->payment_hash.data(), id->payment_hash.size());
+  b.layout = layout;
+  b.identifier = *id;
+  return b;
+}
+
+}  // namespace
+
+Result<L402Binding> l402_binding(const Bytes& identifier) {
+  constexpr size_t kBinary = 66, kHex = 2 * kBinary;
+  if (identifier.empty()) return unreadable("it is empty");
+  if (identifier.size() == kBinary) return bind_v0(identifier, IdentifierLayout::Binary);
+  if (identifier.size() == kHex) {
+    // hex_decode accepts exactly [0-9a-fA-F]; whitespace, "0x" or any other byte makes it fail.
+    auto raw = hex_decode(std::string_view(reinterpret_cast<const char*>(identifier.data()), identifier.size()));
+    if (!raw) return unreadable("132 characters, but not all of them are hex digits");
+    return bind_v0(*raw, IdentifierLayout::Hex);
+  }
+  return unreadable(std::to_string(identifier.size()) + " bytes");
+}
+
+Result<L402Binding> l402_binding(const Macaroon& m) { return l402_binding(m.identifier); }
+
 std::vector<Condition> conditions(const Macaroon& m) {
   std::vector<Condition> out;
   for (const auto& c : m.caveats) {

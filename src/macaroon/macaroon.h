@@ -4,6 +4,7 @@
 // V2 binary byte-exactly. Verification here is signature-only plus libmacaroons "exact caveat" matching; there
 // is no predicate evaluator. Thread-safety: all functions are pure and thread-safe.
 // Errors: Result<> with code INVALID_MACAROON and a precise message (never containing key material); never throws.
+// The one exception is l402_binding(), whose only error code is L402_IDENTIFIER_UNREADABLE (see there).
 #pragma once
 
 #include <array>
@@ -77,6 +78,43 @@ struct L402Identifier {
 };
 Result<L402Identifier> decode_l402_identifier(const Bytes& identifier);
 Bytes encode_l402_identifier(const L402Identifier& id);
+
+// ---- L402 binding: which payment hash a macaroon is bound to ----
+// Identifier layouts minted in the wild, all the same v0 struct (uint16 BE version 0 | payment_hash | token_id):
+//   Binary — the 66 raw bytes (Aperture, l402/identifier.go).
+//   Hex    — those 66 bytes as exactly 132 hex characters, upper, lower or mixed case (lsat-js
+//            `Identifier.toString()`, and servers built on it such as boltwall).
+// The two are told apart by length alone (66 vs 132 bytes), so no identifier can be read both ways.
+// Everything else is unreadable — a distinct outcome, never a guessed hash:
+//   - 66 bytes or 132 hex characters whose version is not 0 (no other version is defined; reading one as v0
+//     could take bytes that are not a payment hash for one);
+//   - 131/133 characters, non-hex characters, a "0x" prefix, surrounding whitespace or a trailing newline (no
+//     implementation mints those; trimming would accept identifiers no server verifies that way);
+//   - base64 text of the 66 bytes (lsat-js falls back to reading it, but nothing mints it);
+//   - JSON or any other server-specific identifier (a field named like a payment hash proves nothing: the layout
+//     is not a standard one, so its meaning is the server's own);
+//   - binary identifiers longer than 66 bytes (a future or private layout) and empty identifiers.
+// The serialization the macaroon came in (V1, V2, V2 JSON with "i" or "i64") does not matter: the identifier
+// bytes are the same.
+enum class IdentifierLayout { Binary, Hex };
+// "binary" | "hex" (stable: callers record it).
+const char* layout_name(IdentifierLayout layout);
+
+struct L402Binding {
+  std::string payment_hash_hex;  // 64 lower-case hex characters
+  IdentifierLayout layout = IdentifierLayout::Binary;
+  L402Identifier identifier;     // the decoded v0 fields (version 0, payment_hash, token_id)
+};
+
+// Error code of an identifier that is not a readable L402 v0 identifier (the only error l402_binding returns).
+// The caller applies its `l402_unbound` setting: refuse, or pay with the binding recorded as unverified.
+inline constexpr const char* kIdentifierUnreadable = "L402_IDENTIFIER_UNREADABLE";
+
+// The payment hash the macaroon's identifier binds it to, and the layout found. Error kIdentifierUnreadable with a
+// message saying why (length, version or character class; never the identifier's contents). Comparing the hash
+// with the invoice's is the caller's job: a readable identifier that does not match is MACAROON_NOT_BOUND there.
+Result<L402Binding> l402_binding(const Macaroon& m);
+Result<L402Binding> l402_binding(const Bytes& identifier);
 
 // ---- L402 first-party caveats ("condition=value", split on the FIRST '='; both sides trimmed) ----
 struct Condition {
