@@ -97,11 +97,8 @@ class Parser {
         if (!st) return st;
         p.quoted = true;
       } else {
-        size_t start = i_;
-        // RFC: token. Tolerated: any visible char except ',', '"' (unquoted base64 with '/', '+', '=').
-        while (i_ < s_.size() && !is_ws(s_[i_]) && s_[i_] != ',' && s_[i_] != '"' && !is_ctl(s_[i_])) ++i_;
-        if (i_ == start) return malformed("empty auth-param value", i_);
-        p.value = std::string(s_.substr(start, i_ - start));
+        auto st = read_unquoted(p.name, p.value);
+        if (!st) return st;
       }
       c.params.push_back(std::move(p));
       while (i_ < s_.size() && is_ws(s_[i_])) ++i_;
@@ -121,6 +118,49 @@ class Parser {
       i_ = k;
       if (m == k || after >= s_.size() || s_[after] != '=') return ok_status();  // next challenge (or junk)
     }
+  }
+
+  // An unquoted auth-param value. RFC 9110 §11.2: auth-param = token BWS "=" BWS ( token / quoted-string ).
+  // Accepted: a token (1*tchar) — e.g. `invoice=lnbc…` (bech32 is all tchar) or a base64url / JWT macaroon.
+  // Tolerated beyond the RFC, one form only: a value in the token68 shape (RFC 9110 §11.2: the base64 / base64url
+  // alphabet, `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`) — an unquoted standard-base64
+  // macaroon with '/' and '=' padding, as servers that interpolate Buffer.toString('base64') into the header send.
+  // It is unambiguous because it must run up to OWS then ',' or the end of the field: none of its characters can
+  // end a value or start a parameter, and '=' may only be trailing padding, so it cannot be read as `name=value`
+  // and there is no second way to split it (a strict RFC parser rejects it; none reads a different value).
+  // Refused (INVALID_CHALLENGE): any other character outside tchar — ';', ':', '@', '(', '\\', '{', non-ASCII, a
+  // '=' inside the value (`a=b`), '/' mixed with tchar that base64 never has (`a!b/c`), or anything other than
+  // OWS then ',' / end after the value. Those are not one well-defined value, so nothing is paid against them.
+  Status read_unquoted(const std::string& name, std::string& out) {
+    size_t start = i_;
+    auto in_run = [](char ch) {
+      return is_http_tchar(static_cast<unsigned char>(ch)) || ch == '/' || ch == '=';
+    };
+    while (i_ < s_.size() && in_run(s_[i_])) ++i_;
+    std::string_view v = s_.substr(start, i_ - start);
+    if (v.empty()) {
+      if (i_ < s_.size() && !is_ws(s_[i_]) && s_[i_] != ',')
+        return malformed("unquoted value of parameter '" + name.substr(0, 40) +
+                             "' is not a token (RFC 9110 requires a quoted-string)", i_);
+      return malformed("empty auth-param value", i_);
+    }
+    bool token = std::all_of(v.begin(), v.end(), [](char ch) { return is_http_tchar(static_cast<unsigned char>(ch)); });
+    if (!token) {
+      size_t k = 0;
+      while (k < v.size() && is_token68_char(v[k])) ++k;
+      size_t body = k;
+      while (k < v.size() && v[k] == '=') ++k;
+      if (body == 0 || k != v.size())
+        return malformed("unquoted value of parameter '" + name.substr(0, 40) +
+                             "' is neither a token nor base64 (RFC 9110 requires a quoted-string)", start);
+    }
+    size_t after = i_;
+    while (after < s_.size() && is_ws(s_[after])) ++after;
+    if (after < s_.size() && s_[after] != ',')
+      return malformed("unquoted value of parameter '" + name.substr(0, 40) +
+                           "' is not a token (RFC 9110 requires a quoted-string)", i_);
+    out = std::string(v);
+    return ok_status();
   }
 
   Status read_quoted(std::string& out) {
@@ -175,6 +215,23 @@ const std::string* AuthChallenge::param(std::string_view name) const {
   return nullptr;
 }
 
+const std::string* AuthChallenge::repeated_param() const {
+  for (size_t i = 0; i < params.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (ascii_iequals(params[j].name, params[i].name)) return &params[i].name;
+  return nullptr;
+}
+
+// Declared in internal.h.
+Status refuse_repeated_params(const AuthChallenge& c, std::string_view scheme) {
+  const std::string* dup = c.repeated_param();
+  if (!dup) return ok_status();
+  return make_error("INVALID_CHALLENGE",
+                    std::string(scheme) + " challenge repeats the parameter '" + ascii_lower(*dup).substr(0, 40) +
+                        "' (RFC 9110 allows each parameter once per challenge); refused rather than guess which "
+                        "value the server means");
+}
+
 Result<std::vector<AuthChallenge>> parse_www_authenticate(std::string_view header_value) {
   return Parser(header_value).run();
 }
@@ -205,8 +262,14 @@ Result<L402Challenge> parse_l402(const AuthChallenge& c) {
   if (c.scheme_is("L402")) out.scheme = "L402";
   else if (c.scheme_is("LSAT")) out.scheme = "LSAT";
   else return err("not an L402 challenge");
+  // Ambiguity is refused, never resolved by picking one: a repeated parameter (same name in any case), or the
+  // macaroon given twice under its two names (`token=`, 2026 spec; `macaroon=`, Aperture) with different values.
+  if (auto st = refuse_repeated_params(c, out.scheme); !st) return st.error();
   const std::string* token = c.param("token");
   const std::string* mac = c.param("macaroon");
+  if (token && mac && !token->empty() && !mac->empty() && *token != *mac)
+    return err("L402 challenge gives token= and macaroon= with different values; refused rather than guess which "
+               "macaroon the server means");
   if (token && !token->empty()) out.macaroon_b64 = *token;
   else if (mac && !mac->empty()) out.macaroon_b64 = *mac;
   else if (token || mac) return err("L402 challenge has an empty macaroon");

@@ -31,15 +31,23 @@ struct AuthParam {
 struct AuthChallenge {
   std::string scheme;                  // as received (compare with scheme_is)
   std::optional<std::string> token68;  // the `Scheme token68` form
-  std::vector<AuthParam> params;       // in order; duplicates and unknown params kept
+  std::vector<AuthParam> params;       // in order; duplicates and unknown params kept (the L402 and Payment
+                                       // parsers below refuse a challenge with a repeated name)
   bool scheme_is(std::string_view s) const;              // ASCII case-insensitive
   const std::string* param(std::string_view name) const; // FIRST occurrence, case-insensitive; nullptr if absent
+  // The name of the first parameter that occurs a second time (names compared case-insensitively; RFC 9110 §11.2
+  // allows each once per challenge); nullptr when every name is unique. Values play no part: a repeat with the
+  // same value is still a repeat.
+  const std::string* repeated_param() const;
 };
 
 // One header field value may hold several comma-joined challenges. Tolerates empty list elements, OWS/BWS,
 // token or quoted-string values (quoted-pairs unescaped; commas/'=' inside quotes are data), and — beyond the
-// RFC — unquoted values containing '/', '+' or trailing '=' (base64 seen in the wild). Error INVALID_CHALLENGE
-// "malformed WWW-Authenticate header: <what> at offset <n>".
+// RFC, the one sloppy form servers send that has a single reading — an unquoted value in the token68 shape
+// (standard or URL base64 with '/', '+' and trailing '=' padding) running up to ',' or the end. Any other
+// unquoted value with a non-tchar character is refused. Error INVALID_CHALLENGE
+// "malformed WWW-Authenticate header: <what> at offset <n>" (e.g. "unquoted value of parameter 'macaroon' is
+// neither a token nor base64 (RFC 9110 requires a quoted-string)").
 Result<std::vector<AuthChallenge>> parse_www_authenticate(std::string_view header_value);
 // Several header lines: challenges concatenated in order. Fails if any line is malformed.
 Result<std::vector<AuthChallenge>> parse_www_authenticate(const std::vector<std::string>& header_values);
@@ -55,7 +63,9 @@ struct L402Challenge {
 };
 // Requires scheme L402/LSAT. Errors (INVALID_CHALLENGE): "L402 challenge has no macaroon",
 // "L402 challenge has an empty macaroon", "L402 challenge has no invoice" (absent or empty),
-// "not an L402 challenge" (other scheme).
+// "not an L402 challenge" (other scheme), "<L402|LSAT> challenge repeats the parameter '<name>' …" (any name,
+// any case, same value or not), "L402 challenge gives token= and macaroon= with different values; …" (both
+// names with one value are accepted). The caller adds "nothing was paid" where it reports to the agent.
 Result<L402Challenge> parse_l402(const AuthChallenge& c);
 // Authorization value "<scheme> <macaroon_b64>:<preimage hex lower-case>". Error INVALID_ARGUMENT when the
 // preimage is not 32 bytes of hex or the macaroon is empty / contains ':' or whitespace.
@@ -85,14 +95,18 @@ struct MppChallenge {
   bool legacy = false;
   std::optional<std::string> legacy_invoice, legacy_amount, legacy_currency;
 };
-// Requires scheme Payment and non-empty id, realm, method, intent, request (first occurrence of each wins).
+// Requires scheme Payment and non-empty id, realm, method, intent, request, each at most once.
 // Errors (INVALID_CHALLENGE): "not a Payment challenge", "Payment challenge is missing <param>",
-// "Payment challenge expires is not an RFC 3339 timestamp".
+// "Payment challenge expires is not an RFC 3339 timestamp", "Payment challenge repeats the parameter '<name>' …"
+// (deliberately unlike Aperture's first-occurrence-wins vector).
 Result<MppChallenge> parse_mpp(const AuthChallenge& c);
-// The legacy form above. Error INVALID_CHALLENGE "not a legacy lightning Payment challenge".
+// The legacy form above. Error INVALID_CHALLENGE "not a legacy lightning Payment challenge", or the repeated-
+// parameter error of parse_mpp.
 Result<MppChallenge> parse_mpp_legacy(const AuthChallenge& c);
-// All complete Payment challenges from the header lines, incomplete offers skipped. Errors: NO_CHALLENGE
-// "no Payment challenge", INVALID_CHALLENGE "no complete Payment challenge" or the parse error.
+// All complete Payment challenges from the header lines, incomplete offers and offers with a repeated parameter
+// skipped. Errors: NO_CHALLENGE "no Payment challenge", INVALID_CHALLENGE — the repeated-parameter error when
+// such an offer was the reason nothing was complete, else "no complete Payment challenge", else the syntax
+// error.
 Result<std::vector<MppChallenge>> parse_mpp_list(const std::vector<std::string>& header_values);
 // `Payment id="…", realm="…", method="…", intent="…", request="…"[, expires, digest, description, opaque]`.
 std::string serialize_mpp_challenge(const MppChallenge& c);
@@ -159,7 +173,11 @@ struct Selection {
   std::optional<MppLightningCharge> mpp_lightning_charge;  // draft form preferred over legacy
   bool prefer_l402() const { return l402.has_value(); }    // L402 is preferred whenever it is usable
 };
-// From all WWW-Authenticate values of a 402. Malformed lines are skipped if another line yields an offer.
+// From all WWW-Authenticate values of a 402 (one value may hold several challenges; several values are
+// concatenated). Malformed lines are skipped if another line yields an offer. Each challenge stands alone: a
+// parameter repeated within one challenge makes that challenge unusable (its error is the one reported when
+// nothing else is usable), while the same parameter in different challenges — e.g. Aperture's LSAT and L402
+// pair — is normal.
 // Errors: NO_CHALLENGE "no WWW-Authenticate challenge" (nothing parsable at all);
 // INVALID_CHALLENGE with the first L402/Payment error (e.g. "L402 challenge has an empty macaroon") when such
 // a challenge was offered but none was usable, or the header syntax error when nothing parsed;

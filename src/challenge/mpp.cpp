@@ -94,6 +94,10 @@ std::optional<int64_t> parse_rfc3339(std::string_view s) {
 
 Result<MppChallenge> parse_mpp(const AuthChallenge& c) {
   if (!c.scheme_is("Payment")) return chal_err("not a Payment challenge");
+  // Refused, not first-wins: Aperture's challenge-list vector "repeated parameter takes the first occurrence"
+  // keeps the first value; RFC 9110 §11.2 allows each name once per challenge, and refusing denies an on-path
+  // element an appended override just as well, without paying a challenge whose meaning is in doubt.
+  if (auto st = refuse_repeated_params(c, "Payment"); !st) return st.error();
   MppChallenge out;
   struct Req {
     const char* name;
@@ -123,6 +127,8 @@ Result<MppChallenge> parse_mpp(const AuthChallenge& c) {
 }
 
 Result<MppChallenge> parse_mpp_legacy(const AuthChallenge& c) {
+  if (c.scheme_is("Payment"))
+    if (auto st = refuse_repeated_params(c, "Payment"); !st) return st.error();
   const std::string* method = c.param("method");
   const std::string* invoice = c.param("invoice");
   if (!c.scheme_is("Payment") || !method || ascii_lower(*method) != "lightning" || !invoice || invoice->empty() ||
@@ -143,7 +149,7 @@ Result<MppChallenge> parse_mpp_legacy(const AuthChallenge& c) {
 Result<std::vector<MppChallenge>> parse_mpp_list(const std::vector<std::string>& header_values) {
   std::vector<MppChallenge> out;
   bool saw_payment = false;
-  std::optional<Error> syntax;
+  std::optional<Error> syntax, repeated;
   for (const auto& line : header_values) {
     auto parsed = parse_www_authenticate(std::string_view(line));
     if (!parsed) {
@@ -155,9 +161,11 @@ Result<std::vector<MppChallenge>> parse_mpp_list(const std::vector<std::string>&
       saw_payment = true;
       auto m = parse_mpp(c);
       if (m) out.push_back(std::move(m.value()));
+      else if (!repeated && c.repeated_param()) repeated = m.error();
     }
   }
   if (!out.empty()) return out;
+  if (repeated) return *repeated;
   if (saw_payment) return chal_err("no complete Payment challenge");
   if (syntax) return *syntax;
   return make_error("NO_CHALLENGE", "no Payment challenge");
