@@ -221,6 +221,9 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
     auto n = parse_uint(what, value, 1024, 64ull << 20);
     if (!n) return n.error();
     c.fetch_max_body_bytes = *n;
+  } else if (key == "l402_unbound") {
+    if (value != "allow" && value != "refuse") return cfg_error(what + " must be 'allow' or 'refuse'");
+    c.l402_unbound = value;
   } else if (key == "nwc_ca_file") {
     c.nwc_ca_file = value;
   } else if (key == "nwc_url") {
@@ -276,6 +279,7 @@ const FlagSpec kFlags[] = {
     {"--fetch-methods", "fetch_methods", "SATWARDEN_FETCH_METHODS", "HTTP methods access_l402_resource may use (default GET,HEAD,POST)"},
     {"--fetch-redirects", "fetch_redirects", "SATWARDEN_FETCH_REDIRECTS", "none (default: 3xx returned to the agent) or same-origin (followed)"},
     {"--fetch-max-body-bytes", "fetch_max_body_bytes", "SATWARDEN_FETCH_MAX_BODY_BYTES", "largest response body returned to the agent (default 262144)"},
+    {"--l402-unbound", "l402_unbound", "SATWARDEN_L402_UNBOUND", "an L402 macaroon whose identifier cannot be read cannot be checked against its invoice: refuse (default: the payment might buy nothing) or allow (pay; the result and ledger say binding unverified)"},
     {nullptr, "nwc_url", "NWC_URL", "Nostr Wallet Connect URI (nostr+walletconnect://…); env or config file only, never a flag"},
     {"--nwc-pay-timeout-seconds", "nwc_pay_timeout_seconds", "SATWARDEN_NWC_PAY_TIMEOUT", "how long to wait for the wallet to answer pay_invoice (default 60)"},
     {"--nwc-read-timeout-seconds", "nwc_read_timeout_seconds", "SATWARDEN_NWC_READ_TIMEOUT", "how long to wait for other wallet answers (default 10)"},
@@ -287,6 +291,7 @@ const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "al
                                       "session_idle_seconds", "http_threads", "tools_page_size", "nwc_url",
                                       "nwc_pay_timeout_seconds", "nwc_read_timeout_seconds", "nwc_ca_file",
                                       "fetch_allow", "fetch_methods", "fetch_redirects", "fetch_max_body_bytes",
+                                      "l402_unbound",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
 
@@ -470,7 +475,8 @@ std::string help_text() {
     << "Config file keys: transport, host, port, tokens ([\"tok\"] or [{\"token\",\"label\",\"envelope\"}]),\n"
     << "allowed_origins, allowed_hosts, log_level, data_dir, max_sats, max_body_bytes, max_sessions,\n"
     << "session_idle_seconds, http_threads, tools_page_size, nwc_url, nwc_pay_timeout_seconds, nwc_read_timeout_seconds,\n"
-    << "nwc_ca_file, and the sections policy, envelopes, wallet, l402.\n\n"
+    << "nwc_ca_file, fetch_allow, fetch_methods, fetch_redirects, fetch_max_body_bytes, l402_unbound, and the\n"
+    << "sections policy, envelopes, wallet, l402.\n\n"
     << "Spend policy: the config file's \"policy\" section is the base (keys as above, plus per-domain caps under\n"
     << "policy.domains). Each policy setting given by the environment or a flag replaces that one field and keeps\n"
     << "the rest of the section (flag > environment > file > default); lists replace, they are not merged. The\n"

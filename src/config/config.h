@@ -52,6 +52,13 @@ struct Config {
   std::vector<std::string> fetch_methods{"GET", "HEAD", "POST"};
   std::string fetch_redirects = "none";   // none | same-origin
   size_t fetch_max_body_bytes = 256 * 1024;
+  // L402 macaroons whose identifier satwarden cannot read (macaroon::l402_binding() answers
+  // L402_IDENTIFIER_UNREADABLE), so the macaroon's binding to the invoice cannot be checked: "refuse" (default) or
+  // "allow" (pay, and record the binding as unverified). Refuse is the default because an unchecked pairing of
+  // macaroon and invoice can spend money on an invoice the credential is not bound to. A readable identifier that
+  // does not match the invoice is refused whatever this says. File key l402_unbound, SATWARDEN_L402_UNBOUND,
+  // --l402-unbound.
+  std::string l402_unbound = "refuse";
   // Spend defaults (sats at the surface).
   uint64_t default_max_sats = 1000;  // max_sats a paying tool uses when the call gives none
   // The configured spend policy the ledger is opened with (normalized). Per-call cap: --max-sats /
