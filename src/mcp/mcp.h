@@ -87,7 +87,16 @@ class ToolRegistry {
   Status add(Tool tool);
   const Tool* find(const std::string& name) const;
   const std::vector<std::string>& names() const { return order_; }
-  // Validates arguments against the tool's input schema. Error INVALID_ARGUMENTS naming the field.
+  // The arguments a tool runs on: `args` with every `null` given for an optional property removed, then validated
+  // against the tool's input schema. Strict-mode clients (OpenAI's, and the agent frameworks on it) send null for
+  // each optional argument they omit; here that means absent, for every tool. Dropped: nulls for properties the
+  // schema declares, that are not `required` and whose schema does not admit null, at the top level and in the
+  // declared properties and array items of nested objects. A null for a required property stays and fails.
+  // Error INVALID_ARGUMENTS, message "invalid arguments: <field>: <problem>" (e.g. "max_sats: expected integer,
+  // got string", "invoice: missing required property (expected string)"); details: field (dotted), pointer
+  // (RFC 6901), problem, expected (the schema's types, when it names them), got, and every error found.
+  Result<json> prepare(const std::string& name, json args) const;
+  // prepare() without the result: the same verdict and error.
   Status validate(const std::string& name, const json& args) const;
 
  private:

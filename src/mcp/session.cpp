@@ -380,7 +380,7 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
     if (pt.is_string() || pt.is_number_integer()) progress_token = pt;
   }
   auto self = shared_from_this();
-  auto task = [self, tool, id, key, args = std::move(args), flag, progress_token] {
+  auto task = [self, tool, id, key, args = std::move(args), flag, progress_token]() mutable {
     CallContext ctx;
     ctx.client = self->client_;
     ctx.envelope = self->envelope_;
@@ -403,12 +403,13 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
     };
 
     ToolOutcome out;
-    auto valid = self->server_.tools().validate(tool->name, args);
-    if (!valid) {
-      out = ToolOutcome::failure(valid.error());
+    // Nulls for optional arguments become absent here, once for every tool, before validation.
+    auto prepared = self->server_.tools().prepare(tool->name, std::move(args));
+    if (!prepared) {
+      out = ToolOutcome::failure(prepared.error());
     } else {
       try {
-        out = tool->handler(args, ctx);
+        out = tool->handler(*prepared, ctx);
       } catch (const std::exception& e) {
         log(LogLevel::error, "mcp", "tool " + tool->name + " threw: " + e.what());
         out = ToolOutcome::failure(make_error("INTERNAL", "the tool failed unexpectedly; nothing was paid by this step"));

@@ -278,3 +278,201 @@ TEST_CASE("slow calls do not block, progress flows, cancellation stops the call 
       last = m["params"]["progress"].get<double>();
     }
 }
+
+// ---------------------------------------------------------------- strict-mode nulls and validation messages
+
+namespace {
+
+// A tool whose handler answers with the arguments it was given, so a test sees exactly what a tool sees.
+Tool mirror_tool(const std::string& name, json input_schema) {
+  Tool t;
+  t.name = name;
+  t.title = name;
+  t.description = "answers with its arguments";
+  t.input_schema = std::move(input_schema);
+  t.output_schema = json{{"type", "object"}};
+  t.handler = [](const json& a, CallContext&) { return ToolOutcome::success(json{{"seen", a}}); };
+  return t;
+}
+
+// The shapes schemas/ uses, nested: optional scalars, a required one, an optional object with optional and
+// required members, an array of objects, a map (additionalProperties), and one property that admits null.
+json strict_schema() {
+  return json::parse(R"({"type":"object","properties":{
+    "invoice":{"type":"string","minLength":1},
+    "max_sats":{"type":"integer","minimum":1},
+    "memo":{"type":"string"},
+    "opts":{"type":"object","properties":{"deep":{"type":"boolean"},"level":{"type":"integer"},
+            "must":{"type":"string"}},"required":["must"],"additionalProperties":false},
+    "records":{"type":"array","items":{"type":"object","properties":{"type":{"type":"integer"},
+               "note":{"type":"string"}},"required":["type"],"additionalProperties":false}},
+    "headers":{"type":"object","additionalProperties":{"type":"string"}},
+    "nullable":{"type":["string","null"]}},
+    "required":["invoice"],"additionalProperties":false})");
+}
+
+struct StrictWorld {
+  Server server;
+  Capture cap;
+  std::shared_ptr<Session> s;
+  int next_id = 1000;
+  explicit StrictWorld(std::shared_ptr<ToolRegistry> reg) : server(ServerInfo{}, std::move(reg)) {
+    s = std::make_shared<Session>(server, "test", "", cap.sink());
+    s->handle(req(1, "initialize", {{"protocolVersion", "2025-11-25"}}));
+    REQUIRE(cap.response(1));
+  }
+  // tools/call through the session; returns the result object.
+  json call(const std::string& tool, const json& args) {
+    int id = next_id++;
+    s->handle(req(id, "tools/call", {{"name", tool}, {"arguments", args}}));
+    auto r = cap.response(id);
+    REQUIRE(r);
+    REQUIRE((*r).contains("result"));
+    return (*r)["result"];
+  }
+  static json error_of(const json& result) {
+    REQUIRE(result.value("isError", false));
+    return json::parse(result["content"][0]["text"].get<std::string>())["error"];
+  }
+};
+
+std::shared_ptr<ToolRegistry> strict_registry() {
+  auto reg = std::make_shared<ToolRegistry>();
+  REQUIRE(reg->add(mirror_tool("strict", strict_schema())));
+  return reg;
+}
+
+}  // namespace
+
+TEST_CASE("strict mode: null for an optional top-level argument means absent") {
+  StrictWorld w(strict_registry());
+  auto r = w.call("strict", {{"invoice", "lnbc1"}, {"max_sats", nullptr}, {"memo", nullptr}, {"opts", nullptr},
+                             {"records", nullptr}, {"headers", nullptr}});
+  REQUIRE_FALSE(r.value("isError", false));
+  CHECK(r["structuredContent"]["seen"] == json{{"invoice", "lnbc1"}});  // the tool never sees the nulls
+  // The same call without the nulls is answered identically.
+  auto plain = w.call("strict", {{"invoice", "lnbc1"}});
+  CHECK(plain["structuredContent"] == r["structuredContent"]);
+  // A property whose schema admits null keeps it: there null is a value.
+  auto kept = w.call("strict", {{"invoice", "lnbc1"}, {"nullable", nullptr}});
+  REQUIRE_FALSE(kept.value("isError", false));
+  CHECK(kept["structuredContent"]["seen"].contains("nullable"));
+  CHECK(kept["structuredContent"]["seen"]["nullable"].is_null());
+}
+
+TEST_CASE("strict mode: null for an optional nested argument means absent") {
+  StrictWorld w(strict_registry());
+  auto r = w.call("strict", {{"invoice", "x"},
+                             {"opts", {{"deep", nullptr}, {"level", nullptr}, {"must", "m"}}},
+                             {"records", json::array({{{"type", 1}, {"note", nullptr}}, {{"type", 2}, {"note", "n"}}})}});
+  REQUIRE_FALSE(r.value("isError", false));
+  const json& seen = r["structuredContent"]["seen"];
+  CHECK(seen["opts"] == json{{"must", "m"}});
+  CHECK(seen["records"][0] == json{{"type", 1}});
+  CHECK(seen["records"][1] == json{{"type", 2}, {"note", "n"}});
+  // A map's values are not declared properties: a null there is a wrong value, named with its type.
+  auto map = StrictWorld::error_of(w.call("strict", {{"invoice", "x"}, {"headers", {{"X-A", nullptr}}}}));
+  CHECK(map["code"] == "INVALID_ARGUMENTS");
+  CHECK(map["message"].get<std::string>().find("headers.X-A: expected string, got null") != std::string::npos);
+}
+
+TEST_CASE("strict mode: null for a required argument is an error naming the field and the expected type") {
+  StrictWorld w(strict_registry());
+  auto top = StrictWorld::error_of(w.call("strict", {{"invoice", nullptr}, {"max_sats", nullptr}}));
+  CHECK(top["code"] == "INVALID_ARGUMENTS");
+  CHECK(top["message"] == "invalid arguments: invoice: expected string, got null");
+  CHECK(top["details"]["field"] == "invoice");
+  CHECK(top["details"]["pointer"] == "/invoice");
+  CHECK(top["details"]["expected"] == json::array({"string"}));
+  CHECK(top["details"]["got"] == "null");
+
+  auto nested = StrictWorld::error_of(w.call("strict", {{"invoice", "x"}, {"opts", {{"must", nullptr}}}}));
+  CHECK(nested["message"] == "invalid arguments: opts.must: expected string, got null");
+  CHECK(nested["details"]["pointer"] == "/opts/must");
+
+  auto in_array = StrictWorld::error_of(
+      w.call("strict", {{"invoice", "x"}, {"records", json::array({{{"type", 1}}, {{"type", nullptr}}})}}));
+  CHECK(in_array["message"] == "invalid arguments: records[1].type: expected integer, got null");
+  CHECK(in_array["details"]["pointer"] == "/records/1/type");
+}
+
+TEST_CASE("validation messages name the field and the expected type") {
+  StrictWorld w(strict_registry());
+  auto wrong = StrictWorld::error_of(w.call("strict", {{"invoice", "x"}, {"max_sats", "100"}}));
+  CHECK(wrong["message"] == "invalid arguments: max_sats: expected integer, got string");
+  CHECK(wrong["details"]["expected"] == json::array({"integer"}));
+  CHECK(wrong["details"]["got"] == "string");
+  // Strong types: 2.5 and 2.0 are numbers, not integers.
+  auto fractional = StrictWorld::error_of(w.call("strict", {{"invoice", "x"}, {"max_sats", 2.5}}));
+  CHECK(fractional["message"] == "invalid arguments: max_sats: expected integer, got number");
+  auto union_type = StrictWorld::error_of(w.call("strict", {{"invoice", "x"}, {"nullable", 5}}));
+  CHECK(union_type["message"] == "invalid arguments: nullable: expected string or null, got integer");
+  auto missing = StrictWorld::error_of(w.call("strict", {{"max_sats", 5}}));
+  CHECK(missing["message"] == "invalid arguments: invoice: missing required property (expected string)");
+  CHECK(missing["details"]["pointer"] == "/invoice");
+  auto missing_nested = StrictWorld::error_of(w.call("strict", {{"invoice", "x"}, {"opts", json::object()}}));
+  CHECK(missing_nested["message"] == "invalid arguments: opts.must: missing required property (expected string)");
+  // Not a type problem: valijson's words, still prefixed by the field, with the schema's type alongside.
+  auto range = StrictWorld::error_of(w.call("strict", {{"invoice", "x"}, {"max_sats", 0}}));
+  CHECK(range["message"].get<std::string>().rfind("invalid arguments: max_sats: ", 0) == 0);
+  CHECK(range["details"]["expected"] == json::array({"integer"}));
+  auto extra = StrictWorld::error_of(w.call("strict", {{"invoice", "x"}, {"bogus", nullptr}}));
+  CHECK(extra["message"].get<std::string>().find("bogus") != std::string::npos);  // an undeclared null is not dropped
+  // A property named like an index is still a property.
+  auto reg = std::make_shared<ToolRegistry>();
+  REQUIRE(reg->add(mirror_tool("odd", json::parse(
+      R"({"type":"object","properties":{"0":{"type":"object","properties":{"1":{"type":"integer"}}}}})"))));
+  auto odd = reg->validate("odd", json{{"0", {{"1", "a"}}}});
+  REQUIRE_FALSE(odd);
+  CHECK(odd.error().details["pointer"] == "/0/1");
+  CHECK(odd.error().message == "invalid arguments: 0.1: expected integer, got string");
+}
+
+TEST_CASE("strict mode: every tool in schemas/ accepts null for each optional argument, and sees it absent") {
+  // Values for the required properties of today's tools; a new required property needs a sample here.
+  const json samples{{"url", "https://example.com/paid"},
+                     {"invoice", "lnbc1invoice"},
+                     {"destination", "02" + std::string(64, 'a')},
+                     {"amount_sats", 21}};
+  auto reg = std::make_shared<ToolRegistry>();
+  std::vector<std::string> tools;
+  for (const auto& [name, schema] : embedded_schemas()) {
+    auto dot = name.rfind(".input");
+    if (dot == std::string::npos || dot + 6 != name.size()) continue;
+    std::string tool = name.substr(0, dot);
+    REQUIRE(reg->add(mirror_tool(tool, schema)));
+    tools.push_back(tool);
+  }
+  REQUIRE(tools.size() >= 10);
+  StrictWorld w(reg);
+  for (const auto& tool : tools) {
+    INFO(tool);
+    const json& schema = embedded_schemas().at(tool + ".input");
+    json required = schema.value("required", json::array());
+    json with_nulls = json::object();
+    json expected = json::object();
+    for (const auto& [prop, sub] : schema["properties"].items()) {
+      if (std::find(required.begin(), required.end(), prop) != required.end()) {
+        INFO("no sample for required property " << prop);
+        REQUIRE(samples.contains(prop));
+        with_nulls[prop] = samples[prop];
+        expected[prop] = samples[prop];
+      } else {
+        with_nulls[prop] = nullptr;
+      }
+    }
+    auto r = w.call(tool, with_nulls);
+    INFO(r.dump());
+    REQUIRE_FALSE(r.value("isError", false));
+    CHECK(r["structuredContent"]["seen"] == expected);
+    // And a null for each required property is refused, naming it and its type.
+    for (const auto& prop : required) {
+      json bad = with_nulls;
+      bad[prop.get<std::string>()] = nullptr;
+      auto e = StrictWorld::error_of(w.call(tool, bad));
+      CHECK(e["code"] == "INVALID_ARGUMENTS");
+      CHECK(e["details"]["field"] == prop);
+      CHECK(e["message"].get<std::string>().find(prop.get<std::string>() + ": expected ") != std::string::npos);
+    }
+  }
+}
