@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -450,8 +451,18 @@ Result<spend::Policy> effective_policy(const Config& c, const PolicyOverrides& o
 
 }  // namespace
 
+// Loopback is decided by parsing, never by prefix ("127.0.0.1.nip.io" is a DNS name that can point anywhere):
+// exactly "localhost" (any case), an IPv4 literal in 127.0.0.0/8, or the IPv6 literal ::1 (bracketed or not;
+// also ::ffff:127.x.y.z). inet_pton takes only the strict forms: four decimal parts, no "127.1", no hex or octal.
 bool Config::loopback_bind() const {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (ascii_iequals(host, "localhost")) return true;
+  unsigned char a[16];
+  if (::inet_pton(AF_INET, host.c_str(), a) == 1) return a[0] == 127;
+  std::string v6 = host.size() >= 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+  if (::inet_pton(AF_INET6, v6.c_str(), a) != 1) return false;
+  static const unsigned char kLoop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::memcmp(a, kLoop, 16) == 0 || (std::memcmp(a, kMapped, 12) == 0 && a[12] == 127);
 }
 
 std::string help_text() {

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/common.h"
@@ -39,6 +40,26 @@ enum RpcCode : int {
   kInternalError = -32603,
   kResourceNotFound = -32002,
 };
+
+// ---- parsing untrusted messages ----
+
+// How deep a JSON-RPC message may nest (arrays and objects; the message object is level 1, its params 2, a tool's
+// arguments 3). Deeper input is refused before it is parsed: nlohmann::json parses iteratively, but copying,
+// comparing or dumping a tree recurses once per level, and ~90,000 levels overflow a thread's stack. Real messages
+// nest well under 10 levels.
+inline constexpr size_t kMaxJsonDepth = 64;
+
+// True when `text` opens more than `max_depth` arrays/objects inside one another. One pass over the bytes, counting
+// brackets outside strings (exact for valid JSON; for invalid JSON only the verdict "not JSON" is at stake), and it
+// stops at the first level too many. No recursion, no allocation.
+bool json_nesting_exceeds(std::string_view text, size_t max_depth);
+
+// Parses one raw message (a stdio line, an HTTP body) with nesting bounded by kMaxJsonDepth. Errors:
+// JSON_TOO_DEEP (nested beyond the limit; nothing was parsed), JSON_INVALID (not JSON). Never throws.
+Result<json> parse_message(std::string_view text);
+// The JSON-RPC error response (id null) a transport sends for a parse_message error: -32600 Invalid Request for
+// JSON_TOO_DEEP (the text may well be JSON; it is not a request this server accepts), -32700 Parse error otherwise.
+json parse_failure_response(const Error& e);
 
 // ---- tools ----
 
@@ -137,8 +158,10 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, std::string client, std::string envelope, Sink sink);
   ~Session();
-  // Feeds one raw message (a line on stdio, a POST body on HTTP). Never throws.
+  // Feeds one raw message (a line on stdio, a POST body on HTTP), parsed with parse_message. Never throws.
   void handle_text(std::string_view text);
+  // Feeds a parsed message. Untrusted input must come through parse_message (handle_text does), which bounds its
+  // depth: copying a tree recurses once per level.
   // run_inline: execute a tools/call on the calling thread (an HTTP worker that will wait for the answer anyway)
   // instead of handing it to the worker pool; saves two thread switches per call.
   void handle(const json& msg, bool run_inline = false);

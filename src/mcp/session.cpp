@@ -61,6 +61,50 @@ Kind classify(const json& msg, json* error_out) {
   return invalid("neither a request, a notification nor a response", echo_id);
 }
 
+// ---------------------------------------------------------------- parsing untrusted messages
+
+bool json_nesting_exceeds(std::string_view text, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character cannot end the string
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[': case '{':
+        if (++depth > max_depth) return true;
+        break;
+      case ']': case '}':
+        if (depth > 0) --depth;  // unbalanced: not JSON, the parser says so
+        break;
+      default: break;
+    }
+  }
+  return false;
+}
+
+Result<json> parse_message(std::string_view text) {
+  if (json_nesting_exceeds(text, kMaxJsonDepth))
+    return make_error("JSON_TOO_DEEP", "the message nests arrays/objects deeper than " +
+                                           std::to_string(kMaxJsonDepth) + " levels");
+  try {  // the HTTP module calls this across runtimes: nothing may be thrown back (bad_alloc on a huge body)
+    json msg = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (msg.is_discarded()) return make_error("JSON_INVALID", "the message is not valid JSON");
+    return msg;
+  } catch (...) {
+    return make_error("JSON_INVALID", "the message could not be parsed");
+  }
+}
+
+json parse_failure_response(const Error& e) {
+  if (e.code == "JSON_TOO_DEEP") return make_error_response(nullptr, kInvalidRequest, "Invalid Request: " + e.message);
+  return make_error_response(nullptr, kParseError, "Parse error: " + e.message);
+}
+
 // ---------------------------------------------------------------- worker pool
 
 // Grows on demand so that a slow payment never blocks a fast call; idle workers retire after a while.
@@ -146,15 +190,16 @@ void Session::reply_error(const json& id, int code, const std::string& message, 
 }
 
 void Session::handle_text(std::string_view text) {
-  json msg = json::parse(text.begin(), text.end(), nullptr, false);
-  if (msg.is_discarded()) {
-    send(make_error_response(nullptr, kParseError, "Parse error: the message is not valid JSON"), "");
+  Result<json> msg = parse_message(text);
+  if (!msg) {
+    send(parse_failure_response(msg.error()), "");
     return;
   }
-  handle(msg);
+  handle(*msg);
 }
 
 void Session::handle(const json& msg, bool run_inline) {
+  static const json kNoParams = json::object();  // params are passed by reference: no copy of the caller's tree
   json err;
   switch (classify(msg, &err)) {
     case Kind::invalid:
@@ -165,7 +210,7 @@ void Session::handle(const json& msg, bool run_inline) {
     case Kind::notification: {
       auto p = msg.find("params");
       try {
-        on_notification(msg["method"].get<std::string>(), p == msg.end() ? json::object() : *p);
+        on_notification(msg["method"].get<std::string>(), p == msg.end() ? kNoParams : *p);
       } catch (...) {  // a notification gets no reply; nothing may escape to the transport (another runtime)
         log(LogLevel::error, "mcp", "notification handler failed");
       }
@@ -173,7 +218,7 @@ void Session::handle(const json& msg, bool run_inline) {
     }
     case Kind::request: {
       auto p = msg.find("params");
-      json params = (p == msg.end() || p->is_null()) ? json::object() : *p;
+      const json& params = (p == msg.end() || p->is_null()) ? kNoParams : *p;
       try {
         on_request(msg["id"], msg["method"].get<std::string>(), params, run_inline);
       } catch (const std::exception& e) {

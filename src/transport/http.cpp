@@ -1,6 +1,9 @@
+#include <arpa/inet.h>
 #include <httplib.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -75,9 +78,88 @@ std::string host_only(const std::string& hostport) {
   return c == std::string::npos ? hostport : hostport.substr(0, c);
 }
 
+// A host (as it appears in Host or Origin, IPv6 in brackets) that names this machine's loopback: exactly
+// "localhost" (any case), an IPv4 literal in 127.0.0.0/8, or [::1] (and [::ffff:127.x.y.z]). Decided by parsing:
+// "127.0.0.1.nip.io" and "localhost.evil.com" are DNS names that can point anywhere. inet_pton accepts only the
+// strict literal forms (no "127.1", no hex or octal parts).
 bool loopback_name(const std::string& h) {
-  std::string l = ascii_lower(h);
-  return l == "localhost" || l == "127.0.0.1" || l == "[::1]";
+  if (ascii_iequals(h, "localhost")) return true;
+  unsigned char a[16];
+  if (::inet_pton(AF_INET, h.c_str(), a) == 1) return a[0] == 127;
+  if (h.size() < 2 || h.front() != '[' || h.back() != ']') return false;
+  if (::inet_pton(AF_INET6, h.substr(1, h.size() - 2).c_str(), a) != 1) return false;
+  static const unsigned char kLoop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::memcmp(a, kLoop, 16) == 0 || (std::memcmp(a, kMapped, 12) == 0 && a[12] == 127);
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// RFC 3986 host [ ":" port ] as a Host header value must be (RFC 9112 §3.2): an IP-literal in brackets (hex, ':'
+// and '.' inside), or a reg-name / IPv4 of unreserved, pct-encoded and sub-delims characters; a port of digits.
+// Empty is allowed (a request target without authority). Anything else is a 400.
+bool valid_host_value(std::string_view v) {
+  size_t i = 0;
+  if (!v.empty() && v[0] == '[') {
+    auto close = v.find(']');
+    if (close == std::string_view::npos || close < 3) return false;
+    for (size_t k = 1; k < close; ++k) {
+      char c = v[k];
+      if (!(std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.')) return false;
+    }
+    i = close + 1;
+  } else {
+    while (i < v.size() && v[i] != ':') {
+      unsigned char c = static_cast<unsigned char>(v[i]);
+      bool unreserved = std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+      bool sub_delim = std::strchr("!$&'()*+,;=", c) != nullptr && c != 0;
+      if (!unreserved && !sub_delim && c != '%') return false;
+      ++i;
+    }
+  }
+  if (i == v.size()) return true;
+  if (v[i] != ':') return false;
+  for (size_t k = i + 1; k < v.size(); ++k)
+    if (!is_digit(v[k])) return false;
+  return v.size() - (i + 1) <= 5;
+}
+
+// An Origin header (RFC 6454 §7): "null", or scheme "://" host [ ":" port ] and nothing else — no userinfo, no
+// path, query or fragment. Returns the host (IPv6 in brackets, lowercased) for http/https origins; nullopt for
+// "null", other schemes and anything malformed, all of which count as foreign.
+std::optional<std::string> origin_host(std::string_view origin) {
+  std::string l = ascii_lower(origin);
+  std::string_view rest;
+  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")})
+    if (l.size() > scheme.size() && l.compare(0, scheme.size(), scheme) == 0)
+      rest = std::string_view(l).substr(scheme.size());
+  if (rest.empty()) return std::nullopt;
+  // host: [v6] or a reg-name / IPv4 of unreserved characters; then an optional port of 1..5 digits ≤ 65535.
+  size_t i = 0;
+  std::string host;
+  if (rest[0] == '[') {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = std::string(rest.substr(0, close + 1));
+    unsigned char a[16];
+    if (::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), a) != 1) return std::nullopt;
+    i = close + 1;
+  } else {
+    while (i < rest.size() && rest[i] != ':') {
+      unsigned char c = static_cast<unsigned char>(rest[i]);
+      if (!(std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')) return std::nullopt;  // '@', '/', …
+      ++i;
+    }
+    host = std::string(rest.substr(0, i));
+    if (host.empty()) return std::nullopt;
+  }
+  if (i < rest.size()) {
+    if (rest[i] != ':') return std::nullopt;
+    std::string_view port = rest.substr(i + 1);
+    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), is_digit)) return std::nullopt;
+    if (std::stoul(std::string(port)) > 65535) return std::nullopt;
+  }
+  return host;
 }
 
 std::string sse_event(const std::string& event, const std::string& data) {
@@ -124,13 +206,14 @@ struct Impl {
       }
     }
     if (req.has_header("Origin")) {
+      // One Origin, exactly allow-listed or a well-formed loopback origin (see origin_host); anything else is
+      // foreign, "null" and malformed values included.
       std::string origin = req.get_header_value("Origin");
-      bool oko = std::find(cfg.allowed_origins.begin(), cfg.allowed_origins.end(), origin) != cfg.allowed_origins.end();
-      if (!oko) {
-        std::string l = ascii_lower(origin);
-        for (const char* scheme : {"http://", "https://"}) {
-          if (l.rfind(scheme, 0) == 0) oko = oko || loopback_name(host_only(l.substr(std::strlen(scheme))));
-        }
+      bool oko = req.get_header_value_count("Origin") == 1 &&
+                 std::find(cfg.allowed_origins.begin(), cfg.allowed_origins.end(), origin) != cfg.allowed_origins.end();
+      if (!oko && req.get_header_value_count("Origin") == 1) {
+        auto host = origin_host(origin);
+        oko = host && loopback_name(*host);
       }
       if (!oko) {
         reply_status(res, 403, "Forbidden: Origin not allowed");
@@ -322,11 +405,15 @@ struct Impl {
       reply_status(res, 406, "Accept must include application/json or text/event-stream");
       return;
     }
-    json msg = json::parse(req.body, nullptr, false);
-    if (msg.is_discarded()) {
-      reply_status(res, 400, "Parse error: the body is not valid JSON", mcp::kParseError);
+    // Bounded nesting (mcp::parse_message): a body nesting ~90,000 arrays would otherwise overflow the stack when
+    // the tree is copied. No session is needed to send one, so this comes before anything else looks at it.
+    auto parsed = mcp::parse_message(req.body);
+    if (!parsed) {
+      res.status = 400;
+      res.set_content(json_dump(mcp::parse_failure_response(parsed.error())), "application/json");
       return;
     }
+    const json& msg = *parsed;
     json err;
     auto kind = mcp::classify(msg, &err);
     if (kind == mcp::Kind::invalid) {
@@ -516,15 +603,17 @@ struct Impl {
       res.set_content("Session not found", "text/plain");
       return;
     }
-    json msg = json::parse(req.body, nullptr, false);
-    if (msg.is_discarded()) {
-      hs->mcp->handle_text(req.body);  // sends the -32700 error on the stream, as the client expects
+    auto parsed = mcp::parse_message(req.body);  // bounded nesting, as for /mcp
+    if (!parsed) {
+      hs->mcp->handle_text(req.body);  // sends the -32700 / -32600 error on the stream, as the client expects
       res.status = 400;
-      res.set_content("Invalid message: not JSON", "text/plain");
+      res.set_content(parsed.error().code == "JSON_TOO_DEEP" ? "Invalid message: nested too deeply"
+                                                             : "Invalid message: not JSON",
+                      "text/plain");
       return;
     }
     hs->touch();
-    hs->mcp->handle(msg);
+    hs->mcp->handle(*parsed);
     res.status = 202;
     res.set_content("Accepted", "text/plain");
   }
@@ -539,6 +628,14 @@ struct Impl {
     // Bodies without Content-Length (chunked) would bypass the size cap in cpp-httplib 0.11: refuse them
     // before anything is read (411). MCP clients send Content-Length.
     http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      // RFC 9112 §3.2: a request with more than one Host line, an invalid Host value, or (HTTP/1.1) none at all is
+      // a 400 — before any route, /healthz included, and before the Host allow-list looks at it.
+      size_t hosts = req.get_header_value_count("Host");
+      if (hosts > 1 || (hosts == 0 && req.version == "HTTP/1.1") ||
+          (hosts == 1 && !valid_host_value(req.get_header_value("Host")))) {
+        reply_status(res, 400, hosts > 1 ? "Bad Request: more than one Host header" : "Bad Request: invalid Host header");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       if (req.method == "POST" && req.has_header("Transfer-Encoding")) {
         reply_status(res, 411, "Length Required: send Content-Length");
         return httplib::Server::HandlerResponse::Handled;

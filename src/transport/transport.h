@@ -2,9 +2,13 @@
 // stdio: newline-delimited JSON-RPC on stdin/stdout (stdout carries protocol messages only).
 // HTTP (cpp-httplib): Streamable HTTP at /mcp (POST → JSON or SSE, GET stream, DELETE, Mcp-Session-Id,
 // MCP-Protocol-Version checked, 202 for notifications, 404 for unknown sessions) and the legacy HTTP+SSE transport
-// (GET /sse → `endpoint` event, POST /messages?sessionId=…). Security on every request: Host and Origin checked
-// against loopback + allow-lists (403), bearer tokens (constant-time, 401 + WWW-Authenticate) whenever tokens are
-// configured — always when bound beyond loopback; body cap (413); session cap (503); idle sessions expire.
+// (GET /sse → `endpoint` event, POST /messages?sessionId=…). Security on every request: exactly one well-formed
+// Host (RFC 9112: two, a malformed one, or none on HTTP/1.1 → 400); Host and Origin checked against loopback +
+// allow-lists (403) — loopback means "localhost", 127.0.0.0/8 or [::1], parsed, and an Origin must be exactly
+// scheme://host[:port] (userinfo, paths, "null" unless allow-listed, and anything malformed are foreign); bearer
+// tokens (constant-time, 401 + WWW-Authenticate) whenever tokens are configured — always when bound beyond
+// loopback; body cap (413); JSON nesting bounded (mcp::parse_message, 400); session cap (503); idle sessions expire.
+// Over stdio, each line goes through mcp::Session::handle_text, with the same nesting bound.
 // Thread-safety: HttpServer methods are thread-safe; stop() may be called from any thread (e.g. a signal watcher).
 // Errors: start() returns Error{code: "HTTP_BIND_FAILED"}; per-request failures become HTTP statuses.
 #pragma once

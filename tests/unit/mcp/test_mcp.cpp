@@ -476,3 +476,83 @@ TEST_CASE("strict mode: every tool in schemas/ accepts null for each optional ar
     }
   }
 }
+
+// ---------------------------------------------------------------- nesting depth
+
+namespace {
+std::string nested_arrays(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+}  // namespace
+
+TEST_CASE("json_nesting_exceeds counts containers outside strings") {
+  CHECK_FALSE(json_nesting_exceeds("{}", 1));
+  CHECK(json_nesting_exceeds("{\"a\":[]}", 1));
+  CHECK_FALSE(json_nesting_exceeds("{\"a\":[]}", 2));
+  CHECK_FALSE(json_nesting_exceeds(nested_arrays(64), 64));
+  CHECK(json_nesting_exceeds(nested_arrays(65), 64));
+  CHECK_FALSE(json_nesting_exceeds("[[],[],[[]],{\"x\":{}}]", 3));   // siblings do not add up
+  CHECK_FALSE(json_nesting_exceeds("[\"[[[[{{{{\"]", 1));            // brackets inside a string are text
+  CHECK_FALSE(json_nesting_exceeds("[\"\\\"[[[[\"]", 1));            // an escaped quote does not end the string
+  CHECK(json_nesting_exceeds("[\"\\\\\",[[]]]", 2));                 // an escaped backslash does
+  CHECK(json_nesting_exceeds(std::string(100000, '['), 64));          // unbalanced and deep: refused early
+  auto parsed = parse_message(nested_arrays(64));
+  CHECK(parsed.ok());
+  auto deep = parse_message(nested_arrays(65));
+  REQUIRE_FALSE(deep);
+  CHECK(deep.error().code == "JSON_TOO_DEEP");
+  auto garbage = parse_message("{\"a\":");
+  REQUIRE_FALSE(garbage);
+  CHECK(garbage.error().code == "JSON_INVALID");
+  CHECK(parse_failure_response(deep.error())["error"]["code"] == kInvalidRequest);
+  CHECK(parse_failure_response(garbage.error())["error"]["code"] == kParseError);
+}
+
+TEST_CASE("a 100,000-deep message is refused with an error and the session keeps serving") {
+  Server server(ServerInfo{}, test_registry());
+  Capture cap;
+  auto s = std::make_shared<Session>(server, "test", "", cap.sink());
+  const std::string deep = nested_arrays(100000);
+  const std::vector<std::string> attacks = {
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","x":)" + deep + "}}",
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":)" + deep + "}}}",
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a"},"_meta":)" +
+          deep + "}}",
+      R"({"jsonrpc":"2.0","method":"notifications/initialized","params":)" + deep + "}",
+      std::string(100000, '{'),  // not JSON either
+  };
+  for (const auto& text : attacks) {
+    {
+      std::lock_guard<std::mutex> lk(cap.mu);
+      cap.msgs.clear();
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    s->handle_text(text);
+    auto r = cap.response(nullptr, 1000);
+    REQUIRE(r);
+    CHECK((*r)["error"]["code"] == kInvalidRequest);
+    CHECK((*r)["error"]["message"].get<std::string>().find("64") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
+    CHECK(s->in_flight() == 0);
+  }
+  // 64 levels in all are fine: the message is level 1, params 2, arguments 3; a 61-deep value inside arguments.
+  std::string deepest_ok = R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"ok","opts":{"deep":)" +
+                           nested_arrays(60) + "}}}}";
+  s->handle_text(deepest_ok);
+  auto r = cap.response(7);
+  REQUIRE(r);
+  CHECK((*r)["result"]["isError"] == true);  // validated (opts.deep must be a boolean), not refused
+  CHECK(json::parse((*r)["result"]["content"][0]["text"].get<std::string>())["error"]["code"] == "INVALID_ARGUMENTS");
+  // One level more is refused.
+  {
+    std::lock_guard<std::mutex> lk(cap.mu);
+    cap.msgs.clear();
+  }
+  std::string one_too_deep = R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"ok","opts":{"deep":)" +
+                             nested_arrays(61) + "}}}}";
+  s->handle_text(one_too_deep);
+  auto refused = cap.response(nullptr, 1000);
+  REQUIRE(refused);
+  CHECK((*refused)["error"]["code"] == kInvalidRequest);
+  CHECK_FALSE(cap.response(9, 100).has_value());
+  s->handle_text(R"({"jsonrpc":"2.0","id":8,"method":"ping"})");
+  REQUIRE(cap.response(8));
+}
