@@ -1,18 +1,57 @@
-// lookup_payment — the wallet's record of one payment or invoice, by payment hash or invoice.
-// Hosted (bearer-token) callers may look up only payments satwarden made for them, and invoices (incoming).
+// lookup_payment — one payment or invoice, by payment hash or invoice: satwarden's own ledger first (state, what
+// the wallet last said, what happens next), then the wallet's record. Hosted (bearer-token) callers may look up
+// only payments satwarden made for them, and invoices (incoming).
 #include "bolt11/bolt11.h"
+#include "pay/pay.h"
 #include "spend/spend.h"
 #include "tools.h"
 
 namespace sw::tools {
 namespace {
 
+json ledger_view(const spend::Payment& p, int64_t now) {
+  std::string next;
+  switch (p.state) {
+    case spend::State::settled:
+      next = p.resolved_by == "owner" ? "paid (the owner resolved it as paid); nothing more to do"
+                                      : "paid; nothing more to do";
+      break;
+    case spend::State::failed:
+    case spend::State::released:
+      next = "not paid: the budget was released. To try again, pay a fresh invoice (a paywall issues one with its "
+             "next 402)";
+      break;
+    case spend::State::unknown:
+      next = "the outcome is not known yet, so the amount stays reserved. satwarden asks the wallet about every "
+             "minute and settles it as soon as the wallet reports (the owner can also resolve it with `satwarden "
+             "payments resolve " + std::to_string(p.id) + " --paid|--failed`). Do not pay it again";
+      break;
+    default:
+      next = "being paid right now by another call: wait for that call's result";
+  }
+  auto opt = [](const auto& v) { return v ? json(*v) : json(nullptr); };
+  return json{{"state", spend::state_name(p.state)},
+              {"amount_sats", msat_to_sat_ceil(p.amount_msat)},
+              {"fee_msat", opt(p.fee_msat)},
+              {"created_at", p.created_at},
+              {"updated_at", p.updated_at},
+              {"error_code", p.error_code.empty() ? json(nullptr) : json(p.error_code)},
+              {"wallet_said", p.wallet_said.empty() ? json(nullptr) : json(p.wallet_said)},
+              {"wallet_said_at", opt(p.wallet_said_at)},
+              {"resolved_by", p.resolved_by.empty() ? json(nullptr) : json(p.resolved_by)},
+              {"request_expires_at", opt(p.request_expires_at)},
+              {"next_check_at", p.state == spend::State::unknown ? json(now + 60) : json(nullptr)},
+              {"what_next", next}};
+}
+
 std::optional<mcp::Tool> make(Engine& engine) {
   Engine* e = &engine;
   return make_tool(
       "lookup_payment", "Look up a payment",
-      "Look up a payment or invoice in the connected wallet by payment_hash or invoice (give exactly one): state "
-      "(pending/settled/failed…), amount, fees, preimage once settled. Use it to find out what happened to a payment "
+      "Look up a payment or invoice by payment_hash or invoice (give exactly one). For payments satwarden made: its "
+      "ledger record (state, what the wallet last said and when, what happens next) plus the wallet's record when "
+      "it has one; otherwise the wallet's record: state (pending/settled/failed…), amount, fees, preimage once "
+      "settled. Use it to find out what happened to a payment "
       "whose outcome was unknown — never pay again instead. A caller authenticated with a bearer token (hosted "
       "HTTP) sees only payments satwarden made for that token and invoices it can name; another token's payment, "
       "or a payment made outside satwarden, answers NOT_FOUND like an unknown hash. Read-only.",
@@ -35,23 +74,35 @@ std::optional<mcp::Tool> make(Engine& engine) {
         const Caller who = caller_of(*e, ctx);
         const Error hidden = make_error("NOT_FOUND", "no payment or invoice with payment hash " + hash +
                                                          " that this caller may see");
-        // Hosted: the newest ledger row for the hash must be this caller's. A hash satwarden never paid may be an
-        // invoice (make_invoice), which is answered; an outgoing payment it did not make for this caller is not.
-        bool in_ledger = false;
-        if (who.hosted && e->ledger) {
-          auto row = e->ledger->get_payment(hash);
-          if (row) {
-            if (row->client != who.client) return mcp::ToolOutcome::failure(hidden);
-            in_ledger = true;
-          } else if (row.error().code != "PAYMENT_NOT_FOUND") {
-            return mcp::ToolOutcome::failure(row.error());
+        // The ledger first: a payment satwarden made is never answered with a bare NOT_FOUND. Hosted: the newest
+        // row for the hash must be this caller's. A hash satwarden never paid may be an invoice (make_invoice),
+        // which is answered; an outgoing payment it did not make for this caller is not.
+        std::optional<spend::Payment> row;
+        if (e->ledger) {
+          auto r = e->ledger->get_payment(hash);
+          if (r) {
+            if (who.hosted && r->client != who.client) return mcp::ToolOutcome::failure(hidden);
+            row = *r;
+          } else if (r.error().code != "PAYMENT_NOT_FOUND") {
+            return mcp::ToolOutcome::failure(r.error());
           }
+        }
+        if (row && row->state == spend::State::unknown && e->payer && e->wallet) {
+          if (auto fresh = e->payer->refresh(hash)) row = *fresh;  // asks the wallet now
+        }
+        if (row) {
+          json out{{"ledger", ledger_view(*row, e->clock->now_unix())}};
+          if (e->wallet) {
+            auto tx = e->wallet->lookup_invoice(hash, invoice);
+            if (tx) out["transaction"] = transaction_to_json(*tx);
+          }
+          return mcp::ToolOutcome::success(out);
         }
         if (auto err = wallet_unavailable(*e)) return mcp::ToolOutcome::failure(*err);
         auto tx = e->wallet->lookup_invoice(hash, invoice);
         if (!tx) return mcp::ToolOutcome::failure(tx.error());
         json t = transaction_to_json(*tx);
-        if (who.hosted && !in_ledger && t["type"] != "incoming") return mcp::ToolOutcome::failure(hidden);
+        if (who.hosted && t["type"] != "incoming") return mcp::ToolOutcome::failure(hidden);
         return mcp::ToolOutcome::success(json{{"transaction", t}});
       });
 }

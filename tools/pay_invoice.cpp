@@ -1,5 +1,6 @@
 // pay_invoice — pays a BOLT11 invoice from the connected wallet, within max_sats and the spend policy.
 #include "pay/pay.h"
+#include "purchase/purchase.h"
 #include "tools.h"
 
 namespace sw::tools {
@@ -15,8 +16,11 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "Never pays the same invoice twice. Returns the preimage (proof of payment), amount and fee. If the outcome "
       "is unknown (e.g. the wallet timed out) do NOT pay again: use lookup_payment.",
       paying_annotations("Pay a Lightning invoice"), [e](const json& args, mcp::CallContext& ctx) -> mcp::ToolOutcome {
+        return idempotent(*e, args, ctx, "pay_invoice", [&](const purchase::IdempotentContext& ic) {
         if (auto err = wallet_unavailable(*e)) return mcp::ToolOutcome::failure(*err);
         pay::PayRequest rq;
+        rq.idempotency = ic.ref;
+        rq.resume = ic.resume;
         rq.invoice = args.at("invoice").get<std::string>();
         rq.max_sats = args.contains("max_sats") ? args["max_sats"].get<uint64_t>() : e->config->default_max_sats;
         rq.client = ctx.client;
@@ -40,6 +44,7 @@ std::optional<mcp::Tool> make(Engine& engine) {
             {"latency_ms", paid->latency_ms},
             {"message", "paid " + std::to_string(sats) + " sats (fee " + std::to_string(paid->fee_msat) +
                             " msat); preimage verified against the payment hash"}});
+        });
       });
 }
 

@@ -1,5 +1,6 @@
 // pay_keysend — a spontaneous payment to a node id (no invoice), within max_sats and the spend policy.
 #include "pay/pay.h"
+#include "purchase/purchase.h"
 #include "tools.h"
 
 namespace sw::tools {
@@ -16,6 +17,7 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "proof of payment from the payee with keysend. If the outcome is unknown (e.g. the wallet timed out) do NOT "
       "send again: check lookup_payment with the returned payment_hash.",
       paying_annotations("Send a keysend payment"), [e](const json& args, mcp::CallContext& ctx) -> mcp::ToolOutcome {
+        return idempotent(*e, args, ctx, "pay_keysend", [&](const purchase::IdempotentContext& ic) -> mcp::ToolOutcome {
         if (auto err = wallet_unavailable(*e)) return mcp::ToolOutcome::failure(*err);
         pay::KeysendRequest rq;
         rq.destination = args.at("destination").get<std::string>();
@@ -29,6 +31,8 @@ std::optional<mcp::Tool> make(Engine& engine) {
         rq.tool = "pay_keysend";
         rq.progress = progress_of(ctx, 3);
         rq.cancelled = [&ctx] { return ctx.cancelled(); };
+        rq.idempotency = ic.ref;
+        rq.resume = ic.resume;
         auto paid = e->payer->keysend(rq);
         if (!paid) return mcp::ToolOutcome::failure(paid.error());
         uint64_t sats = msat_to_sat_ceil(paid->amount_msat);
@@ -45,6 +49,7 @@ std::optional<mcp::Tool> make(Engine& engine) {
             {"latency_ms", paid->latency_ms},
             {"message", "sent " + std::to_string(sats) + " sats by keysend (fee " + std::to_string(paid->fee_msat) +
                             " msat)"}});
+        });
       });
 }
 

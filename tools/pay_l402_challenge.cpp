@@ -2,12 +2,13 @@
 #include "challenge/challenge.h"
 #include "macaroon/macaroon.h"
 #include "pay/pay.h"
+#include "purchase/purchase.h"
 #include "tools.h"
 
 namespace sw::tools {
 namespace {
 
-mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx) {
+mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx, const purchase::IdempotentContext& ic) {
   std::string invoice(trim(args.at("invoice").get<std::string>()));
   std::string mac(trim(args.value("macaroon", "")));
   bool l402 = !mac.empty();
@@ -20,13 +21,22 @@ mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx) {
   rq.protocol = l402 ? "l402" : "mpp";
   rq.progress = progress_of(ctx, 3);
   rq.cancelled = [&ctx] { return ctx.cancelled(); };
+  rq.idempotency = ic.ref;
+  rq.resume = ic.resume;
 
   std::optional<challenge::MppChallenge> mpp;
+  std::string binding;
   if (l402) {
     auto m = macaroon::decode(mac);
-    if (!m) return mcp::ToolOutcome::failure(make_error("INVALID_MACAROON", "the macaroon does not decode: " + m.error().message));
-    if (auto id = macaroon::decode_l402_identifier(m->identifier); id)
-      rq.required_payment_hash = hex_encode(id->payment_hash.data(), id->payment_hash.size());
+    if (!m)
+      return mcp::ToolOutcome::failure(make_error(
+          "INVALID_MACAROON", "the macaroon does not decode: " + m.error().message + "; nothing was paid"));
+    // Bound to the invoice by its identifier (every layout in use); an unreadable one follows l402_unbound.
+    auto b = purchase::l402_binding(mac, e.config->l402_unbound == "allow" ? purchase::Unbound::allow
+                                                                          : purchase::Unbound::refuse);
+    if (!b) return mcp::ToolOutcome::failure(b.error());
+    rq.required_payment_hash = b->payment_hash;
+    binding = b->binding;
     if (auto until = macaroon::earliest_valid_until(*m); until && *until && **until <= e.clock->now_unix())
       return mcp::ToolOutcome::failure(make_error(
           "MACAROON_EXPIRED", "the macaroon's valid_until caveat has passed (" + std::to_string(**until) + "); nothing was paid"));
@@ -94,7 +104,12 @@ mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx) {
       {"token", token},
       {"authorization_header", header},
       {"usage", {{"headerName", "Authorization"}, {"headerValue", header}, {"protocol", protocol}, {"description", description}}},
-      {"message", "paid " + std::to_string(sats) + " sats; preimage verified. Retry the request with the Authorization header."}});
+      {"binding", binding.empty() ? json(nullptr) : json(binding)},
+      {"message", "paid " + std::to_string(sats) + " sats; preimage verified" +
+                      (binding == "unverified" ? std::string("; the macaroon's binding to the invoice could not be "
+                                                             "verified (its identifier is in no known layout)")
+                                               : std::string()) +
+                      ". Retry the request with the Authorization header."}});
 }
 
 std::optional<mcp::Tool> make(Engine& engine) {
@@ -108,7 +123,10 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "invoices without an amount, expired ones, ones for another network, and amounts above max_sats or the "
       "budget. Never pays the same invoice twice.",
       paying_annotations("Pay an L402 / MPP challenge"),
-      [e](const json& args, mcp::CallContext& ctx) { return run(*e, args, ctx); });
+      [e](const json& args, mcp::CallContext& ctx) {
+        return idempotent(*e, args, ctx, "pay_l402_challenge",
+                          [&](const purchase::IdempotentContext& ic) { return run(*e, args, ctx, ic); });
+      });
 }
 
 }  // namespace

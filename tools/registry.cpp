@@ -1,6 +1,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "purchase/purchase.h"
 #include "tools.h"
 
 namespace sw::tools {
@@ -20,6 +21,22 @@ Caller caller_of(const Engine& engine, const mcp::CallContext& ctx) {
   c.envelope = ctx.envelope;
   c.hosted = engine.config && engine.config->transport == "http" && !engine.config->tokens.empty();
   return c;
+}
+
+mcp::ToolOutcome idempotent(Engine& engine, const json& args, mcp::CallContext& ctx, const char* tool,
+                            const std::function<mcp::ToolOutcome(const purchase::IdempotentContext&)>& body) {
+  std::optional<std::string> key;
+  if (args.contains("idempotency_key") && args["idempotency_key"].is_string())
+    key = args["idempotency_key"].get<std::string>();
+  if (!engine.ledger || !key) return body(purchase::IdempotentContext{});
+  const Caller who = caller_of(engine, ctx);
+  auto out = purchase::run_idempotent(
+      *engine.ledger, engine.payer, spend::Owner{who.client, who.envelope, who.hosted}, key, tool, args,
+      [&](const purchase::IdempotentContext& ic) {
+        mcp::ToolOutcome o = body(ic);
+        return purchase::CallOutcome{o.is_error, std::move(o.structured), std::move(o.error)};
+      });
+  return out.is_error ? mcp::ToolOutcome::failure(std::move(out.error)) : mcp::ToolOutcome::success(std::move(out.structured));
 }
 
 Status register_all(mcp::ToolRegistry& registry, Engine& engine) {

@@ -14,7 +14,10 @@
 
 namespace sw::pay {
 class Payer;
-class TokenCache;
+}
+namespace sw::purchase {
+class Paywall;
+struct IdempotentContext;
 }
 namespace sw::spend {
 class Ledger;
@@ -33,7 +36,7 @@ struct Engine {
   std::string wallet_problem;        // why there is no wallet, safe to show (never contains the secret)
   spend::Ledger* ledger = nullptr;   // the crash-safe spend ledger (always present in the server)
   pay::Payer* payer = nullptr;       // check → reserve → pay → verify → settle
-  pay::TokenCache* tokens = nullptr; // L402 credentials per caller and origin (access_l402_resource)
+  purchase::Paywall* paywall = nullptr;  // paid HTTP resources as purchases (access_l402_resource)
 };
 
 // Who is calling, as far as ledger views and the L402 cache are concerned.
@@ -48,6 +51,11 @@ struct Caller {
   bool hosted = false;
 };
 Caller caller_of(const Engine& engine, const mcp::CallContext& ctx);
+
+// Runs a paying tool's body under the optional `idempotency_key` argument (purchase::run_idempotent): the same
+// key returns the first call's outcome and never pays again. Without a ledger or key, body runs as usual.
+mcp::ToolOutcome idempotent(Engine& engine, const json& args, mcp::CallContext& ctx, const char* tool,
+                            const std::function<mcp::ToolOutcome(const purchase::IdempotentContext&)>& body);
 
 // What get_budget_status returns for this caller (the owner's view, or a token's own view); also the
 // satwarden://spending resource.

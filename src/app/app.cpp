@@ -1,15 +1,21 @@
 // satwarden: configuration → engine → tools → MCP server → transport.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "app/app.h"
 #include "config/config.h"
+#include "fetch/fetch.h"
 #include "mcp/mcp.h"
 #include "sw_version.h"
 #include "tools.h"
 #include "transport/transport.h"
 #include "wallet/nwc_wallet.h"
 #include "pay/pay.h"
+#include "purchase/purchase.h"
 #include "spend/spend.h"
 
 #include <atomic>
@@ -37,9 +43,121 @@ std::string instructions(const sw::mcp::ToolRegistry& reg) {
   return s;
 }
 
+// Owner commands that work on the data directory without starting a server (safe while one runs: the ledger
+// is shared through SQLite's locking):
+//   satwarden payments resolve ID --paid|--failed [--fee-msat N]   the owner's decision on an unknown payment
+//   satwarden payments unknown                                      payments whose outcome is unknown
+//   satwarden credentials forget [ORIGIN]                           drop reusable paywall credentials
+// Every other option (--config, --data-dir, …) is read as usual.
+int owner_command(int argc, char** argv) {
+  const std::string group = argv[1];
+  std::vector<std::string> pos;
+  std::vector<char*> rest{argv[0]};
+  std::optional<bool> paid;
+  std::optional<uint64_t> fee;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--paid") {
+      paid = true;
+    } else if (a == "--failed") {
+      paid = false;
+    } else if (a == "--fee-msat" && i + 1 < argc) {
+      char* end = nullptr;
+      fee = std::strtoull(argv[++i], &end, 10);
+      if (!end || *end) {
+        std::fprintf(stderr, "satwarden: --fee-msat needs a whole number of msat\n");
+        return 2;
+      }
+    } else if (a.rfind("--", 0) == 0) {
+      rest.push_back(argv[i]);
+      if (a.find('=') == std::string::npos && i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0)
+        rest.push_back(argv[++i]);
+    } else {
+      pos.push_back(a);
+    }
+  }
+  auto loaded = sw::config::load(static_cast<int>(rest.size()), rest.data());
+  if (!loaded) {
+    std::fprintf(stderr, "satwarden: %s\n", loaded.error().message.c_str());
+    return 2;
+  }
+  const sw::config::Config& cfg = loaded->config;
+  if (auto st = sw::config::ensure_data_dir(cfg.data_dir); !st) {
+    std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
+    return 2;
+  }
+  auto ledger = sw::spend::Ledger::open(cfg.data_dir + "/ledger.sqlite", cfg.policy);
+  if (!ledger) {
+    std::fprintf(stderr, "satwarden: cannot open the spend ledger: %s\n", ledger.error().message.c_str());
+    return 2;
+  }
+  auto& l = **ledger;
+  if (group == "payments" && !pos.empty() && pos[0] == "resolve") {
+    if (pos.size() != 2 || !paid) {
+      std::fprintf(stderr, "usage: satwarden payments resolve ID --paid|--failed [--fee-msat N]\n");
+      return 2;
+    }
+    char* end = nullptr;
+    const long long id = std::strtoll(pos[1].c_str(), &end, 10);
+    if (!end || *end || id <= 0) {
+      std::fprintf(stderr, "satwarden: ID must be a payment id (see `satwarden payments unknown`)\n");
+      return 2;
+    }
+    auto st = l.resolve_by_owner(id, *paid, fee);
+    if (!st) {
+      std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
+      return 1;
+    }
+    std::printf("payment %lld resolved as %s (recorded as the owner's decision)\n", id, *paid ? "paid" : "failed");
+    return 0;
+  }
+  if (group == "payments" && pos.size() == 1 && pos[0] == "unknown") {
+    sw::spend::ListQuery q;
+    q.state = sw::spend::State::unknown;
+    q.limit = 500;
+    auto page = l.list_payments(q);
+    if (!page) {
+      std::fprintf(stderr, "satwarden: %s\n", page.error().message.c_str());
+      return 1;
+    }
+    for (const auto& p : page->items)
+      std::printf("%lld  %llu sats  %s  %s  wallet said: %s\n", static_cast<long long>(p.id),
+                  static_cast<unsigned long long>(sw::msat_to_sat_ceil(p.amount_msat)), p.payment_hash.c_str(),
+                  p.domain.empty() ? "-" : p.domain.c_str(), p.wallet_said.empty() ? "-" : p.wallet_said.c_str());
+    if (page->items.empty()) std::printf("no payment has an unknown outcome\n");
+    return 0;
+  }
+  if (group == "credentials" && !pos.empty() && pos[0] == "forget" && pos.size() <= 2) {
+    std::optional<std::string> origin;
+    if (pos.size() == 2) {
+      std::string text = pos[1].find("://") == std::string::npos ? "https://" + pos[1] : pos[1];
+      auto url = sw::fetch::parse_url(text);
+      if (!url) {
+        std::fprintf(stderr, "satwarden: ORIGIN: %s\n", url.error().message.c_str());
+        return 2;
+      }
+      origin = url->origin();
+    }
+    auto n = l.forget_all_purchases(origin);
+    if (!n) {
+      std::fprintf(stderr, "satwarden: %s\n", n.error().message.c_str());
+      return 1;
+    }
+    std::printf("forgot %zu credential(s)%s\n", *n, origin ? (" for " + *origin).c_str() : "");
+    return 0;
+  }
+  std::fprintf(stderr,
+               "usage: satwarden payments resolve ID --paid|--failed [--fee-msat N]\n"
+               "       satwarden payments unknown\n"
+               "       satwarden credentials forget [ORIGIN]\n");
+  return 2;
+}
+
 }  // namespace
 
 int sw_main(int argc, char** argv) {
+  if (argc > 1 && (std::string(argv[1]) == "payments" || std::string(argv[1]) == "credentials"))
+    return owner_command(argc, argv);
   auto loaded = sw::config::load(argc, argv);
   if (!loaded) {
     std::fprintf(stderr, "satwarden: %s\n", loaded.error().message.c_str());
@@ -116,11 +234,31 @@ int sw_main(int argc, char** argv) {
                                                 ", marked unknown " + std::to_string(rec->marked_unknown));
   };
   recover();
-  sw::pay::Payer payer(engine.wallet, ledger.get());
+  sw::pay::PayerOptions po;
+  po.pay_timeout_s = cfg.nwc_pay_timeout_seconds;
+  po.wallet_honours_expiration = cfg.wallet_honours_expiration;
+  sw::pay::Payer payer(engine.wallet, ledger.get(), sw::Clock::system(), po);
   engine.ledger = ledger.get();
   engine.payer = &payer;
-  sw::pay::TokenCache tokens(cfg.data_dir + "/l402-tokens.json");
-  engine.tokens = &tokens;
+  // Credentials bought before purchases existed move into the ledger once (the file is renamed afterwards).
+  if (auto n = sw::pay::import_legacy_token_file(*ledger, cfg.data_dir + "/l402-tokens.json"); !n)
+    sw::log(sw::LogLevel::warning, "main", "could not import the old credential file: " + n.error().message);
+  sw::purchase::Options pwo;
+  pwo.fetch.allowed_methods = cfg.fetch_methods;
+  pwo.fetch.allow = cfg.fetch_allow;
+  pwo.fetch.max_body_bytes = cfg.fetch_max_body_bytes;
+  pwo.fetch.redirects = cfg.fetch_redirects == "same-origin" ? sw::fetch::RedirectPolicy::same_origin
+                                                             : sw::fetch::RedirectPolicy::none;
+  pwo.unbound = cfg.l402_unbound == "allow" ? sw::purchase::Unbound::allow : sw::purchase::Unbound::refuse;
+  // The fetcher lives in the on-demand HTTP module (keeps cpp-httplib out of servers that never fetch).
+  sw::purchase::FetchFn fetcher = [](const sw::fetch::Request& rq, const sw::fetch::Options& o,
+                                     std::function<bool()> cancelled) -> sw::Result<sw::fetch::Response> {
+    auto fn = sw::transport::load_fetch();
+    if (!fn) return fn.error();
+    return (*fn)(rq, o, std::move(cancelled));
+  };
+  sw::purchase::Paywall paywall(&payer, ledger.get(), fetcher, pwo);
+  engine.paywall = &paywall;
 
   // Background reconciliation of `unknown` payments with the wallet: at start-up, then every minute, and at once
   // for each payment_sent notification from the wallet. The state is shared with the wallet's notification
@@ -178,6 +316,8 @@ int sw_main(int argc, char** argv) {
         }
         // Start-up recovery ran before this thread; later cycles pick up rows that went stale since.
         if (!first_cycle) recover();
+        // Idempotency keys are kept at least 24 hours (48 here); keys of unresolved payments stay.
+        (void)ledger->prune_idempotency(sw::Clock::system().now_unix() - 2 * 86400);
         first_cycle = false;
         next_cycle = std::chrono::steady_clock::now() + std::chrono::seconds(std::min<int64_t>(60, stale_after));
         lk.lock();

@@ -225,6 +225,15 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
   } else if (key == "l402_unbound") {
     if (value != "allow" && value != "refuse") return cfg_error(what + " must be 'allow' or 'refuse'");
     c.l402_unbound = value;
+  } else if (key == "wallet_honours_expiration" || key == "allow_zero_fee_allowance") {
+    bool v;
+    if (value == "true" || value == "yes" || value == "1")
+      v = true;
+    else if (value == "false" || value == "no" || value == "0")
+      v = false;
+    else
+      return cfg_error(what + " must be true or false");
+    (key == "wallet_honours_expiration" ? c.wallet_honours_expiration : c.allow_zero_fee_allowance) = v;
   } else if (key == "nwc_ca_file") {
     c.nwc_ca_file = value;
   } else if (key == "nwc_url") {
@@ -281,6 +290,8 @@ const FlagSpec kFlags[] = {
     {"--fetch-redirects", "fetch_redirects", "SATWARDEN_FETCH_REDIRECTS", "none (default: 3xx returned to the agent) or same-origin (followed)"},
     {"--fetch-max-body-bytes", "fetch_max_body_bytes", "SATWARDEN_FETCH_MAX_BODY_BYTES", "largest response body returned to the agent (default 262144)"},
     {"--l402-unbound", "l402_unbound", "SATWARDEN_L402_UNBOUND", "an L402 macaroon whose identifier cannot be read cannot be checked against its invoice: refuse (default: the payment might buy nothing) or allow (pay; the result and ledger say binding unverified)"},
+    {"--wallet-honours-expiration", "wallet_honours_expiration", "SATWARDEN_WALLET_HONOURS_EXPIRATION", "true if the wallet never executes an expired NIP-47 request: only then does a lookup NOT_FOUND after the request expired release the budget (default false: the payment stays unknown until the wallet or the owner says)"},
+    {"--allow-zero-fee-allowance", "allow_zero_fee_allowance", "SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE", "true to accept a routing-fee allowance of 0 (fees then push spending past caps by each payment's fee); refused by default"},
     {nullptr, "nwc_url", "NWC_URL", "Nostr Wallet Connect URI (nostr+walletconnect://…); env or config file only, never a flag"},
     {"--nwc-pay-timeout-seconds", "nwc_pay_timeout_seconds", "SATWARDEN_NWC_PAY_TIMEOUT", "how long to wait for the wallet to answer pay_invoice (default 60)"},
     {"--nwc-read-timeout-seconds", "nwc_read_timeout_seconds", "SATWARDEN_NWC_READ_TIMEOUT", "how long to wait for other wallet answers (default 10)"},
@@ -292,13 +303,14 @@ const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "al
                                       "session_idle_seconds", "http_threads", "tools_page_size", "nwc_url",
                                       "nwc_pay_timeout_seconds", "nwc_read_timeout_seconds", "nwc_ca_file",
                                       "fetch_allow", "fetch_methods", "fetch_redirects", "fetch_max_body_bytes",
-                                      "l402_unbound",
+                                      "l402_unbound", "wallet_honours_expiration", "allow_zero_fee_allowance",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
 
 std::string json_scalar_to_string(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_unsigned() || v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
   return "";
 }
 
@@ -598,6 +610,11 @@ Result<Loaded> load(int argc, const char* const* argv, EnvLookup env) {
   auto pol = effective_policy(c, ov);
   if (!pol) return pol.error();
   c.policy = std::move(*pol);
+  if (c.policy.fee.base_msat == 0 && c.policy.fee.ppm == 0 && !c.allow_zero_fee_allowance)
+    return cfg_error(
+        "the routing-fee allowance is 0 (fee base_msat 0 and ppm 0): real routing fees would then push spending past "
+        "every cap. Set SATWARDEN_FEE_BASE_MSAT / SATWARDEN_FEE_PPM above 0, or accept it explicitly with "
+        "SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE=true");
 
   if (c.data_dir.empty()) {
     if (auto x = env("XDG_DATA_HOME"); x && !x->empty()) c.data_dir = *x + "/satwarden";

@@ -59,6 +59,14 @@ struct Config {
   // does not match the invoice is refused whatever this says. File key l402_unbound, SATWARDEN_L402_UNBOUND,
   // --l402-unbound.
   std::string l402_unbound = "refuse";
+  // Whether the wallet is known to honour NIP-47 `expiration` (never executes an expired request). Only then does a
+  // lookup_invoice NOT_FOUND after the request's expiration release a payment's budget; otherwise silence never
+  // concludes "failed". File key wallet_honours_expiration (true/false), SATWARDEN_WALLET_HONOURS_EXPIRATION,
+  // --wallet-honours-expiration.
+  bool wallet_honours_expiration = false;
+  // A routing-fee allowance of 0 (fee base 0 and ppm 0) lets real fees push spending past every cap; start-up
+  // refuses it unless this is set. File key allow_zero_fee_allowance, SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE.
+  bool allow_zero_fee_allowance = false;
   // Spend defaults (sats at the surface).
   uint64_t default_max_sats = 1000;  // max_sats a paying tool uses when the call gives none
   // The configured spend policy the ledger is opened with (normalized). Per-call cap: --max-sats /

@@ -26,8 +26,22 @@ int64_t now_ms() {
 }
 }  // namespace
 
-Payer::Payer(wallet::Wallet* wallet, spend::Ledger* ledger, const Clock& clock)
-    : wallet_(wallet), ledger_(ledger), clock_(clock) {}
+Payer::Payer(wallet::Wallet* wallet, spend::Ledger* ledger, const Clock& clock, PayerOptions opts)
+    : wallet_(wallet), ledger_(ledger), clock_(clock), opts_(opts) {}
+
+PayOutcome outcome_from_row(const spend::Payment& row) {
+  PayOutcome out;
+  out.payment_hash = row.payment_hash;
+  out.preimage = row.preimage;
+  out.amount_msat = row.amount_msat;
+  out.fee_reported = row.fee_msat.has_value();
+  out.fee_msat = row.fee_msat.value_or(row.max_fee_msat);
+  out.latency_ms = row.latency_ms.value_or(0);
+  out.ledger_id = row.id;
+  if (!row.invoice.empty())
+    if (auto inv = bolt11::decode(row.invoice)) out.invoice = *inv;
+  return out;
+}
 
 Status Payer::verify_preimage(const std::string& preimage, const std::string& payment_hash_hex) {
   if (preimage.size() != 64)
@@ -108,9 +122,26 @@ Result<spend::LookupOutcome> Payer::lookup(const std::string& payment_hash) {
   auto tx = wallet_->lookup_invoice(payment_hash, "");
   spend::LookupOutcome out;
   if (!tx) {
-    if (tx.error().code == "NOT_FOUND") {  // the wallet never saw it: it was not paid
-      out.kind = spend::LookupOutcome::Kind::failed;
-      out.error_code = "NOT_FOUND";
+    if (tx.error().code == "NOT_FOUND") {
+      // Silence is not failure. While the original request can still execute (a slow wallet, a relay that
+      // delivers late), NOT_FOUND means "not yet". After its expiration + grace it means "never paid" only for a
+      // wallet known to honour NIP-47 `expiration`; for any other wallet the budget stays held until the wallet
+      // reports an outcome, a notification arrives, or the owner resolves the payment.
+      out.kind = spend::LookupOutcome::Kind::pending;
+      out.said = "NOT_FOUND";
+      if (opts_.wallet_honours_expiration && ledger_) {
+        auto row = ledger_->get_payment(payment_hash);
+        const int64_t now = clock_.now_unix();
+        // No recorded expiry (a row from before schema v4): its request is long past any expiration.
+        const int64_t until = row && row->request_expires_at ? *row->request_expires_at + opts_.not_found_grace_s
+                                                             : (row ? row->updated_at + opts_.pay_timeout_s + 15 +
+                                                                          opts_.not_found_grace_s
+                                                                    : now);
+        if (row && now >= until) {
+          out.kind = spend::LookupOutcome::Kind::failed;
+          out.error_code = "NOT_FOUND_AFTER_EXPIRATION";
+        }
+      }
       return out;
     }
     return tx.error();
@@ -118,6 +149,7 @@ Result<spend::LookupOutcome> Payer::lookup(const std::string& payment_hash) {
   std::string state = tx->value("state", "");
   std::string pre = tx->contains("preimage") && (*tx)["preimage"].is_string() ? (*tx)["preimage"].get<std::string>() : "";
   bool pre_ok = !pre.empty() && verify_preimage(pre, payment_hash).ok();
+  out.said = state.empty() ? "found" : state;
   if (state == "settled" || (state.empty() && pre_ok)) {
     out.kind = spend::LookupOutcome::Kind::settled;
     if (pre_ok) out.preimage = ascii_lower(pre);
@@ -135,7 +167,23 @@ Result<spend::ReconcileSummary> Payer::reconcile() {
   return ledger_->reconcile([this](const std::string& h) { return lookup(h); });
 }
 
+Result<spend::Payment> Payer::refresh(const std::string& payment_hash) {
+  if (!ledger_) return make_error("PAYMENT_NOT_FOUND", "no ledger");
+  auto row = ledger_->get_payment(payment_hash);
+  if (!row) return row.error();
+  if (row->state != spend::State::unknown || !wallet_) return row;
+  (void)ledger_->record_lookup(row->id, lookup(row->payment_hash));
+  return ledger_->get_payment(payment_hash);
+}
+
 Result<PayOutcome> Payer::pay(const PayRequest& rq) {
+  if (rq.resume) {
+    auto inv = bolt11::decode(std::string(trim(rq.invoice)));
+    if (!inv || inv->payment_hash != rq.resume->payment_hash || rq.resume->state != spend::State::settled)
+      return make_error("REPLAY_MISMATCH",
+                        "this idempotency_key's payment is for another invoice; nothing was paid");
+    return outcome_from_row(*rq.resume);
+  }
   auto checked = check(rq);
   if (!checked) return checked.error();
   const bolt11::Invoice& inv = *checked;
@@ -149,6 +197,8 @@ Result<PayOutcome> Payer::pay(const PayRequest& rq) {
   rr.payment_hash = inv.payment_hash;
   rr.amount_msat = *inv.amount_msat;
   if (!rq.envelope.empty()) rr.envelope = rq.envelope;
+  rr.purchase = rq.purchase;
+  rr.idempotency = rq.idempotency;
   std::string invoice_text = rr.invoice;
   auto out = execute(rr, rq.cancelled, rq.progress,
                      [this, &invoice_text] { return wallet_->pay_invoice(invoice_text, std::nullopt); }, false);
@@ -157,6 +207,11 @@ Result<PayOutcome> Payer::pay(const PayRequest& rq) {
 }
 
 Result<PayOutcome> Payer::keysend(const KeysendRequest& rq) {
+  if (rq.resume) {
+    if (rq.resume->state != spend::State::settled || rq.resume->protocol != "keysend")
+      return make_error("REPLAY_MISMATCH", "this idempotency_key's payment is not this keysend; nothing was paid");
+    return outcome_from_row(*rq.resume);
+  }
   std::string dest = ascii_lower(std::string(trim(rq.destination)));
   auto node = hex_decode(dest);
   if (dest.size() != 66 || !node || !crypto::compressed_pubkey_valid(node->data()))
@@ -202,6 +257,7 @@ Result<PayOutcome> Payer::keysend(const KeysendRequest& rq) {
   rr.payment_hash = hex_encode(hash.data(), hash.size());
   rr.amount_msat = kp.amount_msat;
   if (!rq.envelope.empty()) rr.envelope = rq.envelope;
+  rr.idempotency = rq.idempotency;
   if (rq.progress) rq.progress(1, "keysend checked: " + std::to_string(rq.amount_sats) + " sats");
   return execute(rr, rq.cancelled, rq.progress, [this, &kp] { return wallet_->pay_keysend(kp); }, true);
 }
@@ -229,7 +285,11 @@ Result<PayOutcome> Payer::execute(const spend::ReserveRequest& rr, const std::fu
     return make_error("CANCELLED", "cancelled before paying; nothing was paid");
   }
   if (ledger_) {
-    if (auto st = ledger_->mark_in_flight(res.id); !st) {
+    // The NWC request will carry `expiration` ≈ send time + pay timeout + 5 s; the info event may take up to
+    // ~5 s more before it leaves: expiration <= now + pay timeout + 10 s. Reconciliation never reads silence as failure
+    // before that plus PayerOptions::not_found_grace_s.
+    const int64_t request_expires_at = clock_.now_unix() + opts_.pay_timeout_s + 10;
+    if (auto st = ledger_->mark_in_flight(res.id, request_expires_at); !st) {
       (void)ledger_->release(res.id);
       return st.error();
     }

@@ -34,6 +34,13 @@ struct PayRequest {
   std::optional<std::string> required_payment_hash;  // e.g. from the L402 macaroon identifier
   std::function<void(double progress, const std::string& message)> progress;  // may be empty
   std::function<bool()> cancelled;                                             // may be empty
+  // Recorded in the reservation's own transaction (spend::ReserveRequest): the purchase this payment makes,
+  // and the caller's idempotency key.
+  std::optional<spend::PurchaseDraft> purchase;
+  std::optional<spend::IdempotencyRef> idempotency;
+  // A replay of an idempotency key whose payment settled: the outcome is rebuilt from this row and nothing is
+  // sent (REPLAY_MISMATCH if the invoice is not that row's).
+  std::optional<spend::Payment> resume;
 };
 
 // A keysend (spontaneous payment to a node id). satwarden draws the preimage itself, so the payment hash — the
@@ -46,6 +53,21 @@ struct KeysendRequest {
   std::string client, envelope, tool;
   std::function<void(double progress, const std::string& message)> progress;
   std::function<bool()> cancelled;
+  std::optional<spend::IdempotencyRef> idempotency;
+  std::optional<spend::Payment> resume;  // as PayRequest::resume (our own preimage is in the row)
+};
+
+// How the engine treats the wallet's answers (from the configuration).
+struct PayerOptions {
+  // The NWC pay request's reply timeout; its `expiration` tag is about this far ahead (see wallet/nwc.cpp).
+  int64_t pay_timeout_s = 60;
+  // Seconds after the request's expiration (clock skew between satwarden and the wallet) during which a NOT_FOUND from lookup_invoice still means "not yet".
+  int64_t not_found_grace_s = 5;
+  // true: the wallet is known to honour NIP-47 `expiration` (it never executes an expired request), so after
+  // expiration + grace a NOT_FOUND means "never paid" and releases the budget. false (default): a NOT_FOUND
+  // never concludes anything; the row stays `unknown` (budget held) until the wallet reports an outcome, a
+  // notification arrives, or the owner resolves it (`satwarden payments resolve`).
+  bool wallet_honours_expiration = false;
 };
 
 struct PayOutcome {
@@ -60,8 +82,8 @@ struct PayOutcome {
   int64_t ledger_id = 0;
 };
 
-// Error codes produced here (besides the wallet's and the ledger's):
-//   INVALID_INVOICE, INVOICE_NO_AMOUNT, INVOICE_EXPIRED, NETWORK_MISMATCH, AMOUNT_EXCEEDS_MAX,
+// Error codes produced here (besides the wallet's and the ledger's — PURCHASE_EXISTS, IDEMPOTENCY_KEY_REUSED):
+//   REPLAY_MISMATCH, INVALID_INVOICE, INVOICE_NO_AMOUNT, INVOICE_EXPIRED, NETWORK_MISMATCH, AMOUNT_EXCEEDS_MAX,
 //   MACAROON_NOT_BOUND, WALLET_NOT_CONFIGURED, CANCELLED, PAYMENT_OUTCOME_UNKNOWN, WALLET_INVALID_PREIMAGE,
 //   INVALID_ARGUMENT (keysend), WALLET_NOT_IMPLEMENTED (the wallet does not list pay_keysend).
 // Test builds (CMake SW_FAILPOINTS, on by default; off in the Docker image): when SATWARDEN_FAILPOINT names a step
@@ -69,7 +91,8 @@ struct PayOutcome {
 // at a step that lasts microseconds.
 class Payer {
  public:
-  Payer(wallet::Wallet* wallet, spend::Ledger* ledger, const Clock& clock = Clock::system());
+  Payer(wallet::Wallet* wallet, spend::Ledger* ledger, const Clock& clock = Clock::system(), PayerOptions opts = {});
+  const PayerOptions& options() const { return opts_; }
 
   // Every pre-payment check; nothing is reserved or sent.
   Result<bolt11::Invoice> check(const PayRequest& rq);
@@ -84,8 +107,12 @@ class Payer {
   // Looks up every `unknown` ledger row in the wallet and settles/fails it (start-up, background, and before a
   // related payment). Returns how many rows changed state.
   Result<spend::ReconcileSummary> reconcile();
-  // The wallet's verdict on one payment hash (used by reconcile).
+  // The wallet's verdict on one payment hash (used by reconcile). A NOT_FOUND is "pending" while the original
+  // request may still execute (before its expiration + grace), and after that too unless the wallet is known
+  // to honour expiration (PayerOptions) — silence never turns a payment into "failed".
   Result<spend::LookupOutcome> lookup(const std::string& payment_hash);
+  // Reconciles one payment now (lookup + ledger update) and returns its row afterwards.
+  Result<spend::Payment> refresh(const std::string& payment_hash);
 
   // Validates a preimage against a payment hash: 64 hex chars and sha256 matches. Error WALLET_INVALID_PREIMAGE
   // saying what is wrong (length, not hex, hash mismatch) — never echoing the preimage.
@@ -100,74 +127,18 @@ class Payer {
   wallet::Wallet* wallet_;
   spend::Ledger* ledger_;
   const Clock& clock_;
+  PayerOptions opts_;
   std::mutex mu_;
   std::optional<wallet::Info> info_;  // cached from get_info (network, methods)
   std::shared_future<Result<wallet::Info>> info_flight_;  // the one get_info in progress (single flight)
 };
 
-// Whose budget paid for a cached credential: the caller's client label (bearer-token label, "stdio",
-// "http-anonymous"), its budget envelope ("" = none) and whether it is a token-authenticated (hosted) caller.
-// A credential is handed back only to exactly the same owner, so one token never uses what another token's
-// budget paid for (nor a token what the owner paid for on stdio, even with a label spelled "stdio").
-struct TokenOwner {
-  std::string client;
-  std::string envelope;
-  bool hosted = false;
-  auto operator<=>(const TokenOwner&) const = default;
-};
+// Outcome rebuilt from a settled ledger row (idempotent replays): amount, fee, preimage, hash.
+PayOutcome outcome_from_row(const spend::Payment& row);
 
-// L402 credentials cached per owner and origin (scheme://host:port) so later calls reuse them instead of paying
-// again. An origin may hold several credentials (e.g. Aperture services with a macaroon per path): each remembers
-// the paths it was paid for or accepted at, and get() prefers one known at the requested path.
-// Persisted as JSON in the data directory with mode 0600 (they are bearer credentials: macaroon + preimage),
-// rewritten atomically (temp file + fsync + rename). Thread-safe. MPP charge credentials are single-use and never
-// cached. One process per file: a second process sharing the data directory may overwrite this one's additions.
-// File format 2: {"version":2,"credentials":[{"client","envelope","hosted","origin","authorization","paths":[..]}]}
-// (oldest first). A format-1 file ({"version":1,"tokens":{origin: header}}, keyed by origin only, written before
-// credentials had owners) is read as belonging to the stdio owner ({"stdio", "", hosted=false}) with no known
-// path — never to a token-authenticated caller — and rewritten in format 2 on the next change. An unreadable
-// file, or one of a newer format, is ignored (with a warning) and replaced on the next change.
-class TokenCache {
- public:
-  static constexpr size_t kMaxPerOrigin = 8;        // credentials per owner + origin (oldest evicted)
-  static constexpr size_t kMaxPaths = 32;           // remembered paths per credential (oldest forgotten)
-  static constexpr size_t kMaxCredentials = 4096;   // in the whole cache (oldest evicted)
-
-  explicit TokenCache(std::string path);
-  // The Authorization header to try for `path` (no query) on `origin`: a credential paid for or accepted at this
-  // very path; else the one whose known paths share the most leading segments with it; else the newest.
-  std::optional<std::string> get(const TokenOwner& owner, const std::string& origin, const std::string& path);
-  // Stores a credential just paid for at `path` (as the newest for that owner and origin).
-  Status put(const TokenOwner& owner, const std::string& origin, const std::string& path,
-             const std::string& authorization_header);
-  // The server accepted `authorization_header` at `path`: remembered so that get() picks it there.
-  Status accepted(const TokenOwner& owner, const std::string& origin, const std::string& path,
-                  const std::string& authorization_header);
-  // The server refused `authorization_header` at `path` (401, or 402 with a fresh L402 challenge). The credential
-  // is dropped when it was paid for or accepted at that path, or when no path is known for it (a format-1 entry):
-  // it expired or was revoked. Otherwise it is kept — it belongs to another part of the origin (another
-  // service's macaroon) and stays valid there. Returns whether it was dropped.
-  Result<bool> rejected(const TokenOwner& owner, const std::string& origin, const std::string& path,
-                        const std::string& authorization_header);
-  // Forgets every credential of `owner` for `origin`.
-  Status drop(const TokenOwner& owner, const std::string& origin);
-  size_t size();  // credentials held (all owners)
-
- private:
-  struct Entry {
-    TokenOwner owner;
-    std::string origin;
-    std::string header;
-    std::vector<std::string> paths;  // oldest first; empty: unknown (format-1 entry, treated as origin-wide)
-  };
-  void load_locked();
-  Status save_locked();
-  std::vector<Entry>::iterator find_locked(const TokenOwner& owner, const std::string& origin,
-                                           const std::string& header);
-  std::string path_;
-  std::mutex mu_;
-  bool loaded_ = false;
-  std::vector<Entry> entries_;  // oldest first
-};
+// Reads a credential file written before purchases existed (l402-tokens.json, format 1 or 2) and imports each
+// credential into the ledger as a usable purchase of its owner; the file is then renamed to *.imported.
+// Returns how many were imported. A missing file is not an error; an unreadable one is left in place (warning).
+Result<size_t> import_legacy_token_file(spend::Ledger& ledger, const std::string& path);
 
 }  // namespace sw::pay

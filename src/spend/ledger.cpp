@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "spend/db.h"
+#include "spend/purchases_internal.h"
 #include "spend/spend.h"
 
 namespace sw::spend {
@@ -38,7 +39,8 @@ constexpr Window kWindows[] = {Window::hour, Window::day, Window::week, Window::
 constexpr const char* kCounted = "counted = 1";
 constexpr const char* kCols =
     "id, client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat, max_fee_msat, fee_msat, "
-    "state, error_code, preimage, created_at, updated_at, settled_at, latency_ms";
+    "state, error_code, preimage, created_at, updated_at, settled_at, latency_ms, request_expires_at, wallet_said, "
+    "wallet_said_at, resolved_by";
 
 // ---- schema migrations: entry i upgrades user_version i → i+1. The next version appends one entry here.
 const std::vector<const char*>& migrations() {
@@ -139,6 +141,51 @@ const std::vector<const char*>& migrations() {
       "  ttl_seconds INTEGER NOT NULL CHECK (ttl_seconds > 0),"
       "  anchored_at INTEGER NOT NULL"
       ") WITHOUT ROWID;",
+      // v3 → v4: purchases (what an agent bought: scope, challenge, credential state) and idempotency keys;
+      // payments learn until when their NWC request can still execute, what the wallet last said, and who
+      // resolved them. New columns are NULL for old rows (no expiry known: treated as long past).
+      "ALTER TABLE payments ADD COLUMN request_expires_at INTEGER;"
+      "ALTER TABLE payments ADD COLUMN wallet_said TEXT;"
+      "ALTER TABLE payments ADD COLUMN wallet_said_at INTEGER;"
+      "ALTER TABLE payments ADD COLUMN resolved_by TEXT;"
+      "CREATE TABLE purchases ("
+      "  id INTEGER PRIMARY KEY,"
+      "  client TEXT NOT NULL,"
+      "  envelope TEXT NOT NULL DEFAULT '',"
+      "  hosted INTEGER NOT NULL CHECK (hosted = 0 OR hosted = 1),"
+      "  origin TEXT NOT NULL,"
+      "  path TEXT NOT NULL,"
+      "  service TEXT NOT NULL DEFAULT '',"
+      "  protocol TEXT NOT NULL CHECK (protocol = 'l402' OR protocol = 'mpp'),"
+      "  challenge TEXT NOT NULL,"
+      "  binding TEXT NOT NULL DEFAULT '',"
+      "  paths TEXT NOT NULL DEFAULT '[]',"
+      "  payment_id INTEGER REFERENCES payments(id),"
+      "  state TEXT NOT NULL CHECK (state IN ('pending','usable','refused','expired','failed','consumed',"
+      "    'forgotten')),"
+      "  live INTEGER NOT NULL CHECK (live = (state IN ('pending','usable'))),"
+      "  valid_until INTEGER,"
+      "  imported_credential TEXT,"
+      "  created_at INTEGER NOT NULL,"
+      "  updated_at INTEGER NOT NULL"
+      ");"
+      "CREATE INDEX purchases_live ON purchases(client, envelope, hosted, origin) WHERE live = 1;"
+      "CREATE INDEX purchases_payment ON purchases(payment_id);"
+      "CREATE TABLE idempotency_keys ("
+      "  client TEXT NOT NULL,"
+      "  envelope TEXT NOT NULL,"
+      "  hosted INTEGER NOT NULL,"
+      "  key TEXT NOT NULL,"
+      "  tool TEXT NOT NULL,"
+      "  params_sha256 TEXT NOT NULL,"
+      "  finished INTEGER NOT NULL DEFAULT 0,"
+      "  outcome TEXT,"
+      "  payment_id INTEGER,"
+      "  created_at INTEGER NOT NULL,"
+      "  updated_at INTEGER NOT NULL,"
+      "  PRIMARY KEY (client, envelope, hosted, key)"
+      ") WITHOUT ROWID;"
+      "CREATE INDEX idempotency_created ON idempotency_keys(created_at);",
   };
   return m;
 }
@@ -199,6 +246,10 @@ Payment read_payment(const Stmt& s) {
   p.updated_at = s.i64(15);
   p.settled_at = s.opt_i64(16);
   p.latency_ms = s.opt_i64(17);
+  p.request_expires_at = s.opt_i64(18);
+  p.wallet_said = s.text(19);
+  p.wallet_said_at = s.opt_i64(20);
+  p.resolved_by = s.text(21);
   return p;
 }
 
@@ -982,6 +1033,8 @@ struct Ledger::Impl {
     std::optional<std::string> preimage;
     std::optional<int64_t> settled_at;
     std::optional<int64_t> latency_ms;
+    std::optional<int64_t> request_expires_at = std::nullopt;
+    std::optional<std::string> resolved_by = std::nullopt;
   };
 
   // Inside a transaction: checks the transition from the row's current state and applies it.
@@ -1016,10 +1069,11 @@ struct Ledger::Impl {
     // names) an assigned column, even when the value stays the same (mark_in_flight then touches 2 pages, not 5).
     const bool counted_changes = counts_against_budget(*from) != counts_against_budget(c.to);
     const unsigned mask = (c.error_code ? 1u : 0u) | (c.fee_msat ? 2u : 0u) | (c.preimage ? 4u : 0u) |
-                          (c.settled_at ? 8u : 0u) | (c.latency_ms ? 16u : 0u) | (counted_changes ? 32u : 0u);
+                          (c.settled_at ? 8u : 0u) | (c.latency_ms ? 16u : 0u) | (counted_changes ? 32u : 0u) |
+                          (c.request_expires_at ? 64u : 0u) | (c.resolved_by ? 128u : 0u);
     static const std::vector<std::string> kUpdates = [] {
       std::vector<std::string> v;
-      for (unsigned m = 0; m < 64; ++m) {
+      for (unsigned m = 0; m < 256; ++m) {
         std::string sql = "UPDATE payments SET state = ?1, updated_at = ?2";
         if (m & 1u) sql += ", error_code = ?3";
         if (m & 2u) sql += ", fee_msat = ?4";
@@ -1027,6 +1081,8 @@ struct Ledger::Impl {
         if (m & 8u) sql += ", settled_at = ?6";
         if (m & 16u) sql += ", latency_ms = ?7";
         if (m & 32u) sql += ", counted = ?10";
+        if (m & 64u) sql += ", request_expires_at = ?11";
+        if (m & 128u) sql += ", resolved_by = ?12";
         v.push_back(sql + " WHERE id = ?8 AND state = ?9");
       }
       return v;
@@ -1040,6 +1096,8 @@ struct Ledger::Impl {
     if (c.settled_at) up->bind(6, *c.settled_at);
     if (c.latency_ms) up->bind(7, *c.latency_ms);
     if (counted_changes) up->bind(10, int64_t{counts_against_budget(c.to) ? 1 : 0});
+    if (c.request_expires_at) up->bind(11, *c.request_expires_at);
+    if (c.resolved_by) up->bind(12, *c.resolved_by);
     up->bind(8, id).bind(9, std::string(state_name(*from)));
     rc = up->run();
     if (rc != SQLITE_DONE) return db_error(d, "update", rc);
@@ -1047,6 +1105,14 @@ struct Ledger::Impl {
     const int64_t delta = counted_of(c.to, amount, c.fee_msat ? c.fee_msat : old_fee, max_fee) -
                           counted_of(*from, amount, old_fee, max_fee);
     return add_totals(d, created_at, domain, envelope, delta);
+  }
+
+  Status note_said(Db& d, int64_t id, const std::string& said, int64_t now) {
+    auto st = d.prepare("UPDATE payments SET wallet_said = ?1, wallet_said_at = ?2 WHERE id = ?3");
+    if (!st) return db_error(d, "prepare");
+    st->bind(1, said.substr(0, 120)).bind(2, now).bind(3, id);
+    if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "update", rc);
+    return ok_status();
   }
 
   Status transition(int64_t id, const Change& c) {
@@ -1091,6 +1157,10 @@ struct Ledger::Impl {
       return make_error("PAYMENT_IN_PROGRESS", "a payment of this invoice is already in progress", det);
     }
     if (rc != SQLITE_DONE) return db_error(d, "double-pay check", rc);
+    g.reset();
+    // 1b. One purchase per scope while one is pending or usable (same transaction as the reservation).
+    if (rq.purchase)
+      if (auto st = detail::check_no_live_purchase(d, *rq.purchase, now); !st) return st.error();
 
     // 2. Envelope existence, expiry, protocol.
     if (rq.envelope) {
@@ -1161,10 +1231,15 @@ struct Ledger::Impl {
     ins->bind(9, static_cast<int64_t>(fee)).bind(10, now);
     rc = ins->run();
     if (rc != SQLITE_DONE) return db_error(d, "insert", rc);
+    const int64_t new_id = d.last_insert_id();
     if (auto t = add_totals(d, now, domain, rq.envelope.value_or(""), static_cast<int64_t>(requested)); !t)
       return t.error();
+    if (rq.purchase)
+      if (auto st = detail::insert_purchase(d, *rq.purchase, new_id, now); !st) return st.error();
+    if (rq.idempotency)
+      if (auto st = detail::link_idempotency(d, *rq.idempotency, new_id, now); !st) return st.error();
     Reservation r;
-    r.id = d.last_insert_id();
+    r.id = new_id;
     r.payment_hash = hash;
     r.amount_msat = rq.amount_msat;
     r.max_fee_msat = fee;
@@ -1186,6 +1261,8 @@ struct Ledger::Impl {
 Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Ledger::~Ledger() = default;
 const std::string& Ledger::path() const { return impl_->path; }
+Status Ledger::txn(const std::function<Status(Db&)>& f) { return impl_->run<Ok>(f); }
+int64_t Ledger::now() const { return impl_->clock.now_unix(); }
 
 LedgerStats Ledger::stats() const {
   const Impl& im = *impl_;
@@ -1282,7 +1359,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
   Impl& im = *ledger->impl_;
   auto loaded = im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
   if (!loaded) return loaded.error();
-  static_assert(kSchemaVersion == 3, "add a migration step when bumping the schema version");
+  static_assert(kSchemaVersion == 4, "add a migration step when bumping the schema version");
   return ledger;
 }
 
@@ -1444,7 +1521,34 @@ Result<Reservation> Ledger::reserve(const ReserveRequest& request) {
   return im.run<Reservation>([&](Db& d) { return im.reserve_in_txn(d, rq, *domain, hash, now); });
 }
 
-Status Ledger::mark_in_flight(int64_t id) { return impl_->transition(id, {State::in_flight, {}, {}, {}, {}, {}}); }
+Status Ledger::mark_in_flight(int64_t id, std::optional<int64_t> request_expires_at) {
+  return impl_->transition(id, {State::in_flight, {}, {}, {}, {}, {}, request_expires_at});
+}
+
+Status Ledger::resolve_by_owner(int64_t id, bool paid, std::optional<uint64_t> fee_msat) {
+  Impl& im = *impl_;
+  const int64_t now = im.clock.now_unix();
+  if (fee_msat && *fee_msat > kMaxMsat) return make_error("INVALID_ARGUMENT", "fee is too large");
+  return im.run<Ok>([&](Db& d) -> Status {
+    Impl::Change c{paid ? State::settled : State::failed, {}, {}, {}, {}, {}, std::nullopt, std::string("owner")};
+    if (paid) {
+      std::optional<int64_t> fee;
+      if (fee_msat) fee = static_cast<int64_t>(*fee_msat);
+      if (!fee) {  // not known: the reserved allowance stays booked (never under-count)
+        auto st = d.prepare("SELECT max_fee_msat FROM payments WHERE id = ?1");
+        if (!st) return db_error(d, "prepare");
+        st->bind(1, id);
+        if (st->step() != SQLITE_ROW) return make_error("PAYMENT_NOT_FOUND", "no payment with id " + std::to_string(id));
+        fee = st->i64(0);
+      }
+      c.fee_msat = fee;
+      c.settled_at = now;
+    } else {
+      c.error_code = std::string("OWNER_RESOLVED");
+    }
+    return im.apply(d, id, c, now, State::unknown);
+  });
+}
 
 Status Ledger::settle(int64_t id, uint64_t fee_msat, const std::string& preimage_hex, int64_t latency_ms) {
   std::string pre = ascii_lower(preimage_hex);
@@ -1502,6 +1606,43 @@ Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_a
   return r;
 }
 
+Status Ledger::record_lookup(int64_t id, const Result<LookupOutcome>& out) {
+  Impl& im = *impl_;
+  const int64_t now = im.clock.now_unix();
+  // What the wallet said, kept on the row for lookup_payment (a final answer is recorded with the transition).
+  auto note = [&](const std::string& said) {
+    return im.run<Ok>([&](Db& d) -> Status { return im.note_said(d, id, said, now); });
+  };
+  if (!out) return note("lookup failed: " + clean_code(out.error().code));
+  if (out->kind == LookupOutcome::Kind::pending) return note(out->said.empty() ? "pending" : out->said);
+  if (out->kind == LookupOutcome::Kind::settled) {
+    std::string pre = ascii_lower(out->preimage);
+    return im.run<Ok>([&](Db& d) -> Status {
+      std::optional<int64_t> fee;
+      if (out->fee_msat && *out->fee_msat <= kMaxMsat) fee = static_cast<int64_t>(*out->fee_msat);
+      if (!fee) {  // fee unknown: keep the reserved allowance as the fee (never under-count)
+        auto st = d.prepare("SELECT max_fee_msat FROM payments WHERE id = ?1");
+        if (!st) return db_error(d, "prepare");
+        st->bind(1, id);
+        if (st->step() != SQLITE_ROW) return make_error("PAYMENT_NOT_FOUND", "payment vanished");
+        fee = st->i64(0);
+      }
+      Impl::Change c{State::settled, {}, fee, {}, now, {}, std::nullopt, std::string("wallet")};
+      if (is_hex64(pre)) c.preimage = pre;
+      if (auto st = im.apply(d, id, c, now, State::unknown); !st) return st;
+      return im.note_said(d, id, out->said.empty() ? "settled" : out->said, now);
+    });
+  }
+  std::string code = clean_code(out->error_code.empty() ? "RECONCILED_FAILED" : out->error_code);
+  return im.run<Ok>([&](Db& d) -> Status {
+    if (auto st = im.apply(d, id, {State::failed, code, {}, {}, {}, {}, std::nullopt, std::string("wallet")}, now,
+                           State::unknown);
+        !st)
+      return st;
+    return im.note_said(d, id, out->said.empty() ? "failed" : out->said, now);
+  });
+}
+
 Result<ReconcileSummary> Ledger::reconcile(const Lookup& lookup) {
   Impl& im = *impl_;
   auto rows = im.run<std::vector<std::pair<int64_t, std::string>>>(
@@ -1523,40 +1664,16 @@ Result<ReconcileSummary> Ledger::reconcile(const Lookup& lookup) {
       out = lookup(hash);  // no lock held: the lookup may take a network round trip
     } catch (const std::exception&) {
     }
-    if (!out) {
-      ++sum.lookup_errors;
-      continue;
-    }
-    if (out->kind == LookupOutcome::Kind::pending) {
-      ++sum.pending;
-      continue;
-    }
-    const int64_t now = im.clock.now_unix();
-    Status applied = ok_status();
-    if (out->kind == LookupOutcome::Kind::settled) {
-      std::string pre = ascii_lower(out->preimage);
-      applied = im.run<Ok>([&](Db& d) -> Status {
-        std::optional<int64_t> fee;
-        if (out->fee_msat && *out->fee_msat <= kMaxMsat) fee = static_cast<int64_t>(*out->fee_msat);
-        if (!fee) {  // fee unknown: keep the reserved allowance as the fee (never under-count)
-          auto st = d.prepare("SELECT max_fee_msat FROM payments WHERE id = ?1");
-          if (!st) return db_error(d, "prepare");
-          st->bind(1, id);
-          if (st->step() != SQLITE_ROW) return make_error("PAYMENT_NOT_FOUND", "payment vanished");
-          fee = st->i64(0);
-        }
-        Impl::Change c{State::settled, {}, fee, {}, now, {}};
-        if (is_hex64(pre)) c.preimage = pre;
-        return im.apply(d, id, c, now, State::unknown);
-      });
-      if (applied) ++sum.settled;
-    } else {
-      std::string code = clean_code(out->error_code.empty() ? "RECONCILED_FAILED" : out->error_code);
-      applied = im.run<Ok>(
-          [&](Db& d) -> Status { return im.apply(d, id, {State::failed, code, {}, {}, {}, {}}, now, State::unknown); });
-      if (applied) ++sum.failed;
-    }
+    auto applied = record_lookup(id, out);
     if (!applied && applied.error().code != "ILLEGAL_TRANSITION") return applied.error();
+    if (!out)
+      ++sum.lookup_errors;
+    else if (out->kind == LookupOutcome::Kind::pending)
+      ++sum.pending;
+    else if (applied && out->kind == LookupOutcome::Kind::settled)
+      ++sum.settled;
+    else if (applied)
+      ++sum.failed;
   }
   if (sum.settled || sum.failed)
     log(LogLevel::notice, "spend",

@@ -32,6 +32,9 @@
 #include "common/common.h"
 
 namespace sw::spend {
+namespace detail {
+class Db;
+}
 
 // ---------------------------------------------------------------- vocabulary
 enum class State { reserved, in_flight, settled, failed, released, unknown };
@@ -127,6 +130,88 @@ struct Envelope {
 // ttl_seconds is kept, with a provisional expires_at = now + ttl (final once set_envelopes() anchors it).
 Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now);
 
+// ---------------------------------------------------------------- purchases and idempotency keys (schema v4)
+// Who bought: the caller's label (bearer-token label, "stdio", "http-anonymous"), its envelope ("" = none) and
+// whether it is a token-authenticated (hosted) caller. Purchases, credentials and idempotency keys belong to
+// exactly one owner: a token never sees or uses what another token (or the owner on stdio) bought.
+struct Owner {
+  std::string client;
+  std::string envelope;
+  bool hosted = false;
+  auto operator<=>(const Owner&) const = default;
+};
+
+// What an agent bought from a paywall: one scope of one origin. Scope = origin + path (no query), or the L402
+// service named by the macaroon's `services` caveat when there is one (a credential for a service covers
+// every path of it). States:
+//   pending  — written in the reservation's transaction, before anything is sent; its payment may be in
+//              flight or unknown. Blocks a second purchase of the same scope.
+//   usable   — the payment settled: the credential (challenge + preimage) can be presented. Blocks too.
+//   refused  — the server refused the credential where it had worked (expired or revoked server-side).
+//   expired  — past the macaroon's `*_valid_until` / MPP `expires`.
+//   failed   — the payment definitely failed or was released: nothing was paid.
+//   consumed — a single-use credential (MPP) was presented and accepted.
+//   forgotten— dropped by the agent (forget_credentials) or the owner (CLI).
+// Only pending and usable are live. A pending purchase whose payment settled reads as usable; one whose
+// payment failed/was released reads as failed (the row is brought up to date when read).
+enum class PurchaseState { pending, usable, refused, expired, failed, consumed, forgotten };
+const char* purchase_state_name(PurchaseState s);
+std::optional<PurchaseState> parse_purchase_state(std::string_view s);
+
+struct PurchaseDraft {
+  Owner owner;
+  std::string origin;      // scheme://host[:port], lowercase
+  std::string path;        // path without query
+  std::string service;     // L402 service from the macaroon caveats, "" when none
+  std::string protocol;    // "l402" | "mpp"
+  std::string challenge;   // the macaroon (base64) or the MPP challenge (JSON) — what the credential is built from
+  std::string binding;     // "verified" | "unverified" (L402 identifier could not be read) | "" (MPP)
+  std::optional<int64_t> valid_until;  // credential expiry (caveat / MPP expires), unix seconds
+};
+
+struct Purchase {
+  int64_t id = 0;
+  Owner owner;
+  std::string origin, path, service, protocol, challenge, binding;
+  std::vector<std::string> paths;  // where the credential was paid for or accepted (oldest first, at most 32)
+  PurchaseState state = PurchaseState::pending;
+  std::optional<int64_t> valid_until;
+  int64_t created_at = 0, updated_at = 0;
+  // The payment behind it (joined): id, hash, amount, state, preimage (secret: never log), when it was reserved.
+  int64_t payment_id = 0;
+  std::string payment_hash;
+  uint64_t amount_msat = 0;
+  State payment_state = State::reserved;
+  std::string preimage;
+  // A purchase covers `path` when it was paid for or accepted at that path, or (service non-empty) when a
+  // challenge there names the same service. An imported credential with no known path has path "*" (the whole
+  // origin, as it was used before purchases existed).
+  bool covers(const std::string& path, const std::string& service) const;
+};
+json to_json(const Purchase& p);  // without challenge material or preimage
+
+struct IdempotencyRef {
+  Owner owner;
+  std::string key;
+};
+// One idempotency key of one owner (Stripe's model): the first call with a key runs; a later call with the same
+// key and the same parameters gets the first call's outcome and never pays again; the same key with other
+// parameters is IDEMPOTENCY_KEY_REUSED. A key is kept at least 24 hours (prune_idempotency). A first call that
+// ended before anything was reserved (validation, policy refusal) leaves no record: the key may be used again.
+struct IdempotencyRecord {
+  IdempotencyRef ref;
+  std::string tool, params_sha256;
+  bool finished = false;       // false: the first call is running (or died before finishing)
+  json outcome;                // when finished: {"isError":bool, "structured":…} or {"isError":true,"error":{…}}
+  int64_t payment_id = 0;      // 0 until the payment is reserved
+  std::string payment_hash;
+  int64_t created_at = 0, updated_at = 0;
+};
+struct IdempotencyBegin {
+  enum class Kind { fresh, existing } kind = Kind::fresh;
+  IdempotencyRecord record;  // existing: the stored record
+};
+
 // ---------------------------------------------------------------- ledger rows
 struct ReserveRequest {
   std::string client;        // MCP client / token label
@@ -137,6 +222,11 @@ struct ReserveRequest {
   std::string payment_hash;  // 64 hex chars (stored lowercase)
   uint64_t amount_msat = 0;  // > 0
   std::optional<std::string> envelope;
+  // A purchase recorded in the same transaction as the reservation (see "purchases" below): refused with
+  // PURCHASE_EXISTS when the owner already holds a pending or usable purchase for the same scope.
+  std::optional<PurchaseDraft> purchase;
+  // An idempotency key (begin_idempotent'd by the caller) linked to this payment in the same transaction.
+  std::optional<IdempotencyRef> idempotency;
 };
 
 struct Reservation {
@@ -156,6 +246,14 @@ struct Payment {
   std::string preimage;  // hex, "" until settled. Secret-ish: never log it.
   int64_t created_at = 0, updated_at = 0;
   std::optional<int64_t> settled_at, latency_ms;
+  // v4: until when the wallet may still execute the request that carried it (NIP-47 `expiration` + margin);
+  // what the wallet last said about it (lookup_invoice: "NOT_FOUND", "pending", "settled", "failed", or a
+  // notification) and when; who decided a final state that was not the paying call's own ("wallet",
+  // "notification", "owner").
+  std::optional<int64_t> request_expires_at;
+  std::string wallet_said;
+  std::optional<int64_t> wallet_said_at;
+  std::string resolved_by;
   uint64_t counted_msat() const;  // what it counts against budgets now (0 for failed/released)
 };
 json to_json(const Payment& p, bool include_preimage = false);
@@ -212,6 +310,7 @@ json to_json(const SpendReport& r);
 // ---------------------------------------------------------------- reconciliation
 struct LookupOutcome {
   enum class Kind { settled, failed, pending } kind = Kind::pending;
+  std::string said;                  // what the wallet answered, recorded on the row (e.g. "NOT_FOUND", "pending")
   std::optional<uint64_t> fee_msat;  // when settled; unknown → the reserved allowance is kept as the fee
   std::string preimage;              // when settled (hex)
   std::string error_code;            // when failed
@@ -262,7 +361,8 @@ class Ledger {
   // v2: a `counted` column conditions the partial indexes; no CHECK/index condition has a long IN list
   // (a payment's three calls write 14 pages instead of 19, with no temporary b-tree per write).
   // v3: envelope_anchors(name, ttl_seconds, anchored_at) — when each ttl_seconds envelope was first seen.
-  static constexpr int kSchemaVersion = 3;
+  // v4: purchases, idempotency_keys; payments gain request_expires_at, wallet_said(_at), resolved_by.
+  static constexpr int kSchemaVersion = 4;
 
   // ---- policy
   Policy policy() const;             // effective (configured merged with persisted tightenings)
@@ -280,7 +380,8 @@ class Ledger {
 
   // ---- payment life cycle
   Result<Reservation> reserve(const ReserveRequest& rq);
-  Status mark_in_flight(int64_t id);
+  // request_expires_at: when the wallet can no longer execute the request (recorded for reconciliation).
+  Status mark_in_flight(int64_t id, std::optional<int64_t> request_expires_at = std::nullopt);
   // The preimage is format-checked (64 hex or empty) but not hashed: the wallet layer verifies it. A fee above
   // the reserved allowance is recorded as it is (it was spent) and logged as a warning.
   Status settle(int64_t id, uint64_t fee_msat, const std::string& preimage_hex, int64_t latency_ms);
@@ -288,11 +389,53 @@ class Ledger {
   Status release(int64_t id);
   Status mark_unknown(int64_t id, const std::string& error_code);
 
+  // The owner's decision on a payment whose outcome is unknown (CLI `satwarden payments resolve`): paid →
+  // settled (fee = the reserved allowance unless given), failed → failed ("OWNER_RESOLVED"); recorded with
+  // resolved_by = "owner". ILLEGAL_TRANSITION unless the row is `unknown`.
+  Status resolve_by_owner(int64_t id, bool paid, std::optional<uint64_t> fee_msat = std::nullopt);
+
   // ---- start-up / reconciliation
   // Stale (updated_at <= now - stale_after_s) `reserved` rows → released, `in_flight` → unknown.
   Result<RecoverySummary> recover_after_crash(int64_t now, int64_t stale_after_s = 30);
   // Looks up every `unknown` row (lookup runs without any lock held) and settles/fails it; pending stays.
   Result<ReconcileSummary> reconcile(const Lookup& lookup);
+  // Applies one wallet verdict to one `unknown` row (what reconcile does per row): settled/failed transition it
+  // (resolved_by "wallet"); pending or a lookup error only records what the wallet said and when.
+  // ILLEGAL_TRANSITION when the row is no longer `unknown`.
+  Status record_lookup(int64_t id, const Result<LookupOutcome>& verdict);
+
+  // ---- purchases (schema v4)
+  // The owner's live (pending/usable) purchases on `origin`, newest first, brought up to date with their
+  // payments' states (and valid_until: past it → expired).
+  Result<std::vector<Purchase>> live_purchases(const Owner& owner, const std::string& origin);
+  Result<Purchase> get_purchase(int64_t id);
+  Result<std::optional<Purchase>> purchase_by_payment(const std::string& payment_hash);
+  // usable → refused | consumed | forgotten;  pending (payment failed) → failed. ILLEGAL_TRANSITION otherwise.
+  Status set_purchase_state(int64_t id, PurchaseState to);
+  // Remembers that the credential was accepted at `path` (kept: the newest 32 paths).
+  Status purchase_accepted_at(int64_t id, const std::string& path);
+  // Forgets the owner's usable credentials (all origins, or one). Pending purchases are kept: forgetting them
+  // would allow buying the same scope twice while a payment may still go through. Returns how many.
+  Result<size_t> forget_purchases(const Owner& owner, const std::optional<std::string>& origin);
+  // The owner's CLI: every owner's usable credentials (optionally one origin).
+  Result<size_t> forget_all_purchases(const std::optional<std::string>& origin);
+  // Imports a credential bought before purchases existed (the old l402-tokens.json) as a usable purchase with
+  // no payment row. Skipped (false) when the owner already holds the same credential.
+  Result<bool> import_credential(const Owner& owner, const std::string& origin, const std::vector<std::string>& paths,
+                                 const std::string& authorization_header);
+
+  // ---- idempotency keys (schema v4)
+  // Records the key as running (fresh) or returns the existing record; IDEMPOTENCY_KEY_REUSED when it exists
+  // with another tool or other parameters.
+  Result<IdempotencyBegin> begin_idempotent(const IdempotencyRef& ref, const std::string& tool,
+                                            const std::string& params_sha256);
+  Status finish_idempotent(const IdempotencyRef& ref, const json& outcome);
+  // Drops a running key that has no payment linked (its call ended before reserving anything).
+  Status abandon_idempotent(const IdempotencyRef& ref);
+  Result<std::optional<IdempotencyRecord>> get_idempotent(const IdempotencyRef& ref);
+  // Deletes keys created before `before` (unix seconds). Returns how many.
+  Result<size_t> prune_idempotency(int64_t before);
+  int64_t now_unix() const { return now(); }  // the ledger's clock
 
   // ---- queries
   Result<StatusReport> status(int64_t now);
@@ -310,6 +453,10 @@ class Ledger {
 
  private:
   explicit Ledger(std::unique_ptr<Impl> impl);
+  // For the parts of the ledger implemented in other files (purchases.cpp): runs f in a group-committed
+  // transaction (an error rolls f's work back) and returns after the commit; now() is the ledger's clock.
+  Status txn(const std::function<Status(detail::Db&)>& f);
+  int64_t now() const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -6,6 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,7 +83,7 @@ async function crashWorld({ payTimeout = 1 } = {}) {
     await client.connect(transport);
     return { client, transport };
   };
-  return { ln, ledger, start, async close() { wallet.close(); await relay.close(); } };
+  return { ln, ledger, start, env, async close() { wallet.close(); await relay.close(); } };
 }
 
 async function rowOf(client, hash) {
@@ -103,7 +104,9 @@ async function payAndDie(w, failpoint, invoice) {
 
 for (const [failpoint, walletPays, afterRecovery] of [
   ['after_reserve', false, 'released'],  // never left the process: released without asking the wallet
-  ['after_in_flight', false, 'failed'],  // marked in flight, not sent: unknown → the wallet has no such payment
+  // Marked in flight, not sent: unknown → the wallet has no such payment. Concluded "failed" only because this
+  // world's wallet is declared to honour NIP-47 expiration (the default keeps it unknown: see the next test).
+  ['after_in_flight', false, 'failed'],
   ['after_reply', true, 'settled'],      // paid, reply received, not yet recorded: unknown → lookup → settled
 ]) {
   test(`SIGKILL ${failpoint.replace(/_/g, ' ')}: restart → ${afterRecovery}, never paid twice`, async () => {
@@ -126,7 +129,7 @@ for (const [failpoint, walletPays, afterRecovery] of [
 
       // After the stale threshold a restart recovers it (and reconciles with the wallet where needed).
       await sleep(16_500);
-      const c = await w.start();
+      const c = await w.start({ SATWARDEN_WALLET_HONOURS_EXPIRATION: 'true' });
       let rows;
       for (let i = 0; i < 50; i++) {
         rows = await rowOf(c.client, bill.paymentHash);
@@ -156,3 +159,44 @@ for (const [failpoint, walletPays, afterRecovery] of [
     }
   });
 }
+
+test('SIGKILL after in flight, wallet not known to honour expiration: NOT_FOUND keeps the budget held until the owner resolves it', async () => {
+  const w = await crashWorld();
+  try {
+    const bill = w.ln.makeInvoice({ amountMsat: 7_000 });
+    await payAndDie(w, 'after_in_flight', bill.invoice);
+    await sleep(16_500);  // past the stale threshold and the request's expiration
+    const c = await w.start();
+    let rows;
+    for (let i = 0; i < 50; i++) {
+      rows = await rowOf(c.client, bill.paymentHash);
+      if (rows[0]?.state === 'unknown') break;
+      await sleep(100);
+    }
+    assert.equal(rows[0].state, 'unknown', 'silence is not failure');
+    const look = await c.client.callTool({ name: 'lookup_payment', arguments: { payment_hash: bill.paymentHash } });
+    assert.ok(!look.isError, look.content?.[0]?.text);
+    assert.equal(look.structuredContent.ledger.state, 'unknown');
+    assert.equal(look.structuredContent.ledger.wallet_said, 'NOT_FOUND');
+    assert.match(look.structuredContent.ledger.what_next, /payments resolve/);
+    const retry = await c.client.callTool({ name: 'pay_invoice', arguments: { invoice: bill.invoice } });
+    assert.equal(retry.isError, true);
+    assert.equal(JSON.parse(retry.content[0].text).error.code, 'PAYMENT_STATE_UNKNOWN');
+    const status = await c.client.callTool({ name: 'get_budget_status', arguments: {} });
+    assert.equal(status.structuredContent.unknown_count, 1, 'the budget stays held');
+    await c.client.close();
+    // The owner decides (the server may keep running: the ledger is shared).
+    const env = { ...w.env };
+    const out = execFileSync(SERVER, ['payments', 'resolve', String(rows[0].id), '--failed'], { env, encoding: 'utf8' });
+    assert.match(out, /resolved as failed/);
+    const d = await w.start();
+    const [after] = await rowOf(d.client, bill.paymentHash);
+    assert.equal(after.state, 'failed');
+    const paid = await d.client.callTool({ name: 'pay_invoice', arguments: { invoice: bill.invoice } });
+    assert.ok(!paid.isError, paid.content?.[0]?.text);
+    assert.equal(w.ledger.payCount(bill.paymentHash), 1, 'paid exactly once');
+    await d.client.close();
+  } finally {
+    await w.close();
+  }
+});

@@ -97,8 +97,11 @@ test('L402 (current token= form): pay once, then reuse the cached credential; pr
     assert.equal(again.paid, false);
     assert.equal(again.used_cached_token, true);
     assert.equal(paidCount(w.ledger), 1, 'paid exactly once');
-    const mode = statSync(join(w.dataHome, 'satwarden', 'l402-tokens.json')).mode & 0o777;
-    assert.equal(mode, 0o600);
+    assert.equal(typeof again.purchase_id, 'number', 'served from the recorded purchase');
+    assert.equal(again.purchase_id, r.purchase_id);
+    assert.equal(r.binding, 'verified');
+    const mode = statSync(join(w.dataHome, 'satwarden', 'ledger.sqlite')).mode & 0o777;
+    assert.equal(mode, 0o600, 'credentials live in the 0600 ledger');
   } finally { await w.close(); }
 });
 
@@ -203,8 +206,8 @@ test('a cached L402 credential survives 402s that do not refuse it; a refusal wh
   try {
     const first = ok(await w.call('access_l402_resource', { url: `${w.api.url}/l402`, max_sats: 20 }));
     assert.equal(first.paid, true);
-    // An MPP-only endpoint on the same origin: its 402 offers no L402 challenge, so the L402 credential (sent
-    // along, as it is cached for the origin) was not refused. MPP is paid; the L402 credential stays.
+    // An MPP-only endpoint on the same origin: the L402 credential is not sent there (only where it worked), the
+    // MPP charge is paid, and the L402 credential stays.
     const m = ok(await w.call('access_l402_resource', { url: `${w.api.url}/mpp`, max_sats: 20 }));
     assert.equal(m.protocol, 'MPP');
     assert.equal(m.paid, true);
@@ -213,10 +216,9 @@ test('a cached L402 credential survives 402s that do not refuse it; a refusal wh
     assert.equal(back.used_cached_token, true);
     assert.equal(paidCount(w.ledger), 2);
     // Another service on the same origin (Aperture-style: the macaroon names its service): the /l402 credential
-    // is refused there with a new L402 challenge, but it was never good for /aperture, so it is kept.
+    // was never good for /aperture, so it is not sent there and is kept.
     const ap = ok(await w.call('access_l402_resource', { url: `${w.api.url}/aperture`, max_sats: 20 }));
     assert.equal(ap.paid, true);
-    assert.match(ap.message, /does not cover this path and was kept/);
     for (const path of ['/l402', '/aperture', '/l402', '/aperture']) {
       const r = ok(await w.call('access_l402_resource', { url: `${w.api.url}${path}` }));
       assert.equal(r.paid, false, `${path}: its own credential is reused`);
@@ -237,11 +239,14 @@ test('a cached L402 credential survives 402s that do not refuse it; a refusal wh
     assert.equal(p3.paid, false);
     assert.equal(p3.used_cached_token, true);
     assert.equal(paidCount(w.ledger), 5);
-    const cache = JSON.parse(readFileSync(join(w.dataHome, 'satwarden', 'l402-tokens.json'), 'utf8'));
-    const headers = cache.credentials.map((c) => c.authorization);
-    assert.ok(!headers.includes(p1.credential.headerValue), 'the revoked credential is gone from the file');
-    assert.ok(headers.includes(p2.credential.headerValue));
-    assert.ok(headers.includes(first.credential.headerValue));
-    for (const c of cache.credentials) assert.deepEqual([c.client, c.envelope, c.hosted], ['stdio', '', false]);
+    // forget_credentials: the proxy origin holds one usable credential (p2; p1 was refused), the API origin two
+    // (/l402 and /aperture; the MPP one was single-use). Forgotten, they are bought again on the next call.
+    const f1 = ok(await w.call('forget_credentials', { origin: proxy.url }));
+    assert.equal(f1.forgotten, 1);
+    const f2 = ok(await w.call('forget_credentials', {}));
+    assert.equal(f2.forgotten, 2);
+    const rebuy = ok(await w.call('access_l402_resource', { url: `${w.api.url}/l402`, max_sats: 20 }));
+    assert.equal(rebuy.paid, true, 'a forgotten credential is bought again');
+    assert.equal(paidCount(w.ledger), 6);
   } finally { await proxy.close(); await w.close(); }
 });

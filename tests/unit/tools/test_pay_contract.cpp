@@ -9,6 +9,7 @@
 #include "crypto/crypto.h"
 #include "macaroon/macaroon.h"
 #include "pay/pay.h"
+#include "purchase/purchase.h"
 #include "spend/spend.h"
 #include "tools.h"
 #include "../spend/helpers.h"  // FakeClock, TempDir
@@ -80,7 +81,7 @@ struct World {
   FakeWallet wallet;
   std::unique_ptr<spend::Ledger> ledger;
   std::unique_ptr<pay::Payer> payer;
-  std::unique_ptr<pay::TokenCache> tokens;
+  std::unique_ptr<purchase::Paywall> paywall;
   tools::Engine engine;
   mcp::ToolRegistry registry;
 
@@ -93,13 +94,18 @@ struct World {
     ledger = std::move(*l);
     wallet.preimages[l402["payment_hash_hex"].get<std::string>()] = l402["preimage_hex"].get<std::string>();
     payer = std::make_unique<pay::Payer>(&wallet, ledger.get(), *clock);
-    tokens = std::make_unique<pay::TokenCache>(tmp.file("tokens.json"));
+    paywall = std::make_unique<purchase::Paywall>(
+        payer.get(), ledger.get(),
+        [](const fetch::Request&, const fetch::Options&, std::function<bool()>) -> Result<fetch::Response> {
+          return make_error("FETCH_FAILED", "no network in this test");
+        },
+        purchase::Options{}, *clock);
     engine.config = &cfg;
     engine.clock = clock.get();
     engine.wallet = &wallet;
     engine.ledger = ledger.get();
     engine.payer = payer.get();
-    engine.tokens = tokens.get();
+    engine.paywall = paywall.get();
     REQUIRE(tools::register_all(registry, engine));
   }
 

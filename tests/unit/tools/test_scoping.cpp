@@ -14,6 +14,7 @@
 #include <valijson/validator.hpp>
 
 #include "pay/pay.h"
+#include "purchase/purchase.h"
 #include "spend/spend.h"
 #include "tools.h"
 #include "../spend/helpers.h"  // FakeClock, TempDir
@@ -79,7 +80,7 @@ struct World {
   LookupWallet wallet;
   std::unique_ptr<spend::Ledger> ledger;
   std::unique_ptr<pay::Payer> payer;
-  std::unique_ptr<pay::TokenCache> tokens;
+  std::unique_ptr<purchase::Paywall> paywall;
   tools::Engine engine;
   mcp::ToolRegistry registry;
   std::map<std::string, std::string> hashes;  // "client#n" → payment hash
@@ -104,13 +105,18 @@ struct World {
     envs[1].cap_msat = 1'000'000;
     REQUIRE(ledger->set_envelopes(envs));
     payer = std::make_unique<pay::Payer>(&wallet, ledger.get(), clock);
-    tokens = std::make_unique<pay::TokenCache>(tmp.file("tokens.json"));
+    paywall = std::make_unique<purchase::Paywall>(
+        payer.get(), ledger.get(),
+        [](const fetch::Request&, const fetch::Options&, std::function<bool()>) -> Result<fetch::Response> {
+          return make_error("FETCH_FAILED", "no network in this test");
+        },
+        purchase::Options{}, clock);
     engine.config = &cfg;
     engine.clock = &clock;
     engine.wallet = &wallet;
     engine.ledger = ledger.get();
     engine.payer = payer.get();
-    engine.tokens = tokens.get();
+    engine.paywall = paywall.get();
     REQUIRE(tools::register_all(registry, engine));
   }
 
