@@ -43,6 +43,15 @@ json budget_status_json(const spend::StatusReport& r, const spend::Policy& polic
               {"envelopes", envelopes},
               {"pending_count", r.pending_count},
               {"unknown_count", r.unknown_count},
+              {"fee_excess",
+               {{"count", r.fee_excess_count},
+                {"excess_msat", r.fee_excess_msat},
+                {"last_at", r.fee_excess_last_at ? json(*r.fee_excess_last_at) : json(nullptr)},
+                {"note", r.fee_excess_count == 0
+                             ? "no payment in the last 30 days had a routing fee above its reserved allowance"
+                             : "routing fees above the reserved allowance (last 30 days) are booked as spent: a "
+                               "window can end above its cap by that excess and then refuses payments until it "
+                               "has room again"}}},
               {"policy", spend::policy_to_json(policy)}};
 }
 

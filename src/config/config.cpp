@@ -377,7 +377,8 @@ Status apply_file(Config& c, PolicyOverrides& ov, const std::string& path) {
       }
       continue;
     }
-    if (!v.is_string() && !v.is_number_integer()) return cfg_error(where + " must be a string or a whole number");
+    if (!v.is_string() && !v.is_number_integer() && !v.is_boolean())
+      return cfg_error(where + " must be a string, a whole number or a boolean");
     if (v.is_number_integer() && v.get<int64_t>() < 0) return cfg_error(where + " must not be negative");
     auto st = apply(c, ov, k, json_scalar_to_string(v), where, true);
     if (!st) return st;

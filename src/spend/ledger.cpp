@@ -602,7 +602,9 @@ json to_json(const StatusReport& s) {
   for (const auto& x : s.domains) d.push_back(scope_json(x));
   for (const auto& x : s.envelopes) e.push_back(scope_json(x));
   return {{"now", s.now},          {"global", scope_json(s.global)},     {"domains", d},
-          {"envelopes", e},        {"pending_count", s.pending_count}, {"unknown_count", s.unknown_count}};
+          {"envelopes", e},        {"pending_count", s.pending_count}, {"unknown_count", s.unknown_count},
+          {"fee_excess", {{"count", s.fee_excess_count}, {"excess_msat", s.fee_excess_msat},
+                          {"last_at", opt_json(s.fee_excess_last_at)}}}};
 }
 
 json to_json(const SpendReport& r) {
@@ -1064,7 +1066,8 @@ struct Ledger::Impl {
     if (c.fee_msat && *c.fee_msat > max_fee)
       log(LogLevel::warning, "spend",
           "payment " + std::to_string(id) + " settled with a fee of " + std::to_string(*c.fee_msat) +
-              " msat, above its allowance of " + std::to_string(max_fee) + " msat");
+              " msat, above its allowance of " + std::to_string(max_fee) + " msat: the excess is booked as spent, "
+              "and windows it pushes past their cap refuse payments until they have room again");
     // Assign only the columns this change sets: SQLite rewrites every index that holds (or whose condition
     // names) an assigned column, even when the value stays the same (mark_in_flight then touches 2 pages, not 5).
     const bool counted_changes = counts_against_budget(*from) != counts_against_budget(c.to);
@@ -1725,6 +1728,16 @@ Result<StatusReport> Ledger::status(int64_t now) {
       if (st->text(0) == "unknown") rep.unknown_count = n;
     }
     if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    st.reset();
+    auto fx = d.prepare(
+        "SELECT COUNT(*), COALESCE(SUM(fee_msat - max_fee_msat), 0), MAX(updated_at) FROM payments"
+        " WHERE counted = 1 AND fee_msat > max_fee_msat AND created_at > ?1");
+    if (!fx) return db_error(d, "prepare");
+    fx->bind(1, now - window_seconds(Window::month));
+    if ((rc = fx->step()) != SQLITE_ROW) return db_error(d, "read", rc);
+    rep.fee_excess_count = static_cast<uint64_t>(fx->i64(0));
+    rep.fee_excess_msat = static_cast<uint64_t>(fx->i64(1));
+    rep.fee_excess_last_at = fx->opt_i64(2);
     return rep;
   });
 }

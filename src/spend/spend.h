@@ -279,6 +279,10 @@ struct StatusReport {
   std::vector<ScopeStatus> envelopes;
   uint64_t pending_count = 0;  // reserved + in_flight + unknown rows
   uint64_t unknown_count = 0;
+  // Routing fees the wallet reported above the allowance reserved for them, over the last 30 days. They are
+  // booked as spent (so a window can end above its cap by that excess, and refuses payments until it has room).
+  uint64_t fee_excess_count = 0, fee_excess_msat = 0;
+  std::optional<int64_t> fee_excess_last_at;
 };
 json to_json(const StatusReport& s);
 

@@ -405,3 +405,42 @@ TEST_CASE("policy options: the effective policy is what a Ledger enforces and re
   }
   for (const char* ext : {"", "-wal", "-shm"}) std::remove((path + ext).c_str());
 }
+
+TEST_CASE("policy options: a routing-fee allowance of 0 stops start-up unless explicitly accepted") {
+  const std::string msg = error_of({{"SATWARDEN_FEE_BASE_MSAT", "0"}, {"SATWARDEN_FEE_PPM", "0"}});
+  CHECK(has(msg, "routing-fee allowance is 0"));
+  CHECK(has(msg, "SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE"));
+  // From the config file's policy section too.
+  TempFile f(R"({"policy":{"fee":{"base_msat":0,"ppm":0}}})");
+  CHECK(has(error_of({}, {"--config", f.path.c_str()}), "routing-fee allowance is 0"));
+  // Either part above 0 is an allowance.
+  CHECK(policy_of({{"SATWARDEN_FEE_BASE_MSAT", "0"}, {"SATWARDEN_FEE_PPM", "1"}}).fee.ppm == 1);
+  CHECK(policy_of({{"SATWARDEN_FEE_BASE_MSAT", "1"}, {"SATWARDEN_FEE_PPM", "0"}}).fee.base_msat == 1);
+  // Forced: environment, flag, or the file's top-level key.
+  auto p = policy_of({{"SATWARDEN_FEE_BASE_MSAT", "0"}, {"SATWARDEN_FEE_PPM", "0"},
+                      {"SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE", "true"}});
+  CHECK(p.fee.base_msat == 0);
+  CHECK(p.fee.ppm == 0);
+  CHECK(policy_of({{"SATWARDEN_FEE_BASE_MSAT", "0"}, {"SATWARDEN_FEE_PPM", "0"}},
+                  {"--allow-zero-fee-allowance", "yes"})
+            .fee.base_msat == 0);
+  TempFile forced(R"({"allow_zero_fee_allowance":true,"policy":{"fee":{"base_msat":0,"ppm":0}}})");
+  CHECK(policy_of({}, {"--config", forced.path.c_str()}).fee.base_msat == 0);
+  CHECK(has(error_of({{"SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE", "maybe"}}), "SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE"));
+}
+
+TEST_CASE("config: wallet_honours_expiration from environment, flag and file; strict values") {
+  auto cfg_of = [](std::map<std::string, std::string> env, std::vector<const char*> args) {
+    env["HOME"] = "/h";
+    g_penv = std::move(env);
+    auto r = load_with(std::move(args));
+    REQUIRE(r);
+    return r->config;
+  };
+  CHECK_FALSE(cfg_of({}, {}).wallet_honours_expiration);  // default: silence never concludes "failed"
+  CHECK(cfg_of({{"SATWARDEN_WALLET_HONOURS_EXPIRATION", "true"}}, {}).wallet_honours_expiration);
+  CHECK(cfg_of({}, {"--wallet-honours-expiration", "1"}).wallet_honours_expiration);
+  TempFile f(R"({"wallet_honours_expiration":true})");
+  CHECK(cfg_of({}, {"--config", f.path.c_str()}).wallet_honours_expiration);
+  CHECK(has(error_of({{"SATWARDEN_WALLET_HONOURS_EXPIRATION", "sometimes"}}), "SATWARDEN_WALLET_HONOURS_EXPIRATION"));
+}
