@@ -42,7 +42,11 @@ mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx, const p
           "MACAROON_EXPIRED", "the macaroon's valid_until caveat has passed (" + std::to_string(**until) + "); nothing was paid"));
   } else if (args.contains("challenge_header") && !trim(args["challenge_header"].get<std::string>()).empty()) {
     auto list = challenge::parse_mpp_list({std::string(trim(args["challenge_header"].get<std::string>()))});
-    if (!list) return mcp::ToolOutcome::failure(list.error());
+    if (!list) {
+      Error err = list.error();
+      err.message += "; nothing was paid";
+      return mcp::ToolOutcome::failure(err);
+    }
     for (auto& c : *list) {
       auto charge = challenge::parse_lightning_charge(c);
       if (!charge) continue;

@@ -36,8 +36,8 @@ std::string instructions(const sw::mcp::ToolRegistry& reg) {
   if (has("pay_l402_challenge"))
     s += "With a WWW-Authenticate challenge in hand, call pay_l402_challenge with its invoice and macaroon. ";
   if (has("pay_invoice") || has("pay_l402_challenge") || has("access_l402_resource"))
-    s += "Always pass max_sats: the most you are willing to pay for this call. Never retry a payment whose outcome "
-         "was unknown; check it with lookup_payment. ";
+    s += "Always pass max_sats: the most you are willing to pay for this call, and an idempotency_key to make "
+         "retries safe. Never pay another way for a payment whose outcome was unknown; check it with lookup_payment. ";
   if (has("decode_invoice")) s += "Use decode_invoice to inspect an invoice (amount, expiry, network) before paying. ";
   s += "Errors carry a stable code and say what happened and whether anything was paid.";
   return s;
