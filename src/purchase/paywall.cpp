@@ -22,13 +22,6 @@ std::string utc(int64_t t) {
 bool is_refusal(int status) { return status == 401 || status == 402; }
 bool is_success(int status) { return status >= 200 && status < 300; }
 
-// Does this 402 offer an L402 challenge again (a refusal of an L402 credential), rather than only MPP?
-bool offers_l402(const fetch::Response& r) {
-  if (r.status != 402) return false;
-  auto s = challenge::select_challenge(r.header_values("www-authenticate"));
-  return s && s->l402;
-}
-
 }  // namespace
 
 Result<L402Binding> l402_binding(const std::string& macaroon_b64, Unbound policy) {
@@ -202,8 +195,10 @@ struct Paywall::Call {
       return std::optional<fetch::Response>(std::move(*r));
     }
     if (!is_refusal(r->status)) return std::optional<fetch::Response>(std::move(*r));
-    // Refused where it was paid for or accepted: expired or revoked server-side. Elsewhere it is kept.
-    if (p.covers(path, "") && (r->status == 401 || offers_l402(*r) || p.protocol == "mpp")) {
+    // Refused where it was paid for or accepted (a 401, or a 402 asking for payment again in any protocol):
+    // expired or revoked server-side, so it no longer stands for this scope. Elsewhere (a credential tried for
+    // the same L402 service on another path) it is kept.
+    if (p.covers(path, "")) {
       (void)pw.ledger_->set_purchase_state(p.id, spend::PurchaseState::refused);
       note += "; an earlier credential was refused and dropped (where it had worked)";
     }
@@ -328,7 +323,7 @@ struct Paywall::Call {
       if (!now_live) return now_live.error();
       std::optional<spend::Purchase> mine;
       for (const auto& p : *now_live)
-        if (p.covers(path, draft.service) && (!cred || p.id != cred->id) && p.protocol == draft.protocol) {
+        if (p.covers(path, draft.service) && (!cred || p.id != cred->id)) {
           mine = p;
           break;
         }
