@@ -96,7 +96,8 @@ Result<bolt11::Invoice> Payer::check(const PayRequest& rq) {
                       json{{"expires_at", inv->expires_at()}});
   if (rq.required_payment_hash && ascii_lower(*rq.required_payment_hash) != inv->payment_hash)
     return make_error("MACAROON_NOT_BOUND",
-                      "macaroon is not bound to this invoice: its payment hash differs from the invoice's",
+                      "macaroon is not bound to this invoice: its payment hash differs from the invoice's; "
+                      "nothing was paid",
                       json{{"invoice_payment_hash", inv->payment_hash}});
   uint64_t sats = msat_to_sat_ceil(*inv->amount_msat);
   if (sats > rq.max_sats)

@@ -22,6 +22,20 @@ std::string utc(int64_t t) {
 bool is_refusal(int status) { return status == 401 || status == 402; }
 bool is_success(int status) { return status >= 200 && status < 300; }
 
+// A credential is presented with the scheme of the challenge it was bought on: servers built on lsat-js 2.x
+// (boltwall) accept only "LSAT <macaroon>:<preimage>" and answer "L402 …" with a fresh 402 — paid for nothing.
+// A purchase made on an LSAT challenge keeps its scheme in the challenge text as "LSAT <macaroon>" (a base64
+// macaroon has no space); a bare macaroon is presented as L402 (as every purchase before this was).
+std::string l402_challenge_text(const challenge::L402Challenge& l) {
+  return l.scheme == "LSAT" ? "LSAT " + l.macaroon_b64 : l.macaroon_b64;
+}
+
+Result<std::string> l402_header(const std::string& challenge_text, const std::string& preimage) {
+  const auto sp = challenge_text.find(' ');
+  if (sp == std::string::npos) return challenge::build_l402_authorization("L402", challenge_text, preimage);
+  return challenge::build_l402_authorization(challenge_text.substr(0, sp), challenge_text.substr(sp + 1), preimage);
+}
+
 }  // namespace
 
 Result<L402Binding> l402_binding(const std::string& macaroon_b64, Unbound policy) {
@@ -98,7 +112,7 @@ Result<std::string> credential_header(const spend::Purchase& p) {
   if (p.binding == "imported") return p.challenge;  // a header kept whole from the old credential file
   if (p.state != spend::PurchaseState::usable || p.preimage.empty())
     return make_error("CREDENTIAL_NOT_USABLE", "this purchase has no usable credential");
-  if (p.protocol == "l402") return challenge::build_l402_authorization("L402", p.challenge, p.preimage);
+  if (p.protocol == "l402") return l402_header(p.challenge, p.preimage);
   auto c = mpp_from_json(p.challenge);
   if (!c) return c.error();
   if (c->legacy) return challenge::build_mpp_simple_authorization(p.preimage);
@@ -292,7 +306,7 @@ struct Paywall::Call {
         }
       }
       draft.protocol = "l402";
-      draft.challenge = l.macaroon_b64;
+      draft.challenge = l402_challenge_text(l);
       draft.binding = b->binding;
       prq.protocol = "l402";
       prq.invoice = l.invoice;
@@ -391,7 +405,7 @@ struct Paywall::Call {
       if (!h) return h.error();
       header = *h;
     } else {
-      auto h = challenge::build_l402_authorization("L402", draft.challenge, paid->preimage);
+      auto h = l402_header(draft.challenge, paid->preimage);
       if (!h) return h.error();
       header = *h;
     }

@@ -116,7 +116,9 @@ CallOutcome run_idempotent(spend::Ledger& ledger, pay::Payer* payer, const spend
                            const std::function<CallOutcome(const IdempotentContext&)>& body);
 
 // The Authorization header a purchase's credential makes (L402 macaroon + preimage, MPP challenge echo +
-// preimage, or the imported header). Error when the purchase is not usable.
+// preimage, or the imported header). Error when the purchase is not usable. An L402 purchase's challenge text is
+// its macaroon (presented as "L402 …"), or "LSAT <macaroon>" when it was bought on an LSAT challenge (presented
+// as "LSAT …": lsat-js/boltwall servers accept no other scheme).
 Result<std::string> credential_header(const spend::Purchase& p);
 
 // MPP challenge <-> the JSON stored in a purchase row.

@@ -11,6 +11,12 @@
 //   /expired       (3)        invoice already expired
 //   /always402     (2)        answers 402 even to a valid credential
 //   /redirect                 302 → /l402
+//   /dup-macaroon  (3)        one L402 challenge with two macaroon= parameters (?bound=first|last says which of
+//                             them is bound to the invoice; the other is bound to another payment hash)
+//   /dup-invoice   (3)        one L402 challenge with two invoice= parameters (?bound=first|last: which invoice the
+//                             macaroon is bound to; the other is a second invoice, for another payment hash)
+//   /dup-token     (3)        token= and macaroon= with different values (token= bound, macaroon= not)
+// stats.accepted lists every credential the API accepted: [{path, authorization}].
 import http from 'node:http';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import macaroon from 'macaroon';
@@ -27,7 +33,7 @@ function jcs(v) {
 export async function startL402Server({ lightning, host = '127.0.0.1' }) {
   const rootKey = randomBytes(32);
   const mppSecret = randomBytes(32);
-  const stats = { challenges: {}, paid: {}, rejected: {} };
+  const stats = { challenges: {}, paid: {}, rejected: {}, accepted: [] };
   const mppIssued = new Map(); // id → { paymentHash, used }
   const bump = (o, k) => { o[k] = (o[k] ?? 0) + 1; };
 
@@ -80,12 +86,13 @@ export async function startL402Server({ lightning, host = '127.0.0.1' }) {
     return { reference: issued.paymentHash, challengeId: cred.challenge.id };
   }
 
-  const prices = { '/l402': 10, '/aperture': 5, '/mpp': 7, '/cheap': 1, '/pricey': 5000, '/mismatch': 3, '/expired': 3, '/always402': 2 };
+  const prices = { '/l402': 10, '/aperture': 5, '/mpp': 7, '/cheap': 1, '/pricey': 5000, '/mismatch': 3, '/expired': 3, '/always402': 2,
+    '/dup-macaroon': 3, '/dup-invoice': 3, '/dup-token': 3 };
 
   const server = http.createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     const authz = req.headers.authorization;
-    const ok = (body, extra = {}) => { bump(stats.paid, path); res.writeHead(200, { 'content-type': 'application/json', ...extra }); res.end(JSON.stringify(body)); };
+    const ok = (body, extra = {}) => { bump(stats.paid, path); if (authz) stats.accepted.push({ path, authorization: authz }); res.writeHead(200, { 'content-type': 'application/json', ...extra }); res.end(JSON.stringify(body)); };
     const challenge = (headers) => {
       bump(stats.challenges, path);
       if (authz) bump(stats.rejected, path);
@@ -111,6 +118,21 @@ export async function startL402Server({ lightning, host = '127.0.0.1' }) {
       timestamp: expired ? Math.floor(Date.now() / 1000) - 7200 : undefined, expirySec: expired ? 600 : 3600 });
     const macHash = path === '/mismatch' ? randomBytes(32).toString('hex') : inv.paymentHash;
     const mac = mint(macHash, path.slice(1));
+    if (path.startsWith('/dup-')) {
+      const boundFirst = new URL(req.url, 'http://x').searchParams.get('bound') !== 'last';
+      const order = (bound, other) => (boundFirst ? [bound, other] : [other, bound]);
+      if (path === '/dup-macaroon') {
+        const [a, b] = order(mac, mint(randomBytes(32).toString('hex'), path.slice(1)));
+        return challenge(`L402 macaroon="${a}", macaroon="${b}", invoice="${inv.invoice}"`);
+      }
+      if (path === '/dup-invoice') {
+        const other = lightning.makeInvoice({ amountMsat: sats * 1000, description: path });
+        const [a, b] = order(inv.invoice, other.invoice);
+        return challenge(`L402 macaroon="${mac}", invoice="${a}", invoice="${b}"`);
+      }
+      const other = mint(randomBytes(32).toString('hex'), path.slice(1));
+      return challenge(`L402 version="0", token="${mac}", macaroon="${other}", invoice="${inv.invoice}"`);
+    }
     if (path === '/aperture')
       return challenge([`LSAT macaroon="${mac}", invoice="${inv.invoice}"`, `L402 macaroon="${mac}", invoice="${inv.invoice}"`]);
     if (path === '/l402') return challenge(`L402 version="0", token="${mac}", invoice="${inv.invoice}"`);

@@ -5,7 +5,12 @@
 //    refuses NIP-44 requests with UNSUPPORTED_ENCRYPTION, as NIP-47 says).
 // Both pay only invoices the FakeLightning payee knows the preimage of. `wallet.behaviour` can be changed
 // between calls to inject faults: { delayMs: {method: ms}, error: {method: {code, message}},
-// preimage: 'wrong'|'short'|'nonhex'|'long48', duplicateReplies: n, keysendOwnPreimage: bool }.
+// preimage: 'wrong'|'short'|'nonhex'|'long48', duplicateReplies: n, keysendOwnPreimage: bool,
+// hold: {method: true} }. `hold` parks every request of that method, unanswered and unexecuted, until
+// `ledger.release()`: then each is executed (paid, for pay_invoice) and answered — however late, whatever its
+// NIP-47 `expiration` (a wallet slower than the client's timeout that does not honour expiration). Until then
+// lookup_invoice answers NOT_FOUND for its payment hash, as a wallet with no record of it yet would.
+// `ledger.payRequests` lists every pay_invoice request received ({paymentHash, at}), paid, held or refused.
 // With `notifications: true` a wallet also announces and publishes NIP-47 payment notifications (the SDK's
 // service sends none, so they are published with nostr-tools): kind 23197 (NIP-44) and/or 23196 (NIP-04).
 import WebSocket from 'ws';
@@ -44,12 +49,29 @@ export class FakeWalletLedger {
     this.listeners = []; // (type, tx) => void, for notifications
     this.methods = METHODS; // what get_info and the info event announce
     this.budget = {}; // get_budget reply (msat); {} = no budget, as NIP-47 says
+    this.payRequests = []; // [{paymentHash, at}]: every pay_invoice request received
+    this.held = []; // resolvers of requests parked by behaviour.hold
   }
+  // Executes and answers every request parked by behaviour.hold (and stops holding new ones only if the
+  // caller clears behaviour.hold). Returns how many were released.
+  release() {
+    const held = this.held;
+    this.held = [];
+    for (const go of held) go();
+    return held.length;
+  }
+  payRequestsFor(hash) { return this.payRequests.filter((r) => r.paymentHash === hash).length; }
   emit(type, tx) { for (const l of this.listeners) l(type, tx); }
   payCount(hash) { return this.payments.get(hash) ?? 0; }
   totalPaidMsat() { return this.txs.filter((t) => t.type === 'outgoing').reduce((a, t) => a + t.amount + t.fees_paid, 0); }
 
   async handle(method, params) {
+    if (method === 'pay_invoice') {
+      let paymentHash;
+      try { paymentHash = this.lightning.decode(params.invoice).paymentHash; } catch { paymentHash = undefined; }
+      this.payRequests.push({ paymentHash, at: Date.now() });
+    }
+    if (this.behaviour.hold?.[method]) await new Promise((go) => this.held.push(go));
     const delay = this.behaviour.delayMs?.[method];
     if (delay) await sleep(delay);
     const err = this.behaviour.error?.[method];
