@@ -217,7 +217,7 @@ test('kill -9 after PAYMENT_OUTCOME_UNKNOWN: after restart PAYMENT_PENDING, then
     w.ledger.behaviour = { hold: { pay_invoice: true } };
     const a = await w.start();
     const first = a.errorOf(await a.call('access_l402_resource', { url, max_sats: 20 }));
-    assert.equal(first.code, 'PAYMENT_OUTCOME_UNKNOWN');
+    assert.equal(first.code, 'PAYMENT_OUTCOME_UNKNOWN', first.message);
     const hash = first.details.payment_hash;
     a.kill();
     assert.ok(await waitFor(() => { try { process.kill(a.pid, 0); return false; } catch { return true; } }), 'the process is gone');
@@ -300,7 +300,7 @@ test('NOT_FOUND while the request can still execute is "not yet" (wallet declare
     const bill = w.ln.makeInvoice({ amountMsat: 21_000 });
     w.ledger.behaviour = { hold: { pay_invoice: true } };
     const first = s.errorOf(await s.call('pay_invoice', { invoice: bill.invoice }));
-    assert.equal(first.code, 'PAYMENT_OUTCOME_UNKNOWN');
+    assert.equal(first.code, 'PAYMENT_OUTCOME_UNKNOWN', first.message);
     assert.equal(first.details.payment_hash, bill.paymentHash);
 
     // The wallet has no record of it (NOT_FOUND): lookup_payment answers from the ledger.
@@ -345,7 +345,7 @@ test('NOT_FOUND after the request expired, wallet not known to honour expiration
     const url = `${w.api.url}/l402`;
     w.ledger.behaviour = { hold: { pay_invoice: true } };
     const first = s.errorOf(await s.call('access_l402_resource', { url, max_sats: 20 }));
-    assert.equal(first.code, 'PAYMENT_OUTCOME_UNKNOWN');
+    assert.equal(first.code, 'PAYMENT_OUTCOME_UNKNOWN', first.message);
     const hash = first.details.payment_hash;
     const look0 = s.ok(await s.call('lookup_payment', { payment_hash: hash }));
     const expires = look0.ledger.request_expires_at;
@@ -361,7 +361,7 @@ test('NOT_FOUND after the request expired, wallet not known to honour expiration
     assert.ok(look.ledger.wallet_said_at > expires, 'asked after the expiration');
     assert.match(look.ledger.what_next, /payments resolve/);
     const pending = s.errorOf(await s.call('access_l402_resource', { url, max_sats: 20 }));
-    assert.equal(pending.code, 'PAYMENT_PENDING');
+    assert.equal(pending.code, 'PAYMENT_PENDING', pending.message);
     assert.equal(pending.details.payment_hash, hash);
     assert.equal(w.ledger.payRequests.length, 1, 'nothing sent again');
 
@@ -425,7 +425,7 @@ test('lsat-js macaroons (hex identifier): another route\'s invoice → MACAROON_
     assert.equal(w.ledger.payRequestsFor(paid.payment_hash), 1);
     // A readable identifier that does not match is refused whatever the setting.
     const still = allow.errorOf(await allow.call('access_l402_resource', { url: `${w.lsat.url}/crossed`, max_sats: 20 }));
-    assert.equal(still.code, 'MACAROON_NOT_BOUND');
+    assert.equal(still.code, 'MACAROON_NOT_BOUND', still.message);
     assert.equal(w.ledger.payRequests.length, 2);
     assert.equal(await w.settledMsat(allow), w.ledger.totalPaidMsat(), 'ledger = wallet, to the msat');
   } finally {
@@ -455,7 +455,7 @@ test('idempotency keys over the wire: one payment per key, IDEMPOTENCY_KEY_REUSE
     const bill2 = w.ln.makeInvoice({ amountMsat: 4_000 });
     w.ledger.behaviour = { hold: { pay_invoice: true } };
     const p1 = s.errorOf(await s.call('pay_invoice', { invoice: bill2.invoice, idempotency_key: 'order-2' }));
-    assert.equal(p1.code, 'PAYMENT_OUTCOME_UNKNOWN');
+    assert.equal(p1.code, 'PAYMENT_OUTCOME_UNKNOWN', p1.message);
     const p2 = s.errorOf(await s.call('pay_invoice', { invoice: bill2.invoice, idempotency_key: 'order-2' }));
     assert.equal(p2.code, 'PAYMENT_PENDING', p2.message);
     assert.equal(p2.details.payment_hash, bill2.paymentHash);
@@ -475,7 +475,7 @@ test('idempotency keys over the wire: one payment per key, IDEMPOTENCY_KEY_REUSE
     const url = `${w.api.url}/l402`;
     w.ledger.behaviour = { hold: { pay_invoice: true } };
     const k1 = s.errorOf(await s.call('access_l402_resource', { url, max_sats: 20, idempotency_key: 'fetch-1' }));
-    assert.equal(k1.code, 'PAYMENT_OUTCOME_UNKNOWN');
+    assert.equal(k1.code, 'PAYMENT_OUTCOME_UNKNOWN', k1.message);
     const hash = k1.details.payment_hash;
     const k2 = s.errorOf(await s.call('access_l402_resource', { url, max_sats: 20, idempotency_key: 'fetch-1' }));
     assert.equal(k2.code, 'PAYMENT_PENDING', k2.message);
