@@ -48,6 +48,7 @@ std::string instructions(const sw::mcp::ToolRegistry& reg) {
 //   satwarden payments resolve ID --paid|--failed [--fee-msat N]   the owner's decision on an unknown payment
 //   satwarden payments unknown                                      payments whose outcome is unknown
 //   satwarden credentials forget [ORIGIN]                           drop reusable paywall credentials
+//   satwarden policy show | reset-tightenings                        run-time tightenings: see them, undo them
 // Every other option (--config, --data-dir, …) is read as usual.
 int owner_command(int argc, char** argv) {
   const std::string group = argv[1];
@@ -146,17 +147,42 @@ int owner_command(int argc, char** argv) {
     std::printf("forgot %zu credential(s)%s\n", *n, origin ? (" for " + *origin).c_str() : "");
     return 0;
   }
+  if (group == "policy" && pos.size() == 1 && pos[0] == "show") {
+    auto tight = l.envelope_tightenings();
+    if (!tight) {
+      std::fprintf(stderr, "satwarden: %s\n", tight.error().message.c_str());
+      return 1;
+    }
+    sw::json env = sw::json::object();
+    for (const auto& [name, cap] : *tight) env[name] = {{"cap_msat", cap}};
+    sw::json out{{"effective", sw::spend::policy_to_json(l.policy())},
+                 {"configured", sw::spend::policy_to_json(l.configured_policy())},
+                 {"envelope_tightenings", env}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  if (group == "policy" && pos.size() == 1 && pos[0] == "reset-tightenings") {
+    if (auto st = l.reset_policy_overrides(); !st) {
+      std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
+      return 1;
+    }
+    std::printf("run-time tightenings cleared: the configured policy and envelope caps apply again\n");
+    return 0;
+  }
   std::fprintf(stderr,
                "usage: satwarden payments resolve ID --paid|--failed [--fee-msat N]\n"
                "       satwarden payments unknown\n"
-               "       satwarden credentials forget [ORIGIN]\n");
+               "       satwarden credentials forget [ORIGIN]\n"
+               "       satwarden policy show\n"
+               "       satwarden policy reset-tightenings\n");
   return 2;
 }
 
 }  // namespace
 
 int sw_main(int argc, char** argv) {
-  if (argc > 1 && (std::string(argv[1]) == "payments" || std::string(argv[1]) == "credentials"))
+  if (argc > 1 && (std::string(argv[1]) == "payments" || std::string(argv[1]) == "credentials" ||
+                   std::string(argv[1]) == "policy"))
     return owner_command(argc, argv);
   auto loaded = sw::config::load(argc, argv);
   if (!loaded) {

@@ -186,6 +186,13 @@ const std::vector<const char*>& migrations() {
       "  PRIMARY KEY (client, envelope, hosted, key)"
       ") WITHOUT ROWID;"
       "CREATE INDEX idempotency_created ON idempotency_keys(created_at);",
+      // v4 → v5: a bearer-token caller may tighten its own envelope's cap (configure_budget), never the global
+      // policy; the lowest cap it set per envelope name, until the owner resets tightenings.
+      "CREATE TABLE envelope_tightenings ("
+      "  name TEXT PRIMARY KEY,"
+      "  cap_msat INTEGER NOT NULL CHECK (cap_msat >= 0),"
+      "  updated_at INTEGER NOT NULL"
+      ") WITHOUT ROWID;",
   };
   return m;
 }
@@ -612,6 +619,17 @@ json to_json(const SpendReport& r) {
   for (const auto& [k, b] : r.by_domain) d[k] = bucket_json(b);
   for (const auto& [k, b] : r.by_day) day[k] = bucket_json(b);
   return {{"since", r.since}, {"until", r.until}, {"total", bucket_json(r.total)}, {"by_domain", d}, {"by_day", day}};
+}
+
+// The cap a run-time tightening set for an envelope (envelope_tightenings), if any.
+Result<std::optional<uint64_t>> envelope_tightening(Db& d, const std::string& name) {
+  auto st = d.prepare("SELECT cap_msat FROM envelope_tightenings WHERE name = ?1");
+  if (!st) return db_error(d, "prepare");
+  st->bind(1, name);
+  int rc = st->step();
+  if (rc == SQLITE_DONE) return std::optional<uint64_t>{};
+  if (rc != SQLITE_ROW) return db_error(d, "read", rc);
+  return std::optional<uint64_t>(static_cast<uint64_t>(st->i64(0)));
 }
 
 // ---------------------------------------------------------------- Impl
@@ -1165,7 +1183,12 @@ struct Ledger::Impl {
     if (rq.purchase)
       if (auto st = detail::check_no_live_purchase(d, *rq.purchase, now); !st) return st.error();
 
-    // 2. Envelope existence, expiry, protocol.
+    // 2. Envelope existence, expiry, protocol (its cap as tightened at run time, if it was).
+    if (env) {
+      auto t = envelope_tightening(d, env->name);
+      if (!t) return t.error();
+      if (*t && **t < env->cap_msat) env->cap_msat = **t;
+    }
     if (rq.envelope) {
       if (!env)
         return make_error("ENVELOPE_UNKNOWN", "no budget envelope named '" + *rq.envelope + "'",
@@ -1362,7 +1385,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
   Impl& im = *ledger->impl_;
   auto loaded = im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
   if (!loaded) return loaded.error();
-  static_assert(kSchemaVersion == 4, "add a migration step when bumping the schema version");
+  static_assert(kSchemaVersion == 5, "add a migration step when bumping the schema version");
   return ledger;
 }
 
@@ -1413,6 +1436,7 @@ Status Ledger::reset_policy_overrides() {
   const int64_t now = im.clock.now_unix();
   auto r = im.run<Ok>([&](Db& d) -> Status {
     if (auto s = im.write_overrides(d, std::nullopt, now); !s) return s.error();
+    if (int rc = d.exec("DELETE FROM envelope_tightenings"); rc != SQLITE_OK) return db_error(d, "reset", rc);
     std::lock_guard lk(im.pol_mu);
     im.effective = std::make_shared<const Policy>(im.configured);
     im.overrides_rev = -1;
@@ -1500,6 +1524,53 @@ Status Ledger::set_envelopes(std::vector<Envelope> envelopes) {
   std::lock_guard lk(im.pol_mu);
   im.envs = std::move(envelopes);
   return ok_status();
+}
+
+Status Ledger::tighten_envelope(const std::string& name, uint64_t cap_msat) {
+  Impl& im = *impl_;
+  std::optional<Envelope> env;
+  {
+    std::lock_guard lk(im.pol_mu);
+    for (const auto& e : im.envs)
+      if (e.name == name) env = e;
+  }
+  if (!env) return make_error("ENVELOPE_UNKNOWN", "no budget envelope named '" + name + "'", {{"envelope", name}});
+  const int64_t now = im.clock.now_unix();
+  auto r = im.run<Ok>([&](Db& d) -> Status {
+    auto t = envelope_tightening(d, name);
+    if (!t) return t.error();
+    const uint64_t current = *t ? std::min(**t, env->cap_msat) : env->cap_msat;
+    if (cap_msat > current)
+      return make_error("POLICY_LOOSEN_REFUSED",
+                        "envelope '" + name + "' has a cap of " + std::to_string(current / 1000) +
+                            " sats; it can only be lowered",
+                        {{"field", "envelope.cap_msat"}, {"fields", json::array({"envelope.cap_msat"})}});
+    auto st = d.prepare(
+        "INSERT INTO envelope_tightenings(name, cap_msat, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO "
+        "UPDATE SET cap_msat = MIN(cap_msat, excluded.cap_msat), updated_at = excluded.updated_at");
+    if (!st) return db_error(d, "prepare");
+    st->bind(1, name).bind(2, static_cast<int64_t>(cap_msat)).bind(3, now);
+    if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "write", rc);
+    return ok_status();
+  });
+  if (!r) return r.error();
+  log(LogLevel::notice, "spend", "envelope '" + name + "' cap tightened at run time");
+  return ok_status();
+}
+
+Result<std::map<std::string, uint64_t>> Ledger::envelope_tightenings() {
+  std::map<std::string, uint64_t> out;
+  auto r = impl_->run<Ok>([&](Db& d) -> Status {
+    out.clear();
+    auto st = d.prepare("SELECT name, cap_msat FROM envelope_tightenings ORDER BY name");
+    if (!st) return db_error(d, "prepare");
+    int rc;
+    while ((rc = st->step()) == SQLITE_ROW) out[st->text(0)] = static_cast<uint64_t>(st->i64(1));
+    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    return ok_status();
+  });
+  if (!r) return r.error();
+  return out;
 }
 
 std::vector<Envelope> Ledger::envelopes() const {
@@ -1708,7 +1779,10 @@ Result<StatusReport> Ledger::status(int64_t now) {
       if (!t) return t.error();
       rep.domains.push_back({"domain:" + pat, caps.per_call_msat, *t, std::nullopt});
     }
-    for (const auto& e : envs) {
+    for (auto e : envs) {
+      auto tight = envelope_tightening(d, e.name);
+      if (!tight) return tight.error();
+      if (*tight && **tight < e.cap_msat) e.cap_msat = **tight;
       auto t = sum_counted(d, now, Filter{Filter::envelope, e.name}, kLifetimeBit);
       if (!t) return t.error();
       WindowStatus ws;

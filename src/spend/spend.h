@@ -366,13 +366,20 @@ class Ledger {
   // (a payment's three calls write 14 pages instead of 19, with no temporary b-tree per write).
   // v3: envelope_anchors(name, ttl_seconds, anchored_at) — when each ttl_seconds envelope was first seen.
   // v4: purchases, idempotency_keys; payments gain request_expires_at, wallet_said(_at), resolved_by.
-  static constexpr int kSchemaVersion = 4;
+  // v5: envelope_tightenings(name, cap_msat) — caps lowered at run time by a token for its own envelope.
+  static constexpr int kSchemaVersion = 5;
 
   // ---- policy
   Policy policy() const;             // effective (configured merged with persisted tightenings)
   Policy configured_policy() const;
   Status tighten(const Policy& proposed);  // persisted; POLICY_LOOSEN_REFUSED if anything loosens
-  Status reset_policy_overrides();         // operator action only (never exposed to agents)
+  // Operator action only (never exposed to agents): clears the persisted tightenings of the policy and of
+  // envelopes.
+  Status reset_policy_overrides();
+  // A bearer-token caller's own tightening: lowers envelope `name`'s cap (persisted; the lower of the configured
+  // cap and every tightening applies). ENVELOPE_UNKNOWN; POLICY_LOOSEN_REFUSED when it would raise it.
+  Status tighten_envelope(const std::string& name, uint64_t cap_msat);
+  Result<std::map<std::string, uint64_t>> envelope_tightenings();  // name → cap_msat set at run time
   // Replaces the in-memory envelope set (POLICY_INVALID on an empty/duplicate name, bad cap/protocol/ttl).
   // An envelope with ttl_seconds expires at anchored_at + ttl_seconds, its anchor persisted per name in the
   // ledger: created at clock now the first time the name is seen, kept across restarts (an expired envelope stays

@@ -138,7 +138,7 @@ constexpr const char* kAllColumns =
 
 }  // namespace
 
-TEST_CASE("a v1 ledger file is migrated (v2, v3, v4) with every row, guard, budget and tightening intact") {
+TEST_CASE("a v1 ledger file is migrated (v2, v3, v4, v5) with every row, guard, budget and tightening intact") {
   TempDir dir;
   FakeClock clock;  // now = 1'700'000'000
   const int64_t now = clock.now_unix();
@@ -178,7 +178,7 @@ TEST_CASE("a v1 ledger file is migrated (v2, v3, v4) with every row, guard, budg
   Ledger& l = **opened;
   {
     RawDb raw(path);
-    CHECK(raw.dump("PRAGMA user_version") == "4\n");  // v1 → v2 → v3 → v4
+    CHECK(raw.dump("PRAGMA user_version") == "5\n");  // v1 → v2 → v3 → v4 → v5
     CHECK(raw.dump(kAllColumns) == before);  // every row and column, ids included
     // No IN list of more than two constants is left in the table's CHECKs or the partial indexes.
     std::string sql = raw.dump("SELECT sql FROM sqlite_master WHERE tbl_name = 'payments' AND sql IS NOT NULL");
@@ -239,7 +239,7 @@ TEST_CASE("a v1 ledger file is migrated (v2, v3, v4) with every row, guard, budg
   CHECK(p->fee_msat == std::optional<uint64_t>(20));
 }
 
-TEST_CASE("a v2 ledger file is migrated to v3 and v4 with every row intact and empty envelope_anchors, purchases and idempotency tables") {
+TEST_CASE("a v2 ledger file is migrated to v3, v4 and v5 with every row intact and empty envelope_anchors, purchases, idempotency and envelope-tightening tables") {
   TempDir dir;
   FakeClock clock;  // now = 1'700'000'000
   const int64_t now = clock.now_unix();
@@ -283,8 +283,9 @@ TEST_CASE("a v2 ledger file is migrated to v3 and v4 with every row intact and e
   {
     RawDb raw(path);
     CHECK(raw.dump("PRAGMA user_version") == std::to_string(Ledger::kSchemaVersion) + "\n");
-    CHECK(raw.dump("PRAGMA user_version") == "4\n");
+    CHECK(raw.dump("PRAGMA user_version") == "5\n");
     CHECK(raw.dump(kAllColumns) == before);
+    CHECK(raw.dump("SELECT count(*) FROM envelope_tightenings") == "0\n");  // v5
     // v4: the new columns are empty for old rows; the new tables exist and are empty.
     CHECK(raw.dump("SELECT count(*) FROM payments WHERE request_expires_at IS NOT NULL OR wallet_said IS NOT NULL"
                    " OR resolved_by IS NOT NULL") == "0\n");

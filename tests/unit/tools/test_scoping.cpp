@@ -426,3 +426,54 @@ TEST_CASE("list_transactions: a token sees only the wallet payments satwarden ma
   CHECK(hashes(w.call("list_transactions", json::object(), "agent-b", "env-b")) == std::set<std::string>{b});
   CHECK(w.call("list_transactions", json{{"type", "incoming"}}, "agent-a", "env-a").structured["transactions"].empty());
 }
+
+TEST_CASE("configure_budget: only the owner tightens the policy that binds everyone; a token only its own envelope") {
+  World w;
+  w.hosted();
+  w.cfg.tokens.push_back(config::Token{std::string(32, 'n'), "agent-n", ""});
+  const spend::Policy before = w.ledger->policy();
+  auto code = [](const mcp::ToolOutcome& o) { return o.is_error ? o.error.code : std::string(); };
+  // A token without an envelope: refused, nothing changes.
+  CHECK(code(w.call("configure_budget", json{{"day_sats", 1}}, "agent-n")) == "POLICY_AUTHORITY");
+  CHECK(code(w.call("configure_budget", json{{"lifetime_sats", 1}}, "agent-n")) == "POLICY_AUTHORITY");
+  // A token with an envelope: the global policy is not its to change, not even by tightening.
+  auto global = w.call("configure_budget", json{{"max_sats", 1}, {"deny_domains", {"x.example"}}}, "agent-a", "env-a");
+  CHECK(code(global) == "POLICY_AUTHORITY");
+  CHECK(global.error.message.find("nothing was changed") != std::string::npos);
+  CHECK(w.ledger->policy() == before);
+  // Its own envelope's cap: lowered (never raised), persisted, and binding only that envelope.
+  auto own = w.call("configure_budget", json{{"lifetime_sats", 100}}, "agent-a", "env-a");
+  REQUIRE_FALSE(own.is_error);
+  CHECK(code(w.call("configure_budget", json{{"lifetime_sats", 200}}, "agent-a", "env-a")) == "POLICY_LOOSEN_REFUSED");
+  CHECK(w.ledger->policy() == before);
+  auto tight = w.ledger->envelope_tightenings();
+  REQUIRE(tight);
+  CHECK(tight->at("env-a") == 100'000);
+  CHECK(tight->count("env-b") == 0);
+  auto st = w.ledger->status();
+  REQUIRE(st);
+  for (const auto& e : st->envelopes) {
+    if (e.scope == "envelope:env-a") CHECK(e.windows[0].limit_msat == std::optional<uint64_t>(100'000));
+    if (e.scope == "envelope:env-b") CHECK(e.windows[0].limit_msat == std::optional<uint64_t>(1'000'000));
+  }
+  // A reservation in env-a above the lowered cap is refused; env-b and the owner are untouched.
+  spend::ReserveRequest rq;
+  rq.client = "agent-a";
+  rq.tool = "pay_invoice";
+  rq.protocol = "bolt11";
+  rq.payment_hash = hash_of(0x90);
+  rq.amount_msat = 150'000;
+  rq.envelope = "env-a";
+  auto refused = w.ledger->reserve(rq);
+  REQUIRE_FALSE(refused);
+  INFO(refused.error().message);
+  CHECK(refused.error().code == "BUDGET_EXCEEDED");
+  rq.envelope = "env-b";
+  rq.client = "agent-b";
+  CHECK(w.ledger->reserve(rq));
+  // The owner resets run-time tightenings (CLI `satwarden policy reset-tightenings`).
+  REQUIRE(w.ledger->reset_policy_overrides());
+  tight = w.ledger->envelope_tightenings();
+  REQUIRE(tight);
+  CHECK(tight->empty());
+}
