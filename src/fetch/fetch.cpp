@@ -1,28 +1,29 @@
-// Fetcher: method/header checks, resolve-once + SSRF guard, pinned connection via cpp-httplib, body cap,
-// timeouts/cancellation, same-origin redirects.
-//
-// cpp-httplib 0.11.4 facts this relies on (checked against its source):
-//  * ClientImpl::create_client_socket() looks host_ up in addr_map_ (set_hostname_addr_map) and, when present,
-//    connects to that IP (getaddrinfo with AI_NUMERICHOST) — no name lookup; host_ is still used for the Host
-//    header, SNI (SSL_set_tlsext_host_name) and certificate host verification.
-//  * With a content_receiver set, the body goes only to the receiver; returning false aborts with Error::Canceled
-//    after status and headers were stored in our Response.
-//  * ClientImpl::stop() shuts the socket down from another thread (it waits for socket_mutex_, which send_ holds
-//    during connect/TLS handshake, so it takes effect once those — bounded by the connect timeout — finish).
-//  * Proxies are never configured here, so addr_map_ is never bypassed.
+// Fetcher: method/header checks, resolve-once + SSRF guard, our own HTTP/1.1 client (plain or OpenSSL TLS) to the
+// checked address, bounded response head (line length, header count, total header bytes), body cap,
+// timeouts/cancellation (every wait polls the deadline and `cancelled` every 20 ms), same-origin redirects.
+// TLS: certificate chain against the system store or Options::ca_file, host name (or IP) checked by OpenSSL
+// (X509_VERIFY_PARAM), SNI = the URL's host; the TCP connection goes to the address the guard checked, so DNS
+// rebinding has no window. One request per connection (Connection: close); no compression is asked for.
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
-
-#include <httplib.h>
 
 #include "fetch/internal.h"
 #include "sw_version.h"
@@ -91,6 +92,8 @@ Status check_options(const Options& o) {
   if (o.connect_timeout.count() <= 0 || o.read_timeout.count() <= 0 || o.total_timeout.count() <= 0)
     return bad("timeouts must be positive");
   if (o.max_redirects < 0 || o.max_redirects > 20) return bad("max_redirects must be 0..20");
+  if (o.max_header_line_bytes < 64 || o.max_headers == 0 || o.max_header_bytes < o.max_header_line_bytes)
+    return bad("header limits must allow at least one 64-byte line");
   for (const auto& m : o.allowed_methods)
     if (!is_token(m)) return bad("allowed_methods contains an invalid method");
   return ok_status();
@@ -209,12 +212,6 @@ Result<std::vector<std::string>> checked_addresses(const Url& url, const Options
   return addrs;
 }
 
-void split_ms(milliseconds d, time_t& sec, time_t& usec) {
-  if (d.count() < 1) d = milliseconds(1);
-  sec = static_cast<time_t>(d.count() / 1000);
-  usec = static_cast<time_t>((d.count() % 1000) * 1000);
-}
-
 milliseconds clamp_to(milliseconds want, SteadyClock::time_point deadline) {
   auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
   if (left.count() < 1) left = milliseconds(1);
@@ -242,198 +239,543 @@ std::string host_label(const Url& u, const std::string& ip) {
   return h;
 }
 
+// One connection (plain or TLS) with every wait bounded by an operation timeout, the fetch's deadline and
+// cancellation (polled every 20 ms).
+class Wire {
+ public:
+  enum class Wait { ready, timeout, deadline, cancelled };
+  Wire(SteadyClock::time_point deadline, const std::function<bool()>& cancelled)
+      : deadline_(deadline), cancelled_(cancelled) {}
+  ~Wire() {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Wire(const Wire&) = delete;
+  Wire& operator=(const Wire&) = delete;
+
+  Wait wait(short events, milliseconds op_timeout) {
+    const auto op_end = SteadyClock::now() + op_timeout;
+    for (;;) {
+      if (cancelled_ && cancelled_()) return Wait::cancelled;
+      auto now = SteadyClock::now();
+      if (now >= deadline_) return Wait::deadline;
+      // An operation timeout clamped to the deadline is the deadline.
+      if (now >= op_end) return deadline_ - now <= milliseconds(5) ? Wait::deadline : Wait::timeout;
+      auto slice = std::min({milliseconds(20), std::chrono::duration_cast<milliseconds>(op_end - now) + milliseconds(1),
+                             std::chrono::duration_cast<milliseconds>(deadline_ - now) + milliseconds(1)});
+      pollfd p{fd_, events, 0};
+      int n = ::poll(&p, 1, static_cast<int>(slice.count()));
+      if (n > 0) return Wait::ready;
+      if (n < 0 && errno != EINTR) return Wait::ready;  // let the next I/O call report the error
+    }
+  }
+
+  // Connects to ip:port. ready = connected; else why not (errno in err_).
+  Wait connect(const std::string& ip, uint16_t port, milliseconds timeout) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    auto parsed = detail::parse_ip(ip);
+    if (parsed && !parsed->v6) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      a->sin_family = AF_INET;
+      a->sin_port = htons(port);
+      std::memcpy(&a->sin_addr, parsed->b.data(), 4);
+      len = sizeof(sockaddr_in);
+    } else if (parsed) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      a->sin6_family = AF_INET6;
+      a->sin6_port = htons(port);
+      std::memcpy(&a->sin6_addr, parsed->b.data(), 16);
+      len = sizeof(sockaddr_in6);
+    } else {
+      err_ = EINVAL;
+      return Wait::ready;
+    }
+    fd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) {
+      err_ = errno;
+      return Wait::ready;
+    }
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) == 0) return Wait::ready;
+    if (errno != EINPROGRESS) {
+      err_ = errno;
+      return Wait::ready;
+    }
+    auto w = wait(POLLOUT, timeout);
+    if (w != Wait::ready) return w;
+    int so = 0;
+    socklen_t sl = sizeof so;
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &so, &sl);
+    err_ = so;
+    return Wait::ready;
+  }
+  int error() const { return err_; }
+
+  // TLS handshake with certificate and host-name verification. ready + ok=true on success.
+  struct TlsOutcome {
+    Wait wait = Wait::ready;
+    bool ok = false;
+    bool ca_failed = false;
+    long verify = X509_V_OK;
+  };
+  TlsOutcome tls(const Url& url, const Options& o, milliseconds timeout) {
+    TlsOutcome out;
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    if (!ctx_) return out;
+    SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    int loaded = o.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx_)
+                                   : SSL_CTX_load_verify_locations(ctx_, o.ca_file.c_str(), nullptr);
+    if (loaded != 1) {
+      out.ca_failed = true;
+      return out;
+    }
+    ssl_ = SSL_new(ctx_);
+    if (!ssl_) return out;
+    SSL_set_fd(ssl_, fd_);
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+    if (url.host_is_ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl_, url.host.c_str());
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0);
+    }
+    const auto end = SteadyClock::now() + timeout;
+    for (;;) {
+      ERR_clear_error();
+      int rc = SSL_connect(ssl_);
+      if (rc == 1) {
+        out.ok = true;
+        return out;
+      }
+      int e = SSL_get_error(ssl_, rc);
+      short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+      if (!ev) {
+        out.verify = SSL_get_verify_result(ssl_);
+        return out;
+      }
+      auto left = std::chrono::duration_cast<milliseconds>(end - SteadyClock::now());
+      auto w = wait(ev, std::max(left, milliseconds(0)));
+      if (w != Wait::ready) {
+        out.wait = w;
+        return out;
+      }
+    }
+  }
+
+  // Sends everything. ready on success; timeout/deadline/cancelled; or ready with error() set.
+  Wait send_all(std::string_view data, milliseconds timeout) {
+    size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n;
+      short ev = POLLOUT;
+      if (ssl_) {
+        ERR_clear_error();
+        int rc = SSL_write(ssl_, data.data() + off, static_cast<int>(std::min<size_t>(data.size() - off, 1 << 20)));
+        if (rc > 0) {
+          off += static_cast<size_t>(rc);
+          continue;
+        }
+        int e = SSL_get_error(ssl_, rc);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+          err_ = EPIPE;
+          return Wait::ready;
+        }
+        ev = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        n = -1;
+      } else {
+        n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+        if (n > 0) {
+          off += static_cast<size_t>(n);
+          continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          err_ = errno;
+          return Wait::ready;
+        }
+      }
+      auto w = wait(ev, timeout);
+      if (w != Wait::ready) return w;
+    }
+    return Wait::ready;
+  }
+
+  // Reads some bytes into buf (at most cap). ready with n > 0 = data; n == 0 = EOF; error() set on failure.
+  Wait recv_some(char* buf, size_t cap, size_t& n, milliseconds timeout) {
+    n = 0;
+    for (;;) {
+      short ev = POLLIN;
+      if (ssl_) {
+        ERR_clear_error();
+        int rc = SSL_read(ssl_, buf, static_cast<int>(cap));
+        if (rc > 0) {
+          n = static_cast<size_t>(rc);
+          return Wait::ready;
+        }
+        int e = SSL_get_error(ssl_, rc);
+        if (e == SSL_ERROR_ZERO_RETURN) return Wait::ready;
+        if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) return Wait::ready;  // closed without close_notify
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+          err_ = EPROTO;
+          return Wait::ready;
+        }
+        ev = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+      } else {
+        ssize_t r = ::recv(fd_, buf, cap, 0);
+        if (r >= 0) {
+          n = static_cast<size_t>(r);
+          return Wait::ready;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          err_ = errno;
+          return Wait::ready;
+        }
+      }
+      auto w = wait(ev, timeout);
+      if (w != Wait::ready) return w;
+    }
+  }
+
+ private:
+  SteadyClock::time_point deadline_;
+  const std::function<bool()>& cancelled_;
+  int fd_ = -1;
+  int err_ = 0;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+};
+
+// Reading a response: bytes arrive into `buf`; the head is parsed with bounded lines, count and size, then the
+// body is framed (Content-Length, chunked, or until the connection closes) and capped.
+struct ResponseReader {
+  Wire& wire;
+  milliseconds read_timeout;
+  std::string buf;
+  size_t pos = 0;
+  bool eof = false;
+  std::optional<Wire::Wait> stopped;  // timeout / deadline / cancelled
+  int io_error = 0;
+
+  // More bytes (at most 16 KiB per call). False at EOF, error or stop.
+  bool more() {
+    if (pos > 0 && pos == buf.size()) {
+      buf.clear();
+      pos = 0;
+    }
+    char tmp[16384];
+    size_t n = 0;
+    auto w = wire.recv_some(tmp, sizeof tmp, n, read_timeout);
+    if (w != Wire::Wait::ready) {
+      stopped = w;
+      return false;
+    }
+    if (wire.error()) {
+      io_error = wire.error();
+      return false;
+    }
+    if (n == 0) {
+      eof = true;
+      return false;
+    }
+    buf.append(tmp, n);
+    return true;
+  }
+
+  // One line (CRLF or LF stripped) of at most `limit` bytes. nullopt: EOF/error/stop, or `too_long` set.
+  std::optional<std::string> line(size_t limit, bool& too_long) {
+    size_t scanned = 0;  // relative to pos (more() may move the unconsumed bytes to the front)
+    for (;;) {
+      auto nl = buf.find('\n', pos + scanned);
+      if (nl != std::string::npos) {
+        if (nl - pos > limit + 1) {
+          too_long = true;
+          return std::nullopt;
+        }
+        std::string l = buf.substr(pos, nl - pos);
+        pos = nl + 1;
+        if (!l.empty() && l.back() == '\r') l.pop_back();
+        return l;
+      }
+      if (buf.size() - pos > limit + 1) {
+        too_long = true;
+        return std::nullopt;
+      }
+      scanned = buf.size() - pos;
+      if (!more()) return std::nullopt;
+    }
+  }
+};
+
 HopResult do_hop(const HopInput& in, const Options& o, SteadyClock::time_point deadline,
                  const std::function<bool()>& cancelled) {
   HopResult out;
   const Url& url = *in.url;
   const bool https = url.scheme == "https";
-  std::unique_ptr<httplib::ClientImpl> cli;
-  httplib::SSLClient* ssl = nullptr;
-  if (https) {
-    auto s = std::make_unique<httplib::SSLClient>(url.host, url.port);
-    ssl = s.get();
-    cli = std::move(s);
-  } else {
-    cli = std::make_unique<httplib::ClientImpl>(url.host, url.port);
+  const std::string where = host_label(url, in.ip);
+  json d{{"host", url.host}, {"address", in.ip}};
+  Wire wire(deadline, cancelled);
+  // A stop (timeout / deadline / cancel) as an error.
+  auto stopped = [&](Wire::Wait w, const std::string& while_doing, const std::string& timeout_msg) {
+    if (w == Wire::Wait::cancelled) return make_error("CANCELLED", "request to " + where + " cancelled");
+    if (w == Wire::Wait::deadline)
+      return make_error("TIMEOUT", "total timeout of " + std::to_string(o.total_timeout.count()) + " ms exceeded (" +
+                                       where + ", " + while_doing + ")");
+    return make_error("TIMEOUT", timeout_msg, d);
+  };
+
+  // 1. Connect (and TLS), within the connect timeout.
+  const milliseconds connect_timeout = clamp_to(o.connect_timeout, deadline);
+  auto w = wire.connect(in.ip, url.port, connect_timeout);
+  if (w == Wire::Wait::timeout) {
+    out.connect_failed = true;
+    out.error = make_error("UNREACHABLE", "connecting to " + where + " timed out", d);
+    return out;
   }
-  cli->set_hostname_addr_map({{url.host, in.ip}});
-  cli->set_keep_alive(false);
-  cli->set_follow_location(false);  // redirects are decided (and re-checked) here, never inside httplib
-  cli->set_url_encode(false);       // the target was encoded by parse_url; httplib would turn '+' into %2B
-  cli->set_decompress(false);       // never inflate: the body cap must bound what we hold, not what we read
-  cli->set_compress(false);
-  time_t sec = 0, usec = 0;
-  split_ms(clamp_to(o.connect_timeout, deadline), sec, usec);
-  cli->set_connection_timeout(sec, usec);
-  const milliseconds read_timeout = clamp_to(o.read_timeout, deadline);
-  split_ms(read_timeout, sec, usec);
-  cli->set_read_timeout(sec, usec);
-  cli->set_write_timeout(sec, usec);
+  if (w != Wire::Wait::ready) {
+    out.error = stopped(w, "connecting", "");
+    return out;
+  }
+  if (wire.error()) {
+    out.connect_failed = true;
+    d["errno"] = std::strerror(wire.error());
+    out.error = make_error("UNREACHABLE", "could not connect to " + where + " (refused or unreachable)", d);
+    return out;
+  }
   if (https) {
-    cli->enable_server_certificate_verification(true);
-    if (!o.ca_file.empty()) cli->set_ca_cert_path(o.ca_file);
+    auto t = wire.tls(url, o, clamp_to(o.connect_timeout, deadline));
+    if (t.wait == Wire::Wait::timeout) {
+      out.error = make_error("TLS_FAILED", "TLS handshake with " + where + " timed out", d);
+      return out;
+    }
+    if (t.wait != Wire::Wait::ready) {
+      out.error = stopped(t.wait, "TLS handshake", "");
+      return out;
+    }
+    if (t.ca_failed) {
+      out.error = make_error("TLS_FAILED",
+                             std::string("could not load CA certificates") +
+                                 (o.ca_file.empty() ? " (system store)" : " from the configured ca_file") + " for " +
+                                 where, d);
+      return out;
+    }
+    if (!t.ok) {
+      if (t.verify != X509_V_OK) {
+        std::string why = (t.verify == X509_V_ERR_HOSTNAME_MISMATCH || t.verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
+                              ? "certificate does not match host name '" + url.host + "'"
+                              : X509_verify_cert_error_string(t.verify);
+        d["verify_result"] = t.verify;
+        out.error = make_error("TLS_FAILED", "certificate verification failed for " + where + ": " + why, d);
+      } else {
+        out.error = make_error("TLS_FAILED", "TLS handshake with " + where + " failed", d);
+      }
+      return out;
+    }
   }
 
-  httplib::Request req;
-  req.method = in.method;
-  req.path = url.target;
-  bool has_ua = false;
+  // 2. The request. Headers are sent as given (checked by check_headers); framing headers are ours.
+  std::string req = in.method + " " + url.target + " HTTP/1.1\r\n";
+  std::string host_hdr = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  if (!((url.scheme == "http" && url.port == 80) || (url.scheme == "https" && url.port == 443)))
+    host_hdr += ":" + std::to_string(url.port);
+  req += "Host: " + host_hdr + "\r\n";
+  bool has_ua = false, has_accept = false;
   for (const auto& [k, v] : *in.headers) {
     has_ua = has_ua || ascii_iequals(k, "user-agent");
-    req.headers.emplace(k, v);
+    has_accept = has_accept || ascii_iequals(k, "accept");
+    req += k + ": " + v + "\r\n";
   }
-  if (!has_ua) req.headers.emplace("User-Agent", o.user_agent.empty() ? "satwarden/" SW_VERSION : o.user_agent);
-  req.body = *in.body;
+  if (!has_ua) req += "User-Agent: " + (o.user_agent.empty() ? std::string("satwarden/" SW_VERSION) : o.user_agent) + "\r\n";
+  if (!has_accept) req += "Accept: */*\r\n";
+  const bool body_method = in.method == "POST" || in.method == "PUT" || in.method == "PATCH";
+  if (!in.body->empty() || body_method) req += "Content-Length: " + std::to_string(in.body->size()) + "\r\n";
+  req += "Connection: close\r\n\r\n";
+  req += *in.body;
+  const milliseconds read_timeout = clamp_to(o.read_timeout, deadline);
+  w = wire.send_all(req, read_timeout);
+  if (w != Wire::Wait::ready) {
+    out.error = stopped(w, "sending the request", "sending the request to " + where + " timed out");
+    return out;
+  }
+  if (wire.error()) {
+    out.error = make_error("UNREACHABLE", "connection to " + where + " lost while sending the request", d);
+    return out;
+  }
 
-  // State shared with the watchdog thread and httplib callbacks.
-  enum : int { kRunning = 0, kCancelled = 1, kDeadline = 2 };
-  std::atomic<int> stop_reason{kRunning};
-  std::atomic<int64_t> last_activity{SteadyClock::now().time_since_epoch().count()};
-  auto touch = [&] { last_activity.store(SteadyClock::now().time_since_epoch().count()); };
+  // 3. The response head, bounded: each line, the number of header lines and their total size.
+  ResponseReader rd{wire, read_timeout, {}, 0, false, std::nullopt, 0};
+  auto read_failed = [&](const std::string& doing) -> Error {
+    if (rd.stopped)
+      return stopped(*rd.stopped, doing,
+                     "no response from " + where + " within the read timeout of " + std::to_string(o.read_timeout.count()) +
+                         " ms");
+    return make_error("BAD_RESPONSE", "connection closed or invalid HTTP response from " + where + " (" + doing + ")", d);
+  };
+  auto too_big = [&](const std::string& what) {
+    d["limit"] = what;
+    return make_error("BAD_RESPONSE", "the response from " + where + " has " + what +
+                                          "; it was refused without reading further", d);
+  };
+  Response& r = out.response;
+  size_t head_bytes = 0;
+  for (int interim = 0;; ++interim) {
+    bool too_long = false;
+    auto status_line = rd.line(o.max_header_line_bytes, too_long);
+    if (too_long) {
+      out.error = too_big("a status line longer than " + std::to_string(o.max_header_line_bytes) + " bytes");
+      return out;
+    }
+    if (!status_line) {
+      out.error = read_failed("reading the status line");
+      return out;
+    }
+    // "HTTP/1.x SP 3DIGIT [SP reason]"
+    const std::string& sl = *status_line;
+    if (sl.size() < 12 || sl.compare(0, 7, "HTTP/1.") != 0 || sl[8] != ' ' || !std::isdigit(static_cast<unsigned char>(sl[9])) ||
+        !std::isdigit(static_cast<unsigned char>(sl[10])) || !std::isdigit(static_cast<unsigned char>(sl[11])) ||
+        (sl.size() > 12 && sl[12] != ' ')) {
+      out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (not an HTTP/1.x status line)", d);
+      return out;
+    }
+    r.status = std::stoi(sl.substr(9, 3));
+    r.headers.clear();
+    head_bytes += sl.size();
+    for (;;) {
+      auto hl = rd.line(o.max_header_line_bytes, too_long);
+      if (too_long) {
+        out.error = too_big("a header line longer than " + std::to_string(o.max_header_line_bytes) + " bytes");
+        return out;
+      }
+      if (!hl) {
+        out.error = read_failed("reading the headers");
+        return out;
+      }
+      if (hl->empty()) break;
+      head_bytes += hl->size() + 2;
+      if (head_bytes > o.max_header_bytes) {
+        out.error = too_big("header lines totalling more than " + std::to_string(o.max_header_bytes) + " bytes");
+        return out;
+      }
+      if (r.headers.size() >= o.max_headers) {
+        out.error = too_big("more than " + std::to_string(o.max_headers) + " header lines");
+        return out;
+      }
+      if ((*hl)[0] == ' ' || (*hl)[0] == '\t') {
+        out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (folded header line)", d);
+        return out;
+      }
+      auto colon = hl->find(':');
+      if (colon == std::string::npos || colon == 0 || !is_token(std::string_view(*hl).substr(0, colon))) {
+        out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (malformed header line)", d);
+        return out;
+      }
+      std::string_view v = std::string_view(*hl).substr(colon + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      r.headers.emplace_back(ascii_lower(hl->substr(0, colon)), std::string(v));
+    }
+    if (r.status >= 200 || r.status == 101) break;
+    if (interim >= 10) {
+      out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (too many interim responses)", d);
+      return out;
+    }
+  }
+
+  // 4. The body, capped at max_body_bytes: Content-Length, chunked, or until the connection closes.
   std::string body;
   bool truncated = false;
   const size_t cap = o.max_body_bytes;
-
-  req.response_handler = [&](const httplib::Response&) {
-    touch();
-    return stop_reason.load() == kRunning;
-  };
-  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-    touch();
-    if (stop_reason.load() != kRunning) return false;
+  auto take = [&](std::string_view data) {  // false once the cap is reached
     size_t room = cap - body.size();
-    if (n > room) {
-      body.append(data, room);
+    if (data.size() > room) {
+      body.append(data.substr(0, room));
       truncated = true;
-      return false;  // stop reading: never hold more than the cap
+      return false;
     }
-    body.append(data, n);
+    body.append(data);
     return true;
   };
-
-  std::mutex wm;
-  std::condition_variable wcv;
-  bool finished = false;
-  std::thread watchdog;
-  try {
-    watchdog = std::thread([&] {
-      std::unique_lock<std::mutex> lk(wm);
-      while (!finished) {
-        wcv.wait_for(lk, milliseconds(20));
-        if (finished) break;
-        int reason = kRunning;
-        if (cancelled && cancelled())
-          reason = kCancelled;
-        else if (SteadyClock::now() >= deadline)
-          reason = kDeadline;
-        if (reason != kRunning) {
-          int expected = kRunning;
-          stop_reason.compare_exchange_strong(expected, reason);
-          lk.unlock();
-          cli->stop();  // repeated every tick: a stop() during connect has nothing to shut down yet
-          lk.lock();
+  const bool no_body = in.method == "HEAD" || r.status == 204 || r.status == 304 || r.status < 200;
+  std::string te = ascii_lower(r.header("transfer-encoding").value_or(""));
+  auto cls = r.header_values("content-length");
+  if (!no_body && te.find("chunked") != std::string::npos) {
+    for (bool go = true; go;) {
+      bool too_long = false;
+      auto size_line = rd.line(1024, too_long);
+      if (!size_line) {
+        out.error = too_long ? too_big("a chunk-size line longer than 1024 bytes") : read_failed("reading the body");
+        return out;
+      }
+      std::string hex = size_line->substr(0, size_line->find(';'));
+      while (!hex.empty() && (hex.back() == ' ' || hex.back() == '\t')) hex.pop_back();
+      if (hex.empty() || hex.size() > 15 || !std::all_of(hex.begin(), hex.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
+        out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (bad chunk size)", d);
+        return out;
+      }
+      size_t left = std::stoull(hex, nullptr, 16);
+      if (left == 0) break;  // trailers are not read: the connection closes anyway
+      while (left > 0) {
+        if (rd.pos == rd.buf.size() && !rd.more()) {
+          out.error = read_failed("reading the body");
+          return out;
         }
+        size_t n = std::min(left, rd.buf.size() - rd.pos);
+        go = take(std::string_view(rd.buf).substr(rd.pos, n));
+        rd.pos += n;
+        left -= n;
+        if (!go) break;
       }
-    });
-  } catch (...) {
-    // No watchdog: connect/read timeouts (clamped to the deadline) still bound the request.
-  }
-  auto join = [&] {
-    {
-      std::lock_guard<std::mutex> lk(wm);
-      finished = true;
-    }
-    wcv.notify_all();
-    if (watchdog.joinable()) watchdog.join();
-  };
-
-  httplib::Response res;
-  httplib::Error err = httplib::Error::Success;
-  bool ok = false;
-  try {
-    ok = cli->send(req, res, err);
-  } catch (...) {
-    join();
-    out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + host_label(url, in.ip));
-    return out;
-  }
-  join();
-
-  const std::string where = host_label(url, in.ip);
-  if (stop_reason.load() == kCancelled) {
-    out.error = make_error("CANCELLED", "request to " + where + " cancelled");
-    return out;
-  }
-  // httplib's own timeouts are clamped to the deadline, so they may fire just before the watchdog does.
-  const bool past_deadline = SteadyClock::now() + milliseconds(5) >= deadline;
-  const bool timeout_error = err == httplib::Error::Read || err == httplib::Error::Write ||
-                             err == httplib::Error::ConnectionTimeout || err == httplib::Error::SSLConnection;
-  if (stop_reason.load() == kDeadline || (!ok && !truncated && past_deadline && timeout_error)) {
-    out.error = make_error("TIMEOUT", "total timeout of " + std::to_string(o.total_timeout.count()) +
-                                          " ms exceeded (" + where + ")");
-    return out;
-  }
-  if (!ok && !truncated) {
-    using E = httplib::Error;
-    auto silent_ms = std::chrono::duration_cast<milliseconds>(
-        SteadyClock::now().time_since_epoch() - SteadyClock::duration(last_activity.load()));
-    json d{{"host", url.host}, {"address", in.ip}, {"httplib_error", httplib::to_string(err)}};
-    switch (err) {
-      case E::Connection:
-      case E::BindIPAddress:
-        out.connect_failed = true;
-        out.error = make_error("UNREACHABLE", "could not connect to " + where + " (refused or unreachable)", d);
-        break;
-      case E::ConnectionTimeout:
-        out.connect_failed = true;
-        out.error = make_error("UNREACHABLE", "connecting to " + where + " timed out", d);
-        break;
-      case E::Read:
-        // httplib reports a read timeout, a closed connection and a malformed response all as Error::Read;
-        // a silence at least (almost) as long as the read timeout can only be the timeout.
-        if (silent_ms.count() * 10 >= read_timeout.count() * 9)
-          out.error = make_error("TIMEOUT", "no response from " + where + " within the read timeout of " +
-                                                std::to_string(o.read_timeout.count()) + " ms", d);
-        else
-          out.error = make_error("BAD_RESPONSE", "connection closed or invalid HTTP response from " + where, d);
-        break;
-      case E::Write:
-        out.error = make_error("UNREACHABLE", "connection to " + where + " lost while sending the request", d);
-        break;
-      case E::Canceled:
-        out.error = make_error("CANCELLED", "request to " + where + " cancelled", d);
-        break;
-      case E::SSLConnection:
-        out.error = make_error("TLS_FAILED", "TLS handshake with " + where + " failed", d);
-        break;
-      case E::SSLLoadingCerts:
-        out.error = make_error("TLS_FAILED",
-                               std::string("could not load CA certificates") +
-                                   (o.ca_file.empty() ? " (system store)" : " from the configured ca_file") +
-                                   " for " + where, d);
-        break;
-      case E::SSLServerVerification: {
-        long v = ssl ? ssl->get_openssl_verify_result() : 0;
-        std::string why = v != X509_V_OK ? X509_verify_cert_error_string(v)
-                                         : "certificate does not match host name '" + url.host + "'";
-        d["verify_result"] = v;
-        out.error = make_error("TLS_FAILED", "certificate verification failed for " + where + ": " + why, d);
-        break;
+      if (!go) break;
+      auto crlf = rd.line(2, too_long);
+      if (!crlf || !crlf->empty()) {
+        out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (bad chunk framing)", d);
+        return out;
       }
-      case E::Compression:
-        out.error = make_error("BAD_RESPONSE", "could not decode the response body from " + where, d);
-        break;
-      default:
-        out.error = make_error("BAD_RESPONSE", "request to " + where + " failed (" + httplib::to_string(err) + ")", d);
-        break;
     }
-    return out;
+  } else if (!no_body && !cls.empty()) {
+    const std::string& cl = cls.front();
+    for (const auto& other : cls)
+      if (other != cl) {
+        out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (conflicting Content-Length)", d);
+        return out;
+      }
+    if (cl.empty() || cl.size() > 18 || !std::all_of(cl.begin(), cl.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (bad Content-Length)", d);
+      return out;
+    }
+    size_t left = std::stoull(cl);
+    while (left > 0) {
+      if (rd.pos == rd.buf.size() && !rd.more()) {
+        out.error = read_failed("reading the body");
+        return out;
+      }
+      size_t n = std::min(left, rd.buf.size() - rd.pos);
+      bool go = take(std::string_view(rd.buf).substr(rd.pos, n));
+      rd.pos += n;
+      left -= n;
+      if (!go) break;
+    }
+  } else if (!no_body) {
+    for (;;) {
+      if (rd.pos < rd.buf.size()) {
+        bool go = take(std::string_view(rd.buf).substr(rd.pos));
+        rd.pos = rd.buf.size();
+        if (!go) break;
+      }
+      if (!rd.more()) {
+        if (rd.stopped || rd.io_error) {
+          out.error = read_failed("reading the body");
+          return out;
+        }
+        break;  // EOF ends the body
+      }
+    }
   }
 
-  Response& r = out.response;
-  r.status = res.status;
-  for (const auto& [k, v] : res.headers) r.headers.emplace_back(ascii_lower(k), v);
-  r.content_type = res.get_header_value("Content-Type");
+  r.content_type = r.header("content-type").value_or("");
   r.body = std::move(body);
   r.truncated = truncated;
   r.remote_ip = in.ip;

@@ -1,8 +1,10 @@
 // sw::fetch — outbound HTTP(S) for paid APIs, behind an SSRF guard. The URL's host is resolved ONCE; every
-// resolved address must be publicly routable (or allow-listed), and the connection goes to that checked address
-// (cpp-httplib set_hostname_addr_map), so DNS rebinding has no window while TLS SNI and certificate checks still
-// use the host name. HTTPS verifies certificates (system store, or Options::ca_file). Bodies are capped
-// (truncated=true beyond the cap); 3xx are returned as-is unless same-origin following is enabled.
+// resolved address must be publicly routable (or allow-listed), and the connection goes to that checked address,
+// so DNS rebinding has no window while TLS SNI and certificate checks still use the host name. HTTPS verifies
+// certificates (system store, or Options::ca_file). Everything a server sends is bounded: the status line and each
+// header line (max_header_line_bytes), the number of header lines and their total size (BAD_RESPONSE naming the
+// limit, without reading further), and the body (truncated=true beyond the cap). 3xx are returned as-is unless
+// same-origin following is enabled.
 // Thread-safety: Fetcher is stateless; fetch() may run concurrently from many threads. `cancelled` is polled from
 // the calling thread AND a helper thread, so it must be thread-safe (e.g. reads an atomic).
 // Errors (never exceptions): URL_INVALID, URL_FORBIDDEN, METHOD_NOT_ALLOWED, HEADER_INVALID, OPTIONS_INVALID,
@@ -88,6 +90,9 @@ struct Options {
   std::chrono::milliseconds read_timeout{15000};    // max silence while waiting for/reading the response
   std::chrono::milliseconds total_timeout{30000};   // whole fetch incl. DNS and redirects
   std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_header_line_bytes = 32 * 1024;  // status line and each header line
+  std::size_t max_headers = 128;                  // header lines
+  std::size_t max_header_bytes = 128 * 1024;      // all header lines together
   RedirectPolicy redirects = RedirectPolicy::none;
   int max_redirects = 5;
   std::string ca_file;     // PEM bundle replacing the system CA store (tests, private CAs)

@@ -1,16 +1,22 @@
+// The MCP HTTP transport (Streamable HTTP + legacy HTTP+SSE) on the bounded HTTP/1.1 front (front.h).
+// The front's loop thread runs precheck() on every complete header block (routing, Host, Origin, bearer token)
+// before any body byte is read; handlers run on its workers. Answers that wait for a tool (a JSON-mode POST) or
+// stream (SSE) are completed through a Stream bound to the connection, so no thread waits on a client.
 #include <arpa/inet.h>
-#include <httplib.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cctype>
-#include <cstring>
 #include <condition_variable>
-#include <deque>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "crypto/crypto.h"
+#include "fetch/fetch.h"
+#include "transport/front.h"
 #include "transport/transport.h"
 
 namespace sw::transport {
@@ -18,35 +24,63 @@ namespace sw::transport {
 namespace {
 
 using Clk = std::chrono::steady_clock;
+using http1::ConnId;
+using http1::Front;
+using HReq = http1::Request;
+using HRes = http1::Response;
 
-// One SSE/JSON stream towards the client: a POST's response stream, a GET stream, or a legacy /sse stream.
+std::string sse_event(const std::string& event, const std::string& data) {
+  std::string out = "event: " + event + "\n";
+  out += "data: " + data + "\n\n";  // our JSON is compact: no newlines inside
+  return out;
+}
+
+// One answer towards the client, bound to the connection that asked: a POST answered as JSON (its response
+// completes the HTTP response), a POST answered as SSE (ends after its response), or a GET /mcp or legacy /sse
+// stream (until the session ends or the client leaves). Pushes after the end are dropped.
 struct Stream {
+  enum class Kind { post_json, post_sse, get };
+  Stream(Front& f, ConnId c, Kind k) : front(f), conn(c), kind(k) {}
+  Front& front;
+  const ConnId conn;
+  const Kind kind;
   std::mutex mu;
-  std::condition_variable cv;
-  struct Msg {
-    std::string text;  // compact JSON
-    bool response;
-  };
-  std::deque<Msg> q;
-  bool response_seen = false;  // a POST stream ends after its response
-  bool json_mode = false;      // a POST answered as plain JSON: only its response goes here
-  bool closed = false;         // session ended / server stopping
-  void push(std::string text, bool is_response) {
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      if (closed) return;
-      if (q.size() >= 10000) return;  // bounded: a client that never reads loses notifications, not memory
-      q.push_back(Msg{std::move(text), is_response});
-      if (is_response) response_seen = true;
+  HRes pending;       // post_json: status and headers of the answer-to-be
+  bool ended = false;
+  bool json_mode() const { return kind == Kind::post_json; }
+  void push(const std::string& text, bool is_response) {
+    std::lock_guard<std::mutex> lk(mu);
+    if (ended) return;
+    if (kind == Kind::post_json) {
+      if (!is_response) return;
+      HRes r = pending;
+      r.set_content(text, "application/json");
+      front.respond(conn, std::move(r));
+      ended = true;
+      return;
     }
-    cv.notify_all();
+    // Notifications may be dropped when the client does not read; a response never is.
+    front.stream_write(conn, sse_event("message", text), /*droppable=*/!is_response);
+    if (kind == Kind::post_sse && is_response) {
+      front.stream_end(conn);
+      ended = true;
+    }
   }
+  // Session ended, request cancelled, or server stopping. A JSON-mode POST still waiting gets 202 (no response
+  // will come: MCP cancellation); a stream finishes.
   void close() {
-    {
-      std::lock_guard<std::mutex> lk(mu);
-      closed = true;
+    std::lock_guard<std::mutex> lk(mu);
+    if (ended) return;
+    ended = true;
+    if (kind == Kind::post_json) {
+      HRes r = pending;
+      r.status = 202;
+      r.body.clear();
+      r.content_type.clear();
+      front.respond(conn, std::move(r));
+    } else {
+      front.stream_end(conn);
     }
-    cv.notify_all();
   }
 };
 
@@ -162,23 +196,18 @@ std::optional<std::string> origin_host(std::string_view origin) {
   return host;
 }
 
-std::string sse_event(const std::string& event, const std::string& data) {
-  std::string out = "event: " + event + "\n";
-  out += "data: " + data + "\n\n";  // our JSON is compact: no newlines inside
-  return out;
-}
-
 json rpc_error_body(int code, const std::string& message) {
   return mcp::make_error_response(nullptr, code, message);
 }
+
 
 }  // namespace
 
 struct Impl {
   mcp::Server& server;
   const config::Config& cfg;
-  httplib::Server http;
-  std::thread listen_thread;
+  HttpLimits limits;
+  std::unique_ptr<Front> front;
   std::thread reaper;
   int bound_port = 0;
   std::atomic<bool> stopping{false};
@@ -186,15 +215,15 @@ struct Impl {
   mutable std::mutex mu;
   std::condition_variable reaper_cv;
   std::map<std::string, std::shared_ptr<HttpSession>> sessions;
-  std::vector<crypto::Hash32> token_hashes;  // sha256(token): compared in constant time
+  std::vector<std::array<uint8_t, 32>> token_hashes;
 
-  Impl(mcp::Server& s, const config::Config& c) : server(s), cfg(c) {
+  Impl(mcp::Server& s, const config::Config& c, const HttpLimits& l) : server(s), cfg(c), limits(l) {
     for (const auto& t : cfg.tokens) token_hashes.push_back(crypto::sha256(t.token));
   }
 
   // ------------------------------------------------------------------ security
-  // Returns the token label ("" when no tokens are configured), or sets an error response.
-  std::optional<std::string> authorize(const httplib::Request& req, httplib::Response& res) {
+  // Returns the token label ("http-anonymous" when no tokens are configured), or sets an error response.
+  std::optional<std::string> authorize(const HReq& req, HRes& res) {
     // DNS-rebinding guard: on loopback, the Host must be a loopback name or explicitly allowed.
     if (cfg.loopback_bind() || !cfg.allowed_hosts.empty()) {
       std::string host = host_only(req.get_header_value("Host"));
@@ -245,16 +274,72 @@ struct Impl {
     return "";
   }
 
-  static void reply_status(httplib::Response& res, int status, const std::string& message,
-                           int code = mcp::kInvalidRequest) {
+  static void reply_status(HRes& res, int status, const std::string& message, int code = mcp::kInvalidRequest) {
     res.status = status;
     res.set_content(json_dump(rpc_error_body(code, message)), "application/json");
   }
 
+  // On the front's loop thread, from the header block alone (no body byte has been read yet): Host rules (400),
+  // routing (404/405), Host/Origin/token (403/401), /healthz. nullopt = read the body and run the handler.
+  std::optional<HRes> precheck(HReq& req) {
+    HRes res;
+    // RFC 9112 §3.2: a request with more than one Host line, an invalid Host value, or (HTTP/1.1) none at all is a
+    // 400 — before any route, /healthz included, and before the Host allow-list looks at it.
+    size_t hosts = req.get_header_value_count("Host");
+    if (hosts > 1 || (hosts == 0 && req.version == "HTTP/1.1") ||
+        (hosts == 1 && !valid_host_value(req.get_header_value("Host")))) {
+      reply_status(res, 400, hosts > 1 ? "Bad Request: more than one Host header" : "Bad Request: invalid Host header");
+      return res;
+    }
+    const std::string& p = req.path;
+    const std::string& m = req.method;
+    const char* allow = nullptr;
+    if (p == "/mcp") {
+      if (m != "POST" && m != "GET" && m != "DELETE") allow = "GET, POST, DELETE";
+    } else if (p == "/sse" || p == "/healthz") {
+      if (m != "GET") allow = "GET";
+    } else if (p == "/messages") {
+      if (m != "POST") allow = "POST";
+    } else {
+      reply_status(res, 404, "Not Found");
+      return res;
+    }
+    if (allow) {
+      res.set_header("Allow", allow);
+      reply_status(res, 405, "Method Not Allowed");
+      return res;
+    }
+    if (p == "/healthz") {
+      res.set_content("{\"status\":\"ok\"}", "application/json");
+      return res;
+    }
+    auto label = authorize(req, res);
+    if (!label) return res;
+    req.label = *label;
+    return std::nullopt;
+  }
+
+  // On a worker: the route's handler. nullopt when a Stream took the exchange over.
+  std::optional<HRes> handle(HReq& req, ConnId conn) {
+    HRes res;
+    if (stopping) {
+      res.status = 503;
+      res.set_content(json_dump(rpc_error_body(mcp::kInternalError, "Server is stopping")), "application/json");
+      return res;
+    }
+    const std::string& p = req.path;
+    if (p == "/mcp") {
+      if (req.method == "POST") return handle_post(req, res, conn);
+      if (req.method == "GET") return handle_get(req, res, conn);
+      return handle_delete(req, res);
+    }
+    if (p == "/sse") return handle_legacy_sse(req, res, conn);
+    return handle_legacy_post(req, res);
+  }
+
   // The session a request names in Mcp-Session-Id: 400 without the header, 404 when unknown, legacy, or created by
   // another token (a session belongs to its token). Sets the response and returns null on failure.
-  std::shared_ptr<HttpSession> streamable_session(const httplib::Request& req, httplib::Response& res,
-                                                  const std::string& label) {
+  std::shared_ptr<HttpSession> streamable_session(const HReq& req, HRes& res, const std::string& label) {
     std::string sid = req.get_header_value("Mcp-Session-Id");
     if (sid.empty()) {
       reply_status(res, 400, "Bad Request: Mcp-Session-Id header is required");
@@ -280,18 +365,18 @@ struct Impl {
                                                auto s = weak.lock();
                                                if (!s) return;
                                                std::shared_ptr<Stream> st;
+                                               bool response = is_response_msg(msg);
                                                {
                                                  std::lock_guard<std::mutex> lk(s->mu);
-                                                 bool response = is_response_msg(msg);
                                                  if (!related.empty()) {
                                                    auto it = s->request_streams.find(related);
                                                    if (it != s->request_streams.end() &&
-                                                       (response || !it->second->json_mode))
+                                                       (response || !it->second->json_mode()))
                                                      st = it->second;
                                                  }
                                                  if (!st) st = s->get_stream;
                                                }
-                                               if (st) st->push(json_dump(msg), is_response_msg(msg));
+                                               if (st) st->push(json_dump(msg), response);
                                              });
     std::lock_guard<std::mutex> lk(mu);
     if (sessions.size() >= cfg.max_sessions) return nullptr;
@@ -311,9 +396,13 @@ struct Impl {
       sessions.erase(hs->id);
     }
     hs->mcp->cancel_all();
-    std::lock_guard<std::mutex> lk(hs->mu);
-    if (hs->get_stream) hs->get_stream->close();
-    for (auto& [k, s] : hs->request_streams) s->close();
+    std::vector<std::shared_ptr<Stream>> streams;
+    {
+      std::lock_guard<std::mutex> lk(hs->mu);
+      if (hs->get_stream) streams.push_back(hs->get_stream);
+      for (auto& [k, s] : hs->request_streams) streams.push_back(s);
+    }
+    for (auto& s : streams) s->close();
   }
 
   void reap_loop() {
@@ -338,43 +427,10 @@ struct Impl {
     }
   }
 
-  // ------------------------------------------------------------------ streaming helper
-  // Streams `st` as SSE until the response was sent (post=true) or the stream closes / the client leaves.
-  static bool pump_sse(const std::shared_ptr<Stream>& st, httplib::DataSink& sink, bool post,
-                       const std::atomic<bool>& stopping) {
-    auto last_write = Clk::now();
-    std::unique_lock<std::mutex> lk(st->mu);
-    for (;;) {
-      st->cv.wait_for(lk, std::chrono::milliseconds(500), [&] { return !st->q.empty() || st->closed; });
-      while (!st->q.empty()) {
-        std::string text = std::move(st->q.front().text);
-        st->q.pop_front();
-        lk.unlock();
-        std::string ev = sse_event("message", text);
-        if (!sink.write(ev.data(), ev.size())) return false;
-        last_write = Clk::now();
-        lk.lock();
-      }
-      if ((post && st->response_seen) || st->closed || stopping) {
-        lk.unlock();
-        sink.done();
-        return true;
-      }
-      if (!sink.is_writable()) return false;
-      if (Clk::now() - last_write > std::chrono::seconds(15)) {  // keep-alive comment; detects gone clients
-        lk.unlock();
-        static const std::string ping = ": keep-alive\n\n";
-        if (!sink.write(ping.data(), ping.size())) return false;
-        last_write = Clk::now();
-        lk.lock();
-      }
-    }
-  }
-
   // ------------------------------------------------------------------ Streamable HTTP
   // A cancelled request never gets a response (MCP cancellation), so the POST waiting for it would otherwise
   // hang until the session ends. Closing its stream ends it now: JSON mode answers 202, an SSE stream finishes.
-  // A response queued before the cancel still goes out (the waiters drain the queue before looking at `closed`).
+  // A response pushed before the cancel has already gone to the connection.
   static void end_cancelled_stream(HttpSession& hs, const json& msg) {
     auto p = msg.find("params");
     if (p == msg.end() || !p->is_object()) return;
@@ -389,13 +445,12 @@ struct Impl {
     if (st) st->close();
   }
 
-  void handle_post(const httplib::Request& req, httplib::Response& res) {
-    auto label = authorize(req, res);
-    if (!label) return;
+  std::optional<HRes> handle_post(const HReq& req, HRes& res, ConnId conn) {
+    const std::string& label = req.label;
     std::string ctype = ascii_lower(req.get_header_value("Content-Type"));
     if (ctype.rfind("application/json", 0) != 0) {
       reply_status(res, 415, "Content-Type must be application/json");
-      return;
+      return res;
     }
     std::string accept = ascii_lower(req.get_header_value("Accept"));
     bool accepts_sse = accept.find("text/event-stream") != std::string::npos;
@@ -403,7 +458,7 @@ struct Impl {
                         accept.find("*/*") != std::string::npos;
     if (!accepts_sse && !accepts_json) {
       reply_status(res, 406, "Accept must include application/json or text/event-stream");
-      return;
+      return res;
     }
     // Bounded nesting (mcp::parse_message): a body nesting ~90,000 arrays would otherwise overflow the stack when
     // the tree is copied. No session is needed to send one, so this comes before anything else looks at it.
@@ -411,7 +466,7 @@ struct Impl {
     if (!parsed) {
       res.status = 400;
       res.set_content(json_dump(mcp::parse_failure_response(parsed.error())), "application/json");
-      return;
+      return res;
     }
     const json& msg = *parsed;
     json err;
@@ -419,29 +474,29 @@ struct Impl {
     if (kind == mcp::Kind::invalid) {
       res.status = 400;
       res.set_content(json_dump(err), "application/json");
-      return;
+      return res;
     }
     bool is_init = kind == mcp::Kind::request && msg["method"] == "initialize";
     std::shared_ptr<HttpSession> hs;
     if (is_init) {
-      hs = new_session(*label, false);
+      hs = new_session(label, false);
       if (!hs) {
         res.status = 503;
         res.set_header("Retry-After", "5");
         res.set_content(json_dump(rpc_error_body(mcp::kInternalError, "Too many sessions; try again later")),
                         "application/json");
-        return;
+        return res;
       }
       res.set_header("Mcp-Session-Id", hs->id);
     } else {
-      hs = streamable_session(req, res, *label);
-      if (!hs) return;
+      hs = streamable_session(req, res, label);
+      if (!hs) return res;
       if (req.has_header("MCP-Protocol-Version")) {
         std::string v = req.get_header_value("MCP-Protocol-Version");
         const auto& sv = mcp::supported_versions();
         if (std::find(sv.begin(), sv.end(), v) == sv.end()) {
           reply_status(res, 400, "Bad Request: unsupported MCP-Protocol-Version " + v);
-          return;
+          return res;
         }
       }
     }
@@ -451,7 +506,7 @@ struct Impl {
       if (kind == mcp::Kind::notification && msg["method"] == "notifications/cancelled")
         end_cancelled_stream(*hs, msg);
       res.status = 202;
-      return;
+      return res;
     }
 
     std::string key = msg["id"].dump();
@@ -461,8 +516,7 @@ struct Impl {
                           msg["params"].contains("_meta") && msg["params"]["_meta"].is_object() &&
                           msg["params"]["_meta"].contains("progressToken");
     bool use_sse = accepts_sse && (!accepts_json || wants_progress);
-    auto st = std::make_shared<Stream>();
-    st->json_mode = !use_sse;
+    auto st = std::make_shared<Stream>(*front, conn, use_sse ? Stream::Kind::post_sse : Stream::Kind::post_json);
     {
       std::lock_guard<std::mutex> lk(hs->mu);
       if (hs->request_streams.count(key)) {
@@ -470,138 +524,109 @@ struct Impl {
         res.set_content(json_dump(mcp::make_error_response(msg["id"], mcp::kInvalidRequest,
                                                            "Invalid Request: request id is already in use")),
                         "application/json");
-        return;
+        return res;
       }
       hs->request_streams[key] = st;
       ++hs->open_requests;
     }
-    auto finish = [hs, key] {
+    // Registered before anything can answer: runs once the answer is written or the client is gone.
+    front->on_done(conn, [hs, key, st] {
       std::lock_guard<std::mutex> lk(hs->mu);
-      hs->request_streams.erase(key);
+      auto it = hs->request_streams.find(key);
+      if (it != hs->request_streams.end() && it->second == st) hs->request_streams.erase(it);
       --hs->open_requests;
       hs->last_active = Clk::now();
-    };
-    hs->mcp->handle(msg, /*run_inline=*/!use_sse);
+    });
     if (use_sse) {
-      res.set_header("Cache-Control", "no-cache");
-      res.set_chunked_content_provider(
-          "text/event-stream",
-          [this, st](size_t, httplib::DataSink& sink) { return pump_sse(st, sink, true, stopping); },
-          [finish](bool) { finish(); });
-      return;
+      HRes head;
+      head.content_type = "text/event-stream";
+      head.headers = res.headers;  // Mcp-Session-Id on initialize
+      head.set_header("Cache-Control", "no-cache");
+      front->stream_begin(conn, std::move(head));
+    } else {
+      st->pending.headers = res.headers;
     }
-    // JSON mode: wait for the response (bounded by the session's life; a payment can take a minute).
-    std::string response;
-    {
-      std::unique_lock<std::mutex> lk(st->mu);
-      for (;;) {
-        st->cv.wait_for(lk, std::chrono::seconds(1), [&] { return !st->q.empty() || st->closed; });
-        bool got = false;
-        while (!st->q.empty()) {
-          auto m = std::move(st->q.front());
-          st->q.pop_front();
-          if (m.response) {
-            response = std::move(m.text);
-            got = true;
-            break;
-          }
-        }
-        if (got || st->closed || stopping) break;
-      }
-    }
-    finish();
-    if (response.empty()) {  // cancelled or the session ended before a response existed
-      res.status = 202;
-      return;
-    }
-    res.set_content(response, "application/json");
+    // JSON mode runs the call on this worker (saves two thread switches); its response completes the answer.
+    hs->mcp->handle(msg, /*run_inline=*/!use_sse);
+    if (stopping) st->close();
+    return std::nullopt;
   }
 
-  void handle_get(const httplib::Request& req, httplib::Response& res) {
-    auto label = authorize(req, res);
-    if (!label) return;
+  std::optional<HRes> handle_get(const HReq& req, HRes& res, ConnId conn) {
     std::string accept = ascii_lower(req.get_header_value("Accept"));
     if (accept.find("text/event-stream") == std::string::npos) {
       res.status = 405;
       res.set_header("Allow", "POST, DELETE");
       res.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, "GET needs Accept: text/event-stream")),
                       "application/json");
-      return;
+      return res;
     }
-    auto hs = streamable_session(req, res, *label);
-    if (!hs) return;
-    auto st = std::make_shared<Stream>();
+    auto hs = streamable_session(req, res, req.label);
+    if (!hs) return res;
+    auto st = std::make_shared<Stream>(*front, conn, Stream::Kind::get);
     {
       std::lock_guard<std::mutex> lk(hs->mu);
       if (hs->get_stream) {
         reply_status(res, 409, "This session already has a GET stream");
-        return;
+        return res;
       }
       hs->get_stream = st;
     }
-    res.set_header("Cache-Control", "no-cache");
     std::weak_ptr<HttpSession> weak = hs;
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, st](size_t, httplib::DataSink& sink) { return pump_sse(st, sink, false, stopping); },
-        [weak, st](bool) {
-          if (auto s = weak.lock()) {
-            std::lock_guard<std::mutex> lk(s->mu);
-            if (s->get_stream == st) s->get_stream.reset();
-            s->last_active = Clk::now();
-          }
-        });
+    front->on_done(conn, [weak, st] {
+      if (auto s = weak.lock()) {
+        std::lock_guard<std::mutex> lk(s->mu);
+        if (s->get_stream == st) s->get_stream.reset();
+        s->last_active = Clk::now();
+      }
+    });
+    HRes head;
+    head.content_type = "text/event-stream";
+    head.set_header("Cache-Control", "no-cache");
+    front->stream_begin(conn, std::move(head));
+    if (stopping) st->close();
+    return std::nullopt;
   }
 
-  void handle_delete(const httplib::Request& req, httplib::Response& res) {
-    auto label = authorize(req, res);
-    if (!label) return;
-    auto hs = streamable_session(req, res, *label);
-    if (!hs) return;
+  std::optional<HRes> handle_delete(const HReq& req, HRes& res) {
+    auto hs = streamable_session(req, res, req.label);
+    if (!hs) return res;
     end_session(hs);
     res.status = 200;
+    return res;
   }
 
   // ------------------------------------------------------------------ legacy HTTP+SSE (2024-11-05)
-  void handle_legacy_sse(const httplib::Request& req, httplib::Response& res) {
-    auto label = authorize(req, res);
-    if (!label) return;
-    auto hs = new_session(*label, true);
+  std::optional<HRes> handle_legacy_sse(const HReq& req, HRes& res, ConnId conn) {
+    auto hs = new_session(req.label, true);
     if (!hs) {
       res.status = 503;
       res.set_header("Retry-After", "5");
       res.set_content("too many sessions", "text/plain");
-      return;
+      return res;
     }
-    auto st = std::make_shared<Stream>();
+    auto st = std::make_shared<Stream>(*front, conn, Stream::Kind::get);
     {
       std::lock_guard<std::mutex> lk(hs->mu);
       hs->get_stream = st;
     }
-    res.set_header("Cache-Control", "no-cache");
-    std::string endpoint = "/messages?sessionId=" + hs->id;
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, st, endpoint, sent = std::make_shared<bool>(false)](size_t, httplib::DataSink& sink) {
-          if (!*sent) {
-            *sent = true;
-            std::string ev = sse_event("endpoint", endpoint);
-            if (!sink.write(ev.data(), ev.size())) return false;
-          }
-          return pump_sse(st, sink, false, stopping);
-        },
-        [this, hs](bool) { end_session(hs); });  // the legacy session lives exactly as long as its stream
+    front->on_done(conn, [this, hs] { end_session(hs); });  // the legacy session lives exactly as long as its stream
+    HRes head;
+    head.content_type = "text/event-stream";
+    head.set_header("Cache-Control", "no-cache");
+    front->stream_begin(conn, std::move(head));
+    front->stream_write(conn, sse_event("endpoint", "/messages?sessionId=" + hs->id), false);
+    if (stopping) st->close();
+    return std::nullopt;
   }
 
-  void handle_legacy_post(const httplib::Request& req, httplib::Response& res) {
-    auto label = authorize(req, res);
-    if (!label) return;
+  std::optional<HRes> handle_legacy_post(const HReq& req, HRes& res) {
     std::string sid = req.get_param_value("sessionId");
     auto hs = sid.empty() ? nullptr : find_session(sid);
-    if (!hs || !hs->legacy || hs->token_label != *label) {
+    if (!hs || !hs->legacy || hs->token_label != req.label) {
       res.status = 404;
       res.set_content("Session not found", "text/plain");
-      return;
+      return res;
     }
     auto parsed = mcp::parse_message(req.body);  // bounded nesting, as for /mcp
     if (!parsed) {
@@ -610,66 +635,22 @@ struct Impl {
       res.set_content(parsed.error().code == "JSON_TOO_DEEP" ? "Invalid message: nested too deeply"
                                                              : "Invalid message: not JSON",
                       "text/plain");
-      return;
+      return res;
     }
     hs->touch();
     hs->mcp->handle(*parsed);
     res.status = 202;
     res.set_content("Accepted", "text/plain");
+    return res;
   }
 
   Status start() {
-    size_t threads = cfg.http_threads;
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    http.set_payload_max_length(cfg.max_body_bytes);
-    http.set_keep_alive_max_count(100000);
-    // Short idle keep-alive: stop() waits for idle connections, and Docker gives 10 s to exit after SIGTERM.
-    http.set_keep_alive_timeout(2);
-    // Bodies without Content-Length (chunked) would bypass the size cap in cpp-httplib 0.11: refuse them
-    // before anything is read (411). MCP clients send Content-Length.
-    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-      // RFC 9112 §3.2: a request with more than one Host line, an invalid Host value, or (HTTP/1.1) none at all is
-      // a 400 — before any route, /healthz included, and before the Host allow-list looks at it.
-      size_t hosts = req.get_header_value_count("Host");
-      if (hosts > 1 || (hosts == 0 && req.version == "HTTP/1.1") ||
-          (hosts == 1 && !valid_host_value(req.get_header_value("Host")))) {
-        reply_status(res, 400, hosts > 1 ? "Bad Request: more than one Host header" : "Bad Request: invalid Host header");
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      if (req.method == "POST" && req.has_header("Transfer-Encoding")) {
-        reply_status(res, 411, "Length Required: send Content-Length");
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    http.set_read_timeout(30, 0);
-    http.set_write_timeout(30, 0);
-    http.set_tcp_nodelay(true);
-    http.Post("/mcp", [this](const httplib::Request& q, httplib::Response& r) { handle_post(q, r); });
-    http.Get("/mcp", [this](const httplib::Request& q, httplib::Response& r) { handle_get(q, r); });
-    http.Delete("/mcp", [this](const httplib::Request& q, httplib::Response& r) { handle_delete(q, r); });
-    http.Get("/sse", [this](const httplib::Request& q, httplib::Response& r) { handle_legacy_sse(q, r); });
-    http.Post("/messages", [this](const httplib::Request& q, httplib::Response& r) { handle_legacy_post(q, r); });
-    http.Get("/healthz", [](const httplib::Request&, httplib::Response& r) {
-      r.set_content("{\"status\":\"ok\"}", "application/json");
-    });
-    // 413 for oversized bodies comes from set_payload_max_length; give it a JSON body.
-    http.set_error_handler([](const httplib::Request&, httplib::Response& r) {
-      if (r.body.empty()) {
-        std::string m = r.status == 413 ? "Payload Too Large" : r.status == 404 ? "Not Found" : "HTTP error";
-        r.set_content(json_dump(rpc_error_body(mcp::kInvalidRequest, m)), "application/json");
-      }
-    });
-    if (cfg.port == 0) {
-      bound_port = http.bind_to_any_port(cfg.host);
-      if (bound_port <= 0) return make_error("HTTP_BIND_FAILED", "cannot bind " + cfg.host + " on any port");
-    } else {
-      if (!http.bind_to_port(cfg.host, cfg.port))
-        return make_error("HTTP_BIND_FAILED", "cannot bind " + cfg.host + ":" + std::to_string(cfg.port) +
-                                                  " (in use, or not an address of this machine)");
-      bound_port = cfg.port;
-    }
-    listen_thread = std::thread([this] { http.listen_after_bind(); });
+    front = std::make_unique<Front>(
+        limits, cfg.max_body_bytes, std::max<size_t>(1, cfg.http_threads),
+        [this](HReq& req) { return precheck(req); },
+        [this](HReq& req, ConnId conn) { return handle(req, conn); });
+    if (auto st = front->start(cfg.host, cfg.port); !st) return st;
+    bound_port = front->port();
     reaper = std::thread([this] { reap_loop(); });
     return ok_status();
   }
@@ -686,8 +667,7 @@ struct Impl {
       for (auto& [id, hs] : sessions) all.push_back(hs);
     }
     for (auto& hs : all) end_session(hs);
-    http.stop();
-    if (listen_thread.joinable()) listen_thread.join();
+    if (front) front->stop();
     if (reaper.joinable()) reaper.join();
   }
 };
@@ -697,7 +677,8 @@ namespace {
 // copies of the C++ runtime (SW_STATIC_DEPS), so nothing but values crosses between them.
 class HttpServerImpl final : public HttpServer {
  public:
-  HttpServerImpl(mcp::Server& server, const config::Config& config) : impl_(std::make_unique<Impl>(server, config)) {}
+  HttpServerImpl(mcp::Server& server, const config::Config& config, const HttpLimits& limits)
+      : impl_(std::make_unique<Impl>(server, config, limits)) {}
   ~HttpServerImpl() override { stop(); }
   Status start() override {
     try {
@@ -743,9 +724,10 @@ sw::Result<sw::fetch::Response> module_fetch(const sw::fetch::Request& rq, const
 extern "C" sw::transport::FetchFn sw_fetch_entry() { return &module_fetch; }
 
 // The module's entry point (see make_http_server).
-extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config) {
+extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config,
+                                                            const sw::transport::HttpLimits* limits) {
   try {
-    return new sw::transport::HttpServerImpl(*server, *config);
+    return new sw::transport::HttpServerImpl(*server, *config, limits ? *limits : sw::transport::HttpLimits{});
   } catch (...) {
     return nullptr;  // the loader reports it
   }

@@ -9,7 +9,8 @@
 
 // Defined in http.cpp. Weak: present when sw_transport_http is linked statically (tests), else null and the
 // module is loaded at run time.
-extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config)
+extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config,
+                                                            const sw::transport::HttpLimits* limits)
     __attribute__((weak));
 
 extern "C" sw::transport::FetchFn sw_fetch_entry() __attribute__((weak));
@@ -61,15 +62,16 @@ Result<void*> module_symbol(const char* name) {
 }
 }  // namespace
 
-Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config) {
-  using Create = HttpServer* (*)(mcp::Server*, const config::Config*);
+Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config,
+                                                     const HttpLimits& limits) {
+  using Create = HttpServer* (*)(mcp::Server*, const config::Config*, const HttpLimits*);
   Create create = sw_http_server_create;
   if (!create) {
     auto sym = module_symbol("sw_http_server_create");
     if (!sym) return sym.error();
     create = reinterpret_cast<Create>(*sym);
   }
-  HttpServer* made = create(&server, &config);
+  HttpServer* made = create(&server, &config, &limits);
   if (!made) return make_error("HTTP_START_FAILED", "the HTTP transport could not be created");
   return std::unique_ptr<HttpServer>(made);
 }

@@ -1,18 +1,27 @@
 // sw::transport — moves MCP messages between clients and an mcp::Server.
 // stdio: newline-delimited JSON-RPC on stdin/stdout (stdout carries protocol messages only).
-// HTTP (cpp-httplib): Streamable HTTP at /mcp (POST → JSON or SSE, GET stream, DELETE, Mcp-Session-Id,
-// MCP-Protocol-Version checked, 202 for notifications, 404 for unknown sessions) and the legacy HTTP+SSE transport
-// (GET /sse → `endpoint` event, POST /messages?sessionId=…). Security on every request: exactly one well-formed
-// Host (RFC 9112: two, a malformed one, or none on HTTP/1.1 → 400); Host and Origin checked against loopback +
-// allow-lists (403) — loopback means "localhost", 127.0.0.0/8 or [::1], parsed, and an Origin must be exactly
-// scheme://host[:port] (userinfo, paths, "null" unless allow-listed, and anything malformed are foreign); bearer
-// tokens (constant-time, 401 + WWW-Authenticate) whenever tokens are configured — always when bound beyond
-// loopback; body cap (413); JSON nesting bounded (mcp::parse_message, 400); session cap (503); idle sessions expire.
+// HTTP: Streamable HTTP at /mcp (POST → JSON or SSE, GET stream, DELETE, Mcp-Session-Id, MCP-Protocol-Version
+// checked, 202 for notifications, 404 for unknown sessions) and the legacy HTTP+SSE transport (GET /sse →
+// `endpoint` event, POST /messages?sessionId=…), plus GET /healthz.
+// The HTTP/1.1 front is our own (http.cpp): ONE event-loop thread (epoll) owns every connection, reads and parses
+// with every resource bounded (HttpLimits) BEFORE anything is authenticated, and hands only complete, checked
+// requests to a worker pool (config http_threads); responses and SSE streams are written back by the loop. A
+// slow or idle connection costs a file descriptor and a few KB, never a thread, and is evicted by deadline or,
+// at the connection caps, oldest first.
+// Security on every request: exactly one well-formed Host (RFC 9112: two, a malformed one, or none on HTTP/1.1 →
+// 400); Host and Origin checked against loopback + allow-lists (403) — loopback means "localhost", 127.0.0.0/8 or
+// [::1], parsed, and an Origin must be exactly scheme://host[:port] (userinfo, paths, "null" unless allow-listed,
+// and anything malformed are foreign); bearer tokens (constant-time, 401 + WWW-Authenticate) whenever tokens are
+// configured — always when bound beyond loopback; all of it decided from the header block, before a body byte is
+// read. Bodies: Content-Length only (Transfer-Encoding → 411, any method), above max_body_bytes → 413 before
+// reading; JSON nesting bounded (mcp::parse_message, 400); session cap (503); idle sessions expire.
 // Over stdio, each line goes through mcp::Session::handle_text, with the same nesting bound.
 // Thread-safety: HttpServer methods are thread-safe; stop() may be called from any thread (e.g. a signal watcher).
 // Errors: start() returns Error{code: "HTTP_BIND_FAILED"}; per-request failures become HTTP statuses.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -26,6 +35,29 @@ namespace sw::transport {
 // for in-flight calls. Returns the process exit code.
 int run_stdio(mcp::Server& server);
 
+// What one client can make the HTTP front hold. Every limit applies before authentication. Answers: request line
+// too long → 414; a header line, too many headers or too large a header block → 431; header block not complete
+// within header_timeout → 408; body not complete within body_timeout → 408; Transfer-Encoding → 411; body over
+// config max_body_bytes → 413; all bodies in flight over max_buffered_body_bytes → 503. Each of these closes the
+// connection (after reading and discarding what the client still sends, for at most linger_timeout / 1 MiB, so it
+// sees the answer).
+struct HttpLimits {
+  size_t max_request_line = 8192;
+  size_t max_header_line = 8192;
+  size_t max_headers = 100;
+  size_t max_header_bytes = 32768;                     // request line + all header lines
+  std::chrono::milliseconds header_timeout{10000};     // whole header block, from its first byte
+  std::chrono::milliseconds idle_timeout{5000};        // open connection with no request started (new or kept alive)
+  std::chrono::milliseconds body_timeout{30000};       // whole body, from the end of the header block
+  std::chrono::milliseconds write_timeout{30000};      // a response not making progress (client not reading)
+  std::chrono::milliseconds linger_timeout{1000};      // draining after an error answer
+  size_t max_connections = 1024;                       // open connections; also kept 128 under RLIMIT_NOFILE
+  size_t max_connections_per_client = 512;             // per client IP address
+  size_t max_buffered_body_bytes = size_t(64) << 20;   // request bodies being received, all connections together
+  size_t max_stream_backlog = size_t(4) << 20;         // unsent SSE bytes per connection; notifications beyond are dropped
+  int listen_backlog = 4096;                           // accept queue (the kernel caps it at net.core.somaxconn)
+};
+
 class HttpServer {
  public:
   virtual ~HttpServer() = default;
@@ -37,10 +69,13 @@ class HttpServer {
 };
 
 // Creates the HTTP transport. In the satwarden binary it lives in a module (libsatwarden_http.so, next to the
-// binary) that is loaded only when HTTP is asked for, so a stdio server never maps cpp-httplib and its OpenSSL
-// initialisation (~4 MB of RSS). Binaries that link sw_transport_http statically use that copy instead.
+// binary) that is loaded only when HTTP is asked for, so a stdio server never maps it and libssl's
+// initialisation. Binaries that link sw_transport_http statically use that copy instead.
 // Error: HTTP_MODULE_MISSING naming the paths tried.
-Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config);
+// At the connection caps, a new connection evicts the oldest connection of that client (per-client cap) or of
+// anyone (total cap) that is idle or still sending its request; when none is, the new one is answered 503.
+Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config,
+                                                     const HttpLimits& limits = {});
 
 // The outbound fetcher (sw::fetch::Fetcher::fetch), also living in the HTTP module for the same reason; loaded on
 // first use and cached. Error HTTP_MODULE_MISSING.

@@ -65,6 +65,10 @@ struct NwcWallet::Impl {
   bool info_loaded = false;  // an info event arrived, or EOSE from every relay / timeout said there is none
   bool info_loading = false;  // one caller fetches the info event; concurrent callers wait for it
   bool info_done = false;     // `encryption` is chosen
+  std::chrono::steady_clock::time_point info_started;     // when the info subscription was opened
+  std::chrono::steady_clock::time_point info_first_eose;  // first relay's EOSE for it
+  std::set<std::string> info_eose;                        // relays that said EOSE
+  std::string info_sub;
   std::vector<std::string> info_caps;
   std::vector<std::string> info_notifications;
   std::optional<std::string> info_encryption_tag;  // nullopt: no tag (→ nip04)
@@ -84,61 +88,78 @@ struct NwcWallet::Impl {
   std::atomic<uint64_t> notes_received{0};
 
   // ---------------------------------------------------------------- info event
-  void load_info() {
+  // Learns the wallet's encryption from its 13194 info event. Single flight: the first caller subscribes; the
+  // subscription runs on its own while callers wait, each only until its own deadline (the pay or read timeout
+  // of its request). It concludes when an info event arrives, every relay said EOSE, 300 ms after the first EOSE,
+  // or info_timeout after it started (then: no event → NIP-04). False when `deadline` passed first.
+  bool load_info(std::chrono::steady_clock::time_point deadline) {
+    using SClk = std::chrono::steady_clock;
     std::unique_lock<std::mutex> lk(info_mu);
-    if (info_done) return;
-    if (info_loading) {  // single flight: one info subscription however many requests start at once
-      info_cv.wait(lk, [&] { return info_done; });
-      return;
+    if (info_done) return true;
+    if (!info_loading) {
+      info_loading = true;
+      info_started = SClk::now();
+      lk.unlock();
+      std::string sub = "nwc-info-" + std::to_string(sub_counter++);
+      size_t relay_count = uri.relays.size();
+      json filter{{"kinds", {kInfoKind}}, {"authors", {uri.wallet_pubkey_hex}}, {"limit", 1}};
+      pool->subscribe(
+          sub, json::array({filter}),
+          [this](const std::string&, const json& raw) {
+            auto ev = nostr::event_from_json(raw);
+            if (!ev || ev->kind != kInfoKind || ev->pubkey != uri.wallet_pubkey_hex || !nostr::verify_event(*ev))
+              return;
+            std::lock_guard<std::mutex> g(info_mu);
+            if (ev->created_at <= info_created_at) return;  // keep the newest (replaceable event)
+            info_created_at = ev->created_at;
+            info_caps = split_caps(ev->content);
+            auto enc = nostr::tag_value(*ev, "encryption");
+            info_encryption_tag = enc;
+            auto notes = nostr::tag_value(*ev, "notifications");
+            info_notifications = notes ? split_caps(*notes) : std::vector<std::string>{};
+            info_loaded = true;
+            info_cv.notify_all();
+          },
+          [this, relay_count](const std::string& relay_url) {
+            std::lock_guard<std::mutex> g(info_mu);
+            if (info_eose.empty()) info_first_eose = SClk::now();
+            info_eose.insert(relay_url);
+            if (info_eose.size() >= relay_count) info_loaded = true;
+            info_cv.notify_all();
+          });
+      lk.lock();
+      info_sub = sub;
     }
-    info_loading = true;
-    lk.unlock();
-    std::string sub = "nwc-info-" + std::to_string(sub_counter++);
-    auto eose_relays = std::make_shared<std::set<std::string>>();
-    size_t relay_count = uri.relays.size();
-    json filter{{"kinds", {kInfoKind}}, {"authors", {uri.wallet_pubkey_hex}}, {"limit", 1}};
-    pool->subscribe(
-        sub, json::array({filter}),
-        [this](const std::string&, const json& raw) {
-          auto ev = nostr::event_from_json(raw);
-          if (!ev || ev->kind != kInfoKind || ev->pubkey != uri.wallet_pubkey_hex || !nostr::verify_event(*ev)) return;
-          std::lock_guard<std::mutex> g(info_mu);
-          if (ev->created_at <= info_created_at) return;  // keep the newest (replaceable event)
-          info_created_at = ev->created_at;
-          info_caps = split_caps(ev->content);
-          auto enc = nostr::tag_value(*ev, "encryption");
-          info_encryption_tag = enc;
-          auto notes = nostr::tag_value(*ev, "notifications");
-          info_notifications = notes ? split_caps(*notes) : std::vector<std::string>{};
-          info_loaded = true;
-          info_cv.notify_all();
-        },
-        [this, eose_relays, relay_count](const std::string& relay_url) {
-          std::lock_guard<std::mutex> g(info_mu);
-          eose_relays->insert(relay_url);
-          if (eose_relays->size() >= relay_count) info_loaded = true;
-          info_cv.notify_all();
-        });
-    lk.lock();
-    // Done when an info event arrived or every relay said EOSE; once one relay has said EOSE, give the others a
-    // short grace instead of the full timeout (a dead relay must not delay every first request).
-    info_cv.wait_for(lk, opt.info_timeout, [&] { return info_loaded || !eose_relays->empty(); });
-    if (!info_loaded) info_cv.wait_for(lk, std::chrono::milliseconds(300), [&] { return info_loaded; });
-    info_loaded = true;  // after the timeout: proceed with what we have (no event → NIP-04)
-    // Choose: NIP-44 v2 whenever offered, else NIP-04 (no tag, or no info event at all, means NIP-04).
-    encryption = "nip04";
-    if (info_encryption_tag) {
-      for (auto& s : split_caps(*info_encryption_tag))
-        if (s == "nip44_v2") encryption = "nip44_v2";
+    for (;;) {
+      if (info_done) return true;
+      auto now = SClk::now();
+      // Done when an info event arrived or every relay said EOSE; once one relay has said EOSE, give the others a
+      // short grace instead of the full timeout (a dead relay must not delay every first request).
+      auto conclude_at = info_started + opt.info_timeout;
+      if (!info_eose.empty()) conclude_at = std::min(conclude_at, info_first_eose + std::chrono::milliseconds(300));
+      if (info_loaded || now >= conclude_at) {
+        info_loaded = true;  // after the timeout: proceed with what we have (no event → NIP-04)
+        // Choose: NIP-44 v2 whenever offered, else NIP-04 (no tag, or no info event at all, means NIP-04).
+        encryption = "nip04";
+        if (info_encryption_tag) {
+          for (auto& sc : split_caps(*info_encryption_tag))
+            if (sc == "nip44_v2") encryption = "nip44_v2";
+        }
+        info_done = true;
+        std::string sub = info_sub;
+        lk.unlock();
+        info_cv.notify_all();
+        if (!sub.empty()) pool->unsubscribe(sub);
+        return true;
+      }
+      if (now >= deadline) return false;
+      info_cv.wait_until(lk, std::min(deadline, conclude_at));
     }
-    info_done = true;
-    lk.unlock();
-    info_cv.notify_all();
-    pool->unsubscribe(sub);
   }
 
-  std::string scheme() {
-    load_info();
+  // The scheme to use, or nullopt when it was not known by `deadline`.
+  std::optional<std::string> scheme(std::chrono::steady_clock::time_point deadline) {
+    if (!load_info(deadline)) return std::nullopt;
     std::lock_guard<std::mutex> g(info_mu);
     return encryption;
   }
@@ -236,8 +257,24 @@ struct NwcWallet::Impl {
   }
 
   // ---------------------------------------------------------------- one request
+  // One NIP-47 request. `timeout` bounds the whole call: learning the wallet's encryption, the relays taking the
+  // request, and the reply — never timeout + publish timeout.
   Result<json> request(const std::string& method, const json& params, std::chrono::milliseconds timeout) {
-    std::string enc = scheme();
+    using SClk = std::chrono::steady_clock;
+    const auto started = SClk::now();
+    const auto deadline = started + timeout;
+    const int64_t started_unix = opt.clock->now_unix();
+    auto enc_known = scheme(deadline);
+    if (!enc_known) {
+      std::string configured;
+      for (auto& u : uri.relays) configured += (configured.empty() ? "" : ", ") + u;
+      return make_error("RELAY_UNREACHABLE",
+                        "the wallet's relays (" + configured + ") did not deliver its info event within " +
+                            std::to_string(timeout.count()) + " ms, so the encryption is unknown. The " + method +
+                            " request was not sent.",
+                        json{{"relays", uri.relays}});
+    }
+    std::string enc = *enc_known;
     std::string plaintext = json_dump(json{{"method", method}, {"params", params}});
     auto content = encrypt(enc, plaintext);
     if (!content) return make_error("NWC_CLIENT_ERROR", "could not encrypt the request: " + content.error().message);
@@ -245,7 +282,8 @@ struct NwcWallet::Impl {
     nostr::Event ev;
     ev.kind = kRequestKind;
     ev.created_at = opt.clock->now_unix();
-    int64_t expiration = ev.created_at + std::max<int64_t>(1, timeout.count() / 1000) + 5;
+    // Anchored at the call's start: the wallet must not act on it later than our timeout (+5 s for clock skew).
+    int64_t expiration = started_unix + std::max<int64_t>(1, (timeout.count() + 999) / 1000) + 5;
     ev.tags = {{"p", uri.wallet_pubkey_hex}, {"encryption", enc}, {"expiration", std::to_string(expiration)}};
     ev.content = std::move(*content);
     if (auto st = nostr::sign_event(ev, uri.secret); !st)
@@ -270,7 +308,11 @@ struct NwcWallet::Impl {
       }
     } unregister{this, request_id};
 
-    auto pub = pool->publish(nostr::event_to_json(ev), opt.publish_timeout);
+    // The relays get at most the publish timeout, and never more than what is left of the call's.
+    auto left = [&] {
+      return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SClk::now()));
+    };
+    auto pub = pool->publish(nostr::event_to_json(ev), std::min(opt.publish_timeout, std::max(left(), std::chrono::milliseconds(1))));
     // pub: per-relay results. Accepted by at least one relay → the wallet can see it.
     bool accepted = false, sent_anywhere = false;
     std::vector<std::string> failed;
@@ -288,8 +330,9 @@ struct NwcWallet::Impl {
         names = configured + " (the relay connection could not be started; see the log)";
       }
       return make_error("RELAY_UNREACHABLE",
-                        "could not reach any wallet relay within " + std::to_string(opt.publish_timeout.count()) +
-                            " ms: " + names + ". The request was not sent.",
+                        "could not reach any wallet relay within " +
+                            std::to_string(std::min<int64_t>(opt.publish_timeout.count(), timeout.count())) + " ms: " +
+                            names + ". The request was not sent.",
                         json{{"relays", failed}});
     }
     if (!accepted) {
@@ -297,7 +340,7 @@ struct NwcWallet::Impl {
     }
 
     std::unique_lock<std::mutex> lk(pending->mu);
-    bool done = pending->cv.wait_for(lk, timeout, [&] { return pending->done; });
+    bool done = pending->cv.wait_until(lk, deadline, [&] { return pending->done; });
     lk.unlock();
     if (!done) {
       std::string relays_failed;

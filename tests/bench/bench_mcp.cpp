@@ -1,11 +1,13 @@
 // Benchmark of the MCP server shell (issue targets in the README):
 //   spawn → initialize response; RSS after initialize; stdio tools/call decode_invoice latency;
-//   Streamable HTTP latency with a raw keep-alive client; throughput with 64 concurrent HTTP clients.
+//   Streamable HTTP latency with a raw keep-alive client; throughput with 64 concurrent HTTP clients; a burst of
+//   200 clients connecting at once, each calling a tool on a fresh connection (issue 11: no listen-queue drops).
 // Usage: bench_mcp [path/to/satwarden] [--quick]. Every loop is bounded; the servers are killed at the end.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -204,6 +206,83 @@ struct Http {
   }
 };
 
+// A burst: `n` fresh connections opened at once from one thread (non-blocking), each sending one tools/call on
+// session `sid` with Connection: close. Returns each connection's time from the burst's start to its complete
+// answer (ms); -1 for one that failed. Bounded by a 10 s overall limit.
+std::vector<double> burst(int port, const std::string& sid, const std::string& inv, int n) {
+  struct C {
+    int fd = -1;
+    std::string out, in;
+    size_t off = 0;
+    double done = -1;
+    bool finished = false;
+  };
+  std::vector<C> cs(static_cast<size_t>(n));
+  auto t0 = Clk::now();
+  for (int i = 0; i < n; ++i) {
+    C& c = cs[size_t(i)];
+    std::string body = call_msg(1000 + i, inv);
+    c.out = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
+            "MCP-Protocol-Version: 2025-11-25\r\nMcp-Session-Id: " + sid + "\r\nConnection: close\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body;
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }
+  int left = n;
+  while (left > 0 && ms_since(t0) < 10000) {
+    std::vector<pollfd> pf;
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < cs.size(); ++i) {
+      if (cs[i].finished) continue;
+      pf.push_back({cs[i].fd, short(cs[i].off < cs[i].out.size() ? POLLOUT : POLLIN), 0});
+      idx.push_back(i);
+    }
+    if (poll(pf.data(), pf.size(), 100) <= 0) continue;
+    for (size_t k = 0; k < pf.size(); ++k) {
+      C& c = cs[idx[k]];
+      if (!pf[k].revents) continue;
+      if (c.off < c.out.size()) {
+        ssize_t w = ::send(c.fd, c.out.data() + c.off, c.out.size() - c.off, MSG_NOSIGNAL);
+        if (w > 0) c.off += size_t(w);
+        else if (w < 0 && errno != EAGAIN && errno != EINPROGRESS) {
+          c.finished = true;
+          --left;
+        }
+        continue;
+      }
+      char buf[65536];
+      ssize_t r = ::read(c.fd, buf, sizeof buf);
+      if (r > 0) {
+        c.in.append(buf, size_t(r));
+        auto he = c.in.find("\r\n\r\n");
+        if (he != std::string::npos) {
+          auto cl = c.in.find("Content-Length: ");
+          size_t len = cl != std::string::npos && cl < he ? std::stoul(c.in.substr(cl + 16)) : 0;
+          if (c.in.size() >= he + 4 + len) {
+            if (c.in.compare(0, 12, "HTTP/1.1 200") == 0 && c.in.find("structuredContent") != std::string::npos)
+              c.done = ms_since(t0);
+            c.finished = true;
+            --left;
+          }
+        }
+      } else if (r == 0 || (errno != EAGAIN)) {
+        c.finished = true;
+        --left;
+      }
+    }
+  }
+  std::vector<double> out;
+  for (auto& c : cs) {
+    out.push_back(c.done);
+    ::close(c.fd);
+  }
+  return out;
+}
+
 int start_http(Child& c) {
   c = spawn({"--transport", "http", "--port", "0", "--http-threads", "96", "--log-level", "info"});
   LineReader r{c.err, ""};
@@ -337,6 +416,32 @@ int main(int argc, char** argv) {
     for (auto& t : ts) t.join();
     std::printf("http_64_clients_calls_per_s %.0f  (%ld calls in %.1f s, %ld failed)\n", double(done) / el,
                 done.load(), el, failed.load());
+  }
+
+  // 5. Burst: 200 clients connect at once, each calls decode_invoice on a fresh connection (one session).
+  {
+    Http h;
+    if (!h.connect_to(port) || !h.init()) {
+      std::cerr << "http initialize failed\n";
+      return 1;
+    }
+    (void)burst(port, h.session, inv, 20);  // warm-up
+    const int rounds = quick ? 3 : 5;
+    for (int r = 0; r < rounds; ++r) {
+      auto t = burst(port, h.session, inv, 200);
+      int failed = 0, over1s = 0;
+      Stats st;
+      for (double x : t) {
+        if (x < 0) failed++;
+        else {
+          st.add(x);
+          if (x >= 1000) over1s++;
+        }
+      }
+      std::printf("http_burst_200_fresh_ms all answered by %.1f  p50 %.1f  (%d failed, %d waited >= 1 s)\n",
+                  st.pct(100), st.pct(50), failed, over1s);
+    }
+    close(h.fd);
   }
   stop(hc);
   std::system(("rm -rf " + g_data).c_str());

@@ -14,15 +14,16 @@
 
 // Defined in http.cpp. The loader only refers to it weakly, which would not pull http.cpp out of the static
 // archive; this strong reference does, so make_http_server() finds the in-process copy.
-extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config);
+extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config,
+                                                            const sw::transport::HttpLimits* limits);
 
 using namespace sw;
 
 namespace {
 
 // `used`: kept (with its reference) although nothing reads it.
-__attribute__((used)) sw::transport::HttpServer* (*const kLinkHttp)(sw::mcp::Server*, const sw::config::Config*) =
-    &sw_http_server_create;
+__attribute__((used)) sw::transport::HttpServer* (*const kLinkHttp)(sw::mcp::Server*, const sw::config::Config*,
+                                                                    const sw::transport::HttpLimits*) = &sw_http_server_create;
 
 struct HttpWorld {
   config::Config cfg;
