@@ -9,10 +9,16 @@ PKGS=(
   libsecp256k1-dev libsodium-dev libwebsockets-dev libssl-dev libsqlite3-dev
   catch2
 )
-# Node.js + npm are only needed for the interop tests (tests/interop).
-if [[ "${1:-}" == "--with-test-peers" ]]; then
-  PKGS+=(nodejs npm)
-fi
+# Node.js + npm are only needed for the interop tests (tests/interop); clang + libFuzzer (and llvm-symbolizer for
+# readable sanitizer reports) only for the fuzz targets (scripts/fuzz.sh, tests/fuzz). The sanitizer builds with
+# GCC (scripts/test.sh --asan / --tsan) need nothing beyond build-essential.
+for arg in "$@"; do
+  case "$arg" in
+    --with-test-peers) PKGS+=(nodejs npm) ;;
+    --with-fuzz) PKGS+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+    *) echo "setup: unknown option $arg (expected --with-test-peers, --with-fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PKGS[@]}"; do

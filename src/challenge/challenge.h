@@ -21,6 +21,11 @@ namespace sw::challenge {
 
 using ojson = nlohmann::ordered_json;  // key order preserved (credential payloads are echoed as given)
 
+// The deepest JSON accepted inside an MPP request, credential or receipt (arrays/objects inside one another; real
+// ones nest 3 levels). Deeper JSON is refused before it is parsed (sw::json_nesting_exceeds): a parsed tree is
+// copied along the payment path, and copying recurses once per level.
+inline constexpr size_t kMaxJsonDepth = 64;
+
 // ============ RFC 9110 §11 auth challenges ============
 struct AuthParam {
   std::string name;  // lower-cased (parameter names are case-insensitive)
@@ -89,7 +94,8 @@ struct MppChallenge {
   std::string request;                 // base64url exactly as received (echoed byte-for-byte)
   std::optional<std::string> expires, digest, description, opaque;
   std::optional<int64_t> expires_unix; // parsed `expires`
-  std::optional<json> request_json;    // decoded when `request` is base64url of a JSON object
+  std::optional<json> request_json;    // decoded when `request` is base64url of a JSON object nesting at most
+                                       // kMaxJsonDepth levels
   // Simplified non-draft form `Payment realm=…, method="lightning", invoice=…, amount=…, currency=…`
   // (lightning-enable-mcp). Only id-less fields are meaningful; answered with the simplified credential.
   bool legacy = false;
@@ -152,7 +158,7 @@ struct MppCredential {
 };
 // Parses an Authorization value (server view, also used to check our own output). Rejects (INVALID_CREDENTIAL):
 // other scheme, empty token, non-strict base64url, non-JSON / non-object, missing or non-string challenge.id,
-// missing challenge object, missing or non-object payload, decoded size > 64 KiB.
+// missing challenge object, missing or non-object payload, decoded size > 64 KiB, nesting > kMaxJsonDepth.
 Result<MppCredential> validate_credential(std::string_view authorization_value);
 
 // ============ MPP receipts ============
@@ -160,7 +166,7 @@ struct MppReceipt {
   std::optional<std::string> status, method, timestamp, reference, challenge_id;
   json raw;  // full object (unknown fields tolerated)
 };
-// Payment-Receipt value = base64url JSON object. Error INVALID_RECEIPT.
+// Payment-Receipt value = base64url JSON object nesting at most kMaxJsonDepth levels. Error INVALID_RECEIPT.
 Result<MppReceipt> parse_receipt(std::string_view header_value);
 
 // ============ choice ============

@@ -37,6 +37,8 @@ Status opt_string(const json& obj, const char* key, std::optional<std::string>& 
   return ok_status();
 }
 
+std::string_view as_text(const Bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
 Result<uint64_t> parse_amount(std::string_view s) {
   if (!all_digits(s) || s[0] == '0' || s.size() > 19)
     return chal_err("Payment request amount must be a positive integer string");
@@ -119,7 +121,8 @@ Result<MppChallenge> parse_mpp(const AuthChallenge& c) {
   if (const auto* v = c.param("digest")) out.digest = *v;
   if (const auto* v = c.param("description")) out.description = *v;
   if (const auto* v = c.param("opaque")) out.opaque = *v;
-  if (auto raw = base64url_decode_strict(out.request)) {
+  auto raw = base64url_decode_strict(out.request);
+  if (raw && !json_nesting_exceeds(as_text(*raw), kMaxJsonDepth)) {
     json j = json::parse(raw->begin(), raw->end(), nullptr, false);
     if (!j.is_discarded() && j.is_object()) out.request_json = std::move(j);
   }
@@ -293,6 +296,8 @@ Result<MppCredential> validate_credential(std::string_view authorization_value) 
   auto raw = base64url_decode_strict(token);
   if (!raw) return cred_err("credential token is not base64url");
   if (raw->size() > kMaxCredentialBytes) return cred_err("credential is larger than 64 KiB");
+  if (json_nesting_exceeds(as_text(*raw), kMaxJsonDepth))
+    return cred_err("credential nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   ojson j = ojson::parse(raw->begin(), raw->end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return cred_err("credential is not a JSON object");
   if (!j.contains("challenge") || !j["challenge"].is_object()) return cred_err("credential has no challenge");
@@ -329,6 +334,9 @@ Result<MppReceipt> parse_receipt(std::string_view header_value) {
   auto t = trim(header_value);
   auto raw = base64url_decode_strict(t);
   if (t.empty() || !raw) return make_error("INVALID_RECEIPT", "Payment-Receipt is not base64url");
+  if (json_nesting_exceeds(as_text(*raw), kMaxJsonDepth))
+    return make_error("INVALID_RECEIPT", "Payment-Receipt nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
+                                             " levels");
   json j = json::parse(raw->begin(), raw->end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return make_error("INVALID_RECEIPT", "Payment-Receipt is not a JSON object");
   MppReceipt r;

@@ -183,4 +183,28 @@ void log(LogLevel level, std::string_view logger, std::string_view message) {
                int(message.size()), message.data());
 }
 
+bool json_nesting_exceeds(std::string_view text, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character cannot end the string
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[': case '{':
+        if (++depth > max_depth) return true;
+        break;
+      case ']': case '}':
+        if (depth > 0) --depth;  // unbalanced: not JSON, the parser says so
+        break;
+      default: break;
+    }
+  }
+  return false;
+}
+
 }  // namespace sw

@@ -72,6 +72,13 @@ inline std::string base64_encode(const Bytes& b, bool url = false, bool pad = tr
 // Accepts standard or URL alphabet, with or without padding; rejects anything else.
 std::optional<Bytes> base64_decode(std::string_view text);
 
+// True when `text` opens more than `max_depth` arrays/objects inside one another: one pass over the bytes counting
+// brackets outside strings (exact for valid JSON; for invalid JSON only the verdict "not JSON" is at stake), stopping
+// at the first level too many; no recursion, no allocation. Untrusted JSON is checked with it BEFORE parsing:
+// nlohmann::json parses iteratively, but copying, comparing or dumping a tree recurses once per level, and
+// ~100,000 levels overflow a thread's stack.
+bool json_nesting_exceeds(std::string_view text, size_t max_depth);
+
 // Compact JSON with invalid UTF-8 replaced (never throws): for every message that leaves the process.
 inline std::string json_dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 

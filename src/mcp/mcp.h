@@ -49,9 +49,8 @@ enum RpcCode : int {
 // nest well under 10 levels.
 inline constexpr size_t kMaxJsonDepth = 64;
 
-// True when `text` opens more than `max_depth` arrays/objects inside one another. One pass over the bytes, counting
-// brackets outside strings (exact for valid JSON; for invalid JSON only the verdict "not JSON" is at stake), and it
-// stops at the first level too many. No recursion, no allocation.
+// True when `text` opens more than `max_depth` arrays/objects inside one another (sw::json_nesting_exceeds, in
+// common, which the other parsers of untrusted JSON use too).
 bool json_nesting_exceeds(std::string_view text, size_t max_depth);
 
 // Parses one raw message (a stdio line, an HTTP body) with nesting bounded by kMaxJsonDepth. Errors:
