@@ -365,6 +365,10 @@ struct Paywall::Call {
 
     // 5. Buy: checks, the purchase row with the reservation, wallet, preimage.
     if (!pw.payer_) return make_error("WALLET_NOT_CONFIGURED", "no payment engine");
+    // A credential for this L402 service was refused here, where it never worked: it is kept for where it did, so
+    // this purchase covers this path only — scoped by the service, it would collide with that credential
+    // (PURCHASE_EXISTS) and a cached credential would turn the purchase into an error.
+    if (cred && !cred->covers(path, "")) draft.service.clear();
     prq.purchase = draft;
     progress(3, "paying the invoice");
     Result<pay::PayOutcome> paid = make_error("LEDGER_ERROR", "not paid");

@@ -81,6 +81,7 @@ Status refresh(Db& d, Purchase& p, int64_t now) {
   if (to == p.state) return ok_status();
   if (auto st = write_state(d, p.id, to, now); !st) return st;
   p.state = to;
+  p.updated_at = now;
   return ok_status();
 }
 
