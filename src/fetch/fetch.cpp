@@ -510,6 +510,69 @@ struct ResponseReader {
   }
 };
 
+}  // namespace
+
+namespace detail {
+
+ResponseHeadParser::State ResponseHeadParser::fail(std::string message, bool limit) {
+  message_ = std::move(message);
+  limit_hit_ = limit;
+  return State::error;
+}
+
+ResponseHeadParser::State ResponseHeadParser::feed(std::string_view buf) {
+  for (;;) {
+    size_t nl = buf.find('\n', std::max(pos_, scan_));
+    if (nl == std::string_view::npos) {
+      scan_ = buf.size();
+      if (buf.size() - pos_ > max_line_ + 1)
+        return fail(std::string(in_headers_ ? "a header line" : "a status line") + " longer than " +
+                        std::to_string(max_line_) + " bytes", true);
+      return State::need_more;
+    }
+    std::string_view line = buf.substr(pos_, nl - pos_);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > max_line_)
+      return fail(std::string(in_headers_ ? "a header line" : "a status line") + " longer than " +
+                      std::to_string(max_line_) + " bytes", true);
+    pos_ = nl + 1;
+    scan_ = pos_;
+    if (!in_headers_) {
+      // "HTTP/1.x SP 3DIGIT [SP reason]"
+      auto digit = [&](size_t i) { return std::isdigit(static_cast<unsigned char>(line[i])) != 0; };
+      if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ' || !digit(9) || !digit(10) ||
+          !digit(11) || (line.size() > 12 && line[12] != ' '))
+        return fail("not an HTTP/1.x status line", false);
+      status_ = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+      headers_.clear();
+      in_headers_ = true;
+      continue;
+    }
+    if (line.empty()) {
+      if (status_ >= 200 || status_ == 101) return State::done;
+      if (++interim_ > 10) return fail("too many interim responses", false);
+      in_headers_ = false;  // an interim 1xx: the real response follows
+      continue;
+    }
+    head_bytes_ += line.size() + 2;
+    if (head_bytes_ > max_bytes_)
+      return fail("header lines totalling more than " + std::to_string(max_bytes_) + " bytes", true);
+    if (headers_.size() >= max_headers_) return fail("more than " + std::to_string(max_headers_) + " header lines", true);
+    if (line[0] == ' ' || line[0] == '\t') return fail("folded header line", false);
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0 || !is_token(line.substr(0, colon)))
+      return fail("malformed header line", false);
+    std::string_view v = line.substr(colon + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    headers_.emplace_back(ascii_lower(line.substr(0, colon)), std::string(v));
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
 HopResult do_hop(const HopInput& in, const Options& o, SteadyClock::time_point deadline,
                  const std::function<bool()>& cancelled) {
   HopResult out;
@@ -620,69 +683,28 @@ HopResult do_hop(const HopInput& in, const Options& o, SteadyClock::time_point d
                                           "; it was refused without reading further", d);
   };
   Response& r = out.response;
-  size_t head_bytes = 0;
-  for (int interim = 0;; ++interim) {
-    bool too_long = false;
-    auto status_line = rd.line(o.max_header_line_bytes, too_long);
-    if (too_long) {
-      out.error = too_big("a status line longer than " + std::to_string(o.max_header_line_bytes) + " bytes");
+  detail::ResponseHeadParser head(o.max_header_line_bytes, o.max_headers, o.max_header_bytes);
+  for (;;) {
+    auto st = head.feed(rd.buf);
+    if (st == detail::ResponseHeadParser::State::done) break;
+    if (st == detail::ResponseHeadParser::State::error) {
+      if (head.limit_hit()) {
+        d["limit"] = head.message();
+        out.error = make_error("BAD_RESPONSE", "the response from " + where + " has " + head.message() +
+                                                   "; it was refused without reading further", d);
+      } else {
+        out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (" + head.message() + ")", d);
+      }
       return out;
     }
-    if (!status_line) {
-      out.error = read_failed("reading the status line");
-      return out;
-    }
-    // "HTTP/1.x SP 3DIGIT [SP reason]"
-    const std::string& sl = *status_line;
-    if (sl.size() < 12 || sl.compare(0, 7, "HTTP/1.") != 0 || sl[8] != ' ' || !std::isdigit(static_cast<unsigned char>(sl[9])) ||
-        !std::isdigit(static_cast<unsigned char>(sl[10])) || !std::isdigit(static_cast<unsigned char>(sl[11])) ||
-        (sl.size() > 12 && sl[12] != ' ')) {
-      out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (not an HTTP/1.x status line)", d);
-      return out;
-    }
-    r.status = std::stoi(sl.substr(9, 3));
-    r.headers.clear();
-    head_bytes += sl.size();
-    for (;;) {
-      auto hl = rd.line(o.max_header_line_bytes, too_long);
-      if (too_long) {
-        out.error = too_big("a header line longer than " + std::to_string(o.max_header_line_bytes) + " bytes");
-        return out;
-      }
-      if (!hl) {
-        out.error = read_failed("reading the headers");
-        return out;
-      }
-      if (hl->empty()) break;
-      head_bytes += hl->size() + 2;
-      if (head_bytes > o.max_header_bytes) {
-        out.error = too_big("header lines totalling more than " + std::to_string(o.max_header_bytes) + " bytes");
-        return out;
-      }
-      if (r.headers.size() >= o.max_headers) {
-        out.error = too_big("more than " + std::to_string(o.max_headers) + " header lines");
-        return out;
-      }
-      if ((*hl)[0] == ' ' || (*hl)[0] == '\t') {
-        out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (folded header line)", d);
-        return out;
-      }
-      auto colon = hl->find(':');
-      if (colon == std::string::npos || colon == 0 || !is_token(std::string_view(*hl).substr(0, colon))) {
-        out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (malformed header line)", d);
-        return out;
-      }
-      std::string_view v = std::string_view(*hl).substr(colon + 1);
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-      r.headers.emplace_back(ascii_lower(hl->substr(0, colon)), std::string(v));
-    }
-    if (r.status >= 200 || r.status == 101) break;
-    if (interim >= 10) {
-      out.error = make_error("BAD_RESPONSE", "invalid HTTP response from " + where + " (too many interim responses)", d);
+    if (!rd.more()) {
+      out.error = read_failed(head.consumed() == 0 ? "reading the status line" : "reading the headers");
       return out;
     }
   }
+  rd.pos = head.consumed();
+  r.status = head.status();
+  r.headers = head.headers();
 
   // 4. The body, capped at max_body_bytes: Content-Length, chunked, or until the connection closes.
   std::string body;

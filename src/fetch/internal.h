@@ -42,4 +42,35 @@ class AllowList {
   std::vector<Net> nets_;
 };
 
+// The fetcher's response-head parser (pure; exposed for tests and fuzzing). feed() gets every byte received so
+// far on the connection (from its first) and returns need_more, done (status, headers — names lower-cased —, and
+// consumed() = where the body starts) or error (message() says what was wrong; limit_hit() when a bound was
+// exceeded: a status or header line over max_line, more than max_headers lines, or more than max_bytes of header
+// lines). Interim 1xx responses (except 101) are skipped, at most 10. Each byte is examined once across calls.
+class ResponseHeadParser {
+ public:
+  enum class State { need_more, done, error };
+  ResponseHeadParser(size_t max_line, size_t max_headers, size_t max_bytes)
+      : max_line_(max_line), max_headers_(max_headers), max_bytes_(max_bytes) {}
+  State feed(std::string_view buf);
+  int status() const { return status_; }
+  const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
+  size_t consumed() const { return pos_; }
+  const std::string& message() const { return message_; }
+  bool limit_hit() const { return limit_hit_; }
+
+ private:
+  State fail(std::string message, bool limit);
+  size_t max_line_, max_headers_, max_bytes_;
+  size_t pos_ = 0;   // start of the next unparsed line
+  size_t scan_ = 0;  // no '\n' between pos_ and here
+  bool in_headers_ = false;
+  int interim_ = 0;
+  size_t head_bytes_ = 0;
+  int status_ = 0;
+  std::vector<std::pair<std::string, std::string>> headers_;
+  std::string message_;
+  bool limit_hit_ = false;
+};
+
 }  // namespace sw::fetch::detail

@@ -54,7 +54,7 @@ struct HttpLimits {
   size_t max_connections = 1024;                       // open connections; also kept 128 under RLIMIT_NOFILE
   size_t max_connections_per_client = 512;             // per client IP address
   size_t max_buffered_body_bytes = size_t(64) << 20;   // request bodies being received, all connections together
-  size_t max_stream_backlog = size_t(4) << 20;         // unsent SSE bytes per connection; notifications beyond are dropped
+  size_t max_stream_backlog = size_t(1) << 20;         // unsent SSE bytes per connection; notifications beyond are dropped
   int listen_backlog = 4096;                           // accept queue (the kernel caps it at net.core.somaxconn)
 };
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "fetch/fetch.h"
+#include "fetch/internal.h"
 
 using namespace sw;
 using namespace sw::fetch;
@@ -139,4 +140,42 @@ TEST_CASE("fetch: an endless status line, too many header lines, too many header
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == "BAD_RESPONSE");
   }
+}
+
+TEST_CASE("fetch: the response-head parser, byte by byte and at its limits", "[fetch][limits]") {
+  using P = detail::ResponseHeadParser;
+  const std::string resp = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 402 Payment Required\r\nWWW-Authenticate:  L402 a=b \r\n"
+                           "www-authenticate: Payment x\r\nContent-Length: 4\r\n\r\nbody";
+  P p(64, 8, 256);
+  P::State st = P::State::need_more;
+  for (size_t i = 1; i <= resp.size() && st == P::State::need_more; ++i) st = p.feed(std::string_view(resp).substr(0, i));
+  REQUIRE(st == P::State::done);
+  CHECK(p.status() == 402);
+  REQUIRE(p.headers().size() == 3);
+  CHECK(p.headers()[0] == std::pair<std::string, std::string>{"www-authenticate", "L402 a=b"});
+  CHECK(p.headers()[1].first == "www-authenticate");
+  CHECK(resp.substr(p.consumed()) == "body");
+
+  auto verdict = [](const std::string& text, size_t line = 64, size_t count = 8, size_t bytes = 256) {
+    P q(line, count, bytes);
+    auto s2 = q.feed(text);
+    return s2 == P::State::error ? (q.limit_hit() ? "limit: " : "invalid: ") + q.message()
+                                 : s2 == P::State::done ? std::string("done") : std::string("more");
+  };
+  CHECK(verdict("HTTP/1.1 200 " + std::string(100, 'r')) == "limit: a status line longer than 64 bytes");
+  CHECK(verdict("HTTP/1.1 200 OK\r\nX: " + std::string(100, 'v')) == "limit: a header line longer than 64 bytes");
+  std::string many = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 9; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  CHECK(verdict(many) == "limit: more than 8 header lines");
+  std::string big = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 6; ++i) big += "X-" + std::to_string(i) + ": " + std::string(50, 'v') + "\r\n";
+  CHECK(verdict(big) == "limit: header lines totalling more than 256 bytes");
+  CHECK(verdict("SMTP ready\r\n") == "invalid: not an HTTP/1.x status line");
+  CHECK(verdict("HTTP/1.1 200 OK\r\n folded\r\n\r\n") == "invalid: folded header line");
+  CHECK(verdict("HTTP/1.1 200 OK\r\nBad Name: v\r\n\r\n") == "invalid: malformed header line");
+  std::string interims;
+  for (int i = 0; i < 11; ++i) interims += "HTTP/1.1 103 Early Hints\r\n\r\n";
+  CHECK(verdict(interims, 64, 8, 4096) == "invalid: too many interim responses");
+  CHECK(verdict("HTTP/1.0 204 No Content\r\n\r\n") == "done");
+  CHECK(verdict("HTTP/1.1 200 OK\r\nX: v\r\n") == "more");
 }
