@@ -1,5 +1,6 @@
 // Paywall access as purchases (purchase.h): fetch → 402 → challenge → one purchase per scope → pay → retry.
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <thread>
 
@@ -177,7 +178,9 @@ struct Paywall::Call {
           (cancelled && cancelled())) {
         auto row = pw.ledger_->get_payment(p.payment_hash);
         if (!row) return row.error();
-        return payment_pending(*row, pw.clock_.now_unix());
+        Error e = payment_pending(*row, pw.clock_.now_unix());
+        e.details["purchase_id"] = p.id;
+        return e;
       }
       // reserved / in_flight: another call is paying it right now; wait for its outcome (bounded).
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -298,11 +301,22 @@ struct Paywall::Call {
       auto m = macaroon::decode(l.macaroon_b64);
       if (m) {
         if (auto svc = macaroon::services(*m); svc && !svc->empty()) draft.service = svc->front().name;
-        if (auto until = macaroon::earliest_valid_until(*m); until && *until) {
-          if (**until <= pw.clock_.now_unix())
+        std::optional<int64_t> until;
+        if (auto v = macaroon::earliest_valid_until(*m); v && *v) until = **v;
+        // lsat-js (and boltwall) write the expiry as `expiration=<unix milliseconds>`; seconds are accepted too.
+        if (auto e = macaroon::caveat_value(*m, "expiration")) {
+          char* end = nullptr;
+          const long long x = std::strtoll(e->c_str(), &end, 10);
+          if (end && *end == '\0' && !e->empty() && x > 0) {
+            const int64_t secs = x > 100'000'000'000LL ? x / 1000 : x;
+            until = until ? std::min(*until, secs) : secs;
+          }
+        }
+        if (until) {
+          if (*until <= pw.clock_.now_unix())
             return make_error("CHALLENGE_EXPIRED", "the L402 macaroon offered by " + origin +
-                                                       " has already expired (valid_until caveat); nothing was paid");
-          draft.valid_until = **until;
+                                                       " has already expired (its expiry caveat); nothing was paid");
+          draft.valid_until = *until;
         }
       }
       draft.protocol = "l402";
@@ -396,9 +410,13 @@ struct Paywall::Call {
     }
     if (!paid) {
       Error err = paid.error();
-      if (err.code == "PAYMENT_OUTCOME_UNKNOWN")
+      if (err.code == "PAYMENT_OUTCOME_UNKNOWN" || err.code == "WALLET_INVALID_PREIMAGE") {
         err.message += " The purchase stays pending: calling this URL again will not pay again — it answers "
                        "PAYMENT_PENDING until the outcome is known, then uses this payment's credential.";
+        if (err.details.is_object() && err.details.contains("payment_hash") && err.details["payment_hash"].is_string())
+          if (auto p = pw.ledger_->purchase_by_payment(err.details["payment_hash"].get<std::string>()); p && *p)
+            err.details["purchase_id"] = (*p)->id;
+      }
       return err;
     }
     auto pur = pw.ledger_->purchase_by_payment(paid->payment_hash);

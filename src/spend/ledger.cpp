@@ -1128,11 +1128,19 @@ struct Ledger::Impl {
     return add_totals(d, created_at, domain, envelope, delta);
   }
 
-  Status note_said(Db& d, int64_t id, const std::string& said, int64_t now) {
-    auto st = d.prepare("UPDATE payments SET wallet_said = ?1, wallet_said_at = ?2 WHERE id = ?3");
+  // Records what the wallet said about a payment. only_unknown: a non-final answer (pending, NOT_FOUND, a lookup
+  // error) is recorded only while the row is still unknown — a lookup that finishes after a notification settled
+  // the row must not write "NOT_FOUND" over it (ILLEGAL_TRANSITION then).
+  Status note_said(Db& d, int64_t id, const std::string& said, int64_t now, bool only_unknown = false) {
+    static const std::string kAny = "UPDATE payments SET wallet_said = ?1, wallet_said_at = ?2 WHERE id = ?3";
+    static const std::string kUnknown = kAny + " AND state = 'unknown'";
+    auto st = d.prepare(only_unknown ? kUnknown : kAny);
     if (!st) return db_error(d, "prepare");
     st->bind(1, said.substr(0, 120)).bind(2, now).bind(3, id);
     if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "update", rc);
+    if (only_unknown && d.changes() != 1)
+      return make_error("ILLEGAL_TRANSITION", "payment " + std::to_string(id) + " is no longer unknown",
+                        {{"id", id}});
     return ok_status();
   }
 
@@ -1685,7 +1693,7 @@ Status Ledger::record_lookup(int64_t id, const Result<LookupOutcome>& out) {
   const int64_t now = im.clock.now_unix();
   // What the wallet said, kept on the row for lookup_payment (a final answer is recorded with the transition).
   auto note = [&](const std::string& said) {
-    return im.run<Ok>([&](Db& d) -> Status { return im.note_said(d, id, said, now); });
+    return im.run<Ok>([&](Db& d) -> Status { return im.note_said(d, id, said, now, true); });
   };
   if (!out) return note("lookup failed: " + clean_code(out.error().code));
   if (out->kind == LookupOutcome::Kind::pending) return note(out->said.empty() ? "pending" : out->said);
