@@ -229,8 +229,8 @@ struct Conn {
   bool http10 = false;
   bool close_when_flushed = false;
   bool chunked_out = false;  // streaming with chunked encoding (HTTP/1.1); raw until close for HTTP/1.0
-  uint32_t registered = EPOLLIN | EPOLLRDHUP;  // the events epoll watches now
-  bool reading = true;
+  bool reading = true;       // false: input is left in the socket (busy, streaming, or lingered enough)
+  bool read_pending = false;  // input may be waiting that was not read (edge-triggered: no new event will say so)
   size_t lingered = 0;
   std::vector<std::function<void()>> done;  // on_done functions for the current exchange
 };
@@ -263,6 +263,7 @@ struct Front::Impl {
   std::unordered_map<ConnId, std::unique_ptr<Conn>> conns;
   std::unordered_map<int, ConnId> by_fd;
   std::unordered_map<std::string, size_t> per_peer;
+  std::deque<ConnId> ready;  // see run_ready()
   ConnId next_id = 1;
   size_t body_bytes = 0;
   Clk::time_point accept_paused_until{};
@@ -437,7 +438,9 @@ struct Front::Impl {
           on_event(it->second, evs[i].events);
         }
       }
+      run_ready();
       drain_mailbox();
+      run_ready();
       auto now = Clk::now();
       if (accept_paused && now >= accept_paused_until) {
         accept_paused = false;
@@ -544,7 +547,7 @@ struct Front::Impl {
       c->phase = Phase::wait;
       c->phase_start = c->last_write = Clk::now();
       epoll_event e{};
-      e.events = EPOLLIN | EPOLLRDHUP;
+      e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
       e.data.fd = fd;
       if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) != 0) {
         ::close(fd);
@@ -599,14 +602,11 @@ struct Front::Impl {
   }
 
   // ------------------------------------------------------------ per-connection I/O
-  void set_events(Conn& c) {
-    uint32_t want = EPOLLRDHUP | (c.reading ? EPOLLIN : 0u) | (c.out.size() > c.out_off ? EPOLLOUT : 0u);
-    if (want == c.registered) return;
-    epoll_event e{};
-    e.events = want;
-    e.data.fd = c.fd;
-    ::epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &e);
-    c.registered = want;
+  // Connections are registered once, edge-triggered, for input, output and hang-up: no epoll_ctl per request.
+  // Input is read until EAGAIN while the connection is reading; otherwise read_pending remembers to look later.
+  void resume_reading(Conn& c) {
+    c.reading = true;
+    if (c.read_pending || !c.in.empty()) ready.push_back(c.id);
   }
 
   void on_event(ConnId id, uint32_t events) {
@@ -624,17 +624,41 @@ struct Front::Impl {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) on_readable(*c, events);
   }
 
+  // Connections that may have a request buffered or unread input, processed iteratively (never recursively).
+  void run_ready() {
+    for (size_t guard = 0; !ready.empty() && guard < 100000; ++guard) {
+      ConnId id = ready.front();
+      ready.pop_front();
+      Conn* c = find(id);
+      if (!c || !c->reading) continue;
+      if (c->phase == Phase::wait && !c->in.empty()) progress(*c);
+      c = find(id);
+      if (c && c->reading && c->read_pending && c->phase != Phase::busy && c->phase != Phase::stream)
+        on_readable(*c, EPOLLIN);
+    }
+  }
+
   void on_readable(Conn& c, uint32_t events) {
     ConnId id = c.id;
     if (c.phase == Phase::busy || c.phase == Phase::stream) {
       // Not reading a request now: only a hang-up matters (the client left; its stream or answer has no reader).
       if (events & (EPOLLRDHUP | EPOLLHUP)) close_conn(id);
+      else c.read_pending = true;
       return;
     }
+    if (!c.reading) {
+      c.read_pending = true;
+      return;
+    }
+    c.read_pending = false;
     char buf[16384];
-    for (int rounds = 0; rounds < 8; ++rounds) {
+    for (;;) {
       Conn* cp = find(id);
-      if (!cp || !cp->reading) return;
+      if (!cp) return;
+      if (!cp->reading || cp->phase == Phase::busy || cp->phase == Phase::stream) {
+        cp->read_pending = true;  // stopped before EAGAIN
+        return;
+      }
       size_t want = sizeof buf;
       if (cp->phase == Phase::body) want = std::min(want, std::max<size_t>(1, cp->body_len - cp->req.body.size()));
       ssize_t n = ::recv(cp->fd, buf, want, 0);
@@ -643,7 +667,8 @@ struct Front::Impl {
         return;
       }
       if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
         close_conn(id);
         return;
       }
@@ -654,7 +679,6 @@ struct Front::Impl {
         cp->lingered += static_cast<size_t>(n);
         if (cp->lingered > (size_t(1) << 20)) {
           cp->reading = false;
-          set_events(*cp);
           return;
         }
         continue;
@@ -665,7 +689,6 @@ struct Front::Impl {
         cp->in.append(buf, static_cast<size_t>(n));
       }
       progress(*cp);
-      if (static_cast<size_t>(n) < want) return;
     }
   }
 
@@ -782,7 +805,6 @@ struct Front::Impl {
     c.phase = Phase::busy;
     c.phase_start = Clk::now();
     c.reading = false;
-    set_events(c);
     auto req = std::make_shared<Request>(std::move(c.req));
     c.req = Request{};
     ConnId id = c.id;
@@ -883,20 +905,15 @@ struct Front::Impl {
       // Lingering close: stop writing after the answer, keep reading (and dropping) briefly so the client sees it.
       c.close_when_flushed = true;
       c.phase = Phase::linger;
-      c.phase_start = Clk::now();
-      c.reading = true;
+      c.in.clear();
     } else {
       c.phase = Phase::wait;
-      c.phase_start = Clk::now();
-      c.reading = true;
     }
+    c.phase_start = Clk::now();
     c.req = Request{};
     c.body_len = 0;
-    ConnId id = c.id;
     if (!flush(c)) return;
-    Conn* cp = find(id);
-    if (!cp) return;
-    if (cp->phase == Phase::wait && !cp->in.empty()) progress(*cp);  // a pipelined request
+    resume_reading(c);  // a pipelined request, or input that arrived meanwhile, is looked at by run_ready()
   }
 
   // Writes what it can. False when the connection was closed.
@@ -924,7 +941,6 @@ struct Front::Impl {
         }
       }
     }
-    set_events(c);
     return true;
   }
 
