@@ -222,6 +222,18 @@ struct Paywall::Call {
     return std::optional<fetch::Response>{};
   }
 
+  // Presents a usable purchase's credential: the served result, or nullopt when it was refused.
+  Result<std::optional<AccessResult>> reuse(const spend::Purchase& p, std::string& note, const std::string& how) {
+    auto r = present(p, note);
+    if (!r) return r.error();
+    if (!*r) return std::optional<AccessResult>{};
+    AccessResult out = served(std::move(**r), "");
+    out.used_credential = true;
+    out.purchase_id = p.id;
+    out.message = how + " (purchase " + std::to_string(p.id) + "); nothing was paid" + note;
+    return std::optional<AccessResult>(std::move(out));
+  }
+
   Result<AccessResult> run() {
     auto url = fetch::parse_url(rq.url);
     if (!url) return url.error();
@@ -359,16 +371,9 @@ struct Paywall::Call {
       auto s = settle_pending(*mine);
       if (!s) return s.error();  // PAYMENT_PENDING: nothing new was paid
       if (s->state != spend::PurchaseState::usable) continue;  // failed meanwhile: look again, then buy
-      auto r = present(*s, note);
+      auto r = reuse(*s, note, "served with the credential of an earlier purchase");
       if (!r) return r.error();
-      if (*r) {
-        AccessResult out = served(std::move(**r), "");
-        out.used_credential = true;
-        out.purchase_id = s->id;
-        out.message = "served with the credential of an earlier purchase (" + std::to_string(s->id) +
-                      "); nothing was paid" + note;
-        return out;
-      }
+      if (*r) return std::move(**r);
       cred = *s;  // refused: not offered again in this call
       break;
     }
@@ -396,16 +401,9 @@ struct Paywall::Call {
       auto s = settle_pending(*other);
       if (!s) return s.error();
       if (s->state == spend::PurchaseState::usable) {
-        auto r = present(*s, note);
+        auto r = reuse(*s, note, "another call bought this at the same moment; served with its credential");
         if (!r) return r.error();
-        if (*r) {
-          AccessResult out = served(std::move(**r), "");
-          out.used_credential = true;
-          out.purchase_id = s->id;
-          out.message = "another call bought this at the same moment (purchase " + std::to_string(s->id) +
-                        "); served with its credential, nothing was paid" + note;
-          return out;
-        }
+        if (*r) return std::move(**r);
       }
     }
     if (!paid) {
