@@ -209,6 +209,8 @@ HeadParser::State HeadParser::feed(std::string_view buf, Request& req) {
 // ---------------------------------------------------------------- Front
 namespace {
 
+constexpr uint64_t kWakeId = ~uint64_t(0);
+
 enum class Phase { wait, head, body, busy, stream, linger };
 
 struct Conn {
@@ -261,7 +263,6 @@ struct Front::Impl {
 
   // loop-thread state
   std::unordered_map<ConnId, std::unique_ptr<Conn>> conns;
-  std::unordered_map<int, ConnId> by_fd;
   std::unordered_map<std::string, size_t> per_peer;
   std::deque<ConnId> ready;  // see run_ready()
   ConnId next_id = 1;
@@ -378,11 +379,13 @@ struct Front::Impl {
     ep = ::epoll_create1(EPOLL_CLOEXEC);
     evfd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ep < 0 || evfd < 0) return make_error("HTTP_BIND_FAILED", "cannot create the event loop");
+    // Events carry the connection id, never the fd: an fd closed and reused within one batch of events cannot
+    // receive the old connection's events. Ids start at 1; 0 is the listening socket, kWakeId the eventfd.
     epoll_event e{};
     e.events = EPOLLIN;
-    e.data.fd = listen_fd;
+    e.data.u64 = 0;
     ::epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &e);
-    e.data.fd = evfd;
+    e.data.u64 = kWakeId;
     ::epoll_ctl(ep, EPOLL_CTL_ADD, evfd, &e);
     loop = std::thread([this] { run(); });
     return ok_status();
@@ -425,17 +428,15 @@ struct Front::Impl {
       int n = ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 250);
       if (n < 0 && errno != EINTR) break;
       for (int i = 0; i < n; ++i) {
-        int fd = evs[i].data.fd;
-        if (fd == listen_fd) {
+        uint64_t id = evs[i].data.u64;
+        if (id == 0) {
           accept_all();
-        } else if (fd == evfd) {
+        } else if (id == kWakeId) {
           uint64_t v;
           ssize_t r = ::read(evfd, &v, sizeof v);
           (void)r;
         } else {
-          auto it = by_fd.find(fd);
-          if (it == by_fd.end()) continue;
-          on_event(it->second, evs[i].events);
+          on_event(id, evs[i].events);
         }
       }
       run_ready();
@@ -446,7 +447,7 @@ struct Front::Impl {
         accept_paused = false;
         epoll_event e{};
         e.events = EPOLLIN;
-        e.data.fd = listen_fd;
+        e.data.u64 = 0;
         ::epoll_ctl(ep, EPOLL_CTL_MOD, listen_fd, &e);
       }
       if (now - last_sweep >= std::chrono::milliseconds(250)) {
@@ -469,6 +470,13 @@ struct Front::Impl {
       }
       if (ops.empty()) return;
       for (auto& op : ops) apply(op);
+    }
+    // Still more (busy workers): come back after the next look at the sockets instead of starving them.
+    std::lock_guard<std::mutex> lk(mb_mu);
+    if (!mailbox.empty()) {
+      uint64_t one = 1;
+      ssize_t n = ::write(evfd, &one, sizeof one);
+      (void)n;
     }
   }
 
@@ -541,19 +549,19 @@ struct Front::Impl {
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       auto c = std::make_unique<Conn>();
-      c->id = next_id++;
+      c->id = next_id;
       c->fd = fd;
       c->peer = peer;
       c->phase = Phase::wait;
       c->phase_start = c->last_write = Clk::now();
       epoll_event e{};
       e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      e.data.fd = fd;
+      e.data.u64 = next_id;
       if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) != 0) {
         ::close(fd);
         continue;
       }
-      by_fd[fd] = c->id;
+      ++next_id;
       per_peer[peer]++;
       conns[c->id] = std::move(c);
       std::lock_guard<std::mutex> lk(stats_mu);
@@ -567,7 +575,7 @@ struct Front::Impl {
     accept_paused_until = Clk::now() + std::chrono::milliseconds(100);
     epoll_event e{};
     e.events = 0;
-    e.data.fd = listen_fd;
+    e.data.u64 = 0;
     ::epoll_ctl(ep, EPOLL_CTL_MOD, listen_fd, &e);
   }
 
@@ -949,7 +957,6 @@ struct Front::Impl {
     if (it == conns.end()) return;
     std::unique_ptr<Conn> c = std::move(it->second);
     conns.erase(it);
-    by_fd.erase(c->fd);
     ::epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, nullptr);
     ::close(c->fd);
     auto pp = per_peer.find(c->peer);
