@@ -7,7 +7,8 @@
 # build-fuzz/corpus/<t>/; tests/fuzz/dicts/<t>.dict is used when present. A crash stops that target: the input is
 # saved as build-fuzz/artifacts/<t>/crash-… (reproduce: build-fuzz/tests/fuzz/fuzz_<t> <file>); once fixed, copy it
 # into tests/fuzz/regressions/<t>/ so ctest replays it in every build. Exit status 1 when any target crashed.
-# Environment: SW_FUZZ_JOBS (build parallelism, default 2), SW_FUZZ_ARGS (extra libFuzzer flags),
+# Environment: SW_FUZZ_JOBS (build parallelism, default 2), SW_FUZZ_ARGS (extra libFuzzer flags; they come last and
+# win, e.g. SW_FUZZ_ARGS=-max_len=300000),
 # SW_FUZZ_NO_SETUP=1 (do not call scripts/setup.sh --with-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,8 +54,9 @@ for t in $TARGETS; do
   artifacts=$BUILD/artifacts/$t
   log=$BUILD/logs/$t.log
   mkdir -p "$corpus" "$artifacts" "$BUILD/logs"
+  # -max_len: mutate inputs up to 16 KiB (the regression inputs of 100k-deep JSON still run whole in ctest).
   args=(-max_total_time="$SECONDS_EACH" -print_final_stats=1 -artifact_prefix="$artifacts/" -timeout=25
-        -rss_limit_mb=2048)
+        -rss_limit_mb=2048 -max_len=16384)
   [[ -f tests/fuzz/dicts/$t.dict ]] && args+=(-dict="tests/fuzz/dicts/$t.dict")
   dirs=("$corpus")
   for d in tests/fuzz/seeds/$t tests/fuzz/regressions/$t; do [[ -d $d ]] && dirs+=("$d"); done
