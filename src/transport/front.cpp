@@ -213,6 +213,18 @@ constexpr uint64_t kWakeId = ~uint64_t(0);
 
 enum class Phase { wait, head, body, busy, stream, linger };
 
+// A busy connection's socket, lent to the worker that answers it: the worker writes its answer itself (no hop
+// back to the loop on the client's path) unless the loop closed the connection or answers it otherwise. `mu`
+// is held while writing, so the loop never closes the fd under a worker.
+struct Direct {
+  std::mutex mu;
+  int fd = -1;
+  bool open = true;
+  bool used = false;
+  bool keep_alive = true;
+  bool http10 = false;
+};
+
 struct Conn {
   ConnId id = 0;
   int fd = -1;
@@ -235,10 +247,11 @@ struct Conn {
   bool read_pending = false;  // input may be waiting that was not read (edge-triggered: no new event will say so)
   size_t lingered = 0;
   std::vector<std::function<void()>> done;  // on_done functions for the current exchange
+  std::shared_ptr<Direct> direct;             // while busy with nothing queued to write
 };
 
 struct Op {
-  enum Kind { respond, begin, write, end, done } kind;
+  enum Kind { respond, begin, write, end, done, sent } kind;
   ConnId conn;
   Response res;
   std::string data;
@@ -269,6 +282,10 @@ struct Front::Impl {
   size_t body_bytes = 0;
   Clk::time_point accept_paused_until{};
   bool accept_paused = false;
+
+  // busy connections a worker may answer directly (see Direct)
+  std::mutex directs_mu;
+  std::unordered_map<ConnId, std::shared_ptr<Direct>> directs;
 
   // mailbox
   std::mutex mb_mu;
@@ -508,6 +525,16 @@ struct Front::Impl {
         if (op.droppable && c->out.size() - c->out_off > lim.max_stream_backlog) return;  // slow reader: drop it
         append_chunk(*c, op.data);
         flush(*c);
+        break;
+      case Op::sent:
+        if (c->phase != Phase::busy) return;
+        revoke_direct(*c);
+        if (op.droppable) {  // the worker's write failed: the client is gone
+          close_conn(c->id);
+          return;
+        }
+        c->out += op.data;
+        finish_exchange(*c);
         break;
       case Op::end:
         if (c->phase != Phase::stream) return;
@@ -813,6 +840,15 @@ struct Front::Impl {
     c.phase = Phase::busy;
     c.phase_start = Clk::now();
     c.reading = false;
+    if (c.out_off == c.out.size()) {  // nothing of ours still to write: the worker may answer on the socket
+      auto d = std::make_shared<Direct>();
+      d->fd = c.fd;
+      d->keep_alive = c.keep_alive;
+      d->http10 = c.http10;
+      c.direct = d;
+      std::lock_guard<std::mutex> lk(directs_mu);
+      directs[c.id] = std::move(d);
+    }
     auto req = std::make_shared<Request>(std::move(c.req));
     c.req = Request{};
     ConnId id = c.id;
@@ -825,7 +861,7 @@ struct Front::Impl {
         res->status = 500;
         res->set_content(error_body("Internal Server Error"), "application/json");
       }
-      if (res) post(Op{Op::respond, id, std::move(*res), {}, false, {}});
+      if (res && !try_direct(id, *res)) post(Op{Op::respond, id, std::move(*res), {}, false, {}});
     });
   }
 
@@ -849,36 +885,100 @@ struct Front::Impl {
     queue_response(c, res, false);
   }
 
+  // A complete (non-streaming) answer as bytes.
+  std::string serialize(const Response& res, bool keep_alive, bool http10) const {
+    std::string o;
+    o.reserve(160 + res.body.size());
+    o += "HTTP/1.1 " + std::to_string(res.status) + " " + reason(res.status) + "\r\n";
+    for (const auto& [k, v] : res.headers) o += k + ": " + v + "\r\n";
+    if (!res.content_type.empty()) o += "Content-Type: " + res.content_type + "\r\n";
+    o += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
+    if (!keep_alive) o += "Connection: close\r\n";
+    else o += keep_alive_hdr;
+    if (http10 && keep_alive) o += "Connection: keep-alive\r\n";
+    o += "\r\n";
+    o += res.body;
+    return o;
+  }
+
+  // Takes the socket back from workers: from now on only the loop writes to it.
+  void revoke_direct(Conn& c) {
+    if (!c.direct) return;
+    {
+      std::lock_guard<std::mutex> lk(directs_mu);
+      directs.erase(c.id);
+    }
+    {
+      std::lock_guard<std::mutex> lk(c.direct->mu);
+      c.direct->open = false;
+    }
+    c.direct.reset();
+  }
+
+  // On a worker: writes the answer for `conn` itself when the loop lent it the socket. False: not lent (or taken
+  // back), the caller posts the answer to the loop instead.
+  bool try_direct(ConnId conn, Response& res) {
+    std::shared_ptr<Direct> d;
+    {
+      std::lock_guard<std::mutex> lk(directs_mu);
+      auto it = directs.find(conn);
+      if (it == directs.end()) return false;
+      d = it->second;
+    }
+    std::string bytes;
+    size_t off = 0;
+    bool failed = false;
+    {
+      std::lock_guard<std::mutex> lk(d->mu);
+      if (!d->open || d->used) return false;
+      d->used = true;
+      bytes = serialize(res, d->keep_alive, d->http10);
+      while (off < bytes.size()) {
+        ssize_t n = ::send(d->fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+          off += static_cast<size_t>(n);
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        failed = true;
+        break;
+      }
+    }
+    // The loop finishes the exchange (on_done functions, keep-alive or close) and writes what did not fit.
+    Op op{Op::sent, conn, {}, failed ? std::string() : bytes.substr(off), failed, {}};
+    post(std::move(op));
+    return true;
+  }
+
   void queue_response(Conn& c, const Response& res, bool streaming) {
+    revoke_direct(c);
     const bool http10 = c.http10;
     std::string& o = c.out;
     if (c.out_off > 0 && c.out_off == o.size()) {
       o.clear();
       c.out_off = 0;
     }
+    if (!streaming) {
+      o += serialize(res, c.keep_alive, http10);
+      finish_exchange(c);
+      return;
+    }
     o += "HTTP/1.1 " + std::to_string(res.status) + " " + reason(res.status) + "\r\n";
     for (const auto& [k, v] : res.headers) o += k + ": " + v + "\r\n";
     if (!res.content_type.empty()) o += "Content-Type: " + res.content_type + "\r\n";
-    if (streaming) {
-      c.chunked_out = !http10;
-      if (c.chunked_out) o += "Transfer-Encoding: chunked\r\n";
-      else c.keep_alive = false;
-    } else {
-      o += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
-    }
+    c.chunked_out = !http10;
+    if (c.chunked_out) o += "Transfer-Encoding: chunked\r\n";
+    else c.keep_alive = false;
     if (!c.keep_alive) o += "Connection: close\r\n";
     else o += keep_alive_hdr;
-    if (http10 && c.keep_alive) o += "Connection: keep-alive\r\n";
     o += "\r\n";
-    if (!streaming) o += res.body;
-    if (streaming) {
+    {
       c.phase = Phase::stream;
       c.phase_start = Clk::now();
       c.last_write = Clk::now();
       flush(c);
-      return;
     }
-    finish_exchange(c);
   }
 
   void append_chunk(Conn& c, const std::string& data) {
@@ -957,6 +1057,7 @@ struct Front::Impl {
     if (it == conns.end()) return;
     std::unique_ptr<Conn> c = std::move(it->second);
     conns.erase(it);
+    revoke_direct(*c);  // waits for a worker writing on it
     ::epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, nullptr);
     ::close(c->fd);
     auto pp = per_peer.find(c->peer);
@@ -1022,7 +1123,10 @@ Front::~Front() { stop(); }
 Status Front::start(const std::string& host, int port) { return impl_->start(host, port); }
 int Front::port() const { return impl_->bound_port; }
 void Front::stop() { impl_->stop(); }
-void Front::respond(ConnId conn, Response res) { impl_->post(Op{Op::respond, conn, std::move(res), {}, false, {}}); }
+void Front::respond(ConnId conn, Response res) {
+  if (impl_->try_direct(conn, res)) return;
+  impl_->post(Op{Op::respond, conn, std::move(res), {}, false, {}});
+}
 void Front::stream_begin(ConnId conn, Response head) { impl_->post(Op{Op::begin, conn, std::move(head), {}, false, {}}); }
 void Front::stream_write(ConnId conn, std::string data, bool droppable) {
   impl_->post(Op{Op::write, conn, {}, std::move(data), droppable, {}});
