@@ -49,9 +49,9 @@ enum RpcCode : int {
 // nest well under 10 levels.
 inline constexpr size_t kMaxJsonDepth = 64;
 
-// True when `text` opens more than `max_depth` arrays/objects inside one another (sw::json_nesting_exceeds, in
-// common, which the other parsers of untrusted JSON use too).
-bool json_nesting_exceeds(std::string_view text, size_t max_depth);
+// True when `text` opens more than `max_depth` arrays/objects inside one another: sw::json_nesting_exceeds (common),
+// which the other parsers of untrusted JSON use too; named here as well so mcp:: callers keep working.
+using sw::json_nesting_exceeds;
 
 // Parses one raw message (a stdio line, an HTTP body) with nesting bounded by kMaxJsonDepth. Errors:
 // JSON_TOO_DEEP (nested beyond the limit; nothing was parsed), JSON_INVALID (not JSON). Never throws.

@@ -63,10 +63,6 @@ Kind classify(const json& msg, json* error_out) {
 
 // ---------------------------------------------------------------- parsing untrusted messages
 
-bool json_nesting_exceeds(std::string_view text, size_t max_depth) {
-  return sw::json_nesting_exceeds(text, max_depth);
-}
-
 Result<json> parse_message(std::string_view text) {
   if (json_nesting_exceeds(text, kMaxJsonDepth))
     return make_error("JSON_TOO_DEEP", "the message nests arrays/objects deeper than " +
