@@ -283,7 +283,7 @@ const FlagSpec kFlags[] = {
     {"--max-body-bytes", "max_body_bytes", "SATWARDEN_MAX_BODY_BYTES", "largest HTTP request body accepted, bytes (default 1048576; 413 above)"},
     {"--max-sessions", "max_sessions", "SATWARDEN_MAX_SESSIONS", "concurrent HTTP sessions (default 256)"},
     {"--session-idle-seconds", "session_idle_seconds", "SATWARDEN_SESSION_IDLE_SECONDS", "idle HTTP sessions expire after this (default 1800)"},
-    {"--http-threads", "http_threads", "SATWARDEN_HTTP_THREADS", "HTTP worker threads; each keep-alive connection holds one (default 96)"},
+    {"--http-threads", "http_threads", "SATWARDEN_HTTP_THREADS", "HTTP worker threads running complete requests; connections are held by one event loop, not by threads (default 96)"},
     {"--tools-page-size", "tools_page_size", "SATWARDEN_TOOLS_PAGE_SIZE", "tools/list page size (default 50)"},
     {"--fetch-allow", "fetch_allow", "SATWARDEN_FETCH_ALLOW", "hosts/addresses/CIDRs that access_l402_resource may reach despite the SSRF guard (local development)"},
     {"--fetch-methods", "fetch_methods", "SATWARDEN_FETCH_METHODS", "HTTP methods access_l402_resource may use (default GET,HEAD,POST)"},

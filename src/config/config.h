@@ -40,7 +40,7 @@ struct Config {
   size_t max_body_bytes = 1 << 20;     // HTTP request body cap (413 above)
   size_t max_sessions = 256;           // concurrent HTTP sessions (Streamable + legacy SSE)
   int session_idle_seconds = 1800;     // idle sessions expire
-  size_t http_threads = 96;            // HTTP worker threads (each keep-alive connection holds one)
+  size_t http_threads = 96;            // HTTP workers for complete requests (connections live on the event loop)
   size_t tools_page_size = 50;         // tools/list page size
   // Wallet (Nostr Wallet Connect). Secret material: never logged, never echoed in errors.
   std::string nwc_url;
