@@ -74,7 +74,8 @@ TEST_CASE("libmacaroons README mybank chain") {
 }
 
 TEST_CASE("pymacaroons V1 vectors (unpadded and padded)") {
-  for (const auto& v : load("macaroons.json")["pymacaroons_vectors"]) {
+  const json all = load("macaroons.json");  // named: a range-for over a member of a temporary reads freed memory
+  for (const auto& v : all["pymacaroons_vectors"]) {
     Bytes key = to_bytes(v["root_key_utf8"].get<std::string>());
     std::string text = v["v1_serialization"].get<std::string>();
     auto m = decode(text);
@@ -125,7 +126,8 @@ TEST_CASE("libmacaroons vtests: decode and exact-caveat verification") {
 }
 
 TEST_CASE("libmacaroons serialization: same macaroon as V1, V2 and V2 JSON") {
-  for (const auto& t : load("macaroons.json")["libmacaroons_serialization"]) {
+  const json all = load("macaroons.json");
+  for (const auto& t : all["libmacaroons_serialization"]) {
     INFO(t["file"].get<std::string>());
     Bytes key = to_bytes(t["root_key_utf8"].get<std::string>());
     auto v1 = decode(t["v1_serialization"].get<std::string>());
