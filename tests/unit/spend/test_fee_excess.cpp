@@ -84,17 +84,18 @@ TEST_CASE("with an allowance, parallel payments overshoot a cap only by fees abo
   Ledger& l = **opened;
   // 100 parallel 1-sat purchases: each reserves 2 sats (amount + allowance), so at most 50 fit.
   std::vector<std::thread> ts;
-  std::atomic<int> ok{0};
+  std::atomic<int> ok{0}, steps_failed{0};  // Catch2 assertions are not thread-safe: checked after the join
   for (int i = 0; i < 100; ++i)
     ts.emplace_back([&, i] {
       auto r = l.reserve(req(100 + i, 1));
       if (!r) return;
       ++ok;
-      REQUIRE(l.mark_in_flight(r->id));
+      if (!l.mark_in_flight(r->id)) ++steps_failed;
       // Half the wallet's fees stay inside the allowance; the others exceed it by 200 msat.
-      REQUIRE(l.settle(r->id, i % 2 ? 800 : 1'200, std::string(64, 'e'), 1));
+      if (!l.settle(r->id, i % 2 ? 800 : 1'200, std::string(64, 'e'), 1)) ++steps_failed;
     });
   for (auto& t : ts) t.join();
+  CHECK(steps_failed.load() == 0);
   // About 50 fit (fees below the allowance free room, fees above it take some): never more than the cap allows.
   CHECK(ok.load() >= 45);
   CHECK(ok.load() <= 55);

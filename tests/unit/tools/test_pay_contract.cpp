@@ -271,7 +271,7 @@ TEST_CASE("pay_keysend: satwarden's own preimage, hash recorded, budget booked, 
                                         {"tlv_records", json::array({json{{"type", 7629169}, {"value", "AbCd"}}})}});
   REQUIRE_FALSE(out.is_error);
   REQUIRE(w.wallet.keysends.size() == 1);
-  const auto& sent = w.wallet.keysends[0];
+  const wallet::KeysendParams sent = w.wallet.keysends[0];  // a copy: the next keysend reallocates the vector
   CHECK(sent.pubkey == kNode);
   CHECK(sent.amount_msat == 21000);
   REQUIRE(sent.tlv_records.size() == 1);
