@@ -84,4 +84,10 @@ std::optional<Stmt> Db::prepare(const std::string& sql) {
 
 int Db::exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
 
+Error db_error(Db& db, std::string_view what, int rc) {
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+    return make_error("LEDGER_BUSY", std::string("ledger is busy (") + std::string(what) + ")");
+  return make_error("LEDGER_ERROR", std::string("ledger ") + std::string(what) + " failed: " + db.last_error());
+}
+
 }  // namespace sw::spend::detail

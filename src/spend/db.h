@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "common/common.h"
@@ -71,5 +72,9 @@ class Db {
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
+
+// The ledger's error for a failed SQLite call: LEDGER_BUSY for SQLITE_BUSY/LOCKED (extended codes too), else
+// LEDGER_ERROR naming the step and SQLite's message.
+Error db_error(Db& db, std::string_view what, int rc = SQLITE_ERROR);
 
 }  // namespace sw::spend::detail

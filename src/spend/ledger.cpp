@@ -27,6 +27,7 @@ namespace {
 
 using detail::Db;
 using detail::Stmt;
+using detail::db_error;
 
 constexpr Window kWindows[] = {Window::hour, Window::day, Window::week, Window::month};
 // Rows that count against budgets (counts_against_budget). Schema v2 stores that as a column, `counted` (1/0,
@@ -195,12 +196,6 @@ const std::vector<const char*>& migrations() {
       ") WITHOUT ROWID;",
   };
   return m;
-}
-
-Error db_error(Db& db, std::string_view what, int rc = SQLITE_ERROR) {
-  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-    return make_error("LEDGER_BUSY", std::string("ledger is busy (") + std::string(what) + ")");
-  return make_error("LEDGER_ERROR", std::string("ledger ") + std::string(what) + " failed: " + db.last_error());
 }
 
 bool is_hex64(const std::string& s) {

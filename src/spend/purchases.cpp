@@ -11,13 +11,9 @@ namespace {
 
 using detail::Db;
 using detail::Stmt;
+using detail::db_error;
 
 constexpr size_t kMaxPaths = 32;
-
-Error db_error(Db& db, std::string_view what, int rc = SQLITE_ERROR) {
-  return make_error(rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? "LEDGER_BUSY" : "LEDGER_ERROR",
-                    std::string(what) + ": " + db.last_error());
-}
 
 constexpr const char* kPurchaseCols =
     "p.id, p.client, p.envelope, p.hosted, p.origin, p.path, p.service, p.protocol, p.challenge, p.binding, p.paths, "
