@@ -2,6 +2,8 @@
 // What: JSON-RPC 2.0 framing, the lifecycle (initialize / initialized / ping), tools/list with cursor pagination,
 // tools/call with input validation against the tool's schema (valijson), structuredContent, progress,
 // cancellation, logging/setLevel + notifications/message, resources/list + resources/read (when resources exist).
+// Server→client requests: elicitation/create in form mode (CallContext::elicit), when the client declared it; the
+// client's JSON-RPC responses are matched to the waiting call by id (server ids are strings "sw-e-<n>").
 // Transport-agnostic: a transport feeds raw messages into a Session and receives outgoing messages via a Sink.
 // Thread-safety: Server and ToolRegistry are immutable after start and shared by all sessions. A Session may be fed
 // from several threads; its Sink may be called from any thread (tool calls run on a worker pool) so responses
@@ -72,6 +74,20 @@ struct CallContext {
   std::function<void(LogLevel level, const std::string& logger, const json& data)> log;
   std::shared_ptr<std::atomic<bool>> cancel_flag;
   bool cancelled() const { return cancel_flag && cancel_flag->load(); }
+  // Asks the person at the client (elicitation/create, form mode) and blocks until they answer. Empty when the
+  // client did not declare form elicitation in `initialize` (check before calling). `params`: {message (non-empty
+  // string), requestedSchema: {type:"object", properties: {name: {type: string|number|integer|boolean, …} or a
+  // string-enum array {type:"array", items:{…}}}, required?: [names]}, _meta?}; the session adds mode:"form" when
+  // the negotiated protocol is 2025-11-25 or later. The request goes out related to this tools/call (over
+  // Streamable HTTP on that POST's stream, which becomes SSE if it was JSON). `timeout` is clamped to 1 ms..24 h.
+  // Returns the client's result {action: "accept"|"decline"|"cancel", content?: {name: value}}; with accept, content
+  // is checked against requestedSchema (declared names only, declared types and enums, required names present).
+  // Errors: ELICITATION_INVALID (bad params; nothing was sent), ELICITATION_FAILED (the client answered with a
+  // JSON-RPC error — its code and message in details — or a result of the wrong shape), ELICITATION_TIMEOUT (no
+  // answer in time; the server sends notifications/cancelled for it), CANCELLED (this tools/call was cancelled,
+  // or the session closed / the client went away), ELICITATION_UNSUPPORTED (client did not declare form mode).
+  // Safe to call from the tool's thread only; several tools may elicit at once (each waits for its own answer).
+  std::function<Result<json>(const json& params, std::chrono::milliseconds timeout)> elicit;
 };
 
 // A tool's outcome: structured success, or an Error that becomes {isError:true} with code + message.
@@ -166,8 +182,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle(const json& msg, bool run_inline = false);
   const std::string& protocol_version() const { return version_; }
   bool initialized() const { return initialized_.load(); }
-  // Cancels every in-flight request (session closed).
+  // From the client's `initialize` capabilities.elicitation: {} and {form:{}} declare form mode (an object without
+  // `form` or `url` counts as form, as the 2025-11-25 spec says for {}); {url:{}} declares URL mode only.
+  bool client_supports_elicitation_form() const { return elicit_form_.load(); }
+  bool client_supports_elicitation_url() const { return elicit_url_.load(); }
+  // Cancels every in-flight request (session closed); pending server→client requests fail with CANCELLED.
   void cancel_all();
+  // The client can no longer answer (stdin closed, stream gone): pending server→client requests fail now with
+  // CANCELLED and later ones fail at once. In-flight tool calls are NOT cancelled (they may finish and answer).
+  void client_gone();
+  // Server→client requests waiting for the client's response.
+  size_t pending_client_requests() const;
   // Blocks until no request is in flight or the timeout passes (used at shutdown and by tests).
   bool wait_idle(std::chrono::milliseconds timeout);
   size_t in_flight() const;
@@ -180,6 +205,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_notification(const std::string& method, const json& params);
   void call_tool(const json& id, const json& params, bool run_inline);
   json initialize(const json& params);
+  void on_response(const json& msg);
+  // Sends a request to the client related to the in-flight request `related` (dumped id) and waits for its
+  // response: the full response message (with result or error), or TIMEOUT / CANCELLED.
+  Result<json> request_client(const std::string& method, json params, std::chrono::milliseconds timeout,
+                              const std::string& related, const std::shared_ptr<std::atomic<bool>>& cancel);
+  Result<json> elicit(const json& params, std::chrono::milliseconds timeout, const std::string& related,
+                      const std::shared_ptr<std::atomic<bool>>& cancel);
 
   Server& server_;
   std::string client_;
@@ -191,6 +223,14 @@ class Session : public std::enable_shared_from_this<Session> {
   mutable std::mutex mu_;
   std::condition_variable idle_cv_;
   std::map<std::string, std::shared_ptr<std::atomic<bool>>> in_flight_;  // request id (dumped) → cancel flag
+  std::atomic<bool> elicit_form_{false};
+  std::atomic<bool> elicit_url_{false};
+  // Server→client requests: id (dumped) → the response once it arrives (null until then). Guarded by mu_;
+  // reply_cv_ is notified on every response, cancellation, cancel_all and client_gone.
+  std::map<std::string, std::shared_ptr<json>> pending_;
+  std::condition_variable reply_cv_;
+  uint64_t next_client_request_ = 0;
+  bool client_gone_ = false;
 };
 
 class Server {

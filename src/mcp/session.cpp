@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <thread>
@@ -182,7 +183,12 @@ void Session::handle(const json& msg, bool run_inline) {
       send(err, "");
       return;
     case Kind::response:
-      return;  // we send no requests to clients, so there is nothing to match
+      try {
+        on_response(msg);
+      } catch (...) {  // a response gets no reply; nothing may escape to the transport
+        log(LogLevel::error, "mcp", "response handler failed");
+      }
+      return;
     case Kind::notification: {
       auto p = msg.find("params");
       try {
@@ -214,6 +220,19 @@ json Session::initialize(const json& params) {
                               ? params["protocolVersion"].get<std::string>()
                               : "";
   version_ = negotiate_version(requested);
+  // capabilities.elicitation: {} means form mode (2025-06-18, and 2025-11-25 for compatibility); {form:{}},
+  // {url:{}} or both name the modes. Presence counts, as in the reference SDK.
+  bool form = false, url = false;
+  auto caps_in = params.find("capabilities");
+  if (caps_in != params.end() && caps_in->is_object()) {
+    auto e = caps_in->find("elicitation");
+    if (e != caps_in->end() && e->is_object()) {
+      url = e->contains("url");
+      form = e->contains("form") || !url;
+    }
+  }
+  elicit_form_.store(form);
+  elicit_url_.store(url);
   const auto& info = server_.info();
   json server_info{{"name", info.name}, {"version", info.version}};
   if (version_at_least(version_, "2025-06-18")) server_info["title"] = info.title;
@@ -356,6 +375,7 @@ void Session::on_notification(const std::string& method, const json& params) {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = in_flight_.find(rid.dump());
     if (it != in_flight_.end()) it->second->store(true);
+    reply_cv_.notify_all();  // a tool of that call may be waiting for the client (elicit)
     return;
   }
   // Other notifications (roots/list_changed, progress from the client, …) need no action.
@@ -422,6 +442,10 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
                       {"params", {{"level", log_level_name(level)}, {"logger", logger}, {"data", data}}}},
                  key);
     };
+    if (self->elicit_form_.load())
+      ctx.elicit = [self, key, flag](const json& p, std::chrono::milliseconds timeout) {
+        return self->elicit(p, timeout, key, flag);
+      };
 
     ToolOutcome out;
     // Nulls for optional arguments become absent here, once for every tool, before validation.
@@ -459,6 +483,239 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
 void Session::cancel_all() {
   std::lock_guard<std::mutex> lk(mu_);
   for (auto& [k, f] : in_flight_) f->store(true);
+  client_gone_ = true;
+  reply_cv_.notify_all();
+}
+
+void Session::client_gone() {
+  std::lock_guard<std::mutex> lk(mu_);
+  client_gone_ = true;
+  reply_cv_.notify_all();
+}
+
+size_t Session::pending_client_requests() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return pending_.size();
+}
+
+// ---------------------------------------------------------------- server → client requests
+
+void Session::on_response(const json& msg) {
+  std::string key = msg["id"].dump();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = pending_.find(key);
+    if (it != pending_.end() && it->second->is_null()) {
+      *it->second = msg;
+      reply_cv_.notify_all();
+      return;
+    }
+  }
+  // Late (timed out, cancelled), duplicate, or never ours: nothing waits for it.
+  log(LogLevel::debug, "mcp", "response to an unknown request id ignored: " + key.substr(0, 80));
+}
+
+Result<json> Session::request_client(const std::string& method, json params, std::chrono::milliseconds timeout,
+                                     const std::string& related, const std::shared_ptr<std::atomic<bool>>& cancel) {
+  using Clk = std::chrono::steady_clock;
+  timeout = std::clamp<std::chrono::milliseconds>(timeout, std::chrono::milliseconds(1), std::chrono::hours(24));
+  const auto deadline = Clk::now() + timeout;
+  auto slot = std::make_shared<json>();  // null until the response arrives
+  std::string id;
+  std::string key;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (client_gone_) return make_error("CANCELLED", "the session closed; the client cannot answer " + method);
+    if (cancel && cancel->load()) return make_error("CANCELLED", "the call was cancelled before " + method + " was sent");
+    // String ids, in a space of their own: a client's ids never matter here (responses go the other way).
+    id = "sw-e-" + std::to_string(++next_client_request_);
+    key = json(id).dump();
+    pending_[key] = slot;
+  }
+  send(json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", std::move(params)}}, related);
+
+  enum class Why { answered, gone, cancelled, timed_out } why;
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {  // ends by the deadline at the latest; the 100 ms step also notices a cancel flag set by anyone
+    if (!slot->is_null()) { why = Why::answered; break; }
+    if (client_gone_) { why = Why::gone; break; }
+    if (cancel && cancel->load()) { why = Why::cancelled; break; }
+    auto now = Clk::now();
+    if (now >= deadline) { why = Why::timed_out; break; }
+    reply_cv_.wait_until(lk, std::min(deadline, now + std::chrono::milliseconds(100)));
+  }
+  pending_.erase(key);
+  json response = std::move(*slot);
+  lk.unlock();
+  if (why == Why::answered) return response;
+  if (why == Why::gone) return make_error("CANCELLED", "the session closed before the client answered " + method);
+  // The client may still be showing it: tell it the request is void (MCP cancellation; a late answer is ignored).
+  std::string reason = why == Why::cancelled ? "the tool call was cancelled" : "the server stopped waiting (timeout)";
+  send(json{{"jsonrpc", "2.0"},
+            {"method", "notifications/cancelled"},
+            {"params", {{"requestId", id}, {"reason", reason}}}},
+       related);
+  if (why == Why::cancelled) return make_error("CANCELLED", "the call was cancelled while waiting for the client to answer " + method);
+  return make_error("TIMEOUT", "the client did not answer " + method + " within " + std::to_string(timeout.count()) + " ms");
+}
+
+namespace {
+
+bool is_string_array(const json& a) {
+  return a.is_array() && std::all_of(a.begin(), a.end(), [](const json& v) { return v.is_string(); });
+}
+
+// [{const: "x", title?}, …] → the consts; false when malformed.
+bool titled_consts(const json& a, std::vector<std::string>& out) {
+  if (!a.is_array() || a.empty()) return false;
+  for (const auto& v : a) {
+    if (!v.is_object() || !v.contains("const") || !v["const"].is_string()) return false;
+    out.push_back(v["const"].get<std::string>());
+  }
+  return true;
+}
+
+// The values a string (or array item) schema allows: from enum or oneOf/anyOf titled consts. Empty = any string.
+// Error text in `problem` when malformed.
+std::vector<std::string> allowed_strings(const json& s, const char* titled_key, std::string& problem) {
+  std::vector<std::string> out;
+  if (s.contains("enum")) {
+    if (!is_string_array(s["enum"]) || s["enum"].empty()) problem = "enum must be a non-empty array of strings";
+    else
+      for (const auto& v : s["enum"]) out.push_back(v.get<std::string>());
+  } else if (s.contains(titled_key)) {
+    if (!titled_consts(s[titled_key], out)) problem = std::string(titled_key) + " must be [{const: string, title?}, …]";
+  }
+  return out;
+}
+
+// A form-mode requestedSchema: a flat object whose properties are string (optionally enum / oneOf), number,
+// integer, boolean, or an array of strings from an enum / anyOf (multi-select). nullopt = fine.
+std::optional<std::string> requested_schema_problem(const json& schema) {
+  if (!schema.is_object()) return "requestedSchema must be an object";
+  if (schema.value("type", json()) != "object") return "requestedSchema.type must be \"object\"";
+  auto props = schema.find("properties");
+  if (props == schema.end() || !props->is_object()) return "requestedSchema.properties must be an object";
+  for (auto it = props->begin(); it != props->end(); ++it) {
+    const json& p = it.value();
+    std::string where = "requestedSchema.properties." + it.key();
+    if (!p.is_object() || !p.contains("type") || !p["type"].is_string()) return where + " must be an object with a type";
+    std::string type = p["type"].get<std::string>();
+    std::string problem;
+    if (type == "string") {
+      allowed_strings(p, "oneOf", problem);
+    } else if (type == "array") {
+      auto items = p.find("items");
+      if (items == p.end() || !items->is_object()) return where + ".items must be an object";
+      if (items->contains("type") && (*items)["type"] != "string") return where + ".items.type must be \"string\"";
+      if (allowed_strings(*items, "anyOf", problem).empty() && problem.empty())
+        problem = "items must list the choices (enum or anyOf)";
+    } else if (type != "number" && type != "integer" && type != "boolean") {
+      return where + ".type must be string, number, integer, boolean or array (flat, primitive properties only)";
+    }
+    if (!problem.empty()) return where + ": " + problem;
+  }
+  if (schema.contains("required")) {
+    const json& req = schema["required"];
+    if (!is_string_array(req)) return "requestedSchema.required must be an array of strings";
+    for (const auto& r : req)
+      if (!props->contains(r.get<std::string>()))
+        return "requestedSchema.required names an undeclared property: " + r.get<std::string>();
+  }
+  return std::nullopt;
+}
+
+// Accepted content against the requestedSchema (already checked well-formed): declared names only, declared
+// types, enum choices, required names present. nullopt = fine.
+std::optional<std::string> content_problem(const json& content, const json& schema) {
+  const json& props = schema["properties"];
+  for (auto it = content.begin(); it != content.end(); ++it) {
+    auto p = props.find(it.key());
+    if (p == props.end()) return "content." + it.key() + " is not in requestedSchema";
+    const json& v = it.value();
+    std::string type = (*p)["type"].get<std::string>();
+    std::string ignored;
+    bool good = false;
+    if (type == "string") {
+      auto allowed = allowed_strings(*p, "oneOf", ignored);
+      good = v.is_string() &&
+             (allowed.empty() || std::find(allowed.begin(), allowed.end(), v.get<std::string>()) != allowed.end());
+    } else if (type == "number") {
+      good = v.is_number();
+    } else if (type == "integer") {
+      good = v.is_number_integer() || (v.is_number_float() && std::isfinite(v.get<double>()) &&
+                                        std::floor(v.get<double>()) == v.get<double>());
+    } else if (type == "boolean") {
+      good = v.is_boolean();
+    } else if (type == "array") {
+      auto allowed = allowed_strings((*p)["items"], "anyOf", ignored);
+      good = is_string_array(v) && std::all_of(v.begin(), v.end(), [&](const json& x) {
+               return std::find(allowed.begin(), allowed.end(), x.get<std::string>()) != allowed.end();
+             });
+    }
+    if (!good) return "content." + it.key() + " does not match its schema (" + type + ")";
+  }
+  if (schema.contains("required"))
+    for (const auto& r : schema["required"])
+      if (!content.contains(r.get<std::string>())) return "content lacks required " + r.get<std::string>();
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<json> Session::elicit(const json& params, std::chrono::milliseconds timeout, const std::string& related,
+                             const std::shared_ptr<std::atomic<bool>>& cancel) {
+  if (!elicit_form_.load())
+    return make_error("ELICITATION_UNSUPPORTED", "the client did not declare form-mode elicitation");
+  auto invalid = [](const std::string& why) { return make_error("ELICITATION_INVALID", "elicitation request: " + why); };
+  if (!params.is_object()) return invalid("params must be an object");
+  for (auto it = params.begin(); it != params.end(); ++it)
+    if (it.key() != "message" && it.key() != "requestedSchema" && it.key() != "mode" && it.key() != "_meta")
+      return invalid("unexpected parameter " + it.key());
+  if (params.contains("mode") && params["mode"] != "form") return invalid("only mode \"form\" is supported");
+  if (!params.contains("message") || !params["message"].is_string() || params["message"].get_ref<const std::string&>().empty())
+    return invalid("message must be a non-empty string");
+  if (!params.contains("requestedSchema")) return invalid("requestedSchema is required");
+  const json& schema = params["requestedSchema"];
+  if (auto problem = requested_schema_problem(schema)) return invalid(*problem);
+  if (params.contains("_meta") && !params["_meta"].is_object()) return invalid("_meta must be an object");
+
+  json out{{"message", params["message"]}, {"requestedSchema", schema}};
+  if (version_at_least(version_, "2025-11-25")) out["mode"] = "form";  // earlier revisions have no mode field
+  if (params.contains("_meta")) out["_meta"] = params["_meta"];
+
+  auto r = request_client("elicitation/create", std::move(out), timeout, related, cancel);
+  if (!r) {
+    if (r.error().code == "TIMEOUT") return make_error("ELICITATION_TIMEOUT", r.error().message);
+    return r.error();
+  }
+  const json& response = *r;
+  if (auto e = response.find("error"); e != response.end()) {
+    json code = e->is_object() && e->contains("code") ? (*e)["code"] : json();
+    std::string message = e->is_object() && e->contains("message") && (*e)["message"].is_string()
+                              ? (*e)["message"].get<std::string>()
+                              : "";
+    return make_error("ELICITATION_FAILED", "the client answered elicitation/create with an error: " + message,
+                      json{{"rpc_code", code}, {"rpc_message", message}});
+  }
+  auto res_it = response.find("result");
+  const json& result = res_it == response.end() ? response : *res_it;  // classify() saw result or error
+  auto bad = [](const std::string& why) {
+    return make_error("ELICITATION_FAILED", "the client's elicitation result is malformed: " + why);
+  };
+  if (!result.is_object()) return bad("not an object");
+  auto action = result.find("action");
+  if (action == result.end() || !action->is_string() ||
+      (*action != "accept" && *action != "decline" && *action != "cancel"))
+    return bad("action must be accept, decline or cancel");
+  json answer{{"action", *action}};
+  if (*action == "accept") {
+    json content = result.contains("content") && !result["content"].is_null() ? result["content"] : json::object();
+    if (!content.is_object()) return bad("content must be an object");
+    if (auto problem = content_problem(content, schema)) return bad(*problem);
+    answer["content"] = std::move(content);
+  }
+  return answer;
 }
 
 bool Session::wait_idle(std::chrono::milliseconds timeout) {

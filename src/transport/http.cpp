@@ -38,33 +38,48 @@ std::string sse_event(const std::string& event, const std::string& data) {
 // One answer towards the client, bound to the connection that asked: a POST answered as JSON (its response
 // completes the HTTP response), a POST answered as SSE (ends after its response), or a GET /mcp or legacy /sse
 // stream (until the session ends or the client leaves). Pushes after the end are dropped.
+// A JSON-mode POST whose client also accepts SSE becomes SSE when the server sends a request related to it (a
+// tool asking the client something mid-call, e.g. elicitation/create): the request and then the response ride
+// on that stream, as MCP requires for requests related to a POST.
 struct Stream {
   enum class Kind { post_json, post_sse, get };
-  Stream(Front& f, ConnId c, Kind k) : front(f), conn(c), kind(k) {}
+  Stream(Front& f, ConnId c, Kind k, bool sse_ok = false) : front(f), conn(c), kind(k), can_upgrade(sse_ok) {}
   Front& front;
   const ConnId conn;
-  const Kind kind;
+  Kind kind;              // guarded by mu (post_json may become post_sse)
+  const bool can_upgrade;  // post_json only: the client's Accept includes text/event-stream
   std::mutex mu;
   HRes pending;       // post_json: status and headers of the answer-to-be
   bool ended = false;
-  bool json_mode() const { return kind == Kind::post_json; }
-  void push(const std::string& text, bool is_response) {
+  // Sends `text` on this stream. False when this stream cannot carry it (a notification, or a request the client
+  // cannot receive here, on a JSON-mode POST; anything but a response after the end): the caller sends it on the
+  // session's GET stream instead.
+  bool push(const std::string& text, bool is_response, bool is_request) {
     std::lock_guard<std::mutex> lk(mu);
-    if (ended) return;
+    if (ended) return is_response;  // a response to an ended exchange is dropped
     if (kind == Kind::post_json) {
-      if (!is_response) return;
-      HRes r = pending;
-      r.set_content(text, "application/json");
-      front.respond(conn, std::move(r));
-      ended = true;
-      return;
+      if (is_response) {
+        HRes r = pending;
+        r.set_content(text, "application/json");
+        front.respond(conn, std::move(r));
+        ended = true;
+        return true;
+      }
+      if (!is_request || !can_upgrade) return false;
+      HRes head;
+      head.content_type = "text/event-stream";
+      head.headers = pending.headers;
+      head.set_header("Cache-Control", "no-cache");
+      front.stream_begin(conn, std::move(head));
+      kind = Kind::post_sse;
     }
-    // Notifications may be dropped when the client does not read; a response never is.
-    front.stream_write(conn, sse_event("message", text), /*droppable=*/!is_response);
+    // Notifications may be dropped when the client does not read; a response or a request never is.
+    front.stream_write(conn, sse_event("message", text), /*droppable=*/!is_response && !is_request);
     if (kind == Kind::post_sse && is_response) {
       front.stream_end(conn);
       ended = true;
     }
+    return true;
   }
   // Session ended, request cancelled, or server stopping. A JSON-mode POST still waiting gets 202 (no response
   // will come: MCP cancellation); a stream finishes.
@@ -364,19 +379,20 @@ struct Impl {
                                              [weak](const json& msg, const std::string& related) {
                                                auto s = weak.lock();
                                                if (!s) return;
-                                               std::shared_ptr<Stream> st;
+                                               std::shared_ptr<Stream> st, get;
                                                bool response = is_response_msg(msg);
+                                               bool request = !response && msg.contains("id");
                                                {
                                                  std::lock_guard<std::mutex> lk(s->mu);
                                                  if (!related.empty()) {
                                                    auto it = s->request_streams.find(related);
-                                                   if (it != s->request_streams.end() &&
-                                                       (response || !it->second->json_mode()))
-                                                     st = it->second;
+                                                   if (it != s->request_streams.end()) st = it->second;
                                                  }
-                                                 if (!st) st = s->get_stream;
+                                                 get = s->get_stream;
                                                }
-                                               if (st) st->push(json_dump(msg), response);
+                                               std::string text = json_dump(msg);
+                                               if (st && st->push(text, response, request)) return;
+                                               if (get) get->push(text, response, request);
                                              });
     std::lock_guard<std::mutex> lk(mu);
     if (sessions.size() >= cfg.max_sessions) return nullptr;
@@ -516,7 +532,8 @@ struct Impl {
                           msg["params"].contains("_meta") && msg["params"]["_meta"].is_object() &&
                           msg["params"]["_meta"].contains("progressToken");
     bool use_sse = accepts_sse && (!accepts_json || wants_progress);
-    auto st = std::make_shared<Stream>(*front, conn, use_sse ? Stream::Kind::post_sse : Stream::Kind::post_json);
+    auto st = std::make_shared<Stream>(*front, conn, use_sse ? Stream::Kind::post_sse : Stream::Kind::post_json,
+                                       accepts_sse);
     {
       std::lock_guard<std::mutex> lk(hs->mu);
       if (hs->request_streams.count(key)) {
@@ -547,7 +564,9 @@ struct Impl {
       st->pending.headers = res.headers;
     }
     // JSON mode runs the call on this worker (saves two thread switches); its response completes the answer.
-    hs->mcp->handle(msg, /*run_inline=*/!use_sse);
+    // Not when the client declared elicitation: a tool may then wait for the client's answer, which arrives as
+    // another POST needing a worker of its own — waiting on the session's pool keeps the HTTP workers free.
+    hs->mcp->handle(msg, /*run_inline=*/!use_sse && !hs->mcp->client_supports_elicitation_form());
     if (stopping) st->close();
     return std::nullopt;
   }

@@ -27,6 +27,8 @@ int run_stdio(mcp::Server& server) {
     session->handle_text(line);
   }
   std::free(buf);
+  // Nothing more can come from the client: a tool waiting for its answer (elicitation) stops waiting now.
+  session->client_gone();
   // stdin closed: the client is going away. Let in-flight calls finish and answer (a payment already sent must
   // be recorded), bounded; then cancel whatever has not reached its point of no return.
   if (!session->wait_idle(std::chrono::seconds(20))) {

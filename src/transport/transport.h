@@ -3,6 +3,9 @@
 // HTTP: Streamable HTTP at /mcp (POST → JSON or SSE, GET stream, DELETE, Mcp-Session-Id, MCP-Protocol-Version
 // checked, 202 for notifications, 404 for unknown sessions) and the legacy HTTP+SSE transport (GET /sse →
 // `endpoint` event, POST /messages?sessionId=…), plus GET /healthz.
+// Server→client requests (elicitation/create from a tool) go on the POST stream of the tools/call they belong to:
+// a JSON-mode answer turns into SSE for it when the client's Accept allows; otherwise on the GET stream (legacy:
+// the /sse stream). The client's response is a POST of its own (202), matched to the waiting tool by its id.
 // The HTTP/1.1 front is our own (http.cpp): ONE event-loop thread (epoll) owns every connection, reads and parses
 // with every resource bounded (HttpLimits) BEFORE anything is authenticated, and hands only complete, checked
 // requests to a worker pool (config http_threads); responses and SSE streams are written back by the loop. A
