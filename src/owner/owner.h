@@ -6,13 +6,15 @@
 //     bytes as 64 hex characters plus a newline in a file, by default <data_dir>/notification.key. Created on
 //     first use with mode 0600 (written and fsynced under a temporary O_EXCL name, then link()ed into place: two
 //     starting processes agree on one key and no reader sees half a key), reused afterwards. An existing file
-//     that is a symlink, not a regular file, not owned by this
-//     user, or has ANY group/other permission bit is REFUSED (OWNER_KEY_INSECURE), not repaired: whoever could
-//     read it may hold a copy and could then impersonate satwarden to the owner and read the owner's replies, so
-//     the owner decides (`chmod 600 FILE` to keep the identity, or delete the file for a new one).
+//     that is a symlink, not a regular file, not owned by this user, or has ANY group/other permission bit is
+//     REFUSED (OWNER_KEY_INSECURE), not repaired: whoever could read it may hold a copy and could then impersonate
+//     satwarden to the owner and read the owner's replies, so the owner decides (`chmod 600 FILE` to keep the
+//     identity, or delete the file for a new one).
 //   * Sending, by mode: nip17 (default) publishes a NIP-17 kind-14 rumor sealed and gift-wrapped (NIP-59) to the
-//     owner; nip04 publishes a legacy NIP-04 kind-4 DM. Every configured relay gets it; send() returns as soon as
-//     one relay accepted (OK true), or fails once all relays answered or failed, or when send_timeout passed.
+//     owner; nip04 publishes a legacy NIP-04 kind-4 DM. Every configured relay gets it (relay::Pool::publish);
+//     send() returns when every relay has answered or failed, or when send_timeout passed, whichever is first, and
+//     is Ok iff at least one relay accepted (OK true). (The pool has no "first OK" completion, so a relay that is
+//     connected but slow to answer holds send() up to send_timeout even when another relay already accepted.)
 //     Publishing to the owner's kind-10050 inbox relays (NIP-17's advice) is not done: only the configured relays.
 //   * Receiving, both channels whatever the mode (the owner may answer from either kind of client; both are
 //     signed by the owner's key): kind 1059 with #p = the notification key and since = start − 2 days − skew
@@ -105,7 +107,7 @@ class Messenger {
   Messenger(const Messenger&) = delete;
   Messenger& operator=(const Messenger&) = delete;
 
-  // Sends `text` to the owner in the configured mode. Ok once one relay accepted it.
+  // Sends `text` to the owner in the configured mode; blocks up to send_timeout (see above). Ok iff a relay accepted.
   Status send(std::string_view text);
 
   const std::string& notification_pubkey() const;  // 64 lowercase hex
