@@ -57,6 +57,7 @@ mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx, const p
   rq.owner = spend::Owner{who.client, who.envelope, who.hosted};
   rq.idempotency = ic.ref;
   rq.never_pay = ic.replay;
+  rq.approval = approval_args(e, args, ctx);
   rq.progress = [&ctx](double step, const std::string& m) {
     if (ctx.progress) ctx.progress(step, kSteps, m);
   };

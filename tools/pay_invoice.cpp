@@ -21,6 +21,7 @@ std::optional<mcp::Tool> make(Engine& engine) {
         pay::PayRequest rq;
         rq.idempotency = ic.ref;
         rq.resume = ic.resume;
+        rq.approval = approval_args(*e, args, ctx);
         rq.invoice = args.at("invoice").get<std::string>();
         rq.max_sats = args.contains("max_sats") ? args["max_sats"].get<uint64_t>() : e->config->default_max_sats;
         rq.client = ctx.client;

@@ -33,6 +33,7 @@ std::optional<mcp::Tool> make(Engine& engine) {
         rq.cancelled = [&ctx] { return ctx.cancelled(); };
         rq.idempotency = ic.ref;
         rq.resume = ic.resume;
+        rq.approval = approval_args(*e, args, ctx);
         auto paid = e->payer->keysend(rq);
         if (!paid) return mcp::ToolOutcome::failure(paid.error());
         uint64_t sats = msat_to_sat_ceil(paid->amount_msat);

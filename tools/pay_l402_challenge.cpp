@@ -23,6 +23,7 @@ mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx, const p
   rq.cancelled = [&ctx] { return ctx.cancelled(); };
   rq.idempotency = ic.ref;
   rq.resume = ic.resume;
+  rq.approval = approval_args(e, args, ctx);
 
   std::optional<challenge::MppChallenge> mpp;
   std::string binding;

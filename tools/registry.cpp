@@ -39,6 +39,37 @@ mcp::ToolOutcome idempotent(Engine& engine, const json& args, mcp::CallContext& 
   return out.is_error ? mcp::ToolOutcome::failure(std::move(out.error)) : mcp::ToolOutcome::success(std::move(out.structured));
 }
 
+pay::ApprovalArgs approval_args(Engine& engine, const json& args, mcp::CallContext& ctx) {
+  pay::ApprovalArgs a;
+  std::string wait = engine.config ? engine.config->approval_wait : "wait";
+  if (args.contains("approval_wait") && args["approval_wait"].is_string()) wait = args["approval_wait"].get<std::string>();
+  a.wait = wait == "return" ? pay::ApprovalArgs::Wait::return_now : pay::ApprovalArgs::Wait::wait;
+  if (args.contains("approval_id") && args["approval_id"].is_string()) a.approval_id = args["approval_id"].get<std::string>();
+  const std::string mode = engine.config ? engine.config->approval_elicitation : "auto";
+  const bool allowed = mode == "on" || (mode == "auto" && !caller_of(engine, ctx).hosted);
+  if (!allowed || !ctx.elicit_until) return a;
+  auto elicit = ctx.elicit_until;
+  const Clock* clock = engine.clock;
+  a.ask_client = [elicit, clock](const spend::Approval& ap,
+                                 const std::shared_ptr<std::atomic<bool>>& stop) -> Result<bool> {
+    const int64_t left = std::max<int64_t>(1, ap.expires_at - clock->now_unix());
+    // Everything the person needs is in the message; accept/decline are the client's own buttons, so the form
+    // asks for nothing else (an empty object schema).
+    json params{{"message", "Approve this Lightning payment? " + approve::describe(ap) + ". Amount: " +
+                                std::to_string(msat_to_sat_ceil(ap.amount_msat)) + " sats" +
+                                (ap.payee.empty() ? std::string() : ", payee node " + ap.payee) +
+                                ". Accept approves this one payment only (approval " + ap.public_id + ")."},
+                {"requestedSchema", {{"type", "object"}, {"properties", json::object()}}}};
+    auto r = elicit(params, std::chrono::seconds(left), stop);
+    if (!r) return r.error();
+    const std::string action = r->value("action", "");
+    if (action == "accept") return true;
+    // decline: the person said no; cancel: they dismissed the question — in a payment prompt that is not a yes.
+    return false;
+  };
+  return a;
+}
+
 Status register_all(mcp::ToolRegistry& registry, Engine& engine) {
   for (auto& [name, factory] : factories()) {
     std::optional<mcp::Tool> tool;

@@ -10,11 +10,9 @@
 
 #include "config/config.h"
 #include "mcp/mcp.h"
+#include "pay/pay.h"
 #include "wallet/wallet.h"
 
-namespace sw::pay {
-class Payer;
-}
 namespace sw::purchase {
 class Paywall;
 struct IdempotentContext;
@@ -37,6 +35,7 @@ struct Engine {
   spend::Ledger* ledger = nullptr;   // the crash-safe spend ledger (always present in the server)
   pay::Payer* payer = nullptr;       // check → reserve → pay → verify → settle
   purchase::Paywall* paywall = nullptr;  // paid HTTP resources as purchases (access_l402_resource)
+  approve::Hub* approvals = nullptr;     // the owner's approvals (always present in the server)
 };
 
 // Who is calling, as far as ledger views and the L402 cache are concerned.
@@ -56,6 +55,15 @@ Caller caller_of(const Engine& engine, const mcp::CallContext& ctx);
 // key returns the first call's outcome and never pays again. Without a ledger or key, body runs as usual.
 mcp::ToolOutcome idempotent(Engine& engine, const json& args, mcp::CallContext& ctx, const char* tool,
                             const std::function<mcp::ToolOutcome(const purchase::IdempotentContext&)>& body);
+
+// The owner-approval arguments of a paying call: approval_wait (default from the config), approval_id, and —
+// when the client declared form elicitation and `approval_elicitation` allows it for this caller (auto: the owner's
+// own callers, stdio and tokenless loopback HTTP; on: everyone; off: no one) — a question in the MCP client.
+pay::ApprovalArgs approval_args(Engine& engine, const json& args, mcp::CallContext& ctx);
+
+// The caller's approvals (list_approvals and the satwarden://approvals resource): open ones, or the latest in
+// any state; a hosted caller's own only.
+Result<json> approvals_for(Engine& engine, const mcp::CallContext& ctx, bool open_only, size_t limit);
 
 // What get_budget_status returns for this caller (the owner's view, or a token's own view); also the
 // satwarden://spending resource.

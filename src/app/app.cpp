@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "app/app.h"
+#include "approve/approve.h"
 #include "config/config.h"
 #include "fetch/fetch.h"
 #include "mcp/mcp.h"
@@ -49,16 +50,79 @@ std::string instructions(const sw::mcp::ToolRegistry& reg) {
 //   satwarden payments unknown                                      payments whose outcome is unknown
 //   satwarden credentials forget [ORIGIN]                           drop reusable paywall credentials
 //   satwarden policy show | reset-tightenings                        run-time tightenings: see them, undo them
+//   satwarden approvals list [--json] [--all]                        payments waiting for the owner's approval
+//   satwarden approvals approve ID | deny ID [--reason TEXT]         the owner's decision (a running server that
+//                                                                    waits for it goes on within a second)
 // Every other option (--config, --data-dir, …) is read as usual.
+// The owner's approvals from the terminal, beside a running server on the same data directory.
+int approvals_command(sw::spend::Ledger& l, const std::vector<std::string>& pos, bool as_json, bool all,
+                      const std::string& reason) {
+  (void)l.expire_approvals();  // overdue ones are expired (budget released) even when no server runs
+  const int64_t now = sw::Clock::system().now_unix();
+  if (pos.size() == 1 && pos[0] == "list") {
+    sw::spend::ApprovalQuery q;
+    q.pending_only = !all;
+    q.limit = 200;
+    auto list = l.list_approvals(q);
+    if (!list) {
+      std::fprintf(stderr, "satwarden: %s\n", list.error().message.c_str());
+      return 1;
+    }
+    if (as_json) {
+      sw::json arr = sw::json::array();
+      for (const auto& a : *list) arr.push_back(sw::spend::to_json(a));
+      std::printf("%s\n", arr.dump(2).c_str());
+      return 0;
+    }
+    for (const auto& a : *list) {
+      std::string when = a.state == sw::spend::ApprovalState::pending || a.state == sw::spend::ApprovalState::approved
+                             ? "until " + sw::approve::utc_time(a.expires_at, now)
+                             : (a.decided_by.empty() ? "" : "by " + a.decided_by);
+      std::printf("%s  %-8s  %s  %s\n", a.public_id.c_str(), sw::spend::approval_state_name(a.state), when.c_str(),
+                  sw::approve::describe(a).c_str());
+    }
+    if (list->empty()) std::printf("%s\n", all ? "no approvals yet" : "nothing is waiting for your approval");
+    return 0;
+  }
+  if (pos.size() == 2 && (pos[0] == "approve" || pos[0] == "deny")) {
+    sw::spend::ApprovalDecision d;
+    d.public_id = pos[1];
+    d.approve = pos[0] == "approve";
+    d.channel = "cli";
+    d.reason = reason;
+    auto r = l.decide_approval(d);
+    if (!r) {
+      std::fprintf(stderr, "satwarden: %s\n", r.error().message.c_str());
+      return 1;
+    }
+    std::printf("%s %s: %s\n", r->public_id.c_str(), d.approve ? "approved" : "denied (budget released)",
+                sw::approve::describe(*r).c_str());
+    return 0;
+  }
+  std::fprintf(stderr,
+               "usage: satwarden approvals list [--json] [--all]\n"
+               "       satwarden approvals approve ID\n"
+               "       satwarden approvals deny ID [--reason TEXT]\n");
+  return 2;
+}
+
 int owner_command(int argc, char** argv) {
   const std::string group = argv[1];
   std::vector<std::string> pos;
   std::vector<char*> rest{argv[0]};
   std::optional<bool> paid;
   std::optional<uint64_t> fee;
+  bool as_json = false, all = false;
+  std::string reason;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--paid") {
+    if (group == "approvals" && a == "--json") {
+      as_json = true;
+    } else if (group == "approvals" && a == "--all") {
+      all = true;
+    } else if (group == "approvals" && a == "--reason" && i + 1 < argc) {
+      reason = argv[++i];
+    } else if (a == "--paid") {
       paid = true;
     } else if (a == "--failed") {
       paid = false;
@@ -169,12 +233,16 @@ int owner_command(int argc, char** argv) {
     std::printf("run-time tightenings cleared: the configured policy and envelope caps apply again\n");
     return 0;
   }
+  if (group == "approvals") return approvals_command(l, pos, as_json, all, reason);
   std::fprintf(stderr,
                "usage: satwarden payments resolve ID --paid|--failed [--fee-msat N]\n"
                "       satwarden payments unknown\n"
                "       satwarden credentials forget [ORIGIN]\n"
                "       satwarden policy show\n"
-               "       satwarden policy reset-tightenings\n");
+               "       satwarden policy reset-tightenings\n"
+               "       satwarden approvals list [--json] [--all]\n"
+               "       satwarden approvals approve ID\n"
+               "       satwarden approvals deny ID [--reason TEXT]\n");
   return 2;
 }
 
@@ -182,7 +250,7 @@ int owner_command(int argc, char** argv) {
 
 int sw_main(int argc, char** argv) {
   if (argc > 1 && (std::string(argv[1]) == "payments" || std::string(argv[1]) == "credentials" ||
-                   std::string(argv[1]) == "policy"))
+                   std::string(argv[1]) == "policy" || std::string(argv[1]) == "approvals"))
     return owner_command(argc, argv);
   auto loaded = sw::config::load(argc, argv);
   if (!loaded) {
@@ -266,6 +334,13 @@ int sw_main(int argc, char** argv) {
   sw::pay::Payer payer(engine.wallet, ledger.get(), sw::Clock::system(), po);
   engine.ledger = ledger.get();
   engine.payer = &payer;
+  // The owner's approvals: always on (the policy decides which payments need one; the CLI can always decide).
+  sw::approve::Options ao;
+  ao.timeout_s = cfg.approval_timeout_seconds;
+  sw::approve::Hub approvals(*ledger, ao);
+  approvals.start();
+  payer.set_approvals(&approvals);
+  engine.approvals = &approvals;
   // Credentials bought before purchases existed move into the ledger once (the file is renamed afterwards).
   if (auto n = sw::pay::import_legacy_token_file(*ledger, cfg.data_dir + "/l402-tokens.json"); !n)
     sw::log(sw::LogLevel::warning, "main", "could not import the old credential file: " + n.error().message);
@@ -410,6 +485,18 @@ int sw_main(int argc, char** argv) {
       return sw::json_dump(sw::tools::payment_json(*p));
     };
     resources.push_back(payment);
+    sw::mcp::Resource waiting;
+    waiting.uri = "satwarden://approvals";
+    waiting.name = "approvals";
+    waiting.title = "Payments waiting for the owner";
+    waiting.description = "Approvals that wait for the owner's decision, or were approved and not yet used (JSON, as "
+                          "list_approvals; never the one-time codes). A bearer-token caller sees its own.";
+    waiting.read = [&engine](const std::string&, const sw::mcp::CallContext& ctx) -> sw::Result<std::string> {
+      auto out = sw::tools::approvals_for(engine, ctx, true, 100);
+      if (!out) return out.error();
+      return sw::json_dump(*out);
+    };
+    resources.push_back(waiting);
   }
   sw::mcp::Server server(info, registry, resources);
 

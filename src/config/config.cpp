@@ -62,7 +62,15 @@ struct PolicyOverrides {
   std::optional<std::optional<std::vector<std::string>>> allow_domains;  // inner nullopt: no allow list
   std::optional<std::vector<std::string>> deny_domains;
   std::optional<std::vector<std::string>> protocols;
+  std::optional<std::optional<uint64_t>> approve_above_msat;  // inner nullopt: "none"
+  std::optional<bool> approve_new_domains;
 };
+
+Result<bool> parse_bool(const std::string& what, const std::string& value) {
+  if (value == "true" || value == "yes" || value == "1") return true;
+  if (value == "false" || value == "no" || value == "0") return false;
+  return make_error("CONFIG_INVALID", what + " must be true or false");
+}
 
 constexpr uint64_t kMaxSats = spend::kMaxMsat / 1000;  // 21 million BTC
 
@@ -225,6 +233,37 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
   } else if (key == "l402_unbound") {
     if (value != "allow" && value != "refuse") return cfg_error(what + " must be 'allow' or 'refuse'");
     c.l402_unbound = value;
+  } else if (key == "approve_above_sats") {
+    auto cap = parse_cap_sats(what, value);
+    if (!cap) return cap.error();
+    ov.approve_above_msat = *cap;
+  } else if (key == "approve_new_domains") {
+    auto b = parse_bool(what, value);
+    if (!b) return b.error();
+    ov.approve_new_domains = *b;
+  } else if (key == "approval_timeout_seconds") {
+    auto n = parse_uint(what, value, 10, 86400);
+    if (!n) return n.error();
+    c.approval_timeout_seconds = static_cast<int>(*n);
+  } else if (key == "approval_wait") {
+    if (value != "wait" && value != "return") return cfg_error(what + " must be 'wait' or 'return'");
+    c.approval_wait = value;
+  } else if (key == "approval_elicitation") {
+    if (value != "auto" && value != "on" && value != "off") return cfg_error(what + " must be auto, on or off");
+    c.approval_elicitation = value;
+  } else if (key == "owner_npub") {
+    c.owner_npub = value;  // checked by the owner messenger at start-up
+  } else if (key == "owner_relays") {
+    c.owner_relays = split_list(value);
+  } else if (key == "owner_dm") {
+    if (value != "nip17" && value != "nip04") return cfg_error(what + " must be nip17 or nip04");
+    c.owner_dm = value;
+  } else if (key == "approval_webhook_url") {
+    c.approval_webhook_url = value;
+  } else if (key == "approval_webhook_secret") {
+    c.approval_webhook_secret = value;  // secret: never echoed
+  } else if (key == "public_url") {
+    c.public_url = value;
   } else if (key == "wallet_honours_expiration" || key == "allow_zero_fee_allowance") {
     bool v;
     if (value == "true" || value == "yes" || value == "1")
@@ -280,6 +319,17 @@ const FlagSpec kFlags[] = {
     {"--allow-domains", "allow_domains", "SATWARDEN_ALLOW_DOMAINS", "only these domains may be paid (L402/MPP/URL payments; comma-separated, *.example.com for subdomains); 'any' (default) or 'none'", "policy.allow_domains"},
     {"--deny-domains", "deny_domains", "SATWARDEN_DENY_DOMAINS", "domains never paid, beats the allow list (comma-separated); 'none' (default) clears the file's list", "policy.deny_domains"},
     {"--protocols", "protocols", "SATWARDEN_PROTOCOLS", "payment protocols allowed: bolt11,keysend,l402,mpp (default all) or 'none'", "policy.protocols"},
+    {"--approve-above-sats", "approve_above_sats", "SATWARDEN_APPROVE_ABOVE_SATS", "payments above this many sats wait for the owner's approval; 0 = every payment, 'none' (default) = never", "policy.approve_above_sats"},
+    {"--approve-new-domains", "approve_new_domains", "SATWARDEN_APPROVE_NEW_DOMAINS", "true: the first payment to a domain waits for the owner's approval (default false)", "policy.approve_new_domains"},
+    {"--approval-timeout-seconds", "approval_timeout_seconds", "SATWARDEN_APPROVAL_TIMEOUT", "how long a payment waits for the owner's decision before it is dropped (default 300)"},
+    {"--approval-wait", "approval_wait", "SATWARDEN_APPROVAL_WAIT", "wait (default: the tool call stays open until the owner decides) or return (APPROVAL_REQUIRED at once; the agent calls again)"},
+    {"--approval-elicitation", "approval_elicitation", "SATWARDEN_APPROVAL_ELICITATION", "ask in the MCP client (elicitation) when it supports it: auto (default: stdio and tokenless loopback HTTP), on (every caller), off"},
+    {"--owner-npub", "owner_npub", "SATWARDEN_OWNER_NPUB", "the owner's Nostr public key (npub or hex): approvals are sent to it as private messages, and its replies decide"},
+    {"--owner-relays", "owner_relays", "SATWARDEN_OWNER_RELAYS", "extra relays for messages to the owner (comma-separated; the NWC relays are always used)"},
+    {"--owner-dm", "owner_dm", "SATWARDEN_OWNER_DM", "nip17 (default: gift-wrapped private messages) or nip04 (legacy DMs, for clients without NIP-17)"},
+    {"--approval-webhook-url", "approval_webhook_url", "SATWARDEN_APPROVAL_WEBHOOK_URL", "POST each approval request (signed) to this URL"},
+    {nullptr, "approval_webhook_secret", "SATWARDEN_APPROVAL_WEBHOOK_SECRET", "HMAC-SHA256 key for webhook signatures; env or config file only, never a flag"},
+    {"--public-url", "public_url", "SATWARDEN_PUBLIC_URL", "the base URL where satwarden's HTTP listener is reached (webhook approve/deny links; default http://HOST:PORT)"},
     {"--max-body-bytes", "max_body_bytes", "SATWARDEN_MAX_BODY_BYTES", "largest HTTP request body accepted, bytes (default 1048576; 413 above)"},
     {"--max-sessions", "max_sessions", "SATWARDEN_MAX_SESSIONS", "concurrent HTTP sessions (default 256)"},
     {"--session-idle-seconds", "session_idle_seconds", "SATWARDEN_SESSION_IDLE_SECONDS", "idle HTTP sessions expire after this (default 1800)"},
@@ -304,6 +354,9 @@ const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "al
                                       "nwc_pay_timeout_seconds", "nwc_read_timeout_seconds", "nwc_ca_file",
                                       "fetch_allow", "fetch_methods", "fetch_redirects", "fetch_max_body_bytes",
                                       "l402_unbound", "wallet_honours_expiration", "allow_zero_fee_allowance",
+                                      "approval_timeout_seconds", "approval_wait", "approval_elicitation",
+                                      "owner_npub", "owner_relays", "owner_dm", "approval_webhook_url",
+                                      "approval_webhook_secret", "public_url",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
 
@@ -358,7 +411,7 @@ Status apply_file(Config& c, PolicyOverrides& ov, const std::string& path) {
       }
       continue;
     }
-    if ((k == "fetch_allow" || k == "fetch_methods") && v.is_array()) {
+    if ((k == "fetch_allow" || k == "fetch_methods" || k == "owner_relays") && v.is_array()) {
       std::string joined;
       for (auto& x : v) {
         if (!x.is_string()) return cfg_error(where + " must be an array of strings");
@@ -457,6 +510,8 @@ Result<spend::Policy> effective_policy(const Config& c, const PolicyOverrides& o
   if (ov.allow_domains) p.allow_domains = *ov.allow_domains;
   if (ov.deny_domains) p.deny_domains = *ov.deny_domains;
   if (ov.protocols) p.protocols = *ov.protocols;
+  if (ov.approve_above_msat) p.global.approve_above_msat = *ov.approve_above_msat;
+  if (ov.approve_new_domains) p.approve_new_domains = *ov.approve_new_domains;
   auto n = spend::normalize_policy(std::move(p));
   if (!n) return cfg_error("spend policy: " + n.error().message);
   return n;

@@ -67,6 +67,16 @@ struct Config {
   // A routing-fee allowance of 0 (fee base 0 and ppm 0) lets real fees push spending past every cap; start-up
   // refuses it unless this is set. File key allow_zero_fee_allowance, SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE.
   bool allow_zero_fee_allowance = false;
+  // The owner's approvals (policy thresholds live in `policy`: approve_above_msat, approve_new_domains).
+  int approval_timeout_seconds = 300;   // SATWARDEN_APPROVAL_TIMEOUT
+  std::string approval_wait = "wait";   // default for the tools' approval_wait: wait | return
+  std::string approval_elicitation = "auto";  // auto (stdio + tokenless loopback HTTP) | on | off
+  std::string owner_npub;                     // NIP-17 (or NIP-04) messages to the owner; "" = no Nostr channel
+  std::vector<std::string> owner_relays;      // besides the NWC relays
+  std::string owner_dm = "nip17";             // nip17 | nip04
+  std::string approval_webhook_url;           // "" = no webhook channel
+  std::string approval_webhook_secret;        // secret: never logged or echoed
+  std::string public_url;                     // base of the webhook's approve/deny links ("" = http://host:port)
   // Spend defaults (sats at the surface).
   uint64_t default_max_sats = 1000;  // max_sats a paying tool uses when the call gives none
   // The configured spend policy the ledger is opened with (normalized). Per-call cap: --max-sats /

@@ -88,6 +88,12 @@ struct CallContext {
   // or the session closed / the client went away), ELICITATION_UNSUPPORTED (client did not declare form mode).
   // Safe to call from the tool's thread only; several tools may elicit at once (each waits for its own answer).
   std::function<Result<json>(const json& params, std::chrono::milliseconds timeout)> elicit;
+  // The same, withdrawn when `withdraw` is set (checked every 100 ms): the question was answered elsewhere (e.g.
+  // the owner decided an approval from another channel). The client is sent notifications/cancelled for it and
+  // the call returns WITHDRAWN. Set exactly when `elicit` is.
+  std::function<Result<json>(const json& params, std::chrono::milliseconds timeout,
+                             const std::shared_ptr<std::atomic<bool>>& withdraw)>
+      elicit_until;
 };
 
 // A tool's outcome: structured success, or an Error that becomes {isError:true} with code + message.
@@ -209,8 +215,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Sends a request to the client related to the in-flight request `related` (dumped id) and waits for its
   // response: the full response message (with result or error), or TIMEOUT / CANCELLED.
   Result<json> request_client(const std::string& method, json params, std::chrono::milliseconds timeout,
+                              const std::shared_ptr<std::atomic<bool>>& withdraw,
                               const std::string& related, const std::shared_ptr<std::atomic<bool>>& cancel);
-  Result<json> elicit(const json& params, std::chrono::milliseconds timeout, const std::string& related,
+  Result<json> elicit(const json& params, std::chrono::milliseconds timeout,
+                      const std::shared_ptr<std::atomic<bool>>& withdraw, const std::string& related,
                       const std::shared_ptr<std::atomic<bool>>& cancel);
 
   Server& server_;

@@ -444,7 +444,12 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
     };
     if (self->elicit_form_.load())
       ctx.elicit = [self, key, flag](const json& p, std::chrono::milliseconds timeout) {
-        return self->elicit(p, timeout, key, flag);
+        return self->elicit(p, timeout, nullptr, key, flag);
+      };
+    if (self->elicit_form_.load())
+      ctx.elicit_until = [self, key, flag](const json& p, std::chrono::milliseconds timeout,
+                                           const std::shared_ptr<std::atomic<bool>>& withdraw) {
+        return self->elicit(p, timeout, withdraw, key, flag);
       };
 
     ToolOutcome out;
@@ -516,6 +521,7 @@ void Session::on_response(const json& msg) {
 }
 
 Result<json> Session::request_client(const std::string& method, json params, std::chrono::milliseconds timeout,
+                                     const std::shared_ptr<std::atomic<bool>>& withdraw,
                                      const std::string& related, const std::shared_ptr<std::atomic<bool>>& cancel) {
   using Clk = std::chrono::steady_clock;
   timeout = std::clamp<std::chrono::milliseconds>(timeout, std::chrono::milliseconds(1), std::chrono::hours(24));
@@ -534,12 +540,13 @@ Result<json> Session::request_client(const std::string& method, json params, std
   }
   send(json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", std::move(params)}}, related);
 
-  enum class Why { answered, gone, cancelled, timed_out } why;
+  enum class Why { answered, gone, cancelled, withdrawn, timed_out } why;
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {  // ends by the deadline at the latest; the 100 ms step also notices a cancel flag set by anyone
     if (!slot->is_null()) { why = Why::answered; break; }
     if (client_gone_) { why = Why::gone; break; }
     if (cancel && cancel->load()) { why = Why::cancelled; break; }
+    if (withdraw && withdraw->load()) { why = Why::withdrawn; break; }
     auto now = Clk::now();
     if (now >= deadline) { why = Why::timed_out; break; }
     reply_cv_.wait_until(lk, std::min(deadline, now + std::chrono::milliseconds(100)));
@@ -550,12 +557,15 @@ Result<json> Session::request_client(const std::string& method, json params, std
   if (why == Why::answered) return response;
   if (why == Why::gone) return make_error("CANCELLED", "the session closed before the client answered " + method);
   // The client may still be showing it: tell it the request is void (MCP cancellation; a late answer is ignored).
-  std::string reason = why == Why::cancelled ? "the tool call was cancelled" : "the server stopped waiting (timeout)";
+  std::string reason = why == Why::cancelled   ? "the tool call was cancelled"
+                       : why == Why::withdrawn ? "answered elsewhere; the question is withdrawn"
+                                               : "the server stopped waiting (timeout)";
   send(json{{"jsonrpc", "2.0"},
             {"method", "notifications/cancelled"},
             {"params", {{"requestId", id}, {"reason", reason}}}},
        related);
   if (why == Why::cancelled) return make_error("CANCELLED", "the call was cancelled while waiting for the client to answer " + method);
+  if (why == Why::withdrawn) return make_error("WITHDRAWN", "the server withdrew " + method + " (answered elsewhere)");
   return make_error("TIMEOUT", "the client did not answer " + method + " within " + std::to_string(timeout.count()) + " ms");
 }
 
@@ -663,7 +673,8 @@ std::optional<std::string> content_problem(const json& content, const json& sche
 
 }  // namespace
 
-Result<json> Session::elicit(const json& params, std::chrono::milliseconds timeout, const std::string& related,
+Result<json> Session::elicit(const json& params, std::chrono::milliseconds timeout,
+                             const std::shared_ptr<std::atomic<bool>>& withdraw, const std::string& related,
                              const std::shared_ptr<std::atomic<bool>>& cancel) {
   if (!elicit_form_.load())
     return make_error("ELICITATION_UNSUPPORTED", "the client did not declare form-mode elicitation");
@@ -684,7 +695,7 @@ Result<json> Session::elicit(const json& params, std::chrono::milliseconds timeo
   if (version_at_least(version_, "2025-11-25")) out["mode"] = "form";  // earlier revisions have no mode field
   if (params.contains("_meta")) out["_meta"] = params["_meta"];
 
-  auto r = request_client("elicitation/create", std::move(out), timeout, related, cancel);
+  auto r = request_client("elicitation/create", std::move(out), timeout, withdraw, related, cancel);
   if (!r) {
     if (r.error().code == "TIMEOUT") return make_error("ELICITATION_TIMEOUT", r.error().message);
     return r.error();

@@ -201,8 +201,21 @@ Result<PayOutcome> Payer::pay(const PayRequest& rq) {
   rr.purchase = rq.purchase;
   rr.idempotency = rq.idempotency;
   std::string invoice_text = rr.invoice;
+  ApprovalArgs approval = rq.approval;
+  if (approval.purpose.empty() && inv.description) approval.purpose = inv.description->substr(0, 300);
+  // After waiting for the owner the invoice may have expired: never pay an expired invoice.
+  auto recheck = [this, &inv]() -> Status {
+    const int64_t now = clock_.now_unix();
+    if (inv.expired(now))
+      return make_error("INVOICE_EXPIRED",
+                        "the invoice expired at " + std::to_string(inv.expires_at()) +
+                            " while waiting for the owner's approval; nothing was paid. Ask for a new invoice",
+                        json{{"expires_at", inv.expires_at()}});
+    return ok_status();
+  };
   auto out = execute(rr, rq.cancelled, rq.progress,
-                     [this, &invoice_text] { return wallet_->pay_invoice(invoice_text, std::nullopt); }, false);
+                     [this, &invoice_text] { return wallet_->pay_invoice(invoice_text, std::nullopt); }, false,
+                     approval, inv.payee, recheck);
   if (out) out->invoice = inv;
   return out;
 }
@@ -260,26 +273,131 @@ Result<PayOutcome> Payer::keysend(const KeysendRequest& rq) {
   if (!rq.envelope.empty()) rr.envelope = rq.envelope;
   rr.idempotency = rq.idempotency;
   if (rq.progress) rq.progress(1, "keysend checked: " + std::to_string(rq.amount_sats) + " sats");
-  return execute(rr, rq.cancelled, rq.progress, [this, &kp] { return wallet_->pay_keysend(kp); }, true);
+  ApprovalArgs approval = rq.approval;
+  if (approval.purpose.empty()) approval.purpose = "keysend to " + dest;
+  return execute(rr, rq.cancelled, rq.progress, [this, &kp] { return wallet_->pay_keysend(kp); }, true, approval,
+                 dest, nullptr);
+}
+
+Result<spend::Reservation> Payer::reserve_and_approve(const spend::ReserveRequest& request, const ApprovalArgs& args,
+                                                      const std::string& payee,
+                                                      const std::function<bool()>& cancelled,
+                                                      const std::function<void(double, const std::string&)>& progress,
+                                                      std::optional<spend::Approval>& approval) {
+  spend::ReserveRequest rr = request;
+  if (approvals_) rr.approval = approvals_->terms(payee, args.purpose);
+  spend::Reservation res;
+  std::optional<spend::ApprovalSecrets> secrets;
+  auto r = ledger_->reserve(rr);
+  if (!r && r.error().code == "PAYMENT_STATE_UNKNOWN") {
+    // An earlier attempt's outcome is unknown: ask the wallet first, then decide (never pay blindly).
+    (void)reconcile();
+    r = ledger_->reserve(rr);
+  }
+  if (!r && r.error().code == "PAYMENT_IN_PROGRESS" && approvals_ && r.error().details.contains("payment_id")) {
+    // The same payment is reserved and waiting for the owner: a call by the same caller continues it.
+    const int64_t pid = r.error().details["payment_id"].get<int64_t>();
+    auto open = ledger_->approval_for_payment(pid);
+    if (open && *open && (*open)->payment_state == spend::State::reserved && (*open)->client == rr.client &&
+        (*open)->envelope == rr.envelope.value_or("") &&
+        ((*open)->state == spend::ApprovalState::pending || (*open)->state == spend::ApprovalState::approved)) {
+      approval = **open;
+      res.id = pid;
+      res.payment_hash = approval->payment_hash;
+      res.amount_msat = approval->amount_msat;
+      res.max_fee_msat = approval->max_fee_msat;
+      r = res;
+    }
+  }
+  if (!r) return r.error();
+  res = *r;
+  if (r->approval) {
+    approval = r->approval;
+    secrets = r->approval_secrets;
+  }
+  if (progress) progress(2, "budget reserved");
+  if (!approval) return res;  // no approval needed (an approval_id given by a retry is moot then)
+  const bool fresh = secrets.has_value();
+  if (args.approval_id && ascii_lower(*args.approval_id) != ascii_lower(approval->public_id)) {
+    if (fresh) (void)ledger_->release(res.id);
+    return make_error("APPROVAL_MISMATCH",
+                      "approval_id " + *args.approval_id + " is not this payment's approval (" + approval->public_id +
+                          "); nothing was paid",
+                      json{{"approval_id", approval->public_id}});
+  }
+  if (fresh) approvals_->announce(*approval, *secrets);
+  const int64_t now = clock_.now_unix();
+  const std::string until = approve::utc_time(approval->expires_at, now);
+  auto details = [&](const spend::Approval& a) {
+    json d = spend::to_json(a);
+    d["channels"] = approvals_->channel_names();
+    return d;
+  };
+  if (approval->state == spend::ApprovalState::pending) {
+    if (args.wait == ApprovalArgs::Wait::return_now)
+      return make_error("APPROVAL_REQUIRED",
+                        "this payment needs the owner's approval (approval " + approval->public_id + ", until " +
+                            until + "): " +
+                            (approval->reasons.empty() ? std::string("policy") : approval->reasons[0]) +
+                            ". Nothing was paid; the budget is held. Call again with the same arguments once the "
+                            "owner has decided (list_approvals shows the state)",
+                        details(*approval));
+    if (progress) progress(2.1, "waiting for the owner's approval, id " + approval->public_id + ", until " + until);
+    double p = 2.1;
+    auto decided = approvals_->await(
+        approval->public_id, cancelled,
+        [&](const spend::Approval& a) {
+          p = std::min(2.9, p + 0.01);
+          if (progress)
+            progress(p, "still waiting for the owner's approval, id " + a.public_id + ", until " +
+                            approve::utc_time(a.expires_at, clock_.now_unix()));
+        },
+        args.ask_client);
+    if (!decided) return decided.error();
+    approval = *decided;
+  }
+  switch (approval->state) {
+    case spend::ApprovalState::approved:
+      if (progress) progress(2.95, "approved by the owner (" + approval->decided_by + ")");
+      return res;
+    case spend::ApprovalState::denied:
+      return make_error("APPROVAL_DENIED",
+                        "the owner denied this payment (approval " + approval->public_id + ", via " +
+                            approval->decided_by + (approval->reason.empty() ? "" : ": " + approval->reason) +
+                            "); nothing was paid and the budget was released. Do not retry without asking the user",
+                        details(*approval));
+    case spend::ApprovalState::expired:
+      return make_error("APPROVAL_TIMEOUT",
+                        "the owner did not decide on approval " + approval->public_id +
+                            " in time; nothing was paid and the budget was released. Ask the user, then call again",
+                        details(*approval));
+    default:
+      return make_error("APPROVAL_USED", "approval " + approval->public_id + " was already used; nothing was paid",
+                        details(*approval));
+  }
 }
 
 Result<PayOutcome> Payer::execute(const spend::ReserveRequest& rr, const std::function<bool()>& cancelled,
                                   const std::function<void(double, const std::string&)>& progress,
                                   const std::function<Result<wallet::PayResult>()>& send,
-                                  bool sender_chose_preimage) {
+                                  bool sender_chose_preimage, const ApprovalArgs& approval_args,
+                                  const std::string& payee, const std::function<Status()>& recheck) {
   spend::Reservation res;
   res.payment_hash = rr.payment_hash;
+  std::optional<spend::Approval> approval;
   if (ledger_) {
-    auto r = ledger_->reserve(rr);
-    if (!r && r.error().code == "PAYMENT_STATE_UNKNOWN") {
-      // An earlier attempt's outcome is unknown: ask the wallet first, then decide (never pay blindly).
-      (void)reconcile();
-      r = ledger_->reserve(rr);
-    }
+    auto r = reserve_and_approve(rr, approval_args, payee, cancelled, progress, approval);
     if (!r) return r.error();
     res = *r;
-    if (progress) progress(2, "budget reserved");
+    if (approval && recheck)
+      if (auto st = recheck(); !st) {
+        (void)ledger_->release(res.id);
+        return st.error();
+      }
   }
+  auto tell = [&](const char* what) {
+    if (approval && approvals_) approvals_->tell_outcome(*approval, what);
+  };
   failpoint("after_reserve");
   if (cancelled && cancelled()) {  // last point of return
     if (ledger_) (void)ledger_->release(res.id);
@@ -305,11 +423,13 @@ Result<PayOutcome> Payer::execute(const spend::ReserveRequest& rr, const std::fu
     const Error& e = paid.error();
     if (wallet::is_definite_payment_failure(e)) {
       if (ledger_) (void)ledger_->fail(res.id, e.code, latency);
+      tell("failed");
       Error out = e;
       out.message += "; nothing was paid";
       return out;
     }
     if (ledger_) (void)ledger_->mark_unknown(res.id, e.code);
+    tell("unknown");
     return make_error("PAYMENT_OUTCOME_UNKNOWN",
                       e.message + ". The payment may or may not have gone through: the amount stays reserved and "
                                   "satwarden will check with the wallet (lookup_payment). " + again,
@@ -341,6 +461,7 @@ Result<PayOutcome> Payer::execute(const spend::ReserveRequest& rr, const std::fu
     if (auto st = ledger_->settle(res.id, out.fee_msat, out.preimage, latency); !st)
       log(LogLevel::error, "pay", "paid, but the ledger could not record it: " + st.error().message);
   }
+  tell("paid");
   if (progress) progress(3, "paid and verified");
   return out;
 }

@@ -19,12 +19,24 @@
 #include <string>
 #include <vector>
 
+#include "approve/approve.h"
 #include "bolt11/bolt11.h"
 #include "common/common.h"
 #include "spend/spend.h"
 #include "wallet/wallet.h"
 
 namespace sw::pay {
+
+// How a paying call takes part in the owner's approval, when the policy asks for one (approve.h).
+struct ApprovalArgs {
+  // wait: the call stays open (progress "waiting for the owner's approval, id …, until …") until the owner
+  // decides or the approval expires. return_now: the call ends at once with APPROVAL_REQUIRED (budget held) and
+  // the agent calls again with the same arguments once the owner decided.
+  enum class Wait { wait, return_now } wait = Wait::wait;
+  std::optional<std::string> approval_id;  // a retry may name the approval it continues (checked)
+  approve::AskClient ask_client;            // elicitation in the caller's MCP client, when allowed
+  std::string purpose;                      // what the payment is for, shown to the owner
+};
 
 struct PayRequest {
   std::string invoice;
@@ -41,6 +53,7 @@ struct PayRequest {
   // A replay of an idempotency key whose payment settled: the outcome is rebuilt from this row and nothing is
   // sent (REPLAY_MISMATCH if the invoice is not that row's).
   std::optional<spend::Payment> resume;
+  ApprovalArgs approval;
 };
 
 // A keysend (spontaneous payment to a node id). satwarden draws the preimage itself, so the payment hash — the
@@ -55,6 +68,7 @@ struct KeysendRequest {
   std::function<bool()> cancelled;
   std::optional<spend::IdempotencyRef> idempotency;
   std::optional<spend::Payment> resume;  // as PayRequest::resume (our own preimage is in the row)
+  ApprovalArgs approval;
 };
 
 // How the engine treats the wallet's answers (from the configuration).
@@ -82,6 +96,12 @@ struct PayOutcome {
   int64_t ledger_id = 0;
 };
 
+// Owner approval: with a Hub set (set_approvals), a payment the policy sends to the owner is reserved with an
+// approval and nothing is sent before it is approved (the ledger enforces it in mark_in_flight). A call for the
+// same invoice/keysend by the same caller while its approval is open continues it (waits, or goes on once
+// approved). After an approval the invoice is checked again (it may have expired while the owner decided).
+// Errors: APPROVAL_REQUIRED (return_now), APPROVAL_DENIED, APPROVAL_TIMEOUT, APPROVAL_MISMATCH (approval_id names
+// another payment), APPROVAL_UNAVAILABLE (approval needed but no Hub) — each saying nothing was paid.
 // Error codes produced here (besides the wallet's and the ledger's — PURCHASE_EXISTS, IDEMPOTENCY_KEY_REUSED):
 //   REPLAY_MISMATCH, INVALID_INVOICE, INVOICE_NO_AMOUNT, INVOICE_EXPIRED, NETWORK_MISMATCH, AMOUNT_EXCEEDS_MAX,
 //   MACAROON_NOT_BOUND, WALLET_NOT_CONFIGURED, CANCELLED, PAYMENT_OUTCOME_UNKNOWN, WALLET_INVALID_PREIMAGE,
@@ -93,6 +113,10 @@ class Payer {
  public:
   Payer(wallet::Wallet* wallet, spend::Ledger* ledger, const Clock& clock = Clock::system(), PayerOptions opts = {});
   const PayerOptions& options() const { return opts_; }
+  // Enables owner approvals (the Hub must outlive the Payer). Without one, a payment that needs approval is
+  // refused with APPROVAL_UNAVAILABLE.
+  void set_approvals(approve::Hub* hub) { approvals_ = hub; }
+  approve::Hub* approvals() const { return approvals_; }
 
   // Every pre-payment check; nothing is reserved or sent.
   Result<bolt11::Invoice> check(const PayRequest& rq);
@@ -123,7 +147,16 @@ class Payer {
   // reserve → in_flight → send → verify → settle; `send` runs with the budget reserved and the row in flight.
   Result<PayOutcome> execute(const spend::ReserveRequest& rr, const std::function<bool()>& cancelled,
                              const std::function<void(double, const std::string&)>& progress,
-                             const std::function<Result<wallet::PayResult>()>& send, bool sender_chose_preimage);
+                             const std::function<Result<wallet::PayResult>()>& send, bool sender_chose_preimage,
+                             const ApprovalArgs& approval, const std::string& payee,
+                             const std::function<Status()>& recheck);
+  // Reserves (or, for an open approval of the same caller, takes over the earlier reservation) and waits for
+  // the owner when the policy asks. Returns the reservation to pay with; `approval` is set when one applies.
+  Result<spend::Reservation> reserve_and_approve(const spend::ReserveRequest& rr, const ApprovalArgs& args,
+                                                 const std::string& payee, const std::function<bool()>& cancelled,
+                                                 const std::function<void(double, const std::string&)>& progress,
+                                                 std::optional<spend::Approval>& approval);
+  approve::Hub* approvals_ = nullptr;
   wallet::Wallet* wallet_;
   spend::Ledger* ledger_;
   const Clock& clock_;

@@ -54,7 +54,8 @@ CallOutcome failure(Error e) {
 
 bool outcome_open(const CallOutcome& o) {
   return o.is_error && (o.error.code == "PAYMENT_OUTCOME_UNKNOWN" || o.error.code == "WALLET_INVALID_PREIMAGE" ||
-                        o.error.code == "PAYMENT_PENDING");
+                        o.error.code == "PAYMENT_PENDING" || o.error.code == "APPROVAL_REQUIRED" ||
+                        o.error.code == "CANCELLED");
 }
 
 }  // namespace
@@ -138,8 +139,27 @@ CallOutcome run_idempotent(spend::Ledger& ledger, pay::Payer* payer, const spend
     case spend::State::settled:
       out = body(IdempotentContext{ref, *row, true});
       break;
-    case spend::State::failed:
+    case spend::State::reserved: {
+      // Reserved and waiting for the owner's approval (the first call returned APPROVAL_REQUIRED or was
+      // cancelled while waiting): run the call again — it continues that approval, never a second payment.
+      auto ap = ledger.approval_for_payment(r.payment_id);
+      if (ap && *ap && ((*ap)->state == spend::ApprovalState::pending || (*ap)->state == spend::ApprovalState::approved))
+        return execute();
+      return failure(payment_pending(*row, ledger.now_unix()));
+    }
     case spend::State::released:
+      if (row->error_code == "APPROVAL_DENIED" || row->error_code == "APPROVAL_TIMEOUT") {
+        out = failure(make_error(row->error_code,
+                                 std::string(row->error_code == "APPROVAL_DENIED"
+                                                 ? "the owner denied the payment made under this idempotency_key"
+                                                 : "the owner did not approve the payment under this idempotency_key "
+                                                   "in time") +
+                                     "; nothing was paid. Ask the user before trying again with a new idempotency_key",
+                                 json{{"payment_hash", row->payment_hash}}));
+        break;
+      }
+      [[fallthrough]];
+    case spend::State::failed:
       out = failure(make_error("PAYMENT_FAILED",
                                "the payment made under this idempotency_key did not go through (" +
                                    (row->error_code.empty() ? std::string("released") : row->error_code) +

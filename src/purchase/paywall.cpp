@@ -305,6 +305,8 @@ struct Paywall::Call {
     prq.tool = "access_l402_resource";
     prq.cancelled = rq.cancelled;
     prq.idempotency = rq.idempotency;
+    prq.approval = rq.approval;
+    if (prq.approval.purpose.empty()) prq.approval.purpose = rq.method + " " + origin + path;
     std::optional<challenge::MppChallenge> mpp;
     if (sel->l402) {
       const auto& l = *sel->l402;
@@ -358,6 +360,7 @@ struct Paywall::Call {
     }
 
     // 4. Already bought for this scope (the path, or the same L402 service)?
+    std::optional<spend::Purchase> continuing;  // waiting for the owner's approval: pay that one once approved
     for (int round = 0; round < 3; ++round) {
       auto now_live = pw.ledger_->live_purchases(rq.owner, origin);
       if (!now_live) return now_live.error();
@@ -368,6 +371,15 @@ struct Paywall::Call {
           break;
         }
       if (!mine) break;
+      if (mine->state == spend::PurchaseState::pending && mine->payment_state == spend::State::reserved &&
+          pw.payer_ && pw.payer_->approvals()) {
+        auto ap = pw.ledger_->approval_for_payment(mine->payment_id);
+        if (!ap) return ap.error();
+        if (*ap && ((*ap)->state == spend::ApprovalState::pending || (*ap)->state == spend::ApprovalState::approved)) {
+          continuing = *mine;
+          break;
+        }
+      }
       auto s = settle_pending(*mine);
       if (!s) return s.error();  // PAYMENT_PENDING: nothing new was paid
       if (s->state != spend::PurchaseState::usable) continue;  // failed meanwhile: look again, then buy
@@ -389,6 +401,24 @@ struct Paywall::Call {
     // (PURCHASE_EXISTS) and a cached credential would turn the purchase into an error.
     if (cred && !cred->covers(path, "")) draft.service.clear();
     prq.purchase = draft;
+    if (continuing) {
+      // The purchase reserved earlier and waiting for the owner: its own invoice and challenge, no new purchase.
+      auto row = pw.ledger_->get_payment_by_id(continuing->payment_id);
+      if (!row) return row.error();
+      prq.invoice = row->invoice;
+      prq.protocol = continuing->protocol;
+      prq.required_payment_hash = continuing->payment_hash;
+      prq.purchase.reset();
+      draft.protocol = continuing->protocol;
+      draft.challenge = continuing->challenge;
+      draft.binding = continuing->binding;
+      mpp.reset();
+      if (continuing->protocol == "mpp") {
+        auto c = mpp_from_json(continuing->challenge);
+        if (!c) return c.error();
+        mpp = *c;
+      }
+    }
     progress(3, "paying the invoice");
     Result<pay::PayOutcome> paid = make_error("LEDGER_ERROR", "not paid");
     for (int attempt = 0;; ++attempt) {

@@ -61,6 +61,9 @@ struct AccessRequest {
   bool never_pay = false;  // an idempotent replay: use what was bought, never buy
   std::function<void(double step, const std::string& message)> progress;  // steps 1..5; may be empty
   std::function<bool()> cancelled;                                       // may be empty
+  // The owner's approval (pay.h ApprovalArgs). A call while this scope's purchase waits for the owner continues
+  // that purchase (its original invoice and challenge) instead of buying again.
+  pay::ApprovalArgs approval;
 };
 
 struct AccessResult {

@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "spend/db.h"
+#include "spend/approvals_internal.h"
 #include "spend/purchases_internal.h"
 #include "spend/spend.h"
 
@@ -194,6 +195,27 @@ const std::vector<const char*>& migrations() {
       "  cap_msat INTEGER NOT NULL CHECK (cap_msat >= 0),"
       "  updated_at INTEGER NOT NULL"
       ") WITHOUT ROWID;",
+      // v5 → v6: the owner's approvals (spend.h "approvals"), and a token's own envelope approval threshold.
+      "CREATE TABLE approvals ("
+      "  id INTEGER PRIMARY KEY,"
+      "  public_id TEXT NOT NULL UNIQUE,"
+      "  payment_id INTEGER NOT NULL UNIQUE REFERENCES payments(id),"
+      "  code_sha256 TEXT NOT NULL UNIQUE,"
+      "  approve_token_sha256 TEXT NOT NULL UNIQUE,"
+      "  deny_token_sha256 TEXT NOT NULL UNIQUE,"
+      "  reasons TEXT NOT NULL DEFAULT '[]',"
+      "  payee TEXT NOT NULL DEFAULT '',"
+      "  purpose TEXT NOT NULL DEFAULT '',"
+      "  state TEXT NOT NULL CHECK (state IN ('pending','approved','denied','expired','used')),"
+      "  open INTEGER NOT NULL CHECK (open = (state IN ('pending','approved'))),"
+      "  decided_by TEXT NOT NULL DEFAULT '',"
+      "  reason TEXT NOT NULL DEFAULT '',"
+      "  created_at INTEGER NOT NULL,"
+      "  expires_at INTEGER NOT NULL,"
+      "  decided_at INTEGER"
+      ");"
+      "CREATE INDEX approvals_open ON approvals(expires_at) WHERE open = 1;"
+      "ALTER TABLE envelope_tightenings ADD COLUMN approve_above_msat INTEGER;",
   };
   return m;
 }
@@ -1272,6 +1294,22 @@ struct Ledger::Impl {
     r.payment_hash = hash;
     r.amount_msat = rq.amount_msat;
     r.max_fee_msat = fee;
+    // 7. The owner's approval, when the policy asks for it (bound to this row, same transaction).
+    auto reasons = detail::approval_reasons(d, pol, env, domain, rq.amount_msat);
+    if (!reasons) return reasons.error();
+    if (!reasons->empty()) {
+      if (!rq.approval)
+        return make_error("APPROVAL_UNAVAILABLE",
+                          "this payment needs the owner's approval (" + (*reasons)[0] +
+                              "), but no approval channel is running; nothing was paid",
+                          {{"reasons", *reasons}});
+      auto made = detail::insert_approval(d, new_id, *reasons, *rq.approval, now);
+      if (!made) return made.error();
+      r.approval_secrets = made->second;
+      auto a = detail::read_approval(d, made->first);
+      if (!a) return a.error();
+      r.approval = *a;
+    }
     return r;
   }
 
@@ -1388,7 +1426,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
   Impl& im = *ledger->impl_;
   auto loaded = im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
   if (!loaded) return loaded.error();
-  static_assert(kSchemaVersion == 5, "add a migration step when bumping the schema version");
+  static_assert(kSchemaVersion == 6, "add a migration step when bumping the schema version");
   return ledger;
 }
 
@@ -1529,7 +1567,8 @@ Status Ledger::set_envelopes(std::vector<Envelope> envelopes) {
   return ok_status();
 }
 
-Status Ledger::tighten_envelope(const std::string& name, uint64_t cap_msat) {
+Status Ledger::tighten_envelope(const std::string& name, std::optional<uint64_t> cap_msat,
+                                std::optional<uint64_t> approve_above_msat) {
   Impl& im = *impl_;
   std::optional<Envelope> env;
   {
@@ -1538,26 +1577,52 @@ Status Ledger::tighten_envelope(const std::string& name, uint64_t cap_msat) {
       if (e.name == name) env = e;
   }
   if (!env) return make_error("ENVELOPE_UNKNOWN", "no budget envelope named '" + name + "'", {{"envelope", name}});
+  if (!cap_msat && !approve_above_msat) return make_error("INVALID_ARGUMENT", "nothing to tighten");
   const int64_t now = im.clock.now_unix();
   auto r = im.run<Ok>([&](Db& d) -> Status {
     auto t = envelope_tightening(d, name);
     if (!t) return t.error();
     const uint64_t current = *t ? std::min(**t, env->cap_msat) : env->cap_msat;
-    if (cap_msat > current)
+    if (cap_msat && *cap_msat > current)
       return make_error("POLICY_LOOSEN_REFUSED",
                         "envelope '" + name + "' has a cap of " + std::to_string(current / 1000) +
                             " sats; it can only be lowered",
                         {{"field", "envelope.cap_msat"}, {"fields", json::array({"envelope.cap_msat"})}});
+    if (approve_above_msat) {
+      // The threshold in force for this envelope: the lowest of the configured one, the policy's global one
+      // and an earlier tightening. Raising it would loosen.
+      auto cur = detail::envelope_threshold(d, name, env->approve_above_msat);
+      if (!cur) return cur.error();
+      std::optional<uint64_t> in_force = *cur;
+      {
+        std::lock_guard lk(im.pol_mu);
+        const auto& g = im.effective->global.approve_above_msat;
+        if (g && (!in_force || *g < *in_force)) in_force = g;
+      }
+      if (in_force && *approve_above_msat > *in_force)
+        return make_error("POLICY_LOOSEN_REFUSED",
+                          "envelope '" + name + "' needs approval above " + std::to_string(*in_force / 1000) +
+                              " sats; the threshold can only be lowered",
+                          {{"field", "envelope.approve_above_msat"},
+                           {"fields", json::array({"envelope.approve_above_msat"})}});
+    }
     auto st = d.prepare(
-        "INSERT INTO envelope_tightenings(name, cap_msat, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO "
-        "UPDATE SET cap_msat = MIN(cap_msat, excluded.cap_msat), updated_at = excluded.updated_at");
+        "INSERT INTO envelope_tightenings(name, cap_msat, updated_at, approve_above_msat) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT(name) DO UPDATE SET cap_msat = MIN(cap_msat, excluded.cap_msat), updated_at = "
+        "excluded.updated_at, approve_above_msat = CASE WHEN excluded.approve_above_msat IS NULL THEN "
+        "approve_above_msat WHEN approve_above_msat IS NULL THEN excluded.approve_above_msat ELSE "
+        "MIN(approve_above_msat, excluded.approve_above_msat) END");
     if (!st) return db_error(d, "prepare");
-    st->bind(1, name).bind(2, static_cast<int64_t>(cap_msat)).bind(3, now);
+    st->bind(1, name).bind(2, static_cast<int64_t>(cap_msat ? std::min(*cap_msat, current) : current)).bind(3, now);
+    if (approve_above_msat)
+      st->bind(4, static_cast<int64_t>(*approve_above_msat));
+    else
+      st->bind_null(4);
     if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "write", rc);
     return ok_status();
   });
   if (!r) return r.error();
-  log(LogLevel::notice, "spend", "envelope '" + name + "' cap tightened at run time");
+  log(LogLevel::notice, "spend", "envelope '" + name + "' tightened at run time");
   return ok_status();
 }
 
@@ -1599,7 +1664,16 @@ Result<Reservation> Ledger::reserve(const ReserveRequest& request) {
 }
 
 Status Ledger::mark_in_flight(int64_t id, std::optional<int64_t> request_expires_at) {
-  return impl_->transition(id, {State::in_flight, {}, {}, {}, {}, {}, request_expires_at});
+  Impl& im = *impl_;
+  const int64_t now = im.clock.now_unix();
+  return im.run<Ok>([&](Db& d) -> Status {
+    if (auto st = detail::consume_approval(d, id, now); !st) return st.error();
+    return im.apply(d, id, {State::in_flight, {}, {}, {}, {}, {}, request_expires_at}, now);
+  });
+}
+
+Status Ledger::release_in_txn(Db& d, int64_t id, const std::string& error_code, int64_t now) {
+  return impl_->apply(d, id, {State::released, clean_code(error_code), {}, {}, {}, {}}, now, State::reserved);
 }
 
 Status Ledger::resolve_by_owner(int64_t id, bool paid, std::optional<uint64_t> fee_msat) {
@@ -1652,9 +1726,13 @@ Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_a
     RecoverySummary s;
     std::vector<int64_t> stale;
     {
-      auto sel = d.prepare("SELECT id FROM payments WHERE state = 'reserved' AND updated_at <= ?1");
+      // A reservation waiting for the owner (an open approval that has not expired) is not a crash leftover:
+      // approvals survive restarts; expire_approvals() releases it when its time is up.
+      auto sel = d.prepare(
+          "SELECT id FROM payments WHERE state = 'reserved' AND updated_at <= ?1 AND id NOT IN "
+          "(SELECT payment_id FROM approvals WHERE open = 1 AND expires_at > ?2)");
       if (!sel) return db_error(d, "prepare");
-      sel->bind(1, cut);
+      sel->bind(1, cut).bind(2, now);
       int rc;
       while ((rc = sel->step()) == SQLITE_ROW) stale.push_back(sel->i64(0));
       if (rc != SQLITE_DONE) return db_error(d, "recovery", rc);

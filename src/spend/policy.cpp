@@ -60,6 +60,7 @@ Caps min_caps(const Caps& a, const Caps& b) {
   c.per_call_msat = min_opt(a.per_call_msat, b.per_call_msat);
   for (Window w : kWindows) c.window(w) = min_opt(a.window(w), b.window(w));
   c.lifetime_msat = min_opt(a.lifetime_msat, b.lifetime_msat);
+  c.approve_above_msat = min_opt(a.approve_above_msat, b.approve_above_msat);
   return c;
 }
 
@@ -73,11 +74,12 @@ void check_caps(const Caps& cur, const Caps& prop, const std::string& prefix, st
   for (Window w : kWindows)
     check_cap(cur.window(w), prop.window(w), prefix + "." + window_name(w) + "_msat", loosened);
   check_cap(cur.lifetime_msat, prop.lifetime_msat, prefix + ".lifetime_msat", loosened);
+  check_cap(cur.approve_above_msat, prop.approve_above_msat, prefix + ".approve_above_msat", loosened);
 }
 
 Status validate_caps(const Caps& c, const std::string& where) {
   auto bad = [&](const std::optional<uint64_t>& v) { return v && *v > kMaxMsat; };
-  bool any = bad(c.per_call_msat) || bad(c.lifetime_msat);
+  bool any = bad(c.per_call_msat) || bad(c.lifetime_msat) || bad(c.approve_above_msat);
   for (Window w : kWindows) any = any || bad(c.window(w));
   if (any) return make_error("POLICY_INVALID", "a cap in " + where + " is larger than 21 million BTC");
   return ok_status();
@@ -105,6 +107,20 @@ Result<std::optional<uint64_t>> read_amount(const json& obj, const std::string& 
   return std::optional<uint64_t>{n};
 }
 
+// approve_above_sats / approve_above_msat: an amount, or "none" / null for no threshold.
+Result<std::optional<uint64_t>> read_threshold(const json& obj, const std::string& where,
+                                               std::optional<uint64_t> dflt) {
+  for (const char* k : {"approve_above_sats", "approve_above_msat"})
+    if (obj.contains(k) && obj.at(k).is_string()) {
+      if (ascii_lower(obj.at(k).get<std::string>()) != "none")
+        return make_error("POLICY_INVALID", where + "." + k + " must be a non-negative integer or \"none\"");
+      if (obj.contains("approve_above_sats") && obj.contains("approve_above_msat"))
+        return make_error("POLICY_INVALID", where + ": give approve_above_sats or approve_above_msat, not both");
+      return std::optional<uint64_t>{};
+    }
+  return read_amount(obj, "approve_above", where, dflt);
+}
+
 Result<Caps> caps_from_json(const json& obj, const std::string& where, Caps base) {
   if (!obj.is_object()) return make_error("POLICY_INVALID", where + " must be an object");
   Caps c = base;
@@ -128,6 +144,9 @@ Result<Caps> caps_from_json(const json& obj, const std::string& where, Caps base
   auto lt = read_amount(obj, "lifetime", where, c.lifetime_msat);
   if (!lt) return lt.error();
   c.lifetime_msat = *lt;
+  auto ap = read_threshold(obj, where, c.approve_above_msat);
+  if (!ap) return ap.error();
+  c.approve_above_msat = *ap;
   return c;
 }
 
@@ -137,6 +156,7 @@ json caps_to_json(const Caps& c) {
   put("per_call_msat", c.per_call_msat);
   for (Window w : kWindows) put((std::string(window_name(w)) + "_msat").c_str(), c.window(w));
   put("lifetime_msat", c.lifetime_msat);
+  put("approve_above_msat", c.approve_above_msat);
   return j;
 }
 
@@ -278,6 +298,7 @@ Status check_tighter(const Policy& cur, const Policy& prop) {
     }
     check_caps(caps, it->second, "domains." + d, loosened);
   }
+  if (cur.approve_new_domains && !prop.approve_new_domains) loosened.push_back("approve_new_domains");
   if (prop.fee.base_msat < cur.fee.base_msat) loosened.push_back("fee.base_msat");
   if (prop.fee.ppm < cur.fee.ppm) loosened.push_back("fee.ppm");
   if (cur.allow_domains) {
@@ -318,6 +339,7 @@ Policy stricter_of(const Policy& a, const Policy& b) {
     else
       it->second = min_caps(it->second, caps);
   }
+  out.approve_new_domains = a.approve_new_domains || b.approve_new_domains;
   out.fee.base_msat = std::max(a.fee.base_msat, b.fee.base_msat);
   out.fee.ppm = std::max(a.fee.ppm, b.fee.ppm);
   if (!a.allow_domains) {
@@ -352,7 +374,8 @@ Result<Policy> policy_from_json(const json& j) {
     static const std::set<std::string> known = {
         "max_sats",  "max_msat",   "per_call_sats", "per_call_msat", "hour_sats",     "hour_msat",
         "day_sats",  "day_msat",   "week_sats",     "week_msat",     "month_sats",    "month_msat",
-        "lifetime_sats", "lifetime_msat", "fee",    "allow_domains", "deny_domains", "protocols", "domains"};
+        "lifetime_sats", "lifetime_msat", "fee",    "allow_domains", "deny_domains", "protocols", "domains",
+        "approve_above_sats", "approve_above_msat", "approve_new_domains"};
     for (const auto& [k, v] : j.items())
       if (!known.count(k)) return make_error("POLICY_INVALID", "policy: unknown key '" + k + "'");
     Policy p;
@@ -384,6 +407,11 @@ Result<Policy> policy_from_json(const json& j) {
       if (!l) return l.error();
       p.deny_domains = *l;
     }
+    if (j.contains("approve_new_domains")) {
+      if (!j.at("approve_new_domains").is_boolean())
+        return make_error("POLICY_INVALID", "policy.approve_new_domains must be true or false");
+      p.approve_new_domains = j.at("approve_new_domains").get<bool>();
+    }
     if (j.contains("protocols")) {
       auto l = string_list(j.at("protocols"), "policy.protocols");
       if (!l) return l.error();
@@ -398,7 +426,8 @@ Result<Policy> policy_from_json(const json& j) {
             (void)cv;
             static const std::set<std::string> caps_keys = {
                 "max_sats", "max_msat", "per_call_sats", "per_call_msat", "hour_sats", "hour_msat", "day_sats",
-                "day_msat", "week_sats", "week_msat", "month_sats", "month_msat", "lifetime_sats", "lifetime_msat"};
+                "day_msat", "week_sats", "week_msat", "month_sats", "month_msat", "lifetime_sats", "lifetime_msat",
+                "approve_above_sats", "approve_above_msat"};
             if (!caps_keys.count(ck))
               return make_error("POLICY_INVALID", "policy.domains entry: unknown key '" + ck + "'");
           }
@@ -419,6 +448,7 @@ json policy_to_json(const Policy& p) {
   j["allow_domains"] = p.allow_domains ? json(*p.allow_domains) : json(nullptr);
   j["deny_domains"] = p.deny_domains;
   j["protocols"] = p.protocols;
+  j["approve_new_domains"] = p.approve_new_domains;
   json d = json::object();
   for (const auto& [k, c] : p.domains) d[k] = caps_to_json(c);
   j["domains"] = d;
@@ -435,7 +465,7 @@ Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now) {
       for (const auto& [k, v] : e.items()) {
         (void)v;
         if (k != "name" && k != "cap_sats" && k != "cap_msat" && k != "expires_at" && k != "ttl_seconds" &&
-            k != "protocols")
+            k != "protocols" && k != "approve_above_sats" && k != "approve_above_msat")
           return make_error("POLICY_INVALID", "envelope: unknown key '" + k + "'");
       }
       Envelope env;
@@ -448,6 +478,9 @@ Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now) {
       if (!cap) return cap.error();
       if (!*cap) return make_error("POLICY_INVALID", "envelope '" + env.name + "' needs cap_sats or cap_msat");
       env.cap_msat = **cap;
+      auto ap = read_threshold(e, "envelope '" + env.name + "'", std::nullopt);
+      if (!ap) return ap.error();
+      env.approve_above_msat = *ap;
       if (e.contains("expires_at") && e.contains("ttl_seconds"))
         return make_error("POLICY_INVALID", "envelope '" + env.name + "': give expires_at or ttl_seconds");
       if (e.contains("expires_at")) {

@@ -64,6 +64,9 @@ struct Caps {
   std::optional<uint64_t> per_call_msat;  // compared with the invoice amount (fees are budgeted by the windows)
   std::optional<uint64_t> hour_msat, day_msat, week_msat, month_msat;
   std::optional<uint64_t> lifetime_msat;
+  // Payments above this amount wait for the owner's approval (0 = every payment; nullopt = never). Lower is
+  // stricter, like every cap: run-time tightening may lower it, never raise or remove it.
+  std::optional<uint64_t> approve_above_msat = std::nullopt;
   std::optional<uint64_t>& window(Window w);
   const std::optional<uint64_t>& window(Window w) const;
   bool operator==(const Caps&) const = default;
@@ -94,6 +97,8 @@ struct Policy {
   std::optional<std::vector<std::string>> allow_domains;  // nullopt: no allow list; [] allows no domain at all
   std::vector<std::string> deny_domains;                  // deny wins over allow
   std::vector<std::string> protocols = all_protocols();   // allowed protocols
+  // The first payment for a domain (no settled payment for it in the ledger yet) waits for the owner's approval.
+  bool approve_new_domains = false;
   bool operator==(const Policy&) const = default;
 };
 
@@ -111,8 +116,10 @@ Policy stricter_of(const Policy& a, const Policy& b);
 // JSON (config section "policy"). Amount keys take either *_sats or *_msat (not both):
 //   {"max_sats":1000, "hour_sats":..,"day_sats":..,"week_sats":..,"month_sats":..,"lifetime_sats":..,
 //    "fee":{"base_msat":10000,"ppm":5000}, "allow_domains":[..], "deny_domains":[..],
-//    "protocols":["bolt11","l402","mpp","keysend"], "domains":{"*.example.com":{"day_sats":..}}}
-// A missing key keeps the default; null removes a cap ("max_sats": null = no per-call cap).
+//    "protocols":["bolt11","l402","mpp","keysend"], "domains":{"*.example.com":{"day_sats":..}},
+//    "approve_above_sats": 500 | "none", "approve_new_domains": true}
+// A missing key keeps the default; null removes a cap ("max_sats": null = no per-call cap); "none" (or null)
+// for approve_above_* means no approval threshold.
 Result<Policy> policy_from_json(const json& j);
 json policy_to_json(const Policy& p);  // msat keys; round-trips through policy_from_json
 
@@ -125,8 +132,10 @@ struct Envelope {
   // Relative lifetime. Ledger::set_envelopes() anchors it in the ledger file and replaces expires_at with
   // anchored_at + ttl_seconds, so a restart never extends it (see set_envelopes).
   std::optional<int64_t> ttl_seconds;
+  // Payments in this envelope above this amount wait for the owner's approval (0 = all; nullopt = the policy's).
+  std::optional<uint64_t> approve_above_msat = std::nullopt;
 };
-// [{"name":"team-a","cap_sats":5000,"expires_at":1767225600 | "ttl_seconds":86400,"protocols":[..]}]
+// [{"name":"team-a","cap_sats":5000,"approve_above_sats":100,"expires_at":1767225600 | "ttl_seconds":86400,"protocols":[..]}]
 // ttl_seconds is kept, with a provisional expires_at = now + ttl (final once set_envelopes() anchors it).
 Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now);
 
@@ -212,6 +221,70 @@ struct IdempotencyBegin {
   IdempotencyRecord record;  // existing: the stored record
 };
 
+// ---------------------------------------------------------------- approvals (schema v6)
+// A payment the policy sends to the owner (approve_above_*, approve_new_domains) is reserved as usual — the
+// budget is held — and gets an approval in the same transaction. Nothing may be sent until it is approved:
+// mark_in_flight() consumes an approved approval (approved → used) and refuses a payment whose approval is not
+// approved. Denied or expired approvals release the payment (error_code APPROVAL_DENIED / APPROVAL_TIMEOUT).
+//   pending → approved | denied | expired;  approved → used | expired.  denied, expired, used are final.
+// An approval is bound to its payment row (amount, payment hash, domain, tool, caller) and its payee; a
+// decision that names another amount, hash or payee is refused (APPROVAL_MISMATCH). It has a public id (shown
+// to the agent and the owner) and secrets shown only to the owner's channels: a one-time code (for replies
+// such as "approve K7QF2M3A") and two URL tokens (webhook approve/deny links). The ledger keeps only their
+// SHA-256; the plaintext leaves reserve() once, in Reservation::approval_secrets.
+enum class ApprovalState { pending, approved, denied, expired, used };
+const char* approval_state_name(ApprovalState s);
+std::optional<ApprovalState> parse_approval_state(std::string_view s);
+
+struct Approval {
+  int64_t id = 0;
+  std::string public_id;
+  int64_t payment_id = 0;
+  ApprovalState state = ApprovalState::pending;
+  std::vector<std::string> reasons;  // why it needs approval, in words
+  std::string payee;                 // node id (invoice payee / keysend destination), "" if unknown
+  std::string purpose;               // what the payment is for (URL, invoice description), for the owner
+  std::string decided_by;            // channel: cli | nostr | nip04 | webhook | elicitation | console | timeout
+  std::string reason;                // the owner's reason for a denial, if given
+  int64_t created_at = 0, expires_at = 0;
+  std::optional<int64_t> decided_at;
+  // From the payment row.
+  std::string payment_hash, client, envelope, domain, tool, protocol;
+  uint64_t amount_msat = 0, max_fee_msat = 0;
+  State payment_state = State::reserved;
+};
+json to_json(const Approval& a);  // never the code or tokens
+
+struct ApprovalSecrets {
+  std::string code;           // 8 characters of an unambiguous alphabet (case-insensitive)
+  std::string approve_token;  // 43 base64url characters each
+  std::string deny_token;
+};
+
+// What the reservation needs to create an approval (from the approval engine's options).
+struct ApprovalTerms {
+  int64_t ttl_s = 300;        // pending approvals expire this long after creation
+  std::string payee, purpose;
+};
+
+// A decision. Exactly one of public_id, code, token names the approval. A token decides by itself (it is the
+// approve or the deny link); with public_id or code, `approve` says which. The optional fields bind the decision
+// to what the decider was shown: when set they must equal the approval's (else APPROVAL_MISMATCH).
+struct ApprovalDecision {
+  std::string public_id, code, token;
+  bool approve = false;
+  std::string channel;  // recorded as decided_by
+  std::string reason;
+  std::optional<uint64_t> amount_msat;
+  std::optional<std::string> payment_hash, payee;
+};
+
+struct ApprovalQuery {
+  bool pending_only = true;                    // pending + approved-not-yet-used
+  std::optional<std::string> client, envelope;  // a caller's own approvals only
+  size_t limit = 100;
+};
+
 // ---------------------------------------------------------------- ledger rows
 struct ReserveRequest {
   std::string client;        // MCP client / token label
@@ -227,6 +300,9 @@ struct ReserveRequest {
   std::optional<PurchaseDraft> purchase;
   // An idempotency key (begin_idempotent'd by the caller) linked to this payment in the same transaction.
   std::optional<IdempotencyRef> idempotency;
+  // Set when approvals are enabled: when the policy asks for the owner's approval, the reservation creates one
+  // (Reservation::approval). Without it, a payment that needs approval is refused (APPROVAL_UNAVAILABLE).
+  std::optional<ApprovalTerms> approval;
 };
 
 struct Reservation {
@@ -234,6 +310,8 @@ struct Reservation {
   std::string payment_hash;
   uint64_t amount_msat = 0;
   uint64_t max_fee_msat = 0;  // fee allowance reserved; the wallet call should not exceed it
+  std::optional<Approval> approval;                // created with the reservation: wait for the owner
+  std::optional<ApprovalSecrets> approval_secrets;  // its secrets, for the owner's channels only
 };
 
 struct Payment {
@@ -367,7 +445,8 @@ class Ledger {
   // v3: envelope_anchors(name, ttl_seconds, anchored_at) — when each ttl_seconds envelope was first seen.
   // v4: purchases, idempotency_keys; payments gain request_expires_at, wallet_said(_at), resolved_by.
   // v5: envelope_tightenings(name, cap_msat) — caps lowered at run time by a token for its own envelope.
-  static constexpr int kSchemaVersion = 5;
+  // v6: approvals; envelope_tightenings gains approve_above_msat.
+  static constexpr int kSchemaVersion = 6;
 
   // ---- policy
   Policy policy() const;             // effective (configured merged with persisted tightenings)
@@ -378,7 +457,9 @@ class Ledger {
   Status reset_policy_overrides();
   // A bearer-token caller's own tightening: lowers envelope `name`'s cap (persisted; the lower of the configured
   // cap and every tightening applies). ENVELOPE_UNKNOWN; POLICY_LOOSEN_REFUSED when it would raise it.
-  Status tighten_envelope(const std::string& name, uint64_t cap_msat);
+  // approve_above_msat likewise lowers the envelope's approval threshold (never raises or removes it).
+  Status tighten_envelope(const std::string& name, std::optional<uint64_t> cap_msat,
+                          std::optional<uint64_t> approve_above_msat = std::nullopt);
   Result<std::map<std::string, uint64_t>> envelope_tightenings();  // name → cap_msat set at run time
   // Replaces the in-memory envelope set (POLICY_INVALID on an empty/duplicate name, bad cap/protocol/ttl).
   // An envelope with ttl_seconds expires at anchored_at + ttl_seconds, its anchor persisted per name in the
@@ -392,6 +473,8 @@ class Ledger {
   // ---- payment life cycle
   Result<Reservation> reserve(const ReserveRequest& rq);
   // request_expires_at: when the wallet can no longer execute the request (recorded for reconciliation).
+  // A payment with an approval must have it approved (it becomes used, in the same transaction); else
+  // APPROVAL_REQUIRED (pending), APPROVAL_DENIED, APPROVAL_TIMEOUT (expired) or APPROVAL_USED.
   Status mark_in_flight(int64_t id, std::optional<int64_t> request_expires_at = std::nullopt);
   // The preimage is format-checked (64 hex or empty) but not hashed: the wallet layer verifies it. A fee above
   // the reserved allowance is recorded as it is (it was spent) and logged as a warning.
@@ -448,6 +531,17 @@ class Ledger {
   Result<size_t> prune_idempotency(int64_t before);
   int64_t now_unix() const { return now(); }  // the ledger's clock
 
+  // ---- approvals (schema v6)
+  Result<Approval> get_approval(const std::string& public_id);  // APPROVAL_NOT_FOUND
+  Result<std::optional<Approval>> approval_for_payment(int64_t payment_id);
+  Result<std::vector<Approval>> list_approvals(const ApprovalQuery& q);  // newest first
+  // Applies a decision (see ApprovalDecision). Deny releases the payment. Errors: APPROVAL_NOT_FOUND,
+  // APPROVAL_DECIDED (details: state, decided_by), APPROVAL_EXPIRED, APPROVAL_MISMATCH, INVALID_ARGUMENT.
+  // An approval past its expiry is expired (and its payment released) by the same call.
+  Result<Approval> decide_approval(const ApprovalDecision& d);
+  // Expires every pending/approved approval past expires_at (releasing its payment); returns them.
+  Result<std::vector<Approval>> expire_approvals();
+
   // ---- queries
   Result<StatusReport> status(int64_t now);
   Result<StatusReport> status();  // now = clock
@@ -467,6 +561,8 @@ class Ledger {
   // For the parts of the ledger implemented in other files (purchases.cpp): runs f in a group-committed
   // transaction (an error rolls f's work back) and returns after the commit; now() is the ledger's clock.
   Status txn(const std::function<Status(detail::Db&)>& f);
+  // Inside txn: releases a reserved payment (budget totals follow) with an error code (approvals.cpp).
+  Status release_in_txn(detail::Db& d, int64_t id, const std::string& error_code, int64_t now);
   int64_t now() const;
   std::unique_ptr<Impl> impl_;
 };
