@@ -249,6 +249,8 @@ Result<std::optional<Bytes>> json_bytes(const json& obj, const char* key, const 
 }
 
 Result<Macaroon> decode_v2j(const Bytes& raw) {
+  if (json_nesting_exceeds(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()), kMaxJsonDepth))
+    return bad("macaroon JSON: nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   json j = json::parse(raw.begin(), raw.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return bad("macaroon JSON: not a JSON object");
   if (!j.contains("v") || !j["v"].is_number_integer() || j["v"].get<int64_t>() != 2)

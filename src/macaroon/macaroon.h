@@ -43,7 +43,9 @@ struct Macaroon {
 // Text form: base64 (standard or URL alphabet, padded or not; surrounding whitespace ignored) of V2 binary,
 // V1 text packets or V2 JSON.
 Result<Macaroon> decode(std::string_view base64_text);
-// Raw form: V2 binary (first byte 0x02), V1 packets (4 hex digits first) or V2 JSON ('{' first).
+// Raw form: V2 binary (first byte 0x02), V1 packets (4 hex digits first) or V2 JSON ('{' first). V2 JSON nesting
+// deeper than kMaxJsonDepth levels is refused before it is parsed (a macaroon nests 3: object, caveats, caveat).
+inline constexpr size_t kMaxJsonDepth = 64;
 Result<Macaroon> decode_bytes(const Bytes& raw);
 // V2 binary. First-party caveats carry no vid field; nothing follows the signature.
 Bytes encode_v2(const Macaroon& m);

@@ -169,7 +169,10 @@ struct RelayMessage {
   std::string message;   // ok, closed, notice; the challenge for auth
 };
 // Parses one relay → client message. Error INVALID_RELAY_MESSAGE for non-JSON, unknown types or wrong shapes
-// (e.g. OK without a boolean, EVENT without an object). Extra trailing elements are tolerated. Never throws.
+// (e.g. OK without a boolean, EVENT without an object), and for JSON nesting deeper than kMaxMessageDepth levels
+// (refused before parsing: a NIP-01 message nests 4, and a deep tree handed to callbacks must never be copied or
+// dumped by recursion). Extra trailing elements are tolerated. Never throws.
+inline constexpr size_t kMaxMessageDepth = 64;
 Result<RelayMessage> parse_relay_message(std::string_view text);
 
 // Client → relay messages (compact JSON, invalid UTF-8 replaced).

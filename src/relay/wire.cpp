@@ -130,6 +130,8 @@ Result<RelayUrl> parse_relay_url(std::string_view url) {
 
 Result<RelayMessage> parse_relay_message(std::string_view text) {
   auto bad = [](const std::string& why) { return make_error("INVALID_RELAY_MESSAGE", why); };
+  if (json_nesting_exceeds(text, kMaxMessageDepth))
+    return bad("nests JSON deeper than " + std::to_string(kMaxMessageDepth) + " levels");
   json j = json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded()) return bad("not JSON");
   if (!j.is_array() || j.empty() || !j[0].is_string()) return bad("not an array starting with a type string");

@@ -228,13 +228,12 @@ struct NwcWallet::Impl {
       log(LogLevel::warning, "nwc", "a wallet notification could not be decrypted (" + plain.error().code + ")");
       return;
     }
-    json body = json::parse(*plain, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("notification_type") ||
-        !body["notification_type"].is_string() || !body.contains("notification") || !body["notification"].is_object()) {
+    auto decoded = decode_nwc_notification(*plain);
+    if (!decoded) {
       log(LogLevel::warning, "nwc", "a wallet notification is malformed; ignored");
       return;
     }
-    Notification n{body["notification_type"].get<std::string>(), body["notification"]};
+    Notification n = std::move(*decoded);
     // The same notification arrives through every relay, and dual-mode wallets send it as 23196 and 23197:
     // dedupe by what it says, not by event id.
     std::string hash = n.transaction.contains("payment_hash") && n.transaction["payment_hash"].is_string()
@@ -378,32 +377,7 @@ struct NwcWallet::Impl {
       outcome = make_error("INVALID_WALLET_RESPONSE",
                            "the wallet's reply to " + method + " could not be decrypted: " + plain.error().code);
     } else {
-      json body = json::parse(*plain, nullptr, false);
-      if (body.is_discarded() || !body.is_object()) {
-        outcome = make_error("INVALID_WALLET_RESPONSE", "the wallet's reply to " + method + " is not a JSON object");
-      } else {
-        auto err = body.find("error");
-        auto res = body.find("result");
-        if (err != body.end() && !err->is_null()) {
-          std::string code = err->is_object() && err->contains("code") && (*err)["code"].is_string()
-                                 ? (*err)["code"].get<std::string>()
-                                 : "OTHER";
-          std::string msg = err->is_object() && err->contains("message") && (*err)["message"].is_string()
-                                ? (*err)["message"].get<std::string>()
-                                : "";
-          if (msg.size() > 300) msg = msg.substr(0, 300) + "…";
-          outcome = make_error(map_nip47_code(code), "the wallet refused " + method + ": " + code +
-                                                         (msg.empty() ? "" : " — " + msg),
-                               json{{"nip47_code", code}});
-        } else if (res == body.end() || !res->is_object()) {
-          outcome = make_error("INVALID_WALLET_RESPONSE", "the wallet's reply to " + method + " has no result");
-        } else if (body.contains("result_type") && body["result_type"].is_string() && body["result_type"] != method) {
-          outcome = make_error("INVALID_WALLET_RESPONSE", "the wallet answered " + body["result_type"].get<std::string>() +
-                                                              " to a " + method + " request");
-        } else {
-          outcome = *res;
-        }
-      }
+      outcome = decode_nwc_reply(method, *plain);
     }
     {
       std::lock_guard<std::mutex> g(pending->mu);
@@ -414,6 +388,49 @@ struct NwcWallet::Impl {
     pending->cv.notify_all();
   }
 };
+
+// ---------------------------------------------------------------- decoding replies and notifications
+
+Result<json> decode_nwc_reply(const std::string& method, std::string_view plaintext) {
+  // Refused before parsing: a reply nesting deeper than any NIP-47 result would make the copy or dump of its
+  // tree recurse once per level (a hostile wallet's 100,000 levels overflow the relay thread's stack). Like any
+  // unreadable reply it is INVALID_WALLET_RESPONSE, which does not say the payment failed.
+  if (json_nesting_exceeds(plaintext, kMaxWalletJsonDepth))
+    return make_error("INVALID_WALLET_RESPONSE", "the wallet's reply to " + method + " nests JSON deeper than " +
+                                                     std::to_string(kMaxWalletJsonDepth) + " levels");
+  json body = json::parse(plaintext.begin(), plaintext.end(), nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    return make_error("INVALID_WALLET_RESPONSE", "the wallet's reply to " + method + " is not a JSON object");
+  auto err = body.find("error");
+  auto res = body.find("result");
+  if (err != body.end() && !err->is_null()) {
+    std::string code = err->is_object() && err->contains("code") && (*err)["code"].is_string()
+                           ? (*err)["code"].get<std::string>()
+                           : "OTHER";
+    std::string msg = err->is_object() && err->contains("message") && (*err)["message"].is_string()
+                          ? (*err)["message"].get<std::string>()
+                          : "";
+    if (msg.size() > 300) msg = msg.substr(0, 300) + "…";
+    return make_error(map_nip47_code(code), "the wallet refused " + method + ": " + code + (msg.empty() ? "" : " — " + msg),
+                      json{{"nip47_code", code}});
+  }
+  if (res == body.end() || !res->is_object())
+    return make_error("INVALID_WALLET_RESPONSE", "the wallet's reply to " + method + " has no result");
+  if (body.contains("result_type") && body["result_type"].is_string() && body["result_type"] != method)
+    return make_error("INVALID_WALLET_RESPONSE",
+                      "the wallet answered " + body["result_type"].get<std::string>() + " to a " + method + " request");
+  return json(std::move(*res));
+}
+
+std::optional<Notification> decode_nwc_notification(std::string_view plaintext) {
+  if (json_nesting_exceeds(plaintext, kMaxWalletJsonDepth)) return std::nullopt;  // see decode_nwc_reply
+  json body = json::parse(plaintext.begin(), plaintext.end(), nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return std::nullopt;
+  auto type = body.find("notification_type");
+  auto note = body.find("notification");
+  if (type == body.end() || !type->is_string() || note == body.end() || !note->is_object()) return std::nullopt;
+  return Notification{type->get<std::string>(), std::move(*note)};
+}
 
 // ---------------------------------------------------------------- public API
 

@@ -19,6 +19,15 @@ struct NwcOptions {
   const Clock* clock = &Clock::system();
 };
 
+// The decrypted body of a NIP-47 reply / notification, decoded (pure; NwcWallet's, exposed for tests). JSON that
+// nests deeper than kMaxWalletJsonDepth levels is refused before it is parsed (NIP-47 bodies nest a few), like
+// any other unreadable body. decode_nwc_reply: `result`, or the wallet's error mapped (map_nip47_code), or
+// INVALID_WALLET_RESPONSE (not an object, too deep, no result, a result_type other than `method`) — an outcome
+// that does not say whether a payment happened. decode_nwc_notification: nullopt when malformed or too deep.
+inline constexpr size_t kMaxWalletJsonDepth = 64;
+Result<json> decode_nwc_reply(const std::string& method, std::string_view plaintext);
+std::optional<Notification> decode_nwc_notification(std::string_view plaintext);
+
 class NwcWallet final : public Wallet {
  public:
   // Parses the URI (error INVALID_NWC_URL, never echoing the secret) and starts connecting to its relays in the

@@ -1,7 +1,8 @@
 // Relay → client messages (untrusted relays; NIP-01/NIP-42): relay::wire::parse_relay_message on the whole input,
 // events inside EVENT messages through nostr::event_from_json + verify_event as the wallet client does; relay URLs
 // (from the NWC URI) through parse_relay_url. Properties: a parsed URL rebuilt from its parts parses to the same
-// parts; a REQ built with a parsed subscription id is a JSON array.
+// parts; a REQ built with a parsed subscription id is a JSON array; an accepted message nests at most
+// wire::kMaxMessageDepth levels, so its event can be copied and dumped.
 #include "fuzz.h"
 #include "nostr/nostr.h"
 #include "relay/relay.h"
@@ -21,8 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (msg->type == wire::MsgType::event) {
       SW_FUZZ_CHECK(msg->event.is_object());
       if (auto ev = nostr::event_from_json(msg->event)) (void)nostr::verify_event(*ev);
-      // The pool hands the event to callbacks by reference; nothing copies or re-serializes it (a relay message
-      // may nest up to its 512 KiB size), so neither does this target.
+      // Nesting is bounded before parsing (wire::kMaxMessageDepth), so a callback may copy and re-serialize it.
+      SW_FUZZ_CHECK(!json_nesting_exceeds(text, wire::kMaxMessageDepth));
+      const json copy = msg->event;
+      SW_FUZZ_CHECK(copy == msg->event);
+      (void)json_dump(copy);
       const json req = json::parse(wire::make_req(msg->sub_id, json::array({json::object()})), nullptr, false);
       SW_FUZZ_CHECK(req.is_array() && req.size() == 3);
     }

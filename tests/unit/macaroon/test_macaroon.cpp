@@ -375,3 +375,22 @@ TEST_CASE("decode() rejects garbage cleanly") {
   auto v = load("l402.json");
   CHECK(decode("  " + v["macaroon_v2_base64_std"].get<std::string>() + "\n").ok());
 }
+
+TEST_CASE("V2 JSON nested deeper than kMaxJsonDepth is refused before it is parsed") {
+  // A valid V2 JSON macaroon with an extra member nesting `levels` arrays (unknown members are otherwise ignored).
+  auto with_nesting = [](size_t levels) {
+    return to_bytes(R"({"v":2,"i":"id","s64":")" + base64_encode(Bytes(32, 7), true, false) + R"(","x":)" +
+                    std::string(levels, '[') + std::string(levels, ']') + "}");
+  };
+  auto ok = decode_bytes(with_nesting(kMaxJsonDepth - 1));  // the object is level 1
+  REQUIRE(ok.ok());
+  CHECK(to_string(ok->identifier) == "id");
+  for (size_t levels : {kMaxJsonDepth, size_t(100000)}) {
+    INFO(levels);
+    auto deep = decode_bytes(with_nesting(levels));
+    REQUIRE_FALSE(deep.ok());
+    CHECK(deep.error().code == "INVALID_MACAROON");
+    CHECK(deep.error().message == "macaroon JSON: nests deeper than 64 levels");
+    CHECK(decode(base64_encode(with_nesting(levels))).error().message == deep.error().message);
+  }
+}

@@ -106,6 +106,29 @@ TEST_CASE("parse_relay_message rejects malformed messages without throwing") {
   }
 }
 
+TEST_CASE("parse_relay_message refuses JSON nested deeper than kMaxMessageDepth before parsing it") {
+  // An EVENT whose object carries an array nested `levels` deep (well-formed, balanced JSON).
+  auto event_nesting = [](size_t levels) {
+    return R"(["EVENT","s",{"kind":1,"x":)" + std::string(levels, '[') + std::string(levels, ']') + "}]";
+  };
+  // The message itself opens 2 levels (the array, the event object): 62 more fit in 64, 63 do not.
+  auto at_limit = wire::parse_relay_message(event_nesting(wire::kMaxMessageDepth - 2));
+  REQUIRE(at_limit.ok());
+  CHECK(at_limit->type == wire::MsgType::event);
+
+  for (size_t levels : {wire::kMaxMessageDepth - 1, size_t(100000)}) {
+    INFO(levels);
+    auto r = wire::parse_relay_message(event_nesting(levels));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == "INVALID_RELAY_MESSAGE");
+    CHECK(r.error().message.find("deeper than 64") != std::string::npos);
+  }
+  // Brackets inside strings do not count.
+  auto in_string = wire::parse_relay_message(R"(["NOTICE",")" + std::string(1000, '[') + R"("])");
+  REQUIRE(in_string.ok());
+  CHECK(in_string->message.size() == 1000);
+}
+
 TEST_CASE("client messages serialise as compact NIP-01 arrays") {
   json filters = json::array({json{{"kinds", {23195}}, {"#e", {"ab"}}}, json{{"limit", 1}}});
   CHECK(wire::make_req("s1", filters) == R"(["REQ","s1",{"#e":["ab"],"kinds":[23195]},{"limit":1}])");
