@@ -319,7 +319,7 @@ Result<spend::Reservation> Payer::reserve_and_approve(const spend::ReserveReques
   if (!approval) return res;  // no approval needed (an approval_id given by a retry is moot then)
   const bool fresh = secrets.has_value();
   if (args.approval_id && ascii_lower(*args.approval_id) != ascii_lower(approval->public_id)) {
-    if (fresh) (void)ledger_->release(res.id);
+    if (fresh) (void)ledger_->release_if_reserved(res.id, "APPROVAL_MISMATCH");
     return make_error("APPROVAL_MISMATCH",
                       "approval_id " + *args.approval_id + " is not this payment's approval (" + approval->public_id +
                           "); nothing was paid",
@@ -391,7 +391,7 @@ Result<PayOutcome> Payer::execute(const spend::ReserveRequest& rr, const std::fu
     res = *r;
     if (approval && recheck)
       if (auto st = recheck(); !st) {
-        (void)ledger_->release(res.id);
+        (void)ledger_->release_if_reserved(res.id, st.error().code);
         return st.error();
       }
   }
@@ -400,7 +400,7 @@ Result<PayOutcome> Payer::execute(const spend::ReserveRequest& rr, const std::fu
   };
   failpoint("after_reserve");
   if (cancelled && cancelled()) {  // last point of return
-    if (ledger_) (void)ledger_->release(res.id);
+    if (ledger_) (void)ledger_->release_if_reserved(res.id, "CANCELLED");
     return make_error("CANCELLED", "cancelled before paying; nothing was paid");
   }
   if (ledger_) {
@@ -409,8 +409,16 @@ Result<PayOutcome> Payer::execute(const spend::ReserveRequest& rr, const std::fu
     // before that plus PayerOptions::not_found_grace_s.
     const int64_t request_expires_at = clock_.now_unix() + opts_.pay_timeout_s + 10;
     if (auto st = ledger_->mark_in_flight(res.id, request_expires_at); !st) {
-      (void)ledger_->release(res.id);
-      return st.error();
+      // An approval refusal leaves the row alone: denied/expired ones were released by the ledger, and a used one
+      // belongs to the call that is paying it right now (two calls waited for the same approval).
+      if (st.error().code == "APPROVAL_USED")
+        return make_error("PAYMENT_IN_PROGRESS",
+                          "another call is paying this approved payment right now; nothing was paid by this call",
+                          json{{"payment_hash", rr.payment_hash}});
+      if (st.error().code.rfind("APPROVAL_", 0) != 0) (void)ledger_->release_if_reserved(res.id, st.error().code);
+      Error e = st.error();
+      e.message += "; nothing was paid";
+      return e;
     }
   }
   failpoint("after_in_flight");
