@@ -1613,7 +1613,9 @@ Status Ledger::tighten_envelope(const std::string& name, std::optional<uint64_t>
         "approve_above_msat WHEN approve_above_msat IS NULL THEN excluded.approve_above_msat ELSE "
         "MIN(approve_above_msat, excluded.approve_above_msat) END");
     if (!st) return db_error(d, "prepare");
-    st->bind(1, name).bind(2, static_cast<int64_t>(cap_msat ? std::min(*cap_msat, current) : current)).bind(3, now);
+    // Only the threshold lowered: no cap tightening is recorded (kMaxMsat stands for "none"; MIN keeps an earlier
+    // one), so the owner's configured cap keeps applying as configured, raised or not.
+    st->bind(1, name).bind(2, static_cast<int64_t>(cap_msat ? std::min(*cap_msat, current) : kMaxMsat)).bind(3, now);
     if (approve_above_msat)
       st->bind(4, static_cast<int64_t>(*approve_above_msat));
     else
@@ -1630,8 +1632,9 @@ Result<std::map<std::string, uint64_t>> Ledger::envelope_tightenings() {
   std::map<std::string, uint64_t> out;
   auto r = impl_->run<Ok>([&](Db& d) -> Status {
     out.clear();
-    auto st = d.prepare("SELECT name, cap_msat FROM envelope_tightenings ORDER BY name");
+    auto st = d.prepare("SELECT name, cap_msat FROM envelope_tightenings WHERE cap_msat < ?1 ORDER BY name");
     if (!st) return db_error(d, "prepare");
+    st->bind(1, static_cast<int64_t>(kMaxMsat));  // rows that only lowered the approval threshold have no cap
     int rc;
     while ((rc = st->step()) == SQLITE_ROW) out[st->text(0)] = static_cast<uint64_t>(st->i64(1));
     if (rc != SQLITE_DONE) return db_error(d, "read", rc);
