@@ -1675,6 +1675,11 @@ Status Ledger::mark_in_flight(int64_t id, std::optional<int64_t> request_expires
   });
 }
 
+Status Ledger::release_if_reserved(int64_t id, const std::string& error_code) {
+  const int64_t now = impl_->clock.now_unix();
+  return impl_->run<Ok>([&](Db& d) { return release_in_txn(d, id, error_code, now); });
+}
+
 Status Ledger::release_in_txn(Db& d, int64_t id, const std::string& error_code, int64_t now) {
   return impl_->apply(d, id, {State::released, clean_code(error_code), {}, {}, {}, {}}, now, State::reserved);
 }

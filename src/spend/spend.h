@@ -481,6 +481,9 @@ class Ledger {
   Status settle(int64_t id, uint64_t fee_msat, const std::string& preimage_hex, int64_t latency_ms);
   Status fail(int64_t id, const std::string& error_code, std::optional<int64_t> latency_ms = std::nullopt);
   Status release(int64_t id);
+  // Releases the row only while it is still `reserved` (ILLEGAL_TRANSITION otherwise): for a caller that may share
+  // the reservation with another call (an approval two calls wait for) and must never release a payment in flight.
+  Status release_if_reserved(int64_t id, const std::string& error_code);
   Status mark_unknown(int64_t id, const std::string& error_code);
 
   // The owner's decision on a payment whose outcome is unknown (CLI `satwarden payments resolve`): paid →
