@@ -51,7 +51,7 @@ pay::ApprovalArgs approval_args(Engine& engine, const json& args, mcp::CallConte
   auto elicit = ctx.elicit_until;
   const Clock* clock = engine.clock;
   a.ask_client = [elicit, clock](const spend::Approval& ap,
-                                 const std::shared_ptr<std::atomic<bool>>& stop) -> Result<bool> {
+                                 const std::shared_ptr<std::atomic<bool>>& stop) -> Result<approve::ClientAnswer> {
     const int64_t left = std::max<int64_t>(1, ap.expires_at - clock->now_unix());
     // Everything the person needs is in the message; accept/decline are the client's own buttons, so the form
     // asks for nothing else (an empty object schema).
@@ -63,9 +63,9 @@ pay::ApprovalArgs approval_args(Engine& engine, const json& args, mcp::CallConte
     auto r = elicit(params, std::chrono::seconds(left), stop);
     if (!r) return r.error();
     const std::string action = r->value("action", "");
-    if (action == "accept") return true;
+    if (action == "accept") return approve::ClientAnswer{true, ""};
     // decline: the person said no; cancel: they dismissed the question — in a payment prompt that is not a yes.
-    return false;
+    return approve::ClientAnswer{false, action == "decline" ? "declined in the MCP client" : "dismissed in the MCP client"};
   };
   return a;
 }

@@ -8,6 +8,7 @@
 
 #include "app/app.h"
 #include "approve/approve.h"
+#include "approve/webhook.h"
 #include "config/config.h"
 #include "fetch/fetch.h"
 #include "mcp/mcp.h"
@@ -338,6 +339,32 @@ int sw_main(int argc, char** argv) {
   sw::approve::Options ao;
   ao.timeout_s = cfg.approval_timeout_seconds;
   sw::approve::Hub approvals(*ledger, ao);
+  // The signed webhook (approval_webhook_url): posts each approval with single-use approve/deny links, served by
+  // this process's HTTP listener (under stdio, an "approvals only" listener on --host/--port; see below).
+  std::shared_ptr<sw::approve::WebhookChannel> webhook;
+  std::unique_ptr<sw::approve::Routes> approval_routes;
+  if (!cfg.approval_webhook_url.empty()) {
+    if (auto u = sw::fetch::parse_url(cfg.approval_webhook_url); !u) {
+      std::fprintf(stderr, "satwarden: approval_webhook_url: %s\n", u.error().message.c_str());
+      return 2;
+    }
+    sw::approve::WebhookOptions wo;
+    wo.url = cfg.approval_webhook_url;
+    wo.secret = cfg.approval_webhook_secret;
+    wo.ca_file = cfg.nwc_ca_file;
+    // Outbound through the project's fetcher (bounded, certificate-checked, in the on-demand HTTP module); the
+    // receiver's own host is exempt from its SSRF guard (WebhookChannel sets it): the owner configured it.
+    webhook = std::make_shared<sw::approve::WebhookChannel>(
+        wo, [](const sw::fetch::Request& rq, const sw::fetch::Options& o,
+               std::function<bool()> cancelled) -> sw::Result<sw::fetch::Response> {
+          auto fn = sw::transport::load_fetch();
+          if (!fn) return fn.error();
+          return (*fn)(rq, o, std::move(cancelled));
+        });
+    if (!cfg.public_url.empty()) webhook->set_base_url(cfg.public_url);
+    approvals.add_channel(webhook);
+    approval_routes = std::make_unique<sw::approve::Routes>(approvals, *ledger, cfg.approval_webhook_secret);
+  }
   approvals.start();
   payer.set_approvals(&approvals);
   engine.approvals = &approvals;
@@ -500,9 +527,67 @@ int sw_main(int argc, char** argv) {
   }
   sw::mcp::Server server(info, registry, resources);
 
+  // The approval routes (webhook links and signed decisions) on the HTTP listener, when the webhook is configured.
+  sw::transport::HttpServe serve;
+  if (approval_routes) {
+    sw::transport::SideRoutes side;
+    side.prefix = "/approvals/";
+    side.handle = [r = approval_routes.get()](const sw::transport::SideRequest& sr) {
+      sw::approve::RouteRequest rq;
+      rq.method = sr.method;
+      rq.path = sr.path;
+      rq.query = sr.query;
+      rq.body = sr.body;
+      rq.content_type = sr.header("Content-Type");
+      rq.accept = sr.header("Accept");
+      rq.timestamp = sr.header("X-Satwarden-Timestamp");
+      rq.signature = sr.header("X-Satwarden-Signature");
+      auto a = r->handle(rq);
+      sw::transport::SideResponse out;
+      out.status = a.status;
+      out.content_type = std::move(a.content_type);
+      out.body = std::move(a.body);
+      out.headers = std::move(a.headers);
+      return out;
+    };
+    serve.side.push_back(std::move(side));
+  }
+  // Where the links point when public_url is not set: this listener, as bound.
+  auto listener_url = [&cfg](int port) {
+    std::string h = cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host;
+    if (cfg.host == "0.0.0.0" || cfg.host == "::")
+      sw::log(sw::LogLevel::warning, "main",
+              "the webhook's approve/deny links name " + h + ", which the owner's device cannot reach: set public_url");
+    return "http://" + h + ":" + std::to_string(port);
+  };
+
   if (cfg.transport == "stdio") {
+    // A stdio server with a webhook still needs somewhere for the links to land: an HTTP listener on --host/--port
+    // that serves the approval routes and /healthz only (no /mcp: MCP stays on stdio).
+    std::unique_ptr<sw::transport::HttpServer> links;
+    if (webhook) {
+      std::signal(SIGPIPE, SIG_IGN);
+      serve.mcp = false;
+      auto made = sw::transport::make_http_server(server, cfg, {}, serve);
+      if (!made) {
+        std::fprintf(stderr, "satwarden: %s\n", made.error().message.c_str());
+        return 2;
+      }
+      links = std::move(*made);
+      if (auto st = links->start(); !st) {
+        std::fprintf(stderr, "satwarden: the approval links' listener (approval_webhook_url is set): %s\n",
+                     st.error().message.c_str());
+        return 2;
+      }
+      if (cfg.public_url.empty()) webhook->set_base_url(listener_url(links->port()));
+      sw::log(sw::LogLevel::info, "main",
+              "approval links served on http://" + cfg.host + ":" + std::to_string(links->port()) +
+                  "/approvals/ (approvals only; links point to " + webhook->base_url() + ")");
+    }
     sw::log(sw::LogLevel::info, "main", "serving MCP on stdio; data directory " + cfg.data_dir);
-    return sw::transport::run_stdio(server);
+    int rc = sw::transport::run_stdio(server);
+    if (links) links->stop();
+    return rc;
   }
 
   // HTTP: serve until SIGINT/SIGTERM.
@@ -512,7 +597,7 @@ int sw_main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // every thread started below inherits the mask
   std::signal(SIGPIPE, SIG_IGN);
-  auto made = sw::transport::make_http_server(server, cfg);
+  auto made = sw::transport::make_http_server(server, cfg, {}, serve);
   if (!made) {
     std::fprintf(stderr, "satwarden: %s\n", made.error().message.c_str());
     return 2;
@@ -522,9 +607,11 @@ int sw_main(int argc, char** argv) {
     std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
     return 2;
   }
+  if (webhook && cfg.public_url.empty()) webhook->set_base_url(listener_url(http.port()));
   sw::log(sw::LogLevel::info, "main",
           "serving MCP on http://" + cfg.host + ":" + std::to_string(http.port()) + "/mcp (legacy SSE at /sse)" +
-              (cfg.tokens.empty() ? "" : "; bearer token required"));
+              (cfg.tokens.empty() ? "" : "; bearer token required") +
+              (webhook ? "; approval links at /approvals/" : ""));
   int sig = 0;
   sigwait(&set, &sig);
   sw::log(sw::LogLevel::info, "main", "shutting down");

@@ -193,11 +193,11 @@ Result<spend::Approval> Hub::await(const std::string& public_id, const std::func
       }
       spend::ApprovalDecision d;
       d.public_id = shown.public_id;
-      d.approve = *answer;
+      d.approve = answer->approve;
       d.channel = "elicitation";
       d.amount_msat = shown.amount_msat;
       d.payment_hash = shown.payment_hash;
-      if (!*answer) d.reason = "declined in the MCP client";
+      if (!answer->approve) d.reason = answer->reason.empty() ? "declined in the MCP client" : answer->reason;
       (void)decide(d);
     });
   }
@@ -219,10 +219,7 @@ Result<spend::Approval> Hub::await(const std::string& public_id, const std::func
       if (!a->decided_by.empty()) outcome_once(*a, spend::approval_state_name(a->state));
       return a;
     }
-    if (clock_.now_unix() >= a->expires_at) {
-      sweep();
-      continue;  // re-read: expired now (or decided at the last moment)
-    }
+    if (clock_.now_unix() >= a->expires_at && sweep() > 0) continue;  // re-read: expired now
     if (cancelled && cancelled())
       return make_error("CANCELLED", "the call was cancelled while waiting for approval " + a->public_id +
                                          "; nothing was paid. The approval stays open until " +

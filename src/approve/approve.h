@@ -41,11 +41,17 @@ class Channel {
   virtual void outcome(const spend::Approval& a, const std::string& what) = 0;
 };
 
-// Asks the person at the MCP client (elicitation) about one approval, blocking: true = accept (approve),
-// false = decline or dismiss (deny); an Error = no answer from this channel (the wait goes on). It must return
-// soon (within ~100 ms) once `stop` is set: the wait ended another way and the question is withdrawn.
+// The person's answer at the MCP client: approve (accept) or not (decline, or dismissed: cancel), and the reason
+// recorded with a denial ("declined in the MCP client", "dismissed in the MCP client").
+struct ClientAnswer {
+  bool approve = false;
+  std::string reason;
+};
+// Asks the person at the MCP client (elicitation) about one approval, blocking; an Error = no answer from this
+// channel (the wait goes on). It must return soon (within ~100 ms) once `stop` is set: the wait ended another way
+// and the question is withdrawn.
 using AskClient =
-    std::function<Result<bool>(const spend::Approval&, const std::shared_ptr<std::atomic<bool>>& stop)>;
+    std::function<Result<ClientAnswer>(const spend::Approval&, const std::shared_ptr<std::atomic<bool>>& stop)>;
 
 // The owner-facing summary of an approval: who wants to pay what to whom, for what, and why it needs approval.
 std::string describe(const spend::Approval& a);

@@ -677,6 +677,24 @@ Result<Loaded> load(int argc, const char* const* argv, EnvLookup env) {
     else if (auto h = env("HOME"); h && !h->empty()) c.data_dir = *h + "/.local/share/satwarden";
     else return cfg_error("cannot choose a data directory: set --data-dir, SATWARDEN_DATA_DIR, XDG_DATA_HOME or HOME");
   }
+  // The webhook channel: an http(s) URL and a secret worth the name (it signs every message and authorizes signed
+  // decisions). The secret itself is never part of a message.
+  auto http_url = [](const std::string& u) {
+    std::string l = ascii_lower(u);
+    return (l.rfind("http://", 0) == 0 && l.size() > 7) || (l.rfind("https://", 0) == 0 && l.size() > 8);
+  };
+  if (!c.approval_webhook_url.empty()) {
+    if (!http_url(c.approval_webhook_url))
+      return cfg_error("approval_webhook_url must be an http:// or https:// URL");
+    if (c.approval_webhook_secret.size() < 16)
+      return cfg_error("approval_webhook_url needs approval_webhook_secret (SATWARDEN_APPROVAL_WEBHOOK_SECRET or the "
+                       "config file) of at least 16 characters: it signs every webhook message and authorizes "
+                       "signed decisions");
+  }
+  if (!c.public_url.empty()) {
+    if (!http_url(c.public_url)) return cfg_error("public_url must be an http:// or https:// URL");
+    while (c.public_url.size() > 1 && c.public_url.back() == '/') c.public_url.pop_back();
+  }
   if (c.transport == "http" && !c.loopback_bind() && c.tokens.empty())
     return cfg_error("serving HTTP on " + c.host +
                      " (not loopback) requires bearer tokens: set SATWARDEN_TOKENS or 'tokens' in the config file");

@@ -394,6 +394,27 @@ Result<Approval> Ledger::decide_approval(const ApprovalDecision& dec) {
   return *result;
 }
 
+Result<std::pair<Approval, bool>> Ledger::approval_by_token(const std::string& token) {
+  std::optional<std::pair<Approval, bool>> out;
+  const std::string h = digest(token);
+  auto st = txn([&](Db& d) -> Status {
+    out.reset();
+    auto a = read_where(d, "a.approve_token_sha256 = ?1", [&](Stmt& s) { s.bind(1, h); });
+    if (!a) return a.error();
+    if (*a) {
+      out = std::make_pair(**a, true);
+      return ok_status();
+    }
+    auto b = read_where(d, "a.deny_token_sha256 = ?1", [&](Stmt& s) { s.bind(1, h); });
+    if (!b) return b.error();
+    if (*b) out = std::make_pair(**b, false);
+    return ok_status();
+  });
+  if (!st) return st.error();
+  if (!out) return make_error("APPROVAL_NOT_FOUND", "no approval matches this link; nothing was decided");
+  return *out;
+}
+
 Result<std::vector<Approval>> Ledger::expire_approvals() {
   const int64_t t = now();
   std::vector<Approval> out;

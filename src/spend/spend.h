@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/common.h"
@@ -542,6 +543,9 @@ class Ledger {
   // APPROVAL_DECIDED (details: state, decided_by), APPROVAL_EXPIRED, APPROVAL_MISMATCH, INVALID_ARGUMENT.
   // An approval past its expiry is expired (and its payment released) by the same call.
   Result<Approval> decide_approval(const ApprovalDecision& d);
+  // The approval a URL token belongs to, without deciding anything (the webhook link's confirmation page), and
+  // whether it is the approve (true) or the deny (false) token. APPROVAL_NOT_FOUND when it is neither.
+  Result<std::pair<Approval, bool>> approval_by_token(const std::string& token);
   // Expires every pending/approved approval past expires_at (releasing its payment); returns them.
   Result<std::vector<Approval>> expire_approvals();
 

@@ -222,6 +222,11 @@ struct Impl {
   mcp::Server& server;
   const config::Config& cfg;
   HttpLimits limits;
+  HttpServe serve;
+  // Side routes' rate limit: counts in the current one-minute window (loop thread only).
+  Clk::time_point side_window = Clk::now();
+  size_t side_total = 0;
+  std::map<std::string, size_t> side_per_peer;
   std::unique_ptr<Front> front;
   std::thread reaper;
   int bound_port = 0;
@@ -232,7 +237,8 @@ struct Impl {
   std::map<std::string, std::shared_ptr<HttpSession>> sessions;
   std::vector<std::array<uint8_t, 32>> token_hashes;
 
-  Impl(mcp::Server& s, const config::Config& c, const HttpLimits& l) : server(s), cfg(c), limits(l) {
+  Impl(mcp::Server& s, const config::Config& c, const HttpLimits& l, const HttpServe& sv)
+      : server(s), cfg(c), limits(l), serve(sv) {
     for (const auto& t : cfg.tokens) token_hashes.push_back(crypto::sha256(t.token));
   }
 
@@ -308,7 +314,12 @@ struct Impl {
     }
     const std::string& p = req.path;
     const std::string& m = req.method;
+    if (const SideRoutes* side = side_route(p)) return side_precheck(*side, req);
     const char* allow = nullptr;
+    if (!serve.mcp && p != "/healthz") {
+      reply_status(res, 404, "Not Found (this listener serves the owner's approval links only; MCP is on stdio)");
+      return res;
+    }
     if (p == "/mcp") {
       if (m != "POST" && m != "GET" && m != "DELETE") allow = "GET, POST, DELETE";
     } else if (p == "/sse" || p == "/healthz") {
@@ -334,6 +345,65 @@ struct Impl {
     return std::nullopt;
   }
 
+  const SideRoutes* side_route(const std::string& path) const {
+    for (const auto& s : serve.side)
+      if (!s.prefix.empty() && path.compare(0, s.prefix.size(), s.prefix) == 0) return &s;
+    return nullptr;
+  }
+
+  // A side route's checks, on the loop thread before its body is read: its own body cap and rate limit. Its
+  // requests carry their own authority (see transport.h SideRoutes): no Host/Origin allow-list, no bearer token.
+  std::optional<HRes> side_precheck(const SideRoutes& side, HReq& req) {
+    HRes res;
+    const std::string cl = req.get_header_value("Content-Length");
+    if (!cl.empty() && (cl.size() > 12 || !std::all_of(cl.begin(), cl.end(), is_digit) ||
+                        std::stoull(cl) > side.max_body_bytes)) {
+      reply_status(res, 413, "Payload Too Large");
+      return res;
+    }
+    auto now = Clk::now();
+    if (now - side_window >= std::chrono::minutes(1)) {
+      side_window = now;
+      side_total = 0;
+      side_per_peer.clear();
+    }
+    size_t& mine = side_per_peer[req.peer];
+    if (side_total >= side.per_minute || mine >= side.per_client_per_minute || side_per_peer.size() > 4096) {
+      if (mine == 0) side_per_peer.erase(req.peer);
+      auto left = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::minutes(1) - (now - side_window));
+      res.set_header("Retry-After", std::to_string(std::max<long long>(1, left.count())));
+      reply_status(res, 429, "Too Many Requests");
+      return res;
+    }
+    ++mine;
+    ++side_total;
+    req.label = "side";
+    return std::nullopt;
+  }
+
+  static HRes side_handle(const SideRoutes& side, const HReq& req) {
+    SideRequest sr;
+    sr.method = req.method;
+    sr.path = req.path;
+    sr.query = req.query;
+    sr.body = req.body;
+    sr.peer = req.peer;
+    sr.headers = req.headers;
+    SideResponse out;
+    try {
+      out = side.handle(sr);
+    } catch (...) {
+      out.status = 500;
+      out.content_type = "application/json";
+      out.body = "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the request could not be handled\"}}";
+    }
+    HRes res;
+    res.status = out.status;
+    res.headers = std::move(out.headers);
+    res.set_content(std::move(out.body), std::move(out.content_type));
+    return res;
+  }
+
   // On a worker: the route's handler. nullopt when a Stream took the exchange over.
   std::optional<HRes> handle(HReq& req, ConnId conn) {
     HRes res;
@@ -343,6 +413,7 @@ struct Impl {
       return res;
     }
     const std::string& p = req.path;
+    if (const SideRoutes* side = side_route(p)) return side_handle(*side, req);
     if (p == "/mcp") {
       if (req.method == "POST") return handle_post(req, res, conn);
       if (req.method == "GET") return handle_get(req, res, conn);
@@ -696,8 +767,9 @@ namespace {
 // copies of the C++ runtime (SW_STATIC_DEPS), so nothing but values crosses between them.
 class HttpServerImpl final : public HttpServer {
  public:
-  HttpServerImpl(mcp::Server& server, const config::Config& config, const HttpLimits& limits)
-      : impl_(std::make_unique<Impl>(server, config, limits)) {}
+  HttpServerImpl(mcp::Server& server, const config::Config& config, const HttpLimits& limits,
+                 const HttpServe& serve)
+      : impl_(std::make_unique<Impl>(server, config, limits, serve)) {}
   ~HttpServerImpl() override { stop(); }
   Status start() override {
     try {
@@ -742,12 +814,18 @@ sw::Result<sw::fetch::Response> module_fetch(const sw::fetch::Request& rq, const
 }  // namespace
 extern "C" sw::transport::FetchFn sw_fetch_entry() { return &module_fetch; }
 
-// The module's entry point (see make_http_server).
-extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config,
-                                                            const sw::transport::HttpLimits* limits) {
+// The module's entry points (see make_http_server): what to serve, or MCP only.
+extern "C" sw::transport::HttpServer* sw_http_server_serve(sw::mcp::Server* server, const sw::config::Config* config,
+                                                           const sw::transport::HttpLimits* limits,
+                                                           const sw::transport::HttpServe* serve) {
   try {
-    return new sw::transport::HttpServerImpl(*server, *config, limits ? *limits : sw::transport::HttpLimits{});
+    return new sw::transport::HttpServerImpl(*server, *config, limits ? *limits : sw::transport::HttpLimits{},
+                                             serve ? *serve : sw::transport::HttpServe{});
   } catch (...) {
     return nullptr;  // the loader reports it
   }
+}
+extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config,
+                                                            const sw::transport::HttpLimits* limits) {
+  return sw_http_server_serve(server, config, limits, nullptr);
 }

@@ -9,8 +9,11 @@
 
 // Defined in http.cpp. Weak: present when sw_transport_http is linked statically (tests), else null and the
 // module is loaded at run time.
-extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config,
-                                                            const sw::transport::HttpLimits* limits)
+// sw_http_server_serve is the same with what to serve (HttpServe); sw_http_server_create (MCP only) stays for the
+// test binaries that reference it to pull http.cpp's object in.
+extern "C" sw::transport::HttpServer* sw_http_server_serve(sw::mcp::Server* server, const sw::config::Config* config,
+                                                           const sw::transport::HttpLimits* limits,
+                                                           const sw::transport::HttpServe* serve)
     __attribute__((weak));
 
 extern "C" sw::transport::FetchFn sw_fetch_entry() __attribute__((weak));
@@ -62,16 +65,22 @@ Result<void*> module_symbol(const char* name) {
 }
 }  // namespace
 
+std::string SideRequest::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (ascii_iequals(k, name)) return v;
+  return "";
+}
+
 Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config,
-                                                     const HttpLimits& limits) {
-  using Create = HttpServer* (*)(mcp::Server*, const config::Config*, const HttpLimits*);
-  Create create = sw_http_server_create;
+                                                     const HttpLimits& limits, const HttpServe& serve) {
+  using Create = HttpServer* (*)(mcp::Server*, const config::Config*, const HttpLimits*, const HttpServe*);
+  Create create = sw_http_server_serve;
   if (!create) {
-    auto sym = module_symbol("sw_http_server_create");
+    auto sym = module_symbol("sw_http_server_serve");
     if (!sym) return sym.error();
     create = reinterpret_cast<Create>(*sym);
   }
-  HttpServer* made = create(&server, &config, &limits);
+  HttpServer* made = create(&server, &config, &limits, &serve);
   if (!made) return make_error("HTTP_START_FAILED", "the HTTP transport could not be created");
   return std::unique_ptr<HttpServer>(made);
 }

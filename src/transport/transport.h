@@ -25,8 +25,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "fetch/fetch.h"
@@ -61,6 +65,36 @@ struct HttpLimits {
   int listen_backlog = 4096;                           // accept queue (the kernel caps it at net.core.somaxconn)
 };
 
+// Routes served beside MCP whose requests carry their own authority — the owner's approval links (a single-use
+// token) and signed decisions (an HMAC signature): no bearer token, and no Host/Origin allow-list (the links are
+// opened from the owner's phone, often through a reverse proxy at public_url; a token or signature, not the
+// caller's address, is what authorizes them). Still bounded like the rest of the front, and more: a body above
+// max_body_bytes → 413 before reading it; more than per_client_per_minute requests from one address, or
+// per_minute from all, in the current minute → 429 (Retry-After), before anything is read or looked up.
+struct SideRequest {
+  std::string method, path, query, body, peer;
+  std::vector<std::pair<std::string, std::string>> headers;  // names as sent
+  std::string header(std::string_view name) const;           // first value (case-insensitive name), "" if absent
+};
+struct SideResponse {
+  int status = 200;
+  std::string content_type, body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+struct SideRoutes {
+  std::string prefix;  // e.g. "/approvals/": every path starting with it goes to `handle` (on a worker thread)
+  std::function<SideResponse(const SideRequest&)> handle;
+  size_t max_body_bytes = 16 * 1024;
+  size_t per_client_per_minute = 60;
+  size_t per_minute = 600;
+};
+// What the HTTP listener serves. mcp = false is the "approvals only" listener of a stdio server: /healthz and the
+// side routes; /mcp, /sse and /messages are 404 (MCP itself stays on stdio).
+struct HttpServe {
+  bool mcp = true;
+  std::vector<SideRoutes> side;
+};
+
 class HttpServer {
  public:
   virtual ~HttpServer() = default;
@@ -78,7 +112,7 @@ class HttpServer {
 // At the connection caps, a new connection evicts the oldest connection of that client (per-client cap) or of
 // anyone (total cap) that is idle or still sending its request; when none is, the new one is answered 503.
 Result<std::unique_ptr<HttpServer>> make_http_server(mcp::Server& server, const config::Config& config,
-                                                     const HttpLimits& limits = {});
+                                                     const HttpLimits& limits = {}, const HttpServe& serve = {});
 
 // The outbound fetcher (sw::fetch::Fetcher::fetch), also living in the HTTP module for the same reason; loaded on
 // first use and cached. Error HTTP_MODULE_MISSING.
