@@ -1,4 +1,5 @@
 // satwarden: configuration → engine → tools → MCP server → transport.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,8 @@
 #include "config/config.h"
 #include "fetch/fetch.h"
 #include "mcp/mcp.h"
+#include "nostr/nostr.h"
+#include "owner/owner.h"
 #include "sw_version.h"
 #include "tools.h"
 #include "transport/transport.h"
@@ -365,6 +368,46 @@ int sw_main(int argc, char** argv) {
     approvals.add_channel(webhook);
     approval_routes = std::make_unique<sw::approve::Routes>(approvals, *ledger, cfg.approval_webhook_secret);
   }
+  // The owner's Nostr client (owner_npub): approval requests as private messages from satwarden's own notification
+  // key (never the NWC key) over the NWC relays plus owner_relays; only the owner's replies decide (owner.h).
+  std::shared_ptr<sw::owner::ApprovalChannel> nostr_approvals;
+  if (!cfg.owner_npub.empty()) {
+    sw::owner::MessengerOptions mo;
+    mo.key_file = sw::owner::notification_key_path(cfg.data_dir);
+    mo.owner = cfg.owner_npub;
+    if (!cfg.nwc_url.empty())
+      if (auto nwc = sw::nostr::parse_nwc_uri(cfg.nwc_url)) mo.relays = nwc->relays;
+    for (const auto& r : cfg.owner_relays)
+      if (std::find(mo.relays.begin(), mo.relays.end(), r) == mo.relays.end()) mo.relays.push_back(r);
+    if (mo.relays.empty()) {
+      std::fprintf(stderr, "satwarden: owner_npub is set but there is no relay to reach the owner on: set NWC_URL "
+                           "(its relays are used) or owner_relays\n");
+      return 2;
+    }
+    mo.mode = sw::owner::parse_channel(cfg.owner_dm).value_or(sw::owner::Channel::nip17);
+    mo.pool.ca_file = cfg.nwc_ca_file;
+    mo.pool.tls = std::any_of(mo.relays.begin(), mo.relays.end(),
+                              [](const std::string& r) { return r.rfind("wss://", 0) == 0; });
+    auto ch = sw::owner::ApprovalChannel::start(std::move(mo), approvals);
+    if (!ch) {
+      std::fprintf(stderr, "satwarden: cannot reach the owner over Nostr (owner_npub): %s\n",
+                   ch.error().message.c_str());
+      return 2;
+    }
+    nostr_approvals = std::move(*ch);
+    approvals.add_channel(nostr_approvals);
+    sw::log(sw::LogLevel::info, "main",
+            "approval requests go to the owner over Nostr (" + cfg.owner_dm + ") from " +
+                nostr_approvals->notification_npub() + " via " + std::to_string(nostr_approvals->relays().size()) +
+                " relay(s); the owner may follow that key to see them");
+  }
+  // Its replies decide through the Hub: the messenger stops before the Hub goes away.
+  struct StopNostrApprovals {
+    std::shared_ptr<sw::owner::ApprovalChannel>& c;
+    ~StopNostrApprovals() {
+      if (c) c->stop();
+    }
+  } stop_nostr_approvals{nostr_approvals};
   approvals.start();
   payer.set_approvals(&approvals);
   engine.approvals = &approvals;

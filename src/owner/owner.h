@@ -49,6 +49,7 @@
 #include <string_view>
 #include <vector>
 
+#include "approve/approve.h"
 #include "common/common.h"
 #include "crypto/crypto.h"
 #include "relay/relay.h"
@@ -132,5 +133,57 @@ constexpr size_t kMaxQueuedBytes = 8u << 20;  // sum of queued events' content s
 // is only an optimisation) and delivered message ids (only the owner's messages enter it). Oldest forgotten first.
 constexpr size_t kMaxRememberedEventIds = 8192;
 constexpr size_t kMaxRememberedMessageIds = 65536;
+
+// ---- approvals over the messenger (approval_channel.cpp) ----
+// The owner's Nostr client as an approval channel (approve::Channel "nostr"). request() sends the owner who wants
+// to pay what to whom, for what and why (approve::describe), until when, and how to answer with the one-time code;
+// outcome() sends one short line (approved / denied / expired / paid / failed / unknown). The owner's replies (the
+// messenger hands over only the owner's, fresh and deduplicated) are parsed by parse_owner_reply and decided through
+// the Hub by code, recorded as channel "nostr" (a NIP-17 reply) or "nip04" (a NIP-04 reply). A refused decision
+// (already decided, expired, no such code) or an unreadable reply gets a short answer to the owner only. The code
+// is never logged (only the approval's public id, after a decision).
+namespace approval_text {
+// Replies, ASCII case-insensitive, on the first line that is not empty and not a quote ("> …"); quotes, backticks,
+// asterisks and punctuation around words are ignored:
+//   approve CODE | yes CODE            → approve
+//   deny CODE [reason…] | no CODE [reason…]  → deny (the rest of the line, trimmed, is the reason; at most 300 bytes)
+// CODE may be typed with dashes or split in two groups ("K7QF 2M3A"). `approve:CODE` works too.
+struct Reply {
+  bool approve = false;
+  std::string code;    // as typed, dashes/spaces removed, upper-case
+  std::string reason;  // deny only
+};
+std::optional<Reply> parse_owner_reply(std::string_view text);
+// The messages satwarden sends (pure; `now` picks the time format of approve::utc_time).
+std::string request_message(const spend::Approval& a, const spend::ApprovalSecrets& secrets, int64_t now);
+std::string outcome_message(const spend::Approval& a, const std::string& what);  // "" = nothing to say
+}  // namespace approval_text
+
+class ApprovalChannel : public approve::Channel {
+ public:
+  // Starts the messenger (options as for Messenger::start) with a handler that decides on `hub`. The hub must
+  // outlive the channel's messenger: call stop() before destroying the hub (the hub keeps the channel alive).
+  static Result<std::shared_ptr<ApprovalChannel>> start(MessengerOptions opts, approve::Hub& hub);
+  ~ApprovalChannel() override;
+
+  std::string name() const override { return "nostr"; }
+  void request(const spend::Approval& a, const spend::ApprovalSecrets& secrets) override;
+  void outcome(const spend::Approval& a, const std::string& what) override;
+
+  // Stops the messenger (waits for a running reply handler); request()/outcome() do nothing afterwards.
+  void stop();
+  std::string notification_npub() const;
+  const std::vector<std::string>& relays() const { return relays_; }
+  owner::Channel mode() const { return mode_; }  // how messages are sent (replies are read both ways)
+
+  struct Shared;
+
+ private:
+  ApprovalChannel() = default;
+  std::shared_ptr<Shared> sh_;
+  std::vector<std::string> relays_;
+  owner::Channel mode_ = owner::Channel::nip17;
+  std::string npub_;
+};
 
 }  // namespace sw::owner
