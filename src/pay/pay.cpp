@@ -372,8 +372,12 @@ Result<spend::Reservation> Payer::reserve_and_approve(const spend::ReserveReques
                             " in time; nothing was paid and the budget was released. Ask the user, then call again",
                         details(*approval));
     default:
-      return make_error("APPROVAL_USED", "approval " + approval->public_id + " was already used; nothing was paid",
-                        details(*approval));
+      // Used while this call waited: another call of the same caller, waiting for the same approval, woke first
+      // and is paying it (the same answer as when it wins the race in mark_in_flight, see execute()).
+      return make_error("PAYMENT_IN_PROGRESS",
+                        "another call is paying this approved payment right now (approval " + approval->public_id +
+                            "); nothing was paid by this call",
+                        json{{"payment_hash", approval->payment_hash}, {"approval_id", approval->public_id}});
   }
 }
 
