@@ -354,7 +354,7 @@ int sw_main(int argc, char** argv) {
     sw::approve::WebhookOptions wo;
     wo.url = cfg.approval_webhook_url;
     wo.secret = cfg.approval_webhook_secret;
-    wo.ca_file = cfg.nwc_ca_file;
+    // The system CA store (nwc_ca_file is for the wallet's relays; it would replace the store, not add to it).
     // Outbound through the project's fetcher (bounded, certificate-checked, in the on-demand HTTP module); the
     // receiver's own host is exempt from its SSRF guard (WebhookChannel sets it): the owner configured it.
     webhook = std::make_shared<sw::approve::WebhookChannel>(
