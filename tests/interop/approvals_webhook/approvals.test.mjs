@@ -131,9 +131,10 @@ async function world() {
     return wrap(client, logRef);
   };
   // satwarden over Streamable HTTP with a bearer token.
-  const startHttp = async ({ elicit, extra = {} }) => {
+  const startHttp = async ({ elicit, webhook = false, extra = {} }) => {
     const token = 'tok-' + randomBytes(16).toString('hex');
-    const proc = spawn(SERVER, ['--transport', 'http', '--port', '0'], { env: { ...env, SATWARDEN_TOKENS: token, ...extra },
+    const wenv = webhook ? { SATWARDEN_APPROVAL_WEBHOOK_URL: receiver.url, SATWARDEN_APPROVAL_WEBHOOK_SECRET: SECRET } : {};
+    const proc = spawn(SERVER, ['--transport', 'http', '--port', '0'], { env: { ...env, SATWARDEN_TOKENS: token, ...wenv, ...extra },
       stdio: ['ignore', 'ignore', 'pipe'] });
     procs.push(proc);
     const logRef = { text: '' };
@@ -150,7 +151,7 @@ async function world() {
     const client = new Client({ name: 'approvals-interop-http', version: '1' }, { capabilities: { elicitation: {} } });
     client.setRequestHandler(ElicitRequestSchema, elicit);
     await client.connect(transport);
-    return wrap(client, logRef);
+    return wrap(client, logRef, { base: `http://127.0.0.1:${port}` });
   };
   // The owner's terminal: `satwarden approvals …` on the same data directory.
   const cli = (...args) => new Promise((resolve) => {
@@ -337,6 +338,38 @@ test('webhook: signed decisions — forged, stale or missing signature 401 (noth
     const replay = await post(good);
     assert.equal(replay.status, 409, 'a replayed decision changes nothing');
     assert.equal(w.ledger.payRequests.length, 1);
+  } finally {
+    await w.close();
+  }
+});
+
+test('webhook on an HTTP server with bearer tokens: the links need no token (/mcp still does); the approval routes are rate-limited', async () => {
+  const w = await world();
+  try {
+    const s = await w.startHttp({ webhook: true, elicit: async () => ({ action: 'decline' }) });
+    const inv = w.invoice(45);
+    const call = s.call('pay_invoice', { invoice: inv.invoice, max_sats: 100 });
+    assert.ok(await waitFor(() => w.receiver.of('approval.requested').length === 1), `no webhook message\n${s.log()}`);
+    const b = w.receiver.of('approval.requested')[0].body;
+    assert.ok(b.approve_url.startsWith(`${s.base}/approvals/decide?token=`), 'the links name the MCP listener');
+    assert.equal((await fetch(`${s.base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: '{}' })).status, 401, '/mcp still needs the bearer token');
+    assert.equal(w.ledger.payRequests.length, 0);
+    const res = await fetch(b.approve_url, { method: 'POST' });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(s.ok(await call).payment_hash, inv.paymentHash);
+    assert.equal(w.ledger.payRequestsFor(inv.paymentHash), 1);
+    // 60 requests a minute per address: the burst beyond is 429 with Retry-After, before any lookup.
+    const statuses = [];
+    for (let i = 0; i < 70; i++) {
+      const r = await fetch(`${s.base}/approvals/decide?token=${'B'.repeat(43)}`);
+      statuses.push(r.status);
+      if (r.status === 429) assert.ok(Number(r.headers.get('retry-after')) >= 1);
+      await r.arrayBuffer();
+    }
+    assert.ok(statuses.includes(429), `no 429 in ${statuses.join(',')}`);
+    assert.ok(statuses.slice(0, 55).every((x) => x === 404), 'unknown tokens are 404 until the limit');
+    assert.equal((await fetch(`${s.base}/healthz`)).status, 200, 'the rest of the listener is not limited');
   } finally {
     await w.close();
   }
