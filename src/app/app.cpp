@@ -75,7 +75,7 @@ int approvals_command(sw::spend::Ledger& l, const std::vector<std::string>& pos,
     if (as_json) {
       sw::json arr = sw::json::array();
       for (const auto& a : *list) arr.push_back(sw::spend::to_json(a));
-      std::printf("%s\n", arr.dump(2).c_str());
+      std::printf("%s\n", arr.dump(2, ' ', false, sw::json::error_handler_t::replace).c_str());
       return 0;
     }
     for (const auto& a : *list) {

@@ -51,6 +51,25 @@ std::string normalize_word(std::string_view s) {
   return out;
 }
 
+// The owner's reason for a denial as stored: at most 300 bytes cut at a character boundary, and valid UTF-8 (other
+// bytes become '?'), so every later JSON dump of the approval works (a cut inside a character made them throw).
+std::string stored_reason(std::string_view s) {
+  std::string r(s.substr(0, 300));
+  if (s.size() > 300) {
+    size_t start = r.size();
+    while (start > 0 && (static_cast<unsigned char>(r[start - 1]) & 0xC0) == 0x80) --start;
+    if (start > 0) {
+      const unsigned char lead = static_cast<unsigned char>(r[start - 1]);
+      const size_t len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+      if (r.size() - (start - 1) < len) r.resize(start - 1);
+    }
+  }
+  if (!crypto::valid_utf8(r))
+    for (char& c : r)
+      if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+  return r;
+}
+
 constexpr const char* kCols =
     "a.id, a.public_id, a.payment_id, a.state, a.reasons, a.payee, a.purpose, a.decided_by, a.reason, a.created_at,"
     " a.expires_at, a.decided_at, p.payment_hash, p.client, p.envelope, p.domain, p.tool, p.protocol,"
@@ -378,7 +397,7 @@ Result<Approval> Ledger::decide_approval(const ApprovalDecision& dec) {
       const int64_t keep = std::max(a.expires_at, t + 60);
       if (auto w = write_state(d, a.id, ApprovalState::approved, dec.channel, "", t, keep); !w) return w;
     } else {
-      if (auto w = write_state(d, a.id, ApprovalState::denied, dec.channel, dec.reason.substr(0, 300), t); !w)
+      if (auto w = write_state(d, a.id, ApprovalState::denied, dec.channel, stored_reason(dec.reason), t); !w)
         return w;
       if (auto r = release_in_txn(d, a.payment_id, "APPROVAL_DENIED", t); !r) return r;
     }

@@ -272,6 +272,26 @@ TEST_CASE("approvals: deny releases the payment with APPROVAL_DENIED and frees t
   CHECK(r2.approval->public_id != r.approval->public_id);
 }
 
+TEST_CASE("approvals: a long or malformed denial reason is stored cut at a character boundary, as valid UTF-8") {
+  Fixture f;
+  auto deny = [&](const std::string& reason) {
+    auto r = f.reserve(f.rq(20'000));
+    REQUIRE(r.approval);
+    ApprovalDecision d;
+    d.public_id = r.approval->public_id;
+    d.channel = "cli";
+    d.reason = reason;
+    auto a = f.ledger->decide_approval(d);
+    REQUIRE(a);
+    CHECK_NOTHROW(to_json(*a).dump());  // a cut inside a character made every strict dump throw
+    return a->reason;
+  };
+  CHECK(deny(std::string(299, 'x') + "\xC3\xA9") == std::string(299, 'x'));              // é over the 300th byte
+  CHECK(deny(std::string(298, 'x') + "\xC3\xA9tail") == std::string(298, 'x') + "\xC3\xA9");  // ends at 300
+  CHECK(deny("ok \xFF\xFE bytes") == "ok ?? bytes");
+  CHECK(deny("tr\xC3\xA8s cher") == "tr\xC3\xA8s cher");
+}
+
 TEST_CASE("approvals: expiry releases the payment; a decision afterwards is refused") {
   Fixture f;
   auto r = f.reserve(f.rq(20'000));
