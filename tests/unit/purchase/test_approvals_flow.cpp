@@ -111,8 +111,13 @@ struct Flow {
   std::unique_ptr<pay::Payer> payer;
   int minted = 0;
 
-  explicit Flow(int64_t timeout_s = 300) {
+  int64_t timeout_s;
+
+  explicit Flow(int64_t timeout = 300) : timeout_s(timeout) {
     wallet.events = &events;
+    open();
+  }
+  void open() {
     spend::Policy p;
     p.global.approve_above_msat = 5'000;  // above 5 sats: ask the owner
     auto l = spend::Ledger::open(tmp.file("ledger.sqlite"), p, clock);
@@ -127,6 +132,13 @@ struct Flow {
     hub->start();
     payer = std::make_unique<pay::Payer>(&wallet, ledger.get(), clock);
     payer->set_approvals(hub.get());
+  }
+  // The process stops and starts again on the same ledger file (a new Hub and Payer; the channel stays).
+  void restart() {
+    payer.reset();
+    hub.reset();
+    ledger.reset();
+    open();
   }
 
   // A fresh invoice the wallet can pay, created now (expiry 3600 s).
@@ -568,4 +580,89 @@ TEST_CASE("approval flow: run_idempotent — the key reused after APPROVAL_REQUI
     CHECK(r2.error.code == "APPROVAL_DENIED");
     CHECK(f.wallet_calls() == 1);
   }
+}
+
+TEST_CASE("approval flow: a restart while the approval is pending; the retry after it continues it and pays once") {
+  Flow f;
+  auto inv = f.mint();
+  auto rq = f.request(inv, "agent", pay::ApprovalArgs::Wait::return_now);
+  auto first = f.payer->pay(rq);
+  REQUIRE_FALSE(first);
+  REQUIRE(first.error().code == "APPROVAL_REQUIRED");
+  const std::string id = first.error().details.value("approval_id", "");
+  f.clock.advance(100);
+  f.restart();
+  auto rec = f.ledger->recover_after_crash(f.clock.now_unix(), 30);
+  REQUIRE(rec);
+  CHECK(rec->released == 0);
+  CHECK(f.payment(inv.payment_hash).state == spend::State::reserved);
+  auto again = f.payer->pay(rq);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code == "APPROVAL_REQUIRED");
+  CHECK(again.error().details.value("approval_id", "") == id);
+  CHECK(f.rows() == 1);
+  REQUIRE(f.decide(id, true));
+  auto paid = f.payer->pay(rq);
+  INFO((paid ? std::string() : paid.error().code + ": " + paid.error().message));
+  REQUIRE(paid);
+  CHECK(f.wallet_calls() == 1);
+  CHECK(f.events.all() == std::vector<std::string>{"approve", "wallet pay"});
+}
+
+TEST_CASE("approval flow: a paywall purchase waiting for approval is continued, never bought twice") {
+  World w;
+  spend::Policy p = w.ledger->policy();
+  p.global.approve_above_msat = 5'000;
+  REQUIRE(w.ledger->tighten(p));
+  approve::Options o;
+  o.poll = 10ms;
+  o.sweep = 20ms;
+  approve::Hub hub(*w.ledger, o, *w.clock);
+  auto channel = std::make_shared<RecordingChannel>();
+  hub.add_channel(channel);
+  hub.start();
+  w.payer->set_approvals(&hub);
+  purchase::AccessRequest rq;
+  rq.url = "https://api.example.com/weather";
+  rq.max_sats = 100;
+  rq.owner = w.owner;
+  rq.approval.wait = pay::ApprovalArgs::Wait::return_now;
+  auto first = w.paywall->access(rq);
+  REQUIRE_FALSE(first);
+  REQUIRE(first.error().code == "APPROVAL_REQUIRED");
+  const std::string id = first.error().details.value("approval_id", "");
+  REQUIRE_FALSE(id.empty());
+  auto req = channel->wait_request();
+  CHECK(req.approval.public_id == id);
+  CHECK(req.approval.domain == "api.example.com");
+  INFO("purpose: " << req.approval.purpose);
+  CHECK(req.approval.purpose.find("https://api.example.com") != std::string::npos);
+  CHECK(req.approval.purpose.find("/weather") != std::string::npos);
+  // Again while pending: the same purchase and approval, no second reservation (though the API sent a new invoice).
+  auto second = w.paywall->access(rq);
+  REQUIRE_FALSE(second);
+  CHECK(second.error().code == "APPROVAL_REQUIRED");
+  CHECK(second.error().details.value("approval_id", "") == id);
+  CHECK(spend_test::raw_sums(w.ledger->path()).rows == 1);
+  CHECK(w.wallet.pays() == 0);
+  spend::ApprovalDecision d;
+  d.public_id = id;
+  d.approve = true;
+  d.channel = "cli";
+  REQUIRE(hub.decide(d));
+  auto third = w.paywall->access(rq);
+  INFO((third ? std::string() : third.error().code + ": " + third.error().message));
+  REQUIRE(third);
+  CHECK(third->paid);
+  CHECK(third->response.status == 200);
+  CHECK(third->payment_hash == req.approval.payment_hash);
+  CHECK(w.wallet.pays() == 1);
+  // Then the credential serves; nothing more is paid.
+  auto fourth = w.paywall->access(rq);
+  REQUIRE(fourth);
+  CHECK_FALSE(fourth->paid);
+  CHECK(fourth->used_credential);
+  CHECK(w.wallet.pays() == 1);
+  CHECK(spend_test::raw_sums(w.ledger->path()).rows == 1);
+  w.payer->set_approvals(nullptr);
 }
