@@ -1,5 +1,6 @@
 // sw::owner — satwarden's private line to its owner's Nostr client: it sends the owner direct messages and hands
-// the owner's replies to a handler as plain text. It parses nothing the owner says (the approval engine does).
+// the owner's replies to a handler as plain text. The Messenger parses nothing the owner says; ApprovalChannel (at
+// the end of this header) is the approval channel built on it and reads approve/deny replies.
 //
 // What:
 //   * Notification key: satwarden's own Nostr identity towards its owner (never the NWC client key): 32 random
