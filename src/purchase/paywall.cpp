@@ -423,6 +423,20 @@ struct Paywall::Call {
     Result<pay::PayOutcome> paid = make_error("LEDGER_ERROR", "not paid");
     for (int attempt = 0;; ++attempt) {
       paid = pw.payer_->pay(prq);
+      if (!paid && continuing && paid.error().code == "PAYMENT_IN_PROGRESS") {
+        // Another call waited for the same approval and is paying it now: follow that purchase to its credential.
+        auto again = pw.ledger_->get_purchase(continuing->id);
+        if (!again) return again.error();
+        auto s = settle_pending(*again);
+        if (!s) return s.error();
+        if (s->state == spend::PurchaseState::usable) {
+          auto r = reuse(*s, note, "another call paid this purchase after the owner's approval; served with its "
+                                   "credential");
+          if (!r) return r.error();
+          if (*r) return std::move(**r);
+        }
+        break;
+      }
       if (paid || paid.error().code != "PURCHASE_EXISTS" || attempt >= 2) break;
       // Another call bought this scope between our check and our reservation: follow its purchase instead.
       auto id = paid.error().details.value("purchase_id", int64_t{0});
