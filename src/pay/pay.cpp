@@ -256,13 +256,43 @@ Result<PayOutcome> Payer::keysend(const KeysendRequest& rq) {
       std::find(info->methods.begin(), info->methods.end(), "pay_keysend") == info->methods.end())
     return make_error("WALLET_NOT_IMPLEMENTED", "the wallet does not offer pay_keysend; nothing was paid");
 
-  // Our own preimage: the payment hash is then known before sending (double-pay guard, reconciliation).
-  auto pre = crypto::random_bytes(32);
-  auto hash = crypto::sha256(pre);
+  // Our own preimage: the payment hash is then known before sending (double-pay guard, reconciliation). A retry
+  // of a keysend that is waiting for the owner's approval reuses that keysend's preimage (see keysend_waiting_).
+  std::string waiting_key = rq.client + '\n' + rq.envelope + '\n' + dest + '\n' + std::to_string(rq.amount_sats);
+  for (const auto& t : rq.tlv_records) waiting_key += '\n' + std::to_string(t.type) + '=' + ascii_lower(t.value_hex);
+  std::optional<Bytes> pre;
+  if (ledger_ && approvals_) {
+    std::optional<std::string> kept;
+    {
+      std::lock_guard lk(keysend_mu_);
+      if (auto it = keysend_waiting_.find(waiting_key); it != keysend_waiting_.end()) kept = it->second;
+    }
+    if (kept) {
+      auto b = hex_decode(*kept);
+      bool open = false;
+      if (b && b->size() == 32) {
+        const auto h = crypto::sha256(*b);
+        auto row = ledger_->get_payment(hex_encode(h.data(), h.size()));
+        if (row && row->state == spend::State::reserved) {
+          auto ap = ledger_->approval_for_payment(row->id);
+          open = ap && *ap &&
+                 ((*ap)->state == spend::ApprovalState::pending || (*ap)->state == spend::ApprovalState::approved);
+        }
+      }
+      if (open) {
+        pre = *b;
+      } else {
+        std::lock_guard lk(keysend_mu_);
+        keysend_waiting_.erase(waiting_key);
+      }
+    }
+  }
+  if (!pre) pre = crypto::random_bytes(32);
+  auto hash = crypto::sha256(*pre);
   wallet::KeysendParams kp;
   kp.pubkey = dest;
   kp.amount_msat = rq.amount_sats * 1000;
-  kp.preimage = hex_encode(pre.data(), pre.size());
+  kp.preimage = hex_encode(pre->data(), pre->size());
   kp.tlv_records = rq.tlv_records;
   spend::ReserveRequest rr;
   rr.client = rq.client;
@@ -275,8 +305,20 @@ Result<PayOutcome> Payer::keysend(const KeysendRequest& rq) {
   if (rq.progress) rq.progress(1, "keysend checked: " + std::to_string(rq.amount_sats) + " sats");
   ApprovalArgs approval = rq.approval;
   if (approval.purpose.empty()) approval.purpose = "keysend to " + dest;
-  return execute(rr, rq.cancelled, rq.progress, [this, &kp] { return wallet_->pay_keysend(kp); }, true, approval,
-                 dest, nullptr);
+  auto out = execute(rr, rq.cancelled, rq.progress, [this, &kp] { return wallet_->pay_keysend(kp); }, true, approval,
+                     dest, nullptr);
+  if (ledger_ && approvals_) {
+    // Left waiting for the owner: remember the preimage for the retry. Anything else ends this keysend.
+    const bool waiting = !out && (out.error().code == "APPROVAL_REQUIRED" || out.error().code == "CANCELLED");
+    std::lock_guard lk(keysend_mu_);
+    if (waiting) {
+      if (keysend_waiting_.size() >= 4096) keysend_waiting_.erase(keysend_waiting_.begin());  // bounded
+      keysend_waiting_[waiting_key] = kp.preimage;
+    } else if (auto it = keysend_waiting_.find(waiting_key); it != keysend_waiting_.end() && it->second == kp.preimage) {
+      keysend_waiting_.erase(it);
+    }
+  }
+  return out;
 }
 
 Result<spend::Reservation> Payer::reserve_and_approve(const spend::ReserveRequest& request, const ApprovalArgs& args,

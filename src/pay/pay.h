@@ -164,6 +164,13 @@ class Payer {
   std::mutex mu_;
   std::optional<wallet::Info> info_;  // cached from get_info (network, methods)
   std::shared_future<Result<wallet::Info>> info_flight_;  // the one get_info in progress (single flight)
+  // Keysends left waiting for the owner's approval (APPROVAL_REQUIRED, or a wait that was cancelled): what the
+  // caller asked (client, envelope, destination, amount, TLV records) → the preimage drawn for it. A keysend
+  // draws its own preimage, so without this a retry "with the same arguments" would be a new payment with a new
+  // approval; with it the retry continues the same payment hash (and approval) while that approval is open.
+  // In memory only: after a restart such a retry asks the owner anew (the old approval expires unused).
+  std::mutex keysend_mu_;
+  std::map<std::string, std::string> keysend_waiting_;
 };
 
 // Outcome rebuilt from a settled ledger row (idempotent replays): amount, fee, preimage, hash.

@@ -37,9 +37,22 @@ struct Events {
 
 struct RecordingWallet : FakeWallet {
   Events* events = nullptr;
+  std::vector<wallet::KeysendParams> keysends;
+  Result<wallet::Info> get_info() override {
+    auto i = FakeWallet::get_info();
+    i->methods.push_back("pay_keysend");
+    return i;
+  }
   Result<wallet::PayResult> pay_invoice(const std::string& invoice, std::optional<uint64_t> amount) override {
     if (events) events->add("wallet pay");
     return FakeWallet::pay_invoice(invoice, amount);
+  }
+  Result<wallet::PayResult> pay_keysend(const wallet::KeysendParams& kp) override {
+    if (events) events->add("wallet keysend");
+    std::lock_guard lk(mu);
+    ++pay_calls;
+    keysends.push_back(kp);
+    return wallet::PayResult{kp.preimage, uint64_t{1}};
   }
 };
 
@@ -665,4 +678,57 @@ TEST_CASE("approval flow: a paywall purchase waiting for approval is continued, 
   CHECK(w.wallet.pays() == 1);
   CHECK(spend_test::raw_sums(w.ledger->path()).rows == 1);
   w.payer->set_approvals(nullptr);
+}
+
+TEST_CASE("approval flow: keysend with approval_wait return_now — the retry continues the same approval, pays once") {
+  Flow f;
+  const std::string g = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";  // the generator
+  pay::KeysendRequest rq;
+  rq.destination = g;
+  rq.amount_sats = 10;
+  rq.max_sats = 100;
+  rq.client = "agent";
+  rq.tool = "pay_keysend";
+  rq.approval.wait = pay::ApprovalArgs::Wait::return_now;
+  auto first = f.payer->keysend(rq);
+  REQUIRE_FALSE(first);
+  REQUIRE(first.error().code == "APPROVAL_REQUIRED");
+  const std::string id = first.error().details.value("approval_id", "");
+  const std::string hash = first.error().details.value("payment_hash", "");
+  REQUIRE_FALSE(id.empty());
+  // The same call again: the same approval and payment, no second reservation.
+  auto again = f.payer->keysend(rq);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code == "APPROVAL_REQUIRED");
+  CHECK(again.error().details.value("approval_id", "") == id);
+  CHECK(f.rows() == 1);
+  // Naming it works as well.
+  auto named = rq;
+  named.approval.approval_id = id;
+  auto by_id = f.payer->keysend(named);
+  REQUIRE_FALSE(by_id);
+  CHECK(by_id.error().code == "APPROVAL_REQUIRED");
+  CHECK(f.rows() == 1);
+  REQUIRE(f.decide(id, true));
+  auto paid = f.payer->keysend(named);
+  INFO((paid ? std::string() : paid.error().code + ": " + paid.error().message));
+  REQUIRE(paid);
+  CHECK(paid->payment_hash == hash);
+  CHECK(f.wallet_calls() == 1);
+  CHECK(f.events.all() == std::vector<std::string>{"approve", "wallet keysend"});
+  CHECK(f.rows() == 1);
+  CHECK(f.payment(hash).state == spend::State::settled);
+  // After it was paid, the same arguments are a new keysend (a new payment that needs its own approval).
+  auto next = f.payer->keysend(rq);
+  REQUIRE_FALSE(next);
+  CHECK(next.error().code == "APPROVAL_REQUIRED");
+  CHECK(next.error().details.value("approval_id", "") != id);
+  // Another caller does not continue this caller's keysend approval.
+  auto other = rq;
+  other.client = "someone-else";
+  auto o = f.payer->keysend(other);
+  REQUIRE_FALSE(o);
+  CHECK(o.error().code == "APPROVAL_REQUIRED");
+  CHECK(o.error().details.value("approval_id", "") != next.error().details.value("approval_id", ""));
+  CHECK(f.wallet_calls() == 1);
 }
