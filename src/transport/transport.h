@@ -2,7 +2,9 @@
 // stdio: newline-delimited JSON-RPC on stdin/stdout (stdout carries protocol messages only).
 // HTTP: Streamable HTTP at /mcp (POST → JSON or SSE, GET stream, DELETE, Mcp-Session-Id, MCP-Protocol-Version
 // checked, 202 for notifications, 404 for unknown sessions) and the legacy HTTP+SSE transport (GET /sse →
-// `endpoint` event, POST /messages?sessionId=…), plus GET /healthz.
+// `endpoint` event, POST /messages?sessionId=…), plus GET /healthz and side routes (SideRoutes below: the owner's
+// approval links, which carry their own authority). HttpServe::mcp = false serves only the latter two (a stdio
+// server's "approvals only" listener).
 // Server→client requests (elicitation/create from a tool) go on the POST stream of the tools/call they belong to:
 // a JSON-mode answer turns into SSE for it when the client's Accept allows; otherwise on the GET stream (legacy:
 // the /sse stream). The client's response is a POST of its own (202), matched to the waiting tool by its id.
