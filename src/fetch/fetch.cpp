@@ -565,6 +565,10 @@ ResponseHeadParser::State ResponseHeadParser::feed(std::string_view buf) {
     std::string_view v = line.substr(colon + 1);
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    // RFC 9110 §5.5: a value with CR or NUL (LF cannot occur here) is invalid; the recipient rejects or rewrites
+    // it. Rejected: such a header never reaches the challenge parsers or the agent.
+    if (v.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos)
+      return fail("a header value with a CR or NUL character", false);
     headers_.emplace_back(ascii_lower(line.substr(0, colon)), std::string(v));
   }
 }

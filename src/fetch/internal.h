@@ -46,7 +46,8 @@ class AllowList {
 // far on the connection (from its first) and returns need_more, done (status, headers — names lower-cased —, and
 // consumed() = where the body starts) or error (message() says what was wrong; limit_hit() when a bound was
 // exceeded: a status or header line over max_line, more than max_headers lines, or more than max_bytes of header
-// lines). Interim 1xx responses (except 101) are skipped, at most 10. Each byte is examined once across calls.
+// lines). A header value holding CR or NUL is an error (RFC 9110 §5.5). Interim 1xx responses (except 101) are
+// skipped, at most 10. Each byte is examined once across calls.
 class ResponseHeadParser {
  public:
   enum class State { need_more, done, error };

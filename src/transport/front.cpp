@@ -139,30 +139,35 @@ HeadParser::State HeadParser::feed(std::string_view buf, Request& req) {
     size_t from = std::max(pos_, scan_);
     size_t nl = buf.find('\n', from);
     const size_t line_limit = started_ ? lim_.max_header_line : lim_.max_request_line;
+    // The two size limits, decided the same way whether the line is complete or still arriving, so the verdict
+    // never depends on how the bytes were split across reads: a line is too long once byte pos_ + line_limit + 1
+    // is part of it (a line may end in "\r\n"), the block once byte max_header_bytes is. When both are exceeded,
+    // the one proven by the earlier byte is reported. consumed() stays at the start of the offending line.
+    const size_t line_over_at = pos_ + line_limit + 1;
+    const size_t block_over_at = lim_.max_header_bytes;
+    bool line_over, block_over;
+    std::string_view line;
     if (nl == std::string_view::npos) {
       scan_ = buf.size();
-      if (buf.size() - pos_ > line_limit + 1)
-        return started_ ? fail(431, "Request Header Fields Too Large: a header line is over " +
-                                        std::to_string(lim_.max_header_line) + " bytes")
-                        : fail(414, "URI Too Long: the request line is over " + std::to_string(lim_.max_request_line) +
-                                        " bytes");
-      if (buf.size() > lim_.max_header_bytes)
-        return fail(431, "Request Header Fields Too Large: the header block is over " +
-                             std::to_string(lim_.max_header_bytes) + " bytes");
-      return State::need_more;
+      line_over = buf.size() > line_over_at;
+      block_over = buf.size() > block_over_at;
+    } else {
+      line = buf.substr(pos_, nl - pos_);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      line_over = line.size() > line_limit;  // then nl >= line_over_at
+      block_over = nl >= block_over_at;
     }
-    std::string_view line = buf.substr(pos_, nl - pos_);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.size() > line_limit)
+    if (line_over && (!block_over || line_over_at <= block_over_at))
       return started_ ? fail(431, "Request Header Fields Too Large: a header line is over " +
                                       std::to_string(lim_.max_header_line) + " bytes")
                       : fail(414, "URI Too Long: the request line is over " + std::to_string(lim_.max_request_line) +
                                       " bytes");
-    pos_ = nl + 1;
-    scan_ = pos_;
-    if (pos_ > lim_.max_header_bytes)
+    if (block_over)
       return fail(431, "Request Header Fields Too Large: the header block is over " +
                            std::to_string(lim_.max_header_bytes) + " bytes");
+    if (nl == std::string_view::npos) return State::need_more;
+    pos_ = nl + 1;
+    scan_ = pos_;
     if (!started_) {
       if (line.empty()) continue;  // RFC 9112 §2.2: empty lines before the request line are ignored
       auto sp1 = line.find(' ');

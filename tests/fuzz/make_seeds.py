@@ -255,4 +255,67 @@ t.add("misc", "\n".join([rpc(1, "ping"), rpc(2, "logging/setLevel", {"level": "d
                          rpc(3, "nope"), '{"jsonrpc":"2.0","id":4,"result":{}}', "[1,2]", "{", "null",
                          '{"jsonrpc":"1.0","id":5,"method":"ping"}', "[" * 70 + "]" * 70]))
 
+# ---- http_head: request heads as agents send them to the HTTP front ----
+# The whole input runs under the default limits; inputs of 8 bytes or more also run from byte 8 on under the
+# small limits bytes 0-7 give (see tests/fuzz/http_head.cpp): limits() builds such a prefix.
+def limits(request_line, header_line, headers, header_bytes, max_chunk):
+    return (request_line - 1).to_bytes(2, "big") + (header_line - 1).to_bytes(2, "big") + bytes([headers]) + \
+        (header_bytes - 1).to_bytes(2, "big") + bytes([max_chunk - 1])
+
+
+t = Target("http_head")
+body = init.encode()
+t.add("mcp-initialize-post",
+      b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:8500\r\nAuthorization: Bearer sw-0123456789abcdef0123\r\n"
+      b"Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+      b"Mcp-Protocol-Version: 2025-06-18\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+t.add("sse-get", "GET /mcp HTTP/1.1\r\nHost: localhost:8500\r\nAccept: text/event-stream\r\n"
+      "Mcp-Session-Id: 3f1c2e4a-5b6d-4e7f-8a9b-0c1d2e3f4a5b\r\nLast-Event-ID: 17\r\nConnection: keep-alive\r\n\r\n")
+t.add("healthz-http10-bare-lf", "\r\n\nGET /healthz?x=1&y=%20z+w HTTP/1.0\nHost: a\n\n")
+t.add("chunked-body", "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n")
+t.add("continuation-line", "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: first\r\n  continued\r\n\r\n")
+t.add("duplicate-host", "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")
+t.add("origin-userinfo", "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://localhost:1@evil.com\r\n"
+      "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}")
+t.add("pipelined", "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+t.add("absolute-form", "GET http://127.0.0.1/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+t.add("http2-preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+t.add("controls-in-value", b"GET / HTTP/1.1\r\nX: a\x00b\r\nY: c\rd\r\nZ: \t tab \t\r\n\r\n")
+t.add("small-limits-count", limits(64, 64, 3, 256, 3) +
+      b"GET /mcp HTTP/1.1\r\nHost: a\r\nX-1: v\r\nX-2: v\r\nX-3: v\r\n\r\n")
+t.add("small-limits-line", limits(16, 24, 8, 512, 1) +
+      b"GET /mcp?q=0123456789 HTTP/1.1\r\nHost: a\r\nX-Long: 0123456789012345678\r\n\r\n")
+t.add("small-limits-bytes", limits(64, 64, 30, 40, 5) +
+      b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nX-1: 0123456789\r\nX-2: 0123456789\r\n\r\n")
+
+# ---- fetch_head: response heads from paid APIs ----
+# As http_head, with a 6-byte prefix for the small limits (line, header count, header bytes, largest piece).
+def fetch_limits(line, headers, header_bytes, max_chunk):
+    return (line - 1).to_bytes(2, "big") + bytes([headers]) + (header_bytes - 1).to_bytes(2, "big") + \
+        bytes([max_chunk - 1])
+
+
+t = Target("fetch_head")
+l402_hdr = hdrs["spec_2026 (L402 repo protocol-specification.md)"]
+t.add("l402-402", "HTTP/1.1 402 Payment Required\r\nContent-Type: application/json\r\nWWW-Authenticate: " +
+      l402_hdr + "\r\nContent-Length: 2\r\n\r\n{}")
+t.add("mpp-402", "HTTP/1.1 402 Payment Required\r\nWWW-Authenticate: " + mpp_gen["www_authenticate"] +
+      "\r\nCache-Control: no-store\r\nContent-Length: 0\r\n\r\n")
+t.add("two-challenges-duplicate-headers", "HTTP/1.1 402 Payment Required\r\n" +
+      "".join("WWW-Authenticate: " + h + "\r\n" for h in hdrs["aperture_current (two headers, LSAT first)"]) +
+      "Content-Length: 0\r\nContent-Length: 0\r\n\r\n")
+t.add("receipt-200", "HTTP/1.1 200 OK\r\nPayment-Receipt: " + mpp_gen["payment_receipt_header"] +
+      "\r\nContent-Length: 5\r\n\r\nhello")
+t.add("interim-then-chunked", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+t.add("redirect-bare-lf-no-reason", "HTTP/1.0 302\nLocation: /v2/data?x=1\nServer:   spaced   \n\n")
+t.add("continuation-line", "HTTP/1.1 200 OK\r\nX-Long: first\r\n\tcontinued\r\n\r\n")
+t.add("switching-protocols", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+t.add("controls-in-value", b"HTTP/1.1 200 OK\r\nX: a\x00b\r\nY: c\rd\r\n\r\n")
+t.add("small-limits-count", fetch_limits(64, 2, 256, 3) + b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")
+t.add("small-limits-line", fetch_limits(20, 8, 512, 1) + b"HTTP/1.1 200 OK\r\nX-Long: 01234567890123\r\n\r\n")
+t.add("small-limits-bytes", fetch_limits(64, 30, 30, 7) +
+      b"HTTP/1.1 100 Continue\r\nA: 0123456789\r\n\r\nHTTP/1.1 200 OK\r\nB: 0123456789\r\n\r\n")
+
 print("seeds written under", os.path.relpath(SEEDS))

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "transport/front.h"
@@ -158,6 +159,31 @@ TEST_CASE("front: the head parser bounds lines, count and size, byte by byte or 
   CHECK(verdict(std::string("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", 26)) == 400);
   CHECK(verdict("GET / HTTP/1.1\r\nX: v\r\n") == 0);                           // incomplete: more needed
   CHECK(verdict("GET / HTTP/1.1\r\nX: v\r\n\r\n") == 1);
+
+  SECTION("the verdict does not depend on how the bytes arrive (found by the http_head fuzz target)") {
+    // A header line over both its own limit and the block's: the block's limit is proven by an earlier byte
+    // (byte 1024 comes before byte 852 + 256 + 1), so every way of feeding reports it, from the line's start.
+    std::string head = "GET / HTTP/1.1\r\n";
+    while (head.size() < 800) head += "X-Pad: " + std::string(200, 'p') + "\r\n";
+    REQUIRE(head.size() == 852);
+    const size_t line_start = head.size();
+    head += "X-Long: " + std::string(1000, 'v') + "\r\n\r\n";
+    auto feed = [&](size_t step) {
+      HeadParser p(lim);
+      transport::http1::Request r;
+      HeadParser::State st = HeadParser::State::need_more;
+      for (size_t n = std::min(step, head.size()); st == HeadParser::State::need_more; n = std::min(n + step, head.size()))
+        st = p.feed(std::string_view(head).substr(0, n), r);
+      REQUIRE(st == HeadParser::State::error);
+      return std::make_tuple(p.status(), p.message(), p.consumed());
+    };
+    auto whole = feed(head.size());
+    CHECK(std::get<0>(whole) == 431);
+    CHECK(std::get<1>(whole).find("the header block is over 1024 bytes") != std::string::npos);
+    CHECK(std::get<2>(whole) == line_start);
+    CHECK(feed(1) == whole);
+    CHECK(feed(100) == whole);
+  }
 }
 
 TEST_CASE("front: oversized heads and bodies get their 4xx before anything is buffered") {
