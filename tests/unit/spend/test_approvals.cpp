@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "helpers.h"
@@ -640,4 +641,60 @@ TEST_CASE("approvals: 100 purchases awaiting approval hold the budget exactly") 
   for (uint64_t i = 0; i < kN; ++i) CHECK(f.reserve(f.rq(kAmount, "api.example.com")).approval);
   CHECK(f.spent_today() == kN * (kAmount + kFee));
   CHECK(code_of(f.ledger->reserve(f.rq(1, "api.example.com"))) == "BUDGET_EXCEEDED");
+}
+
+TEST_CASE("approvals: concurrent decisions from several channels — exactly one wins, the rest change nothing") {
+  Fixture f;
+  for (int round = 0; round < 5; ++round) {
+    auto r = f.reserve(f.rq(20'000));
+    REQUIRE(r.approval);
+    constexpr int kThreads = 8;
+    std::vector<std::thread> ts;
+    std::vector<std::string> codes(kThreads);
+    std::vector<int> approved(kThreads, 0);
+    for (int i = 0; i < kThreads; ++i)
+      ts.emplace_back([&, i] {
+        ApprovalDecision d;
+        if (i % 3 == 0)
+          d.code = r.approval_secrets->code;
+        else if (i % 3 == 1)
+          d.token = (i % 2) ? r.approval_secrets->approve_token : r.approval_secrets->deny_token;
+        else
+          d.public_id = r.approval->public_id;
+        d.approve = i % 2 == 1;
+        d.channel = "channel-" + std::to_string(i);
+        auto a = f.ledger->decide_approval(d);
+        codes[i] = code_of(a);
+        if (a) approved[i] = a->state == ApprovalState::approved ? 1 : 0;
+      });
+    for (auto& t : ts) t.join();
+    int wins = 0, winner = -1;
+    for (int i = 0; i < kThreads; ++i) {
+      if (codes[i] == "OK") {
+        ++wins;
+        winner = i;
+      } else {
+        CHECK(codes[i] == "APPROVAL_DECIDED");
+      }
+    }
+    REQUIRE(wins == 1);
+    auto a = f.approval(r.approval->public_id);
+    CHECK(a.decided_by == "channel-" + std::to_string(winner));
+    CHECK((a.state == ApprovalState::approved) == (approved[winner] == 1));
+    CHECK(f.payment(r.id).state == (approved[winner] ? State::reserved : State::released));
+    if (approved[winner]) {
+      // Two paying calls race for it: one sends, the other is refused.
+      std::string c1, c2;
+      std::thread t1([&] { c1 = code_of(f.ledger->mark_in_flight(r.id)); });
+      std::thread t2([&] { c2 = code_of(f.ledger->mark_in_flight(r.id)); });
+      t1.join();
+      t2.join();
+      CHECK(((c1 == "OK") != (c2 == "OK")));
+      CHECK((c1 == "APPROVAL_USED" || c2 == "APPROVAL_USED"));
+      REQUIRE(f.ledger->settle(r.id, 0, "", 5));
+    }
+  }
+  auto sums = spend_test::raw_sums(f.ledger->path());
+  CHECK(sums.non_final == 0);
+  CHECK(sums.aggregate_total == sums.counted_total);
 }
