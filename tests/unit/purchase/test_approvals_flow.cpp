@@ -732,3 +732,53 @@ TEST_CASE("approval flow: keysend with approval_wait return_now — the retry co
   CHECK(o.error().details.value("approval_id", "") != next.error().details.value("approval_id", ""));
   CHECK(f.wallet_calls() == 1);
 }
+
+TEST_CASE("approval flow: decided by another process (the CLI, straight in the ledger) — the waiting call sees it") {
+  Flow f;
+  auto inv = f.mint();
+  auto fut = f.pay_async(f.request(inv));
+  auto req = f.channel->wait_request();
+  spend::ApprovalDecision d;
+  d.public_id = req.approval.public_id;
+  d.approve = true;
+  d.channel = "cli";
+  f.events.add("approve");
+  REQUIRE(f.ledger->decide_approval(d));  // not through this process's Hub: found by the waiting call's poll
+  auto out = get(fut);
+  REQUIRE(out);
+  CHECK(f.wallet_calls() == 1);
+  CHECK(f.events.all() == std::vector<std::string>{"approve", "wallet pay"});
+  // The channels still hear the decision and the outcome, once each.
+  CHECK(f.channel->wait_outcome(req.approval.public_id, "approved"));
+  CHECK(f.channel->wait_outcome(req.approval.public_id, "paid"));
+  f.hub->tell_outcome(*f.ledger->get_approval(req.approval.public_id), "paid");
+  std::this_thread::sleep_for(50ms);
+  CHECK(f.channel->outcomes_of(req.approval.public_id) == std::vector<std::string>{"approved", "paid"});
+}
+
+TEST_CASE("approval flow: a call cancelled while waiting leaves the approval open; calling again continues it") {
+  Flow f;
+  auto inv = f.mint();
+  std::atomic<bool> cancel{false};
+  auto rq = f.request(inv);
+  rq.cancelled = [&] { return cancel.load(); };
+  auto fut = f.pay_async(rq);
+  auto req = f.channel->wait_request();
+  cancel = true;
+  auto out = get(fut);
+  REQUIRE_FALSE(out);
+  CHECK(out.error().code == "CANCELLED");
+  CHECK(out.error().message.find("nothing was paid") != std::string::npos);
+  CHECK(f.payment(inv.payment_hash).state == spend::State::reserved);  // the budget stays held
+  CHECK(f.ledger->get_approval(req.approval.public_id)->state == spend::ApprovalState::pending);
+  CHECK(f.wallet_calls() == 0);
+  // Called again (not cancelled): waits on the same approval; approved → paid once.
+  auto again = f.pay_async(f.request(inv));
+  std::this_thread::sleep_for(50ms);
+  CHECK(f.channel->request_count() == 1);  // not announced twice
+  REQUIRE(f.decide(req.approval.public_id, true));
+  auto paid = get(again);
+  REQUIRE(paid);
+  CHECK(f.wallet_calls() == 1);
+  CHECK(f.rows() == 1);
+}
