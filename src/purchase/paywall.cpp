@@ -102,8 +102,12 @@ Result<challenge::MppChallenge> mpp_from_json(const std::string& text) {
   if (j.contains("expires_unix") && j["expires_unix"].is_number_integer()) c.expires_unix = j["expires_unix"].get<int64_t>();
   if (!c.request.empty()) {
     if (auto raw = challenge::base64url_decode_strict(c.request)) {
-      json r = json::parse(std::string(raw->begin(), raw->end()), nullptr, false);
-      if (r.is_object()) c.request_json = r;
+      // Stored by us after the challenge was checked (which bounds its depth); bounded again rather than trusted.
+      std::string text(raw->begin(), raw->end());
+      if (!json_nesting_exceeds(text, 64)) {
+        json r = json::parse(text, nullptr, false);
+        if (r.is_object()) c.request_json = std::move(r);
+      }
     }
   }
   return c;
