@@ -103,9 +103,9 @@ Result<challenge::MppChallenge> mpp_from_json(const std::string& text) {
   if (!c.request.empty()) {
     if (auto raw = challenge::base64url_decode_strict(c.request)) {
       // Stored by us after the challenge was checked (which bounds its depth); bounded again rather than trusted.
-      std::string text(raw->begin(), raw->end());
-      if (!json_nesting_exceeds(text, 64)) {
-        json r = json::parse(text, nullptr, false);
+      std::string request_text(raw->begin(), raw->end());
+      if (!json_nesting_exceeds(request_text, 64)) {
+        json r = json::parse(request_text, nullptr, false);
         if (r.is_object()) c.request_json = std::move(r);
       }
     }
