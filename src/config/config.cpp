@@ -301,8 +301,8 @@ struct FlagSpec {
 // Order = order in --help.
 const FlagSpec kFlags[] = {
     {"--transport", "transport", "SATWARDEN_TRANSPORT", "stdio (default) or http (Streamable HTTP at /mcp + legacy SSE at /sse)"},
-    {"--host", "host", "SATWARDEN_HOST", "HTTP bind address (default 127.0.0.1; anything else requires bearer tokens)"},
-    {"--port", "port", "SATWARDEN_PORT", "HTTP port (default 8402)"},
+    {"--host", "host", "SATWARDEN_HOST", "HTTP bind address (default 127.0.0.1; anything else requires bearer tokens for /mcp)"},
+    {"--port", "port", "SATWARDEN_PORT", "HTTP port (default 8402); under stdio with approval_webhook_url, the port of the approvals-only listener that serves the webhook's links"},
     {"--token", "tokens", "SATWARDEN_TOKENS", "HTTP bearer token(s), comma-separated; prefer the env var (argv is visible to other users)"},
     {"--allowed-origin", "allowed_origins", "SATWARDEN_ALLOWED_ORIGINS", "extra browser Origins accepted (comma-separated); loopback origins always are"},
     {"--allowed-host", "allowed_hosts", "SATWARDEN_ALLOWED_HOSTS", "extra Host header values accepted when bound to loopback (DNS-rebinding guard)"},
