@@ -5,6 +5,8 @@
 // approval for. list_approvals shows a token only its own approvals and never a code or token.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <set>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
@@ -272,4 +274,63 @@ TEST_CASE("approval authority: list_approvals shows a token only its own approva
   REQUIRE(all.structured["approvals"].size() == 1);
   CHECK(all.structured["approvals"][0]["state"] == "denied");
   for (const auto& name : w.registry.names()) CHECK(name.find("approve") == std::string::npos);
+}
+
+TEST_CASE("approval args: approval_wait from the config or the call, approval_id, and who is asked in the client") {
+  World w;
+  std::atomic<int> elicited{0};
+  json last_params;
+  mcp::CallContext ctx;
+  ctx.client = "stdio";
+  ctx.elicit_until = [&](const json& params, std::chrono::milliseconds,
+                         const std::shared_ptr<std::atomic<bool>>&) -> Result<json> {
+    ++elicited;
+    last_params = params;
+    return json{{"action", "accept"}};
+  };
+  w.cfg.transport = "stdio";
+  auto a = tools::approval_args(w.engine, json::object(), ctx);
+  CHECK(a.wait == pay::ApprovalArgs::Wait::wait);
+  CHECK_FALSE(a.approval_id);
+  REQUIRE(a.ask_client);  // auto: the owner's own caller is asked
+  w.cfg.approval_wait = "return";
+  CHECK(tools::approval_args(w.engine, json::object(), ctx).wait == pay::ApprovalArgs::Wait::return_now);
+  auto b = tools::approval_args(w.engine, json{{"approval_wait", "wait"}, {"approval_id", "K7QF2M"}}, ctx);
+  CHECK(b.wait == pay::ApprovalArgs::Wait::wait);
+  CHECK(b.approval_id == std::optional<std::string>("K7QF2M"));
+  // The question shows what is paid and asks for nothing else; accept approves, anything else does not.
+  auto r = w.reserve(150'000, "stdio", "", true);
+  REQUIRE(r);
+  auto answer = a.ask_client(*r, std::make_shared<std::atomic<bool>>(false));
+  REQUIRE(answer);
+  CHECK(answer->approve);
+  CHECK(elicited == 1);
+  CHECK(last_params["message"].get<std::string>().find("150 sats") != std::string::npos);
+  CHECK(last_params["message"].get<std::string>().find(r->public_id) != std::string::npos);
+  CHECK(last_params["requestedSchema"]["properties"].empty());
+  for (const auto& s : w.secrets) CHECK(json_dump(last_params).find(s.code) == std::string::npos);
+  for (const char* action : {"decline", "cancel"}) {
+    ctx.elicit_until = [action](const json&, std::chrono::milliseconds,
+                                const std::shared_ptr<std::atomic<bool>>&) -> Result<json> {
+      return json{{"action", action}};
+    };
+    auto no = tools::approval_args(w.engine, json::object(), ctx).ask_client(*r, std::make_shared<std::atomic<bool>>(false));
+    REQUIRE(no);
+    CHECK_FALSE(no->approve);
+  }
+  // A bearer-token caller is not asked under auto; "on" asks everyone, "off" no one; no elicitation, no question.
+  w.cfg.transport = "http";
+  ctx.client = "agent-a";
+  ctx.envelope = "env-a";
+  CHECK_FALSE(tools::approval_args(w.engine, json::object(), ctx).ask_client);
+  w.cfg.approval_elicitation = "on";
+  CHECK(tools::approval_args(w.engine, json::object(), ctx).ask_client);
+  w.cfg.approval_elicitation = "off";
+  w.cfg.transport = "stdio";
+  ctx.client = "stdio";
+  ctx.envelope = "";
+  CHECK_FALSE(tools::approval_args(w.engine, json::object(), ctx).ask_client);
+  w.cfg.approval_elicitation = "auto";
+  ctx.elicit_until = nullptr;
+  CHECK_FALSE(tools::approval_args(w.engine, json::object(), ctx).ask_client);
 }
