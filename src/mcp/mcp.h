@@ -1,10 +1,24 @@
-// sw::mcp — the Model Context Protocol layer (2025-11-25; negotiates down to 2025-06-18, 2025-03-26, 2024-11-05).
-// What: JSON-RPC 2.0 framing, the lifecycle (initialize / initialized / ping), tools/list with cursor pagination,
-// tools/call with input validation against the tool's schema (valijson), structuredContent, progress,
-// cancellation, logging/setLevel + notifications/message, resources/list + resources/read (when resources exist).
-// Server→client requests: elicitation/create in form mode (CallContext::elicit), when the client declared it; the
-// client's JSON-RPC responses are matched to the waiting call by id (server ids are strings "sw-e-<n>").
-// Transport-agnostic: a transport feeds raw messages into a Session and receives outgoing messages via a Sink.
+// sw::mcp — the Model Context Protocol layer, dual-era on one engine.
+// Legacy era (2025-11-25; negotiates down to 2025-06-18, 2025-03-26, 2024-11-05) — class Session: JSON-RPC 2.0
+// framing, the lifecycle (initialize / initialized / ping), tools/list with cursor pagination, tools/call with input
+// validation against the tool's schema (valijson), structuredContent, progress, cancellation, logging/setLevel +
+// notifications/message, resources/list + resources/read (when resources exist). Server→client requests:
+// elicitation/create in form mode (CallContext::elicit), when the client declared it; the client's JSON-RPC
+// responses are matched to the waiting call by id (server ids are strings "sw-e-<n>").
+// Modern era (2026-07-28) — class Stateless: a request whose params._meta carries the per-request protocol fields
+// (io.modelcontextprotocol/protocolVersion, …/clientCapabilities; is_modern()) is served on its own, with no
+// initialize and no session: server/discover, tools/list, tools/call, resources/list, resources/templates/list,
+// resources/read. Every result has resultType "complete" and _meta["io.modelcontextprotocol/serverInfo"]; the
+// cacheable ones carry ttlMs and cacheScope. Errors of the era: -32602 for a missing required _meta key and for an
+// unknown resource, -32022 unsupported version (data.supported/requested), -32020 HTTP header mismatch, -32021
+// missing client capability, -32601 (HTTP 404) for every method this era does not serve (initialize, ping,
+// logging/setLevel, resources/subscribe, …). Logging only when the request carried …/logLevel. Not yet: input-
+// required results (MRTR: a tool that would elicit gets no elicit function, as for a client without the
+// capability), subscriptions/listen, the tasks extension.
+// Both eras list tools, resources and run tools through the same code (engine.h) and the same registry and
+// handlers; each call gets a CallContext with the client and envelope the transport authenticated.
+// Transport-agnostic: a transport feeds raw messages into a Session or a Stateless and receives outgoing messages
+// via a Sink.
 // Thread-safety: Server and ToolRegistry are immutable after start and shared by all sessions. A Session may be fed
 // from several threads; its Sink may be called from any thread (tool calls run on a worker pool) so responses
 // can leave out of order. Errors: protocol errors become JSON-RPC errors; tool failures become isError results
@@ -40,7 +54,10 @@ enum RpcCode : int {
   kMethodNotFound = -32601,
   kInvalidParams = -32602,
   kInternalError = -32603,
-  kResourceNotFound = -32002,
+  kResourceNotFound = -32002,        // legacy era only; the modern era answers -32602
+  kHeaderMismatch = -32020,          // modern: HTTP headers missing or not matching the body
+  kMissingClientCapability = -32021, // modern: the request needs a capability the client did not declare
+  kUnsupportedVersion = -32022,      // modern: data {supported: [...], requested}
 };
 
 // ---- parsing untrusted messages ----
@@ -257,6 +274,77 @@ class Server {
   std::shared_ptr<ToolRegistry> tools_;
   std::vector<Resource> resources_;
   std::unique_ptr<Pool> pool_;
+};
+
+// ---- modern era (2026-07-28): stateless requests ----
+
+inline constexpr const char* kModernVersion = "2026-07-28";
+inline constexpr const char* kMetaProtocolVersion = "io.modelcontextprotocol/protocolVersion";
+inline constexpr const char* kMetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities";
+inline constexpr const char* kMetaClientInfo = "io.modelcontextprotocol/clientInfo";
+inline constexpr const char* kMetaLogLevel = "io.modelcontextprotocol/logLevel";
+inline constexpr const char* kMetaServerInfo = "io.modelcontextprotocol/serverInfo";
+// Served statelessly, newest first.
+const std::vector<std::string>& modern_versions();
+// Every version this server speaks, modern first then legacy (those need initialize): server/discover's
+// supportedVersions and -32022's data.supported.
+std::vector<std::string> all_versions();
+// Cache hints (SEP-2549): what does not change while the process runs (discover, the tool and resource lists) is
+// public for kListTtlMs; a resource's content is per caller and live: private, 0 ms.
+inline constexpr int64_t kListTtlMs = 300000;
+
+// True for a request or notification whose params._meta carries io.modelcontextprotocol/protocolVersion or
+// …/clientCapabilities, and for server/discover (modern only). Such a message is served by Stateless whatever
+// else came before on the connection.
+bool is_modern(const json& msg);
+
+// A request refused before it runs: the JSON-RPC error response (with the request's id) and the HTTP status a
+// transport answers it with (400 for _meta, header and version errors, 404 for an unknown method).
+struct Rejection {
+  int http_status = 400;
+  json response;
+};
+Rejection missing_capability(const json& id, json required_capabilities);  // -32021, data.requiredCapabilities
+
+// The Streamable HTTP request headers of the modern era, as received (nullopt = absent; values trimmed).
+struct ModernHeaders {
+  std::optional<std::string> protocol_version;  // MCP-Protocol-Version
+  std::optional<std::string> method;            // Mcp-Method
+  std::optional<std::string> name;              // Mcp-Name (tools/call, resources/read, prompts/get)
+};
+// A header value as the sender meant it: "=?base64?…?=" decoded (standard base64 of UTF-8), anything else as it
+// is; surrounding spaces/tabs ignored. nullopt for a sentinel whose base64 is invalid.
+std::optional<std::string> decode_header_value(std::string_view value);
+
+class Stateless {
+ public:
+  // cancel_by_notification: notifications/cancelled {requestId} cancels the running request with that id (stdio,
+  // one client per process). Off on HTTP, where closing the response stream is the cancellation.
+  explicit Stateless(Server& server, bool cancel_by_notification = false);
+  ~Stateless();  // cancels what still runs and waits for it (bounded)
+  Stateless(const Stateless&) = delete;
+  Stateless& operator=(const Stateless&) = delete;
+  // Validates a modern request, in the order the spec's errors need: the required _meta keys (-32602), then the
+  // HTTP headers when `http` is given (-32020: MCP-Protocol-Version present and equal to the _meta version,
+  // Mcp-Method equal to method, Mcp-Name equal to params.name / params.uri where required, base64 sentinels
+  // decoded), then the version (-32022), then the method (-32601, HTTP 404). nullopt = serve it. Notifications
+  // and anything that is not a request pass (serve() ignores what it cannot use).
+  std::optional<Rejection> check(const json& msg, const ModernHeaders* http = nullptr) const;
+  // Serves one modern message from `client` (bearer-token label or "stdio") with its hosted `envelope`: check()
+  // without headers (a transport checks those first), then the method. The response and the request's
+  // notifications (progress; log messages only at or above the request's logLevel) go to `sink`, related to the
+  // request's id. `cancel` is the transport's own cancellation flag (HTTP: the response stream closed); a
+  // cancelled request gets no response. run_inline: run tools/call and resources/read on this thread.
+  void serve(const json& msg, const std::string& client, const std::string& envelope, Sink sink,
+             bool run_inline = false, std::shared_ptr<std::atomic<bool>> cancel = nullptr);
+  bool wait_idle(std::chrono::milliseconds timeout);
+  size_t in_flight() const;
+  void cancel_all();
+
+ private:
+  struct State;
+  Server& server_;
+  std::shared_ptr<State> st_;
 };
 
 // JSON-RPC helpers (exposed for tests and transports).

@@ -4,6 +4,7 @@
 #include <deque>
 #include <thread>
 
+#include "mcp/engine.h"
 #include "mcp/mcp.h"
 
 namespace sw::mcp {
@@ -253,41 +254,9 @@ void Session::on_request(const json& id, const std::string& method, const json& 
     return;
   }
   if (method == "tools/list") {
-    const auto& names = server_.tools().names();
-    size_t start = 0;
-    if (params.contains("cursor") && !params["cursor"].is_null()) {
-      const auto& c = params["cursor"];
-      bool okc = false;
-      if (c.is_string()) {
-        auto raw = base64_decode(c.get<std::string>());
-        std::string s = raw ? to_string(*raw) : "";
-        if (s.rfind("tools:", 0) == 0 && s.size() > 6 && s.size() < 16 &&
-            std::all_of(s.begin() + 6, s.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
-          start = std::stoul(s.substr(6));
-          okc = start > 0 && start < names.size();
-        }
-      }
-      if (!okc) {
-        reply_error(id, kInvalidParams, "Invalid params: unknown or expired cursor");
-        return;
-      }
-    }
-    size_t page = std::max<size_t>(1, server_.info().tools_page_size);
-    json tools = json::array();
-    bool structured = version_at_least(version_, "2025-06-18");
-    for (size_t i = start; i < names.size() && i < start + page; ++i) {
-      const Tool* t = server_.tools().find(names[i]);
-      json jt{{"name", t->name}, {"description", t->description}, {"inputSchema", t->input_schema}};
-      if (structured) {
-        jt["title"] = t->title;
-        jt["outputSchema"] = t->output_schema;
-      }
-      if (version_at_least(version_, "2025-03-26")) jt["annotations"] = t->annotations;
-      tools.push_back(std::move(jt));
-    }
-    json result{{"tools", std::move(tools)}};
-    if (start + page < names.size()) result["nextCursor"] = base64_encode(to_bytes("tools:" + std::to_string(start + page)));
-    reply(id, std::move(result));
+    auto page = engine::list_tools(server_, version_, params);
+    if (!page) reply_error(id, kInvalidParams, "Invalid params: " + page.error().message);
+    else reply(id, std::move(*page));
     return;
   }
   if (method == "tools/call") {
@@ -309,16 +278,7 @@ void Session::on_request(const json& id, const std::string& method, const json& 
   }
   if (!server_.resources().empty()) {
     if (method == "resources/list" || method == "resources/templates/list") {
-      bool templates = method == "resources/templates/list";
-      json list = json::array();
-      for (const auto& r : server_.resources()) {
-        if (r.is_template != templates) continue;
-        json jr{{"name", r.name}, {"description", r.description}, {"mimeType", r.mime_type}};
-        jr[templates ? "uriTemplate" : "uri"] = r.uri;
-        if (version_at_least(version_, "2025-06-18")) jr["title"] = r.title;
-        list.push_back(std::move(jr));
-      }
-      reply(id, json{{templates ? "resourceTemplates" : "resources", std::move(list)}});
+      reply(id, engine::list_resources(server_, method == "resources/templates/list", version_));
       return;
     }
     if (method == "resources/read") {
@@ -327,16 +287,7 @@ void Session::on_request(const json& id, const std::string& method, const json& 
         return;
       }
       std::string uri = params["uri"].get<std::string>();
-      const Resource* match = nullptr;
-      for (const auto& r : server_.resources()) {
-        if (!r.is_template && r.uri == uri) match = &r;
-        if (r.is_template) {
-          auto brace = r.uri.find('{');
-          if (brace != std::string::npos && uri.size() > brace && uri.compare(0, brace, r.uri, 0, brace) == 0 &&
-              uri.find('/', brace) == std::string::npos)
-            match = match ? match : &r;
-        }
-      }
+      const Resource* match = engine::find_resource(server_, uri);
       if (!match) {
         reply_error(id, kResourceNotFound, "Resource not found", json{{"uri", uri}});
         return;
@@ -381,13 +332,6 @@ void Session::on_notification(const std::string& method, const json& params) {
   // Other notifications (roots/list_changed, progress from the client, …) need no action.
 }
 
-namespace {
-json error_content(const Error& e) {
-  json body{{"error", {{"code", e.code}, {"message", e.message}}}};
-  if (e.details.is_object() && !e.details.empty()) body["error"]["details"] = e.details;
-  return json::array({{{"type", "text"}, {"text", json_dump(body)}}});
-}
-}  // namespace
 
 void Session::call_tool(const json& id, const json& params, bool run_inline) {
   if (!params.contains("name") || !params["name"].is_string()) {
@@ -452,29 +396,9 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
         return self->elicit(p, timeout, withdraw, key, flag);
       };
 
-    ToolOutcome out;
-    // Nulls for optional arguments become absent here, once for every tool, before validation.
-    auto prepared = self->server_.tools().prepare(tool->name, std::move(args));
-    if (!prepared) {
-      out = ToolOutcome::failure(prepared.error());
-    } else {
-      try {
-        out = tool->handler(*prepared, ctx);
-      } catch (const std::exception& e) {
-        log(LogLevel::error, "mcp", "tool " + tool->name + " threw: " + e.what());
-        out = ToolOutcome::failure(make_error("INTERNAL", "the tool failed unexpectedly; nothing was paid by this step"));
-      }
-    }
-    if (!flag->load()) {  // a cancelled request gets no response (MCP cancellation)
-      json result;
-      if (out.is_error) {
-        result = json{{"content", error_content(out.error)}, {"isError", true}};
-      } else {
-        result = json{{"content", json::array({{{"type", "text"}, {"text", json_dump(out.structured)}}})}};
-        if (version_at_least(self->version_, "2025-06-18")) result["structuredContent"] = std::move(out.structured);
-      }
-      self->reply(id, std::move(result));
-    }
+    ToolOutcome out = engine::run_tool(self->server_, *tool, std::move(args), ctx);
+    if (!flag->load())  // a cancelled request gets no response (MCP cancellation)
+      self->reply(id, engine::tool_result(std::move(out), version_at_least(self->version_, "2025-06-18")));
     {
       std::lock_guard<std::mutex> lk(self->mu_);
       self->in_flight_.erase(key);

@@ -1,0 +1,93 @@
+#include "mcp/engine.h"
+
+#include <algorithm>
+
+namespace sw::mcp::engine {
+
+Result<json> list_tools(const Server& server, const std::string& version, const json& params) {
+  const auto& names = server.tools().names();
+  size_t start = 0;
+  if (params.contains("cursor") && !params["cursor"].is_null()) {
+    const auto& c = params["cursor"];
+    bool okc = false;
+    if (c.is_string()) {
+      auto raw = base64_decode(c.get<std::string>());
+      std::string s = raw ? to_string(*raw) : "";
+      if (s.rfind("tools:", 0) == 0 && s.size() > 6 && s.size() < 16 &&
+          std::all_of(s.begin() + 6, s.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+        start = std::stoul(s.substr(6));
+        okc = start > 0 && start < names.size();
+      }
+    }
+    if (!okc) return make_error("INVALID_CURSOR", "unknown or expired cursor");
+  }
+  size_t page = std::max<size_t>(1, server.info().tools_page_size);
+  json tools = json::array();
+  bool structured = version_at_least(version, "2025-06-18");
+  for (size_t i = start; i < names.size() && i < start + page; ++i) {
+    const Tool* t = server.tools().find(names[i]);
+    json jt{{"name", t->name}, {"description", t->description}, {"inputSchema", t->input_schema}};
+    if (structured) {
+      jt["title"] = t->title;
+      jt["outputSchema"] = t->output_schema;
+    }
+    if (version_at_least(version, "2025-03-26")) jt["annotations"] = t->annotations;
+    tools.push_back(std::move(jt));
+  }
+  json result{{"tools", std::move(tools)}};
+  if (start + page < names.size()) result["nextCursor"] = base64_encode(to_bytes("tools:" + std::to_string(start + page)));
+  return result;
+}
+
+json list_resources(const Server& server, bool templates, const std::string& version) {
+  json list = json::array();
+  for (const auto& r : server.resources()) {
+    if (r.is_template != templates) continue;
+    json jr{{"name", r.name}, {"description", r.description}, {"mimeType", r.mime_type}};
+    jr[templates ? "uriTemplate" : "uri"] = r.uri;
+    if (version_at_least(version, "2025-06-18")) jr["title"] = r.title;
+    list.push_back(std::move(jr));
+  }
+  return json{{templates ? "resourceTemplates" : "resources", std::move(list)}};
+}
+
+const Resource* find_resource(const Server& server, const std::string& uri) {
+  const Resource* match = nullptr;
+  for (const auto& r : server.resources()) {
+    if (!r.is_template && r.uri == uri) match = &r;
+    if (r.is_template) {
+      auto brace = r.uri.find('{');
+      if (brace != std::string::npos && uri.size() > brace && uri.compare(0, brace, r.uri, 0, brace) == 0 &&
+          uri.find('/', brace) == std::string::npos)
+        match = match ? match : &r;
+    }
+  }
+  return match;
+}
+
+ToolOutcome run_tool(const Server& server, const Tool& tool, json args, CallContext& ctx) {
+  // Nulls for optional arguments become absent here, once for every tool, before validation.
+  auto prepared = server.tools().prepare(tool.name, std::move(args));
+  if (!prepared) return ToolOutcome::failure(prepared.error());
+  try {
+    return tool.handler(*prepared, ctx);
+  } catch (const std::exception& e) {
+    log(LogLevel::error, "mcp", "tool " + tool.name + " threw: " + e.what());
+  } catch (...) {
+    log(LogLevel::error, "mcp", "tool " + tool.name + " threw");
+  }
+  return ToolOutcome::failure(make_error("INTERNAL", "the tool failed unexpectedly; nothing was paid by this step"));
+}
+
+json tool_result(ToolOutcome out, bool structured) {
+  if (out.is_error) {
+    json body{{"error", {{"code", out.error.code}, {"message", out.error.message}}}};
+    if (out.error.details.is_object() && !out.error.details.empty()) body["error"]["details"] = out.error.details;
+    return json{{"content", json::array({{{"type", "text"}, {"text", json_dump(body)}}})}, {"isError", true}};
+  }
+  json result{{"content", json::array({{{"type", "text"}, {"text", json_dump(out.structured)}}})}};
+  if (structured) result["structuredContent"] = std::move(out.structured);
+  return result;
+}
+
+}  // namespace sw::mcp::engine

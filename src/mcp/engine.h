@@ -1,0 +1,25 @@
+// sw::mcp::engine — what both protocol eras serve, in one place (internal to src/mcp): the tool list, the
+// resource list and lookup, running a tool and shaping its result. session.cpp (2025 era, stateful) and
+// modern.cpp (2026-07-28, stateless) differ only in how a request arrives and what surrounds the answer.
+#pragma once
+
+#include <string>
+
+#include "mcp/mcp.h"
+
+namespace sw::mcp::engine {
+
+// One page of tools/list as `version` shows it (title/outputSchema from 2025-06-18, annotations from 2025-03-26),
+// in registry order — the same for every caller. params.cursor continues a page. Error INVALID_CURSOR.
+Result<json> list_tools(const Server& server, const std::string& version, const json& params);
+// resources/list (templates = false) or resources/templates/list: {resources|resourceTemplates: […]}.
+json list_resources(const Server& server, bool templates, const std::string& version);
+// The resource serving `uri`: an exact URI, else a template whose fixed prefix matches with no '/' after it.
+const Resource* find_resource(const Server& server, const std::string& uri);
+// Prepares the arguments (nulls for optional properties dropped, validated) and runs the tool; a throwing tool
+// becomes an INTERNAL failure.
+ToolOutcome run_tool(const Server& server, const Tool& tool, json args, CallContext& ctx);
+// The CallToolResult of an outcome: {content, isError} or {content, structuredContent?}.
+json tool_result(ToolOutcome out, bool structured);
+
+}  // namespace sw::mcp::engine
