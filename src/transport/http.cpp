@@ -70,6 +70,7 @@ struct Stream {
       head.content_type = "text/event-stream";
       head.headers = pending.headers;
       head.set_header("Cache-Control", "no-cache");
+      head.set_header("X-Accel-Buffering", "no");
       front.stream_begin(conn, std::move(head));
       kind = Kind::post_sse;
     }
@@ -228,6 +229,8 @@ struct Impl {
   size_t side_total = 0;
   std::map<std::string, size_t> side_per_peer;
   std::unique_ptr<Front> front;
+  // The 2026-07-28 era: stateless, one for the listener (destroyed before `front`, which its streams write to).
+  std::unique_ptr<mcp::Stateless> modern;
   std::thread reaper;
   int bound_port = 0;
   std::atomic<bool> stopping{false};
@@ -238,7 +241,7 @@ struct Impl {
   std::vector<std::array<uint8_t, 32>> token_hashes;
 
   Impl(mcp::Server& s, const config::Config& c, const HttpLimits& l, const HttpServe& sv)
-      : server(s), cfg(c), limits(l), serve(sv) {
+      : server(s), cfg(c), limits(l), serve(sv), modern(std::make_unique<mcp::Stateless>(s)) {
     for (const auto& t : cfg.tokens) token_hashes.push_back(crypto::sha256(t.token));
   }
 
@@ -416,6 +419,11 @@ struct Impl {
     if (const SideRoutes* side = side_route(p)) return side_handle(*side, req);
     if (p == "/mcp") {
       if (req.method == "POST") return handle_post(req, res, conn);
+      if (modern_get_or_delete(req)) {
+        res.set_header("Allow", "POST");
+        reply_status(res, 405, "Method Not Allowed: the 2026-07-28 transport is POST only");
+        return res;
+      }
       if (req.method == "GET") return handle_get(req, res, conn);
       return handle_delete(req, res);
     }
@@ -563,6 +571,7 @@ struct Impl {
       res.set_content(json_dump(err), "application/json");
       return res;
     }
+    if (modern_request(req, msg)) return handle_modern_post(req, res, conn, msg, kind, accepts_sse, accepts_json);
     bool is_init = kind == mcp::Kind::request && msg["method"] == "initialize";
     std::shared_ptr<HttpSession> hs;
     if (is_init) {
@@ -630,6 +639,7 @@ struct Impl {
       head.content_type = "text/event-stream";
       head.headers = res.headers;  // Mcp-Session-Id on initialize
       head.set_header("Cache-Control", "no-cache");
+      head.set_header("X-Accel-Buffering", "no");
       front->stream_begin(conn, std::move(head));
     } else {
       st->pending.headers = res.headers;
@@ -638,6 +648,69 @@ struct Impl {
     // Not when the client declared elicitation: a tool may then wait for the client's answer, which arrives as
     // another POST needing a worker of its own — waiting on the session's pool keeps the HTTP workers free.
     hs->mcp->handle(msg, /*run_inline=*/!use_sse && !hs->mcp->client_supports_elicitation_form());
+    if (stopping) st->close();
+    return std::nullopt;
+  }
+
+  // ------------------------------------------------------------------ Streamable HTTP, 2026-07-28 (stateless)
+  // Dual era on /mcp: a message carrying the modern per-request _meta (or server/discover), or one that arrives
+  // without a session naming a modern MCP-Protocol-Version, is served statelessly; `initialize` and everything
+  // else keep the 2025 behaviour. The modern _meta wins over a stale Mcp-Session-Id (this era ignores it).
+  static bool modern_version_header(const HReq& req) {
+    if (!req.has_header("MCP-Protocol-Version")) return false;
+    const auto& mv = mcp::modern_versions();
+    return std::find(mv.begin(), mv.end(), req.get_header_value("MCP-Protocol-Version")) != mv.end();
+  }
+  static bool modern_request(const HReq& req, const json& msg) {
+    if (mcp::is_modern(msg)) return true;
+    if (msg.value("method", json()) == "initialize") return false;
+    return !req.has_header("Mcp-Session-Id") && modern_version_header(req);
+  }
+  // GET and DELETE on /mcp belong to the 2025 era (the GET stream, ending a session); a modern client gets 405.
+  static bool modern_get_or_delete(const HReq& req) { return !req.has_header("Mcp-Session-Id") && modern_version_header(req); }
+
+  std::optional<HRes> handle_modern_post(const HReq& req, HRes& res, ConnId conn, const json& msg, mcp::Kind kind,
+                                         bool accepts_sse, bool accepts_json) {
+    if (kind == mcp::Kind::notification) {  // this era defines none over HTTP (cancellation = closing the stream)
+      res.status = 202;
+      return res;
+    }
+    if (kind != mcp::Kind::request) {  // a response: this era sends the client no requests to answer
+      reply_status(res, 400, "Bad Request: the 2026-07-28 client sends requests and notifications only");
+      return res;
+    }
+    mcp::ModernHeaders h;
+    if (req.has_header("MCP-Protocol-Version")) h.protocol_version = req.get_header_value("MCP-Protocol-Version");
+    if (req.has_header("Mcp-Method")) h.method = req.get_header_value("Mcp-Method");
+    if (req.has_header("Mcp-Name")) h.name = req.get_header_value("Mcp-Name");
+    if (auto rejected = modern->check(msg, &h)) {
+      res.status = rejected->http_status;
+      res.set_content(json_dump(rejected->response), "application/json");
+      return res;
+    }
+    // Notifications (progress; log messages when the request named a logLevel) need a stream: a tools/call that
+    // may send some answers as SSE when the client accepts it, everything else as one JSON body.
+    const json& params = msg.contains("params") && msg["params"].is_object() ? msg["params"] : json::object();
+    const json& meta = params.contains("_meta") ? params["_meta"] : json::object();
+    bool notifies = msg["method"] == "tools/call" && (meta.contains("progressToken") || meta.contains(mcp::kMetaLogLevel));
+    bool use_sse = accepts_sse && (!accepts_json || notifies);
+    auto st = std::make_shared<Stream>(*front, conn, use_sse ? Stream::Kind::post_sse : Stream::Kind::post_json);
+    // Closing the response (stream) is this era's cancellation: the call stops and answers nothing. Also runs
+    // once the answer is written, when it no longer matters.
+    auto cancel = std::make_shared<std::atomic<bool>>(false);
+    front->on_done(conn, [cancel] { cancel->store(true); });
+    if (use_sse) {
+      HRes head;
+      head.content_type = "text/event-stream";
+      head.set_header("Cache-Control", "no-cache");
+      head.set_header("X-Accel-Buffering", "no");
+      front->stream_begin(conn, std::move(head));
+    }
+    mcp::Sink sink = [st](const json& m, const std::string&) {
+      st->push(json_dump(m), is_response_msg(m), /*is_request=*/false);
+    };
+    // JSON mode runs on this worker (nothing in this era waits for the client); SSE on the session pool.
+    modern->serve(msg, req.label, envelope_for(req.label), std::move(sink), /*run_inline=*/!use_sse, cancel);
     if (stopping) st->close();
     return std::nullopt;
   }
@@ -673,6 +746,7 @@ struct Impl {
     HRes head;
     head.content_type = "text/event-stream";
     head.set_header("Cache-Control", "no-cache");
+    head.set_header("X-Accel-Buffering", "no");
     front->stream_begin(conn, std::move(head));
     if (stopping) st->close();
     return std::nullopt;
@@ -704,6 +778,7 @@ struct Impl {
     HRes head;
     head.content_type = "text/event-stream";
     head.set_header("Cache-Control", "no-cache");
+    head.set_header("X-Accel-Buffering", "no");
     front->stream_begin(conn, std::move(head));
     front->stream_write(conn, sse_event("endpoint", "/messages?sessionId=" + hs->id), false);
     if (stopping) st->close();
@@ -757,6 +832,7 @@ struct Impl {
       for (auto& [id, hs] : sessions) all.push_back(hs);
     }
     for (auto& hs : all) end_session(hs);
+    modern->cancel_all();
     if (front) front->stop();
     if (reaper.joinable()) reaper.join();
   }

@@ -5,6 +5,13 @@
 // `endpoint` event, POST /messages?sessionId=…), plus GET /healthz and side routes (SideRoutes below: the owner's
 // approval links, which carry their own authority). HttpServe::mcp = false serves only the latter two (a stdio
 // server's "approvals only" listener).
+// Dual era on /mcp and on stdio: a message carrying the 2026-07-28 per-request _meta (mcp::is_modern), or on HTTP
+// one that arrives without Mcp-Session-Id naming a modern MCP-Protocol-Version, is served statelessly by
+// mcp::Stateless — over HTTP POST only (GET/DELETE from a modern client → 405 Allow: POST), with the headers
+// MCP-Protocol-Version, Mcp-Method and Mcp-Name checked against the body (400 -32020; -32602 / -32022 / 404 -32601
+// as mcp::Stateless::check says), answered as JSON, or as SSE (X-Accel-Buffering: no, as on every SSE answer) when
+// a tools/call may send progress or log notifications; closing that answer cancels the call. No session is made.
+// `initialize` and everything else get the 2025 behaviour below, unchanged.
 // Server→client requests (elicitation/create from a tool) go on the POST stream of the tools/call they belong to:
 // a JSON-mode answer turns into SSE for it when the client's Accept allows; otherwise on the GET stream (legacy:
 // the /sse stream). The client's response is a POST of its own (202), matched to the waiting tool by its id.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -90,4 +91,42 @@ TEST_CASE("stdio: 100,000-deep lines are answered with an error and the session 
   CHECK(out[4]["result"]["protocolVersion"] == "2025-11-25");
   CHECK(out[5]["id"] == 5);
   CHECK(out[5]["result"] == json::object());
+}
+
+TEST_CASE("stdio: a line with the 2026-07-28 _meta is served statelessly without initialize, beside a 2025 session") {
+  auto reg = std::make_shared<mcp::ToolRegistry>();
+  mcp::Tool echo;
+  echo.name = "echo";
+  echo.title = "Echo";
+  echo.description = "echoes";
+  echo.input_schema = json::parse(R"({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})");
+  echo.output_schema = json::parse(R"({"type":"object","properties":{"text":{"type":"string"}}})");
+  echo.handler = [](const json& a, mcp::CallContext& ctx) {
+    return mcp::ToolOutcome::success(json{{"text", a["text"].get<std::string>() + "@" + ctx.client}});
+  };
+  REQUIRE(reg->add(echo));
+  mcp::Server server(mcp::ServerInfo{}, reg);
+  const std::string meta = R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}})";
+  std::ostringstream input;
+  input << R"({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{)" << meta << "}}\n"
+        << R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},)" << meta << "}}\n"
+        << R"({"jsonrpc":"2.0","id":3,"method":"server/discover","params":{}})" << "\n"
+        << R"({"jsonrpc":"2.0","id":4,"method":"ping","params":{)" << meta << "}}\n"
+        << R"({"jsonrpc":"2.0","id":5,"method":"initialize","params":{"protocolVersion":"2025-11-25"}})" << "\n"
+        << R"({"jsonrpc":"2.0","id":6,"method":"ping"})" << "\n";
+  int rc = -1;
+  auto out = run_stdio_with(server, input.str(), &rc);
+  CHECK(rc == 0);
+  REQUIRE(out.size() == 6);
+  std::map<int, json> by_id;
+  for (auto& m : out) by_id[m["id"].get<int>()] = m;
+  CHECK(by_id[1]["result"]["resultType"] == "complete");
+  CHECK(by_id[1]["result"]["supportedVersions"][0] == "2026-07-28");
+  CHECK(by_id[2]["result"]["structuredContent"]["text"] == "hi@stdio");
+  CHECK(by_id[2]["result"]["resultType"] == "complete");
+  CHECK(by_id[3]["error"]["code"] == mcp::kInvalidParams);   // modern method, required _meta missing
+  CHECK(by_id[4]["error"]["code"] == mcp::kMethodNotFound);  // ping is not in this era
+  CHECK(by_id[5]["result"]["protocolVersion"] == "2025-11-25");
+  CHECK_FALSE(by_id[5]["result"].contains("resultType"));
+  CHECK(by_id[6]["result"] == json::object());               // the 2025 session as before
 }
