@@ -328,6 +328,15 @@ Result<spend::Reservation> Payer::reserve_and_approve(const spend::ReserveReques
                                                       std::optional<spend::Approval>& approval) {
   spend::ReserveRequest rr = request;
   if (approvals_) rr.approval = approvals_->terms(payee, args.purpose);
+  if (args.approval_id && approvals_) {
+    // A retry naming an approval of another payment is refused before anything is reserved: otherwise the fresh
+    // reservation's own approval, never shown to the owner, would later reach the channels as "expired".
+    auto named = ledger_->get_approval(*args.approval_id);
+    if (named && named->payment_hash != ascii_lower(rr.payment_hash))
+      return make_error("APPROVAL_MISMATCH",
+                        "approval_id " + *args.approval_id + " is not this payment's approval; nothing was paid",
+                        json{{"approval_id", named->public_id}});
+  }
   spend::Reservation res;
   std::optional<spend::ApprovalSecrets> secrets;
   auto r = ledger_->reserve(rr);

@@ -374,14 +374,20 @@ TEST_CASE("approval flow: approval_wait return_now, retries by the same caller c
   CHECK(mism.error().code == "APPROVAL_MISMATCH");
   CHECK(f.payment(inv.payment_hash).state == spend::State::reserved);
   CHECK(f.ledger->get_approval(id)->state == spend::ApprovalState::pending);
-  // A fresh payment naming someone else's approval: refused, and its reservation is not left behind.
+  // A fresh payment naming another payment's approval: refused before anything is reserved or announced (no
+  // approval of its own that the owner would later hear "expired" about).
   auto inv3 = f.mint();
   auto rq3 = f.request(inv3, "agent", pay::ApprovalArgs::Wait::return_now);
   rq3.approval.approval_id = id;
+  const size_t rows_before = f.rows();
   auto p3 = f.payer->pay(rq3);
   REQUIRE_FALSE(p3);
   CHECK(p3.error().code == "APPROVAL_MISMATCH");
-  CHECK(f.payment(inv3.payment_hash).state == spend::State::released);
+  CHECK(f.rows() == rows_before);
+  CHECK(code_of(f.ledger->get_payment(inv3.payment_hash)) == "PAYMENT_NOT_FOUND");
+  auto open_now = f.ledger->list_approvals(spend::ApprovalQuery{});
+  REQUIRE(open_now);
+  CHECK(open_now->size() == 2);  // id and id2 only
   CHECK(f.wallet_calls() == 0);
 
   // Approved: the next retry pays, once.
