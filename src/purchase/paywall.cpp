@@ -310,7 +310,7 @@ struct Paywall::Call {
     prq.cancelled = rq.cancelled;
     prq.idempotency = rq.idempotency;
     prq.approval = rq.approval;
-    if (prq.approval.purpose.empty()) prq.approval.purpose = rq.method + " " + origin + path;
+    if (prq.approval.purpose.empty()) prq.approval.purpose = rq.method + " " + rq.url.substr(0, rq.url.find_first_of("?#"));
     std::optional<challenge::MppChallenge> mpp;
     if (sel->l402) {
       const auto& l = *sel->l402;
