@@ -221,8 +221,14 @@ int owner_command(int argc, char** argv) {
       std::fprintf(stderr, "satwarden: %s\n", tight.error().message.c_str());
       return 1;
     }
+    auto thresholds = l.envelope_threshold_tightenings();
+    if (!thresholds) {
+      std::fprintf(stderr, "satwarden: %s\n", thresholds.error().message.c_str());
+      return 1;
+    }
     sw::json env = sw::json::object();
-    for (const auto& [name, cap] : *tight) env[name] = {{"cap_msat", cap}};
+    for (const auto& [name, cap] : *tight) env[name]["cap_msat"] = cap;
+    for (const auto& [name, t] : *thresholds) env[name]["approve_above_msat"] = t;
     sw::json out{{"effective", sw::spend::policy_to_json(l.policy())},
                  {"configured", sw::spend::policy_to_json(l.configured_policy())},
                  {"envelope_tightenings", env}};

@@ -434,6 +434,22 @@ Result<std::pair<Approval, bool>> Ledger::approval_by_token(const std::string& t
   return *out;
 }
 
+Result<std::map<std::string, uint64_t>> Ledger::envelope_threshold_tightenings() {
+  std::map<std::string, uint64_t> out;
+  auto st = txn([&](Db& d) -> Status {
+    out.clear();
+    auto s = d.prepare(
+        "SELECT name, approve_above_msat FROM envelope_tightenings WHERE approve_above_msat IS NOT NULL ORDER BY name");
+    if (!s) return db_error(d, "prepare");
+    int rc;
+    while ((rc = s->step()) == SQLITE_ROW) out[s->text(0)] = static_cast<uint64_t>(s->i64(1));
+    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    return ok_status();
+  });
+  if (!st) return st.error();
+  return out;
+}
+
 Result<std::vector<Approval>> Ledger::expire_approvals() {
   const int64_t t = now();
   std::vector<Approval> out;

@@ -462,6 +462,7 @@ class Ledger {
   Status tighten_envelope(const std::string& name, std::optional<uint64_t> cap_msat,
                           std::optional<uint64_t> approve_above_msat = std::nullopt);
   Result<std::map<std::string, uint64_t>> envelope_tightenings();  // name → cap_msat set at run time
+  Result<std::map<std::string, uint64_t>> envelope_threshold_tightenings();  // name → approve_above_msat set at run time
   // Replaces the in-memory envelope set (POLICY_INVALID on an empty/duplicate name, bad cap/protocol/ttl).
   // An envelope with ttl_seconds expires at anchored_at + ttl_seconds, its anchor persisted per name in the
   // ledger: created at clock now the first time the name is seen, kept across restarts (an expired envelope stays

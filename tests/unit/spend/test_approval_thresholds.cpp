@@ -235,6 +235,13 @@ TEST_CASE("thresholds: tighten_envelope lowers an envelope's threshold, never ra
                                  Envelope{"team-b", 1'000'000, std::nullopt, std::nullopt, std::nullopt, std::nullopt}}));
   CHECK(needs_approval(40'000, "team-a"));
   CHECK(code_of(ledger->tighten_envelope("team-a", std::nullopt, 35'000)) == "POLICY_LOOSEN_REFUSED");
+  // The owner sees them (satwarden policy show): thresholds only, and no cap tightening was recorded.
+  auto shown = ledger->envelope_threshold_tightenings();
+  REQUIRE(shown);
+  CHECK(*shown == std::map<std::string, uint64_t>{{"team-a", 30'000}, {"team-b", 500'000}});
+  auto caps = ledger->envelope_tightenings();
+  REQUIRE(caps);
+  CHECK(caps->empty());
 }
 
 TEST_CASE("thresholds: an envelope threshold above the global one is refused as a loosening") {
