@@ -31,8 +31,10 @@ struct Wire {
       {
         std::lock_guard<std::mutex> lk(mu);
         sent.push_back({m, related});
+        // Notified under the lock: a test that saw the message may destroy this Capture at once, while a worker
+        // would still be inside notify_all (ThreadSanitizer: data race on the condition variable).
+        cv.notify_all();
       }
-      cv.notify_all();
     };
   }
   // The first message matching `pred`, waiting at most `ms`.
@@ -83,8 +85,8 @@ struct Recorder {
     {
       std::lock_guard<std::mutex> lk(mu);
       results.push_back(std::move(r));
+      cv.notify_all();  // under the lock, as in Capture
     }
-    cv.notify_all();
   }
   std::optional<Result<json>> wait(size_t n = 1, int ms = 3000) {
     std::unique_lock<std::mutex> lk(mu);

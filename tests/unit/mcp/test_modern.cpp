@@ -24,8 +24,10 @@ struct Capture {
       {
         std::lock_guard<std::mutex> lk(mu);
         msgs.push_back(m);
+        // Notified under the lock: a test that saw the message may destroy this Capture at once, while a worker
+        // would still be inside notify_all (ThreadSanitizer: data race on the condition variable).
+        cv.notify_all();
       }
-      cv.notify_all();
     };
   }
   std::optional<json> response(const json& id, int ms = 3000) {
