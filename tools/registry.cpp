@@ -39,33 +39,77 @@ mcp::ToolOutcome idempotent(Engine& engine, const json& args, mcp::CallContext& 
   return out.is_error ? mcp::ToolOutcome::failure(std::move(out.error)) : mcp::ToolOutcome::success(std::move(out.structured));
 }
 
+namespace {
+// May the person at this caller's MCP client be asked to approve (config approval_elicitation)?
+bool client_may_approve(const Engine& engine, const mcp::CallContext& ctx) {
+  const std::string mode = engine.config ? engine.config->approval_elicitation : "auto";
+  return mode == "on" || (mode == "auto" && !caller_of(engine, ctx).hosted);
+}
+
+// The form shown to the person: everything is in the message; accept/decline are the client's own buttons, so the
+// form asks for nothing else (an empty object schema).
+json approval_question(const spend::Approval& ap) {
+  return json{{"message", "Approve this Lightning payment? " + approve::describe(ap) + ". Amount: " +
+                              std::to_string(msat_to_sat_ceil(ap.amount_msat)) + " sats" +
+                              (ap.payee.empty() ? std::string() : ", payee node " + ap.payee) +
+                              ". Accept approves this one payment only (approval " + ap.public_id + ")."},
+              {"requestedSchema", {{"type", "object"}, {"properties", json::object()}}}};
+}
+
+approve::ClientAnswer answer_of(const std::string& action) {
+  if (action == "accept") return approve::ClientAnswer{true, ""};
+  // decline: the person said no; cancel: they dismissed the question — in a payment prompt that is not a yes.
+  return approve::ClientAnswer{false, action == "decline" ? "declined in the MCP client" : "dismissed in the MCP client"};
+}
+}  // namespace
+
+Result<mcp::InputRequired> input_required_for_approval(Engine& engine, const std::string& public_id) {
+  if (!engine.ledger) return make_error("APPROVAL_UNAVAILABLE", "no ledger");
+  auto ap = engine.ledger->get_approval(public_id);
+  if (!ap) return ap.error();
+  json params = approval_question(*ap);
+  params["mode"] = "form";
+  mcp::InputRequired in;
+  in.input_requests = json{{"approval", {{"method", "elicitation/create"}, {"params", std::move(params)}}}};
+  in.state = json{{"approval_id", ap->public_id}};
+  const int64_t now = engine.clock ? engine.clock->now_unix() : Clock::system().now_unix();
+  in.ttl_s = std::max<int64_t>(1, ap->expires_at - now);
+  return in;
+}
+
 pay::ApprovalArgs approval_args(Engine& engine, const json& args, mcp::CallContext& ctx) {
   pay::ApprovalArgs a;
   std::string wait = engine.config ? engine.config->approval_wait : "wait";
   if (args.contains("approval_wait") && args["approval_wait"].is_string()) wait = args["approval_wait"].get<std::string>();
   a.wait = wait == "return" ? pay::ApprovalArgs::Wait::return_now : pay::ApprovalArgs::Wait::wait;
   if (args.contains("approval_id") && args["approval_id"].is_string()) a.approval_id = args["approval_id"].get<std::string>();
-  const std::string mode = engine.config ? engine.config->approval_elicitation : "auto";
-  const bool allowed = mode == "on" || (mode == "auto" && !caller_of(engine, ctx).hosted);
+  const bool allowed = client_may_approve(engine, ctx);
+  if (allowed && ctx.input_required_form) {
+    // Modern era: the question goes out as an input-required result (see register_all); its retry answers here.
+    a.wait = pay::ApprovalArgs::Wait::return_now;
+    const json& st = ctx.request_state;
+    if (!st.is_object() || !st.contains("approval_id") || !st["approval_id"].is_string()) return a;
+    a.approval_id = st["approval_id"].get<std::string>();  // bound to these arguments; checked by the Payer too
+    const json& resp = ctx.input_responses;
+    if (!resp.is_object() || !resp.contains("approval") || !resp["approval"].is_object()) return a;  // ask again
+    const json& r = resp["approval"];
+    if (!r.contains("action") || !r["action"].is_string()) return a;
+    const approve::ClientAnswer answer = answer_of(r["action"].get<std::string>());
+    a.wait = pay::ApprovalArgs::Wait::wait;  // decided at once: the ask below answers immediately
+    a.ask_client = [answer](const spend::Approval&, const std::shared_ptr<std::atomic<bool>>&) -> Result<approve::ClientAnswer> {
+      return answer;
+    };
+    return a;
+  }
   if (!allowed || !ctx.elicit_until) return a;
   auto elicit = ctx.elicit_until;
   const Clock* clock = engine.clock;
   a.ask_client = [elicit, clock](const spend::Approval& ap,
                                  const std::shared_ptr<std::atomic<bool>>& stop) -> Result<approve::ClientAnswer> {
     const int64_t left = std::max<int64_t>(1, ap.expires_at - clock->now_unix());
-    // Everything the person needs is in the message; accept/decline are the client's own buttons, so the form
-    // asks for nothing else (an empty object schema).
-    json params{{"message", "Approve this Lightning payment? " + approve::describe(ap) + ". Amount: " +
-                                std::to_string(msat_to_sat_ceil(ap.amount_msat)) + " sats" +
-                                (ap.payee.empty() ? std::string() : ", payee node " + ap.payee) +
-                                ". Accept approves this one payment only (approval " + ap.public_id + ")."},
-                {"requestedSchema", {{"type", "object"}, {"properties", json::object()}}}};
-    auto r = elicit(params, std::chrono::seconds(left), stop);
+    auto r = elicit(approval_question(ap), std::chrono::seconds(left), stop);
     if (!r) return r.error();
-    const std::string action = r->value("action", "");
-    if (action == "accept") return approve::ClientAnswer{true, ""};
-    // decline: the person said no; cancel: they dismissed the question — in a payment prompt that is not a yes.
-    return approve::ClientAnswer{false, action == "decline" ? "declined in the MCP client" : "dismissed in the MCP client"};
+    return answer_of(r->value("action", ""));
   };
   return a;
 }
@@ -79,6 +123,20 @@ Status register_all(mcp::ToolRegistry& registry, Engine& engine) {
       return make_error("SCHEMA_INVALID", "tool " + name + ": " + e.what());
     }
     if (!tool) continue;  // not ready in this configuration: not registered
+    // Modern era: a payment waiting for the owner's approval, in a client that can be asked, becomes an
+    // input-required result (the approval stays open, the budget held) instead of APPROVAL_REQUIRED.
+    auto inner = std::move(tool->handler);
+    Engine* eng = &engine;
+    tool->handler = [inner, eng](const json& args, mcp::CallContext& ctx) {
+      mcp::ToolOutcome out = inner(args, ctx);
+      if (!out.is_error || out.error.code != "APPROVAL_REQUIRED" || !ctx.input_required_form ||
+          !client_may_approve(*eng, ctx) || !out.error.details.is_object() ||
+          !out.error.details.contains("approval_id") || !out.error.details["approval_id"].is_string())
+        return out;
+      auto in = input_required_for_approval(*eng, out.error.details["approval_id"].get<std::string>());
+      if (!in) return out;
+      return mcp::ToolOutcome::need_input(std::move(*in));
+    };
     auto st = registry.add(std::move(*tool));
     if (!st) return st;
   }

@@ -59,7 +59,16 @@ mcp::ToolOutcome idempotent(Engine& engine, const json& args, mcp::CallContext& 
 // The owner-approval arguments of a paying call: approval_wait (default from the config), approval_id, and —
 // when the client declared form elicitation and `approval_elicitation` allows it for this caller (auto: the owner's
 // own callers, stdio and tokenless loopback HTTP; on: everyone; off: no one) — a question in the MCP client.
+// Modern era (MCP 2026-07-28, ctx.input_required_form): the question is asked through an input-required result
+// instead — wait is return_now, and register_all's wrapper turns the call's APPROVAL_REQUIRED into
+// input_required_for_approval(); on the client's retry (ctx.request_state {approval_id}, verified by the MCP layer,
+// and ctx.input_responses["approval"] = {action}) ask_client answers at once with that action, so the Hub decides
+// through channel "elicitation" (amount and hash bound) and the same call continues with the same reservation.
 pay::ApprovalArgs approval_args(Engine& engine, const json& args, mcp::CallContext& ctx);
+// The elicitation (form mode) of approval `public_id` as an input-required outcome: inputRequests {"approval":
+// elicitation/create with the approval's summary, accept/decline}, state {approval_id}, valid until the approval
+// expires. Error: the ledger's, when the approval cannot be read.
+Result<mcp::InputRequired> input_required_for_approval(Engine& engine, const std::string& public_id);
 
 // The caller's approvals (list_approvals and the satwarden://approvals resource): open ones, or the latest in
 // any state; a hosted caller's own only.

@@ -12,9 +12,11 @@
 // cacheable ones carry ttlMs and cacheScope. Errors of the era: -32602 for a missing required _meta key and for an
 // unknown resource, -32022 unsupported version (data.supported/requested), -32020 HTTP header mismatch, -32021
 // missing client capability, -32601 (HTTP 404) for every method this era does not serve (initialize, ping,
-// logging/setLevel, resources/subscribe, …). Logging only when the request carried …/logLevel. Not yet: input-
-// required results (MRTR: a tool that would elicit gets no elicit function, as for a client without the
-// capability), subscriptions/listen, the tasks extension.
+// logging/setLevel, resources/subscribe, …). Logging only when the request carried …/logLevel. Input-required
+// results (MRTR) for tools/call: a tool may answer ToolOutcome::input_required when the request's capabilities
+// declare form elicitation; the result is {resultType:"input_required", inputRequests, requestState} and the
+// client's retry carries params.inputResponses + params.requestState (verified before the tool runs: -32602 if it
+// fails). Not yet: subscriptions/listen, the tasks extension.
 // Both eras list tools, resources and run tools through the same code (engine.h) and the same registry and
 // handlers; each call gets a CallContext with the client and envelope the transport authenticated.
 // Transport-agnostic: a transport feeds raw messages into a Session or a Stateless and receives outgoing messages
@@ -111,6 +113,24 @@ struct CallContext {
   std::function<Result<json>(const json& params, std::chrono::milliseconds timeout,
                              const std::shared_ptr<std::atomic<bool>>& withdraw)>
       elicit_until;
+  // Modern era (2026-07-28) only — input-required results (MRTR, basic/patterns/mrtr). True when this request's
+  // _meta client capabilities declare form elicitation ({} or {form:{}}): the tool may answer with
+  // ToolOutcome::input_required carrying elicitation/create requests, and the client retries the same call.
+  bool input_required_form = false;
+  // On such a retry: the payload the tool sealed in its requestState, verified (HMAC, this tool, these arguments,
+  // this caller, not expired) — null when the retry carried none; a state that fails verification never reaches
+  // the tool (-32602). And the client's inputResponses (an object keyed like the inputRequests; null if absent).
+  json request_state;
+  json input_responses;
+};
+
+// A tool's request for input from the person at the client (modern era, MRTR): the inputRequests map (values are
+// {method:"elicitation/create", params:{mode:"form", …}}), the payload to seal into requestState (any JSON; handed
+// back as CallContext::request_state on the retry) and how long that state is valid.
+struct InputRequired {
+  json input_requests;
+  json state;
+  int64_t ttl_s = 300;
 };
 
 // A tool's outcome: structured success, or an Error that becomes {isError:true} with code + message.
@@ -118,8 +138,12 @@ struct ToolOutcome {
   bool is_error = false;
   json structured;
   Error error;
-  static ToolOutcome success(json s) { return ToolOutcome{false, std::move(s), {}}; }
-  static ToolOutcome failure(Error e) { return ToolOutcome{true, json(), std::move(e)}; }
+  // Set (with is_error false) when the tool needs input first: the modern era answers resultType
+  // "input_required". Only when CallContext::input_required_form was set.
+  std::optional<InputRequired> input_required;
+  static ToolOutcome success(json s) { return ToolOutcome{false, std::move(s), {}, std::nullopt}; }
+  static ToolOutcome failure(Error e) { return ToolOutcome{true, json(), std::move(e), std::nullopt}; }
+  static ToolOutcome need_input(InputRequired in) { return ToolOutcome{false, json(), {}, std::move(in)}; }
 };
 
 struct Tool {
@@ -316,6 +340,20 @@ struct ModernHeaders {
 // is; surrounding spaces/tabs ignored. nullopt for a sentinel whose base64 is invalid.
 std::optional<std::string> decode_header_value(std::string_view value);
 
+// requestState of an input-required result: base64url(JSON payload) "." base64url(HMAC-SHA256(key, that JSON)).
+// The payload binds the tool's state to the call: {v:1, tool, args: hex SHA-256 of the arguments' JSON (keys
+// sorted), caller: client + "\n" + envelope, exp: unix seconds, s: the tool's state}. The key is per Stateless
+// (random, per process): a state outlives neither the process nor its expiry.
+struct StateBinding {
+  std::string tool;
+  json args;
+  std::string client, envelope;
+};
+std::string seal_request_state(const Bytes& key, const StateBinding& b, const json& state, int64_t expires_at);
+// The tool's state, or INVALID_REQUEST_STATE with what failed: "malformed", "tampered" (MAC), "another tool",
+// "other arguments", "another caller", "expired" (now >= exp).
+Result<json> open_request_state(const Bytes& key, std::string_view token, const StateBinding& b, int64_t now);
+
 class Stateless {
  public:
   // cancel_by_notification: notifications/cancelled {requestId} cancels the running request with that id (stdio,
@@ -345,6 +383,7 @@ class Stateless {
   struct State;
   Server& server_;
   std::shared_ptr<State> st_;
+  Bytes state_key_;  // 32 random bytes: the HMAC key of requestState
 };
 
 // JSON-RPC helpers (exposed for tests and transports).

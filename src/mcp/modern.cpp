@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 
+#include "crypto/crypto.h"
 #include "mcp/engine.h"
 #include "mcp/mcp.h"
 
@@ -76,6 +77,57 @@ std::optional<std::string> decode_header_value(std::string_view value) {
   return std::string(v);
 }
 
+// ---------------------------------------------------------------- requestState
+
+namespace {
+std::string args_digest(const json& args) {
+  // nlohmann's objects keep their keys sorted, so equal arguments dump to equal text.
+  auto h = crypto::sha256(args.dump());
+  return hex_encode(h.data(), h.size());
+}
+std::string mac_of(const Bytes& key, const std::string& text) {
+  auto m = crypto::hmac_sha256(key.data(), key.size(), reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  return base64_encode(m.data(), m.size(), true, false);
+}
+}  // namespace
+
+std::string seal_request_state(const Bytes& key, const StateBinding& b, const json& state, int64_t expires_at) {
+  json payload{{"v", 1},
+               {"tool", b.tool},
+               {"args", args_digest(b.args)},
+               {"caller", b.client + "\n" + b.envelope},
+               {"exp", expires_at},
+               {"s", state}};
+  const std::string text = payload.dump();
+  return base64_encode(reinterpret_cast<const uint8_t*>(text.data()), text.size(), true, false) + "." +
+         mac_of(key, text);
+}
+
+Result<json> open_request_state(const Bytes& key, std::string_view token, const StateBinding& b, int64_t now) {
+  auto bad = [](const std::string& why) {
+    return make_error("INVALID_REQUEST_STATE", "requestState " + why + "; nothing was decided");
+  };
+  if (token.size() > 16384) return bad("malformed");
+  auto dot = token.find('.');
+  if (dot == std::string_view::npos) return bad("malformed");
+  auto raw = base64_decode(token.substr(0, dot));
+  if (!raw) return bad("malformed");
+  const std::string text = to_string(*raw);
+  // The MAC first: nothing of an unauthenticated payload is looked at.
+  if (!crypto::ct_equal(mac_of(key, text), token.substr(dot + 1))) return bad("tampered (integrity check failed)");
+  if (json_nesting_exceeds(text, kMaxJsonDepth)) return bad("malformed");
+  json p = json::parse(text, nullptr, false);
+  if (!p.is_object() || p.value("v", 0) != 1 || !p.contains("exp") || !p["exp"].is_number_integer() ||
+      !p.contains("tool") || !p["tool"].is_string() || !p.contains("args") || !p["args"].is_string() ||
+      !p.contains("caller") || !p["caller"].is_string() || !p.contains("s"))
+    return bad("malformed");
+  if (p["tool"].get<std::string>() != b.tool) return bad("belongs to another tool");
+  if (p["args"].get<std::string>() != args_digest(b.args)) return bad("belongs to a call with other arguments");
+  if (p["caller"].get<std::string>() != b.client + "\n" + b.envelope) return bad("belongs to another caller");
+  if (now >= p["exp"].get<int64_t>()) return bad("expired");
+  return p["s"];
+}
+
 // ---------------------------------------------------------------- Stateless
 
 struct Stateless::State {
@@ -104,7 +156,7 @@ struct Stateless::State {
 };
 
 Stateless::Stateless(Server& server, bool cancel_by_notification)
-    : server_(server), st_(std::make_shared<State>()) {
+    : server_(server), st_(std::make_shared<State>()), state_key_(crypto::random_bytes(32)) {
   st_->cancel_by_notification = cancel_by_notification;
 }
 
@@ -321,6 +373,33 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
       fail(kInvalidParams, "Invalid params: \"arguments\" must be an object");
       return;
     }
+    // MRTR: the client can be asked (form elicitation declared in this request), and a retry's answers.
+    bool input_form = false;
+    if (const json& caps = meta[kMetaClientCapabilities]; caps.contains("elicitation") && caps["elicitation"].is_object()) {
+      const json& e = caps["elicitation"];
+      input_form = e.contains("form") || !e.contains("url");
+    }
+    json input_responses, request_state;
+    if (params.contains("inputResponses") && !params["inputResponses"].is_null()) {
+      if (!params["inputResponses"].is_object()) {
+        fail(kInvalidParams, "Invalid params: \"inputResponses\" must be an object");
+        return;
+      }
+      input_responses = params["inputResponses"];
+    }
+    StateBinding binding{name, args, client, envelope};
+    if (params.contains("requestState") && !params["requestState"].is_null()) {
+      if (!params["requestState"].is_string()) {
+        fail(kInvalidParams, "Invalid params: \"requestState\" must be a string");
+        return;
+      }
+      auto opened = open_request_state(state_key_, params["requestState"].get<std::string>(), binding, Clock::system().now_unix());
+      if (!opened) {
+        fail(kInvalidParams, "Invalid params: " + opened.error().message);
+        return;
+      }
+      request_state = std::move(*opened);
+    }
     json progress_token;
     if (meta.contains("progressToken") && (meta["progressToken"].is_string() || meta["progressToken"].is_number_integer()))
       progress_token = meta["progressToken"];
@@ -331,11 +410,15 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
     uint64_t key = st->enter(id, flag);
     Server* server = &server_;
     auto task = [st, key, server, tool, id, related, sink, client, envelope, flag, progress_token, log_level, complete,
+                 input_form, input_responses, request_state, binding, state_key = state_key_,
                  args = std::move(args)]() mutable {
       CallContext ctx;
       ctx.client = client;
       ctx.envelope = envelope;
       ctx.cancel_flag = flag;
+      ctx.input_required_form = input_form;
+      ctx.input_responses = std::move(input_responses);
+      ctx.request_state = std::move(request_state);
       auto last = std::make_shared<double>(-1.0);
       ctx.progress = [sink, related, progress_token, last, flag](double p, std::optional<double> total, const std::string& m) {
         if (progress_token.is_null() || flag->load() || p <= *last) return;
@@ -352,10 +435,20 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
                   {"params", {{"level", log_level_name(level)}, {"logger", logger}, {"data", data}}}},
              related);
       };
-      // No elicit: input-required results (MRTR) are not implemented yet, so a tool sees a client that cannot
-      // be asked, as for a 2025-era client that did not declare elicitation.
+      // No elicit function: this era asks through input-required results (MRTR) instead of server requests.
       ToolOutcome out = engine::run_tool(*server, *tool, std::move(args), ctx);
-      if (!flag->load()) sink(make_response(id, complete(engine::tool_result(std::move(out), true))), related);
+      if (flag->load()) {
+      } else if (out.input_required && input_form) {
+        json r = complete(json{{"inputRequests", out.input_required->input_requests},
+                               {"requestState", seal_request_state(state_key, binding, out.input_required->state,
+                                                                   Clock::system().now_unix() + std::max<int64_t>(1, out.input_required->ttl_s))}});
+        r["resultType"] = "input_required";
+        sink(make_response(id, std::move(r)), related);
+      } else {
+        if (out.input_required)
+          out = ToolOutcome::failure(make_error("INTERNAL", "the tool asked for input the client cannot give"));
+        sink(make_response(id, complete(engine::tool_result(std::move(out), true))), related);
+      }
       st->leave(key);
     };
     if (run_inline) task();
