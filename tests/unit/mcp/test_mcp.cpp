@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "capture.h"
 #include "mcp/mcp.h"
 
 using namespace sw;
@@ -13,42 +14,7 @@ using namespace sw::mcp;
 namespace {
 
 // Collects everything a session sends.
-struct Capture {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<json> msgs;
-  Sink sink() {
-    return [this](const json& m, const std::string&) {
-      {
-        std::lock_guard<std::mutex> lk(mu);
-        msgs.push_back(m);
-        // Notified under the lock: a test that saw the message may destroy this Capture at once, while a worker
-        // would still be inside notify_all (ThreadSanitizer: data race on the condition variable).
-        cv.notify_all();
-      }
-    };
-  }
-  // Waits (bounded) for the response with this id.
-  std::optional<json> response(const json& id, int ms = 3000) {
-    std::unique_lock<std::mutex> lk(mu);
-    std::optional<json> out;
-    cv.wait_for(lk, std::chrono::milliseconds(ms), [&] {
-      for (auto& m : msgs)
-        if (m.contains("id") && m["id"] == id && (m.contains("result") || m.contains("error"))) {
-          out = m;
-          return true;
-        }
-      return false;
-    });
-    return out;
-  }
-  size_t count_method(const std::string& method) {
-    std::lock_guard<std::mutex> lk(mu);
-    size_t n = 0;
-    for (auto& m : msgs) n += m.value("method", "") == method;
-    return n;
-  }
-};
+using mcp_test::Capture;
 
 json req(int id, const std::string& method, json params = json::object()) {
   return json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "capture.h"
 #include "mcp/mcp.h"
 
 using namespace sw;
@@ -15,42 +16,7 @@ using namespace sw::mcp;
 
 namespace {
 
-struct Capture {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<json> msgs;
-  Sink sink() {
-    return [this](const json& m, const std::string&) {
-      {
-        std::lock_guard<std::mutex> lk(mu);
-        msgs.push_back(m);
-        // Notified under the lock: a test that saw the message may destroy this Capture at once, while a worker
-        // would still be inside notify_all (ThreadSanitizer: data race on the condition variable).
-        cv.notify_all();
-      }
-    };
-  }
-  std::optional<json> response(const json& id, int ms = 3000) {
-    std::unique_lock<std::mutex> lk(mu);
-    std::optional<json> out;
-    cv.wait_for(lk, std::chrono::milliseconds(ms), [&] {
-      for (auto& m : msgs)
-        if (m.contains("id") && m["id"] == id && (m.contains("result") || m.contains("error"))) {
-          out = m;
-          return true;
-        }
-      return false;
-    });
-    return out;
-  }
-  std::vector<json> with_method(const std::string& method) {
-    std::lock_guard<std::mutex> lk(mu);
-    std::vector<json> out;
-    for (auto& m : msgs)
-      if (m.value("method", "") == method) out.push_back(m);
-    return out;
-  }
-};
+using mcp_test::Capture;
 
 json modern_meta(json extra = json::object()) {
   json m{{kMetaProtocolVersion, kModernVersion},

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "capture.h"
 #include "mcp/mcp.h"
 
 using namespace sw;
@@ -18,33 +19,7 @@ namespace {
 
 Bytes key_of(uint8_t b) { return Bytes(32, b); }
 
-struct Capture {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<json> msgs;
-  Sink sink() {
-    return [this](const json& m, const std::string&) {
-      {
-        std::lock_guard<std::mutex> lk(mu);
-        msgs.push_back(m);
-      }
-      cv.notify_all();
-    };
-  }
-  std::optional<json> response(const json& id) {
-    std::unique_lock<std::mutex> lk(mu);
-    std::optional<json> out;
-    cv.wait_for(lk, std::chrono::seconds(3), [&] {
-      for (auto& m : msgs)
-        if (m.contains("id") && m["id"] == id && (m.contains("result") || m.contains("error"))) {
-          out = m;
-          return true;
-        }
-      return false;
-    });
-    return out;
-  }
-};
+using mcp_test::Capture;
 
 json meta(bool elicitation) {
   json caps = json::object();
