@@ -541,6 +541,13 @@ int sw_main(int argc, char** argv) {
       if (!out) return out.error();
       return sw::json_dump(*out);
     };
+    // What a subscriber compares: the same view without its "now" (which changes on every read).
+    spending.version = [&engine](const std::string&, const sw::mcp::CallContext& ctx) -> sw::Result<std::string> {
+      auto out = sw::tools::budget_status_for(engine, ctx);
+      if (!out) return out.error();
+      out->erase("now");
+      return sw::json_dump(*out);
+    };
     resources.push_back(spending);
     sw::mcp::Resource payment;
     payment.uri = "satwarden://payments/{payment_hash}";
@@ -575,6 +582,8 @@ int sw_main(int argc, char** argv) {
     resources.push_back(waiting);
   }
   sw::mcp::Server server(info, registry, resources);
+  // Resource subscriptions re-read what they watch when the ledger has committed something (and once a second).
+  server.set_change_hint([&ledger] { return ledger->stats().commits; });
 
   // The approval routes (webhook links and signed decisions) on the HTTP listener, when the webhook is configured.
   sw::transport::HttpServe serve;

@@ -199,6 +199,9 @@ struct Resource {
   // Returns the resource text, or an Error (NOT_FOUND → -32002). `ctx` says who is reading (client, envelope;
   // no progress, log or cancellation), so a resource can show each caller its own view.
   std::function<Result<std::string>(const std::string& uri, const CallContext& ctx)> read;
+  // Optional: what subscribers compare to decide that the resource changed (same errors as read). Needed when
+  // the text carries something that changes on every read (a "now"); absent = the text itself.
+  std::function<Result<std::string>(const std::string& uri, const CallContext& ctx)> version;
 };
 
 // ---- server ----
@@ -291,10 +294,15 @@ class Server {
   const std::vector<Resource>& resources() const { return resources_; }
   // Runs `fn` on the worker pool (grows on demand up to a cap; idle workers retire).
   void spawn(std::function<void()> fn);
+  // A counter that moves when what the resources show may have changed (satwarden: the ledger's commits), read
+  // by resource subscriptions every 100 ms. Set before serving; without one they re-read once a second only.
+  void set_change_hint(std::function<uint64_t()> hint) { change_hint_ = std::move(hint); }
+  const std::function<uint64_t()>& change_hint() const { return change_hint_; }
 
  private:
   struct Pool;
   ServerInfo info_;
+  std::function<uint64_t()> change_hint_;
   std::shared_ptr<ToolRegistry> tools_;
   std::vector<Resource> resources_;
   std::unique_ptr<Pool> pool_;
@@ -354,6 +362,51 @@ std::string seal_request_state(const Bytes& key, const StateBinding& b, const js
 // "other arguments", "another caller", "expired" (now >= exp).
 Result<json> open_request_state(const Bytes& key, std::string_view token, const StateBinding& b, int64_t now);
 
+// ---- resource subscriptions (2026-07-28 subscriptions/listen) ----
+// One stream per listen request: notifications/subscriptions/acknowledged first (with the filter the server
+// honours), then notifications/resources/updated {uri} for each subscribed resource whose content changed as the
+// subscriber sees it (its client and envelope: a bearer-token caller learns nothing about other callers'
+// payments, not even their timing), each with _meta[kMetaSubscriptionId] = the listen request's id. A change is
+// found by re-reading (Resource::version, else read) and comparing a SHA-256 of the text — when the server's
+// change hint moves (checked every hint_check) and at least every full_check (changes by other processes, like
+// the CLI deciding an approval, and rolling budget windows). A stream ends silently when its cancel flag is set
+// (the client closed it), and with a SubscriptionsListenResult from end_all() (shutdown).
+// Thread-safety: every method may be called from any thread; one watcher thread (started by the first open)
+// reads the resources and sends the notifications through the streams' sinks.
+inline constexpr const char* kMetaSubscriptionId = "io.modelcontextprotocol/subscriptionId";
+struct ListenLimits {
+  size_t max_streams = 64;  // open listen streams per Subscriptions (per transport)
+  size_t max_uris = 32;     // resourceSubscriptions per stream
+  std::chrono::milliseconds hint_check{100};
+  std::chrono::milliseconds full_check{1000};
+};
+class Subscriptions {
+ public:
+  explicit Subscriptions(Server& server, ListenLimits limits = {});
+  ~Subscriptions();  // end_all(), then the watcher stops
+  Subscriptions(const Subscriptions&) = delete;
+  Subscriptions& operator=(const Subscriptions&) = delete;
+  struct Listen {
+    json id;                        // the subscriptions/listen request's id (= the subscription id)
+    std::string client, envelope;   // who reads
+    std::vector<std::string> uris;  // honoured resourceSubscriptions (each served by a Resource)
+    Sink sink;
+    std::shared_ptr<std::atomic<bool>> cancel;  // set by the transport when the client closed the stream
+  };
+  // Takes the baseline, sends the acknowledgement (`honoured` = its params.notifications) and starts watching.
+  // RESOURCE_EXHAUSTED (nothing sent) when max_streams are open.
+  Status open(Listen l, const json& honoured);
+  // Ends every open stream with its result ({resultType: complete, _meta: subscriptionId, serverInfo}).
+  void end_all();
+  size_t open_streams() const;
+  const ListenLimits& limits() const { return limits_; }
+
+ private:
+  struct Impl;
+  ListenLimits limits_;
+  std::shared_ptr<Impl> impl_;
+};
+
 class Stateless {
  public:
   // cancel_by_notification: notifications/cancelled {requestId} cancels the running request with that id (stdio,
@@ -375,11 +428,16 @@ class Stateless {
   // cancelled request gets no response. run_inline: run tools/call and resources/read on this thread.
   void serve(const json& msg, const std::string& client, const std::string& envelope, Sink sink,
              bool run_inline = false, std::shared_ptr<std::atomic<bool>> cancel = nullptr);
+  // Requests still running (open listen streams are not counted: they run until the client closes them).
   bool wait_idle(std::chrono::milliseconds timeout);
   size_t in_flight() const;
+  size_t listening() const;  // open subscriptions/listen streams
+  // Cancels what runs and ends every listen stream with its result (shutdown).
   void cancel_all();
 
  private:
+  void listen(const json& id, const json& params, const std::string& client, const std::string& envelope, Sink sink,
+              const std::shared_ptr<std::atomic<bool>>& flag);
   struct State;
   Server& server_;
   std::shared_ptr<State> st_;

@@ -45,7 +45,8 @@ Rejection reject(int status, const json& id, int code, const std::string& messag
 bool serves(const Server& server, const std::string& method) {
   if (method == "server/discover" || method == "tools/list" || method == "tools/call") return true;
   if (server.resources().empty()) return false;
-  return method == "resources/list" || method == "resources/templates/list" || method == "resources/read";
+  return method == "resources/list" || method == "resources/templates/list" || method == "resources/read" ||
+         method == "subscriptions/listen";
 }
 
 }  // namespace
@@ -140,6 +141,10 @@ struct Stateless::State {
   };
   std::map<uint64_t, Running> running;
   bool cancel_by_notification = false;
+  // Open subscriptions/listen streams: not "running" (wait_idle does not wait for them); notifications/cancelled
+  // names them by request id like any request.
+  std::map<std::string, std::shared_ptr<std::atomic<bool>>> listening;
+  std::unique_ptr<Subscriptions> subs;  // created by the first listen
 
   uint64_t enter(const json& id, const std::shared_ptr<std::atomic<bool>>& flag) {
     std::lock_guard<std::mutex> lk(mu);
@@ -163,11 +168,27 @@ Stateless::Stateless(Server& server, bool cancel_by_notification)
 Stateless::~Stateless() {
   cancel_all();
   wait_idle(std::chrono::seconds(5));
+  std::unique_ptr<Subscriptions> subs;
+  {
+    std::lock_guard<std::mutex> lk(st_->mu);
+    subs = std::move(st_->subs);
+  }
 }
 
 void Stateless::cancel_all() {
+  Subscriptions* subs = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(st_->mu);
+    for (auto& [k, r] : st_->running) r.flag->store(true);
+    subs = st_->subs.get();
+  }
+  // Listen streams end with their result (the subscription ended gracefully), not silently.
+  if (subs) subs->end_all();
+}
+
+size_t Stateless::listening() const {
   std::lock_guard<std::mutex> lk(st_->mu);
-  for (auto& [k, r] : st_->running) r.flag->store(true);
+  return st_->subs ? st_->subs->open_streams() : 0;
 }
 
 bool Stateless::wait_idle(std::chrono::milliseconds timeout) {
@@ -242,6 +263,74 @@ std::optional<Rejection> Stateless::check(const json& msg, const ModernHeaders* 
   return std::nullopt;
 }
 
+// subscriptions/listen: params.notifications says what the client opts in to. Only resourceSubscriptions is
+// honoured (satwarden's tool and resource lists never change, and it has no prompts), and only for URIs a
+// resource serves; the acknowledgement says which.
+void Stateless::listen(const json& id, const json& params, const std::string& client, const std::string& envelope,
+                       Sink sink, const std::shared_ptr<std::atomic<bool>>& flag) {
+  const std::string related = id.dump();
+  auto fail = [&](int code, const std::string& message) { sink(make_error_response(id, code, message), related); };
+  auto n = params.find("notifications");
+  if (n == params.end() || !n->is_object()) {
+    fail(kInvalidParams, "Invalid params: subscriptions/listen needs \"notifications\" (object)");
+    return;
+  }
+  for (const char* flag_name : {"toolsListChanged", "resourcesListChanged", "promptsListChanged"})
+    if (n->contains(flag_name) && !(*n)[flag_name].is_boolean()) {
+      fail(kInvalidParams, std::string("Invalid params: notifications.") + flag_name + " must be a boolean");
+      return;
+    }
+  Subscriptions::Listen l;
+  l.id = id;
+  l.client = client;
+  l.envelope = envelope;
+  l.sink = sink;
+  l.cancel = flag;
+  json honoured = json::object();
+  if (auto rs = n->find("resourceSubscriptions"); rs != n->end()) {
+    if (!rs->is_array()) {
+      fail(kInvalidParams, "Invalid params: notifications.resourceSubscriptions must be an array of URIs");
+      return;
+    }
+    const size_t max_uris = ListenLimits{}.max_uris;
+    if (rs->size() > max_uris) {
+      fail(kInvalidParams, "Invalid params: at most " + std::to_string(max_uris) +
+                               " resourceSubscriptions per stream; open another stream for more");
+      return;
+    }
+    json accepted = json::array();
+    for (const auto& u : *rs) {
+      if (!u.is_string() || u.get_ref<const std::string&>().empty() || u.get_ref<const std::string&>().size() > 2048) {
+        fail(kInvalidParams, "Invalid params: each resourceSubscriptions entry must be a URI (1-2048 characters)");
+        return;
+      }
+      const std::string& uri = u.get_ref<const std::string&>();
+      if (!engine::find_resource(server_, uri)) continue;  // not served: left out of the acknowledgement
+      if (std::find(l.uris.begin(), l.uris.end(), uri) != l.uris.end()) continue;
+      l.uris.push_back(uri);
+      accepted.push_back(uri);
+    }
+    honoured["resourceSubscriptions"] = std::move(accepted);
+  }
+  Subscriptions* subs = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(st_->mu);
+    if (!st_->subs) st_->subs = std::make_unique<Subscriptions>(server_);
+    subs = st_->subs.get();
+    if (st_->cancel_by_notification) {
+      std::erase_if(st_->listening, [](const auto& e) { return e.second->load(); });
+      st_->listening[related] = flag;
+    }
+  }
+  if (auto st = subs->open(std::move(l), honoured); !st) {
+    {
+      std::lock_guard<std::mutex> lk(st_->mu);
+      st_->listening.erase(related);
+    }
+    fail(kInternalError, st.error().message);
+  }
+}
+
 void Stateless::serve(const json& msg, const std::string& client, const std::string& envelope, Sink sink,
                       bool run_inline, std::shared_ptr<std::atomic<bool>> cancel) {
   try {
@@ -260,6 +349,10 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
       std::lock_guard<std::mutex> lk(st_->mu);
       for (auto& [k, r] : st_->running)
         if (r.id == rid->dump()) r.flag->store(true);
+      if (auto l = st_->listening.find(rid->dump()); l != st_->listening.end()) {
+        l->second->store(true);
+        st_->listening.erase(l);
+      }
       return;
     }
     const json id = msg["id"];
@@ -294,7 +387,8 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
 
     if (method == "server/discover") {
       json caps{{"tools", {{"listChanged", false}}}, {"logging", json::object()}};
-      if (!server_.resources().empty()) caps["resources"] = {{"listChanged", false}, {"subscribe", false}};
+      // subscribe: resourceSubscriptions on subscriptions/listen (the lists themselves never change).
+      if (!server_.resources().empty()) caps["resources"] = {{"listChanged", false}, {"subscribe", true}};
       json r{{"supportedVersions", all_versions()}, {"capabilities", std::move(caps)}};
       if (!info.instructions.empty()) r["instructions"] = info.instructions;
       answer(complete(cacheable(std::move(r), kListTtlMs, "public")));
@@ -314,8 +408,12 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
       return;
     }
 
-    // tools/call and resources/read run the engine with a CallContext of their own.
+    // tools/call, resources/read and subscriptions/listen run with a cancel flag of their own.
     auto flag = cancel ? cancel : std::make_shared<std::atomic<bool>>(false);
+    if (method == "subscriptions/listen") {
+      listen(id, params, client, envelope, std::move(sink), flag);
+      return;
+    }
     if (method == "resources/read") {
       if (!params.contains("uri") || !params["uri"].is_string()) {
         fail(kInvalidParams, "Invalid params: uri (string) is required");

@@ -693,7 +693,17 @@ struct Impl {
     const json& params = msg.contains("params") && msg["params"].is_object() ? msg["params"] : json::object();
     const json& meta = params.contains("_meta") ? params["_meta"] : json::object();
     bool notifies = msg["method"] == "tools/call" && (meta.contains("progressToken") || meta.contains(mcp::kMetaLogLevel));
-    bool use_sse = accepts_sse && (!accepts_json || notifies);
+    // subscriptions/listen is a stream by nature: its messages are notifications until the server ends it.
+    const bool listen = msg["method"] == "subscriptions/listen";
+    if (listen && !accepts_sse) {
+      res.status = 406;
+      res.set_content(json_dump(mcp::make_error_response(msg["id"], mcp::kInvalidRequest,
+                                                         "Not Acceptable: subscriptions/listen answers with a stream; "
+                                                         "send Accept: text/event-stream")),
+                      "application/json");
+      return res;
+    }
+    bool use_sse = accepts_sse && (!accepts_json || notifies || listen);
     auto st = std::make_shared<Stream>(*front, conn, use_sse ? Stream::Kind::post_sse : Stream::Kind::post_json);
     // Closing the response (stream) is this era's cancellation: the call stops and answers nothing. Also runs
     // once the answer is written, when it no longer matters.
