@@ -38,13 +38,15 @@ struct Subscriptions::Impl {
     Listen l;
     std::vector<std::string> seen;  // fingerprint per uri (same order)
     std::mutex mu;                  // serializes sends on this stream with its end
-    bool ended = false;
-    std::atomic<bool> ready{false};  // acknowledged, baseline taken: the watcher may look at it
+    std::atomic<bool> ended{false};  // written under mu; read anywhere
+    std::atomic<bool> ready{false};    // acknowledged, baseline taken: the watcher may look at it
   };
   mutable std::mutex mu;
   std::condition_variable cv;
   std::vector<std::shared_ptr<Stream>> streams;
   bool stop = false;
+  bool fresh = false;  // a stream was opened: check once more, whatever the hint says (a change may have come
+                       // between its baseline and the watcher's last look at the hint)
   std::thread watcher;
 
   Impl(Server& s, ListenLimits lim) : server(s), limits(lim) {}
@@ -69,9 +71,9 @@ struct Subscriptions::Impl {
     std::vector<std::shared_ptr<Stream>> now;
     {
       std::lock_guard<std::mutex> lk(mu);
+      // (s->mu is not taken under mu: open() holds s->mu while it takes mu.)
       std::erase_if(streams, [](const std::shared_ptr<Stream>& s) {
-        std::lock_guard<std::mutex> sl(s->mu);
-        return s->ended || (s->l.cancel && s->l.cancel->load());
+        return s->ended.load() || (s->l.cancel && s->l.cancel->load());
       });
       now = streams;
     }
@@ -104,10 +106,12 @@ struct Subscriptions::Impl {
         cv.wait(lk, [&] { return stop || !streams.empty(); });
         continue;
       }
+      const bool forced = fresh;
+      fresh = false;
       lk.unlock();
       const uint64_t h = hint ? hint() : 0;
       const auto t = std::chrono::steady_clock::now();
-      if (h != last_hint || t - last_full >= limits.full_check) {
+      if (forced || h != last_hint || t - last_full >= limits.full_check) {
         last_hint = h;
         last_full = t;
         try {
@@ -155,10 +159,16 @@ Status Subscriptions::open(Listen l, const json& honoured) {
   // The baseline before the acknowledgement: a change after the client saw the acknowledgement is reported.
   const CallContext ctx = Impl::reader(s->l);
   for (const auto& uri : s->l.uris) s->seen.push_back(fingerprint(impl_->server, uri, ctx).value_or(""));
+  // Ready before the acknowledgement is sent (a change from now on is seen), but the watcher's first notification
+  // waits for s->mu, which is held until the acknowledgement is out.
+  s->ready.store(true);
   json ack_params{{"_meta", {{kMetaSubscriptionId, s->l.id}}}, {"notifications", honoured}};
   s->l.sink(json{{"jsonrpc", "2.0"}, {"method", "notifications/subscriptions/acknowledged"}, {"params", ack_params}},
             s->l.id.dump());
-  s->ready.store(true);
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->fresh = true;
+  }
   impl_->cv.notify_all();
   return Ok{};
 }
