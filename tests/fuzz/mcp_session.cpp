@@ -1,6 +1,8 @@
 // MCP JSON-RPC from agents (stdio lines, HTTP bodies): each input line goes through mcp::parse_message (bounded
-// nesting) and mcp::Session::handle — the whole request → response path of both transports, tools/call run
-// inline as the HTTP transport does. The server has the real tools registered over an Engine without wallet or
+// nesting) and then, as the transports dispatch, mcp::Stateless::serve when it is a 2026-07-28 message (per-request
+// _meta, server/discover, subscriptions/listen) or mcp::Session::handle otherwise — the whole request → response
+// path of both eras and both transports, tools/call run inline as the HTTP transport does; open listen streams
+// end with their result when the input ends. The server has the real tools registered over an Engine without wallet or
 // ledger (decode_invoice, the wallet tools answering how to configure one), plus two resources like the server's
 // (an exact URI and a template). Properties: every message sent is a JSON-RPC 2.0 object that serializes; every
 // response answers a request id that was received; nothing is left in flight.
@@ -70,6 +72,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::lock_guard<std::mutex> lk(cap->mu);
     cap->msgs.push_back(m);
   });
+  mcp::Stateless modern(server(), /*cancel_by_notification=*/true);
+  auto sink = [cap](const json& m, const std::string&) {
+    std::lock_guard<std::mutex> lk(cap->mu);
+    cap->msgs.push_back(m);
+  };
   std::set<std::string> ids;  // request ids received (dumped)
   for (auto line : fuzz::split(fuzz::as_text(data, size), "\n")) {
     line = trim(line);
@@ -81,10 +88,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       continue;
     }
     if (msg->is_object() && msg->contains("id")) ids.insert((*msg)["id"].dump());
-    session->handle(*msg, /*run_inline=*/true);
+    if (mcp::is_modern(*msg)) modern.serve(*msg, "stdio", "", sink, /*run_inline=*/true);
+    else session->handle(*msg, /*run_inline=*/true);
   }
   SW_FUZZ_CHECK(session->wait_idle(std::chrono::seconds(30)));
   SW_FUZZ_CHECK(session->in_flight() == 0);
+  modern.cancel_all();  // listen streams end with their result
+  SW_FUZZ_CHECK(modern.wait_idle(std::chrono::seconds(30)));
+  SW_FUZZ_CHECK(modern.in_flight() == 0 && modern.listening() == 0);
   std::lock_guard<std::mutex> lk(cap->mu);
   for (const auto& m : cap->msgs) {
     SW_FUZZ_CHECK(m.is_object());
