@@ -368,10 +368,12 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
     const json& meta = params["_meta"];
     const auto& info = server_.info();
     // Every result of this era: resultType, and who answered (basic/index "Per-response protocol fields").
-    auto complete = [info](json result) {
+    // (The server outlives every request: a pointer, not a copy of its info with the instructions, per call.)
+    auto complete = [srv = &server_](json result) {
+      const auto& i = srv->info();
       result["resultType"] = "complete";
-      json si{{"name", info.name}, {"version", info.version}};
-      if (!info.title.empty()) si["title"] = info.title;
+      json si{{"name", i.name}, {"version", i.version}};
+      if (!i.title.empty()) si["title"] = i.title;
       result["_meta"][kMetaServerInfo] = std::move(si);
       return result;
     };

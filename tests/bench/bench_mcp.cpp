@@ -2,6 +2,9 @@
 //   spawn → initialize response; RSS after initialize; stdio tools/call decode_invoice latency;
 //   Streamable HTTP latency with a raw keep-alive client; throughput with 64 concurrent HTTP clients; a burst of
 //   200 clients connecting at once, each calling a tool on a fresh connection (issue 11: no listen-queue drops).
+//   Each latency and throughput row is measured for both protocol eras in the same run (issue 13): the 2025 era
+//   (initialize, then calls on the session) and the 2026-07-28 era (stateless: every call carries its _meta, and
+//   on HTTP the MCP-Protocol-Version / Mcp-Method / Mcp-Name headers), alternating in blocks of 250 calls.
 // Usage: bench_mcp [path/to/satwarden] [--quick]. Every loop is bounded; the servers are killed at the end.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -40,6 +43,7 @@ double ms_since(Clk::time_point t) { return std::chrono::duration<double, std::m
 struct Stats {
   std::vector<double> v;
   void add(double x) { v.push_back(x); }
+  size_t n() const { return v.size(); }
   double pct(double p) {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0 : v[std::min(v.size() - 1, size_t(p / 100.0 * double(v.size())))];
@@ -145,11 +149,26 @@ std::string call_msg(int id, const std::string& inv) {
       .dump();
 }
 
+// The same call in the 2026-07-28 era: no session, the protocol version and client capabilities in _meta.
+std::string modern_call_msg(int id, const std::string& inv) {
+  return json{{"jsonrpc", "2.0"},
+              {"id", id},
+              {"method", "tools/call"},
+              {"params",
+               {{"name", "decode_invoice"},
+                {"arguments", {{"invoice", inv}}},
+                {"_meta",
+                 {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+                  {"io.modelcontextprotocol/clientCapabilities", json::object()}}}}}}
+      .dump();
+}
+
 // ---------------------------------------------------------------- raw HTTP/1.1 keep-alive client
 struct Http {
   int fd = -1;
   std::string buf;
   std::string session;
+  bool modern = false;  // 2026-07-28: no session; the era's headers on every POST
   bool connect_to(int port) {
     fd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
@@ -163,7 +182,9 @@ struct Http {
   // Returns status; fills body and (for initialize) the session id.
   int post(const std::string& body, std::string& out) {
     std::string req = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                      "Accept: application/json\r\nMCP-Protocol-Version: 2025-11-25\r\n";
+                      "Accept: application/json, text/event-stream\r\n";
+    req += modern ? "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: decode_invoice\r\n"
+                  : "MCP-Protocol-Version: 2025-11-25\r\n";
     if (!session.empty()) req += "Mcp-Session-Id: " + session + "\r\n";
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     write_all(fd, req);
@@ -200,6 +221,7 @@ struct Http {
     return true;
   }
   bool init() {
+    if (modern) return true;  // nothing to set up in the stateless era
     std::string out;
     if (post(kInit, out) != 200) return false;
     return post(kInitialized, out) == 202;
@@ -329,27 +351,35 @@ int main(int argc, char** argv) {
   std::printf("spawn_to_initialize_ms  median %.2f  p90 %.2f  (n=%d)\n", spawn_ms.pct(50), spawn_ms.pct(90), spawns);
   std::printf("rss_after_initialize_mb %.2f (max over runs)\n", double(rss) / 1024.0);
 
-  // 2. stdio tools/call decode_invoice, sequential.
+  // 2. stdio tools/call decode_invoice, sequential: a 2025-era server (initialized) and a 2026-07-28 one
+  // (stateless), alternating in blocks of 250 calls.
   {
-    Child c = spawn({});
-    LineReader r{c.out, ""};
+    Child legacy = spawn({}), modern = spawn({});
+    LineReader rl{legacy.out, ""}, rm{modern.out, ""};
     std::string line;
-    write_all(c.in, kInit + "\n" + kInitialized + "\n");
-    r.read_line(line);
-    Stats st;
-    for (int i = 0; i < calls + 200; ++i) {
-      std::string m = call_msg(i + 1, inv) + "\n";
+    write_all(legacy.in, kInit + "\n" + kInitialized + "\n");
+    rl.read_line(line);
+    Stats st_legacy, st_modern;
+    for (int i = 0; i < 2 * calls + 400; ++i) {  // the first block of each era warms up
+      const bool use_modern = (i / 250) % 2 == 1;
+      Child& c = use_modern ? modern : legacy;
+      LineReader& r = use_modern ? rm : rl;
+      const std::string m = (use_modern ? modern_call_msg(i + 1, inv) : call_msg(i + 1, inv)) + "\n";
       auto t0 = Clk::now();
       write_all(c.in, m);
       if (!r.read_line(line)) return 1;
-      if (i >= 200) st.add(ms_since(t0));
-      if (i == 0 && line.find("structuredContent") == std::string::npos) {
+      if (i >= 500) (use_modern ? st_modern : st_legacy).add(ms_since(t0));
+      if (line.find("structuredContent") == std::string::npos) {
         std::cerr << "unexpected reply: " << line.substr(0, 300) << "\n";
         return 1;
       }
     }
-    std::printf("stdio_decode_invoice_ms median %.3f  p99 %.3f  (n=%d)\n", st.pct(50), st.pct(99), calls);
-    stop(c);
+    std::printf("stdio_decode_invoice_ms median %.3f  p99 %.3f  (n=%zu, 2025 era)\n", st_legacy.pct(50),
+                st_legacy.pct(99), st_legacy.n());
+    std::printf("stdio_decode_invoice_ms median %.3f  p99 %.3f  (n=%zu, 2026-07-28 era, stateless)\n",
+                st_modern.pct(50), st_modern.pct(99), st_modern.n());
+    stop(legacy);
+    stop(modern);
   }
 
   // 3. Streamable HTTP, raw keep-alive client, sequential.
@@ -360,37 +390,46 @@ int main(int argc, char** argv) {
     return 1;
   }
   {
-    Http h;
-    if (!h.connect_to(port) || !h.init()) {
+    Http hl, hm;
+    hm.modern = true;
+    if (!hl.connect_to(port) || !hl.init() || !hm.connect_to(port) || !hm.init()) {
       std::cerr << "http initialize failed\n";
       return 1;
     }
-    Stats st;
+    Stats st_legacy, st_modern;
     std::string out;
-    for (int i = 0; i < calls + 200; ++i) {
+    for (int i = 0; i < 2 * calls + 400; ++i) {
+      const bool use_modern = (i / 250) % 2 == 1;
+      Http& h = use_modern ? hm : hl;
       auto t0 = Clk::now();
-      int s = h.post(call_msg(i + 1, inv), out);
-      if (s != 200) {
-        std::cerr << "http status " << s << "\n";
+      int s = h.post(use_modern ? modern_call_msg(i + 1, inv) : call_msg(i + 1, inv), out);
+      if (s != 200 || out.find("structuredContent") == std::string::npos) {
+        std::cerr << "http status " << s << ": " << out.substr(0, 300) << "\n";
         return 1;
       }
-      if (i >= 200) st.add(ms_since(t0));
+      if (i >= 500) (use_modern ? st_modern : st_legacy).add(ms_since(t0));
     }
-    std::printf("http_decode_invoice_ms  median %.3f  p99 %.3f  (n=%d, one keep-alive connection)\n", st.pct(50),
-                st.pct(99), calls);
-    close(h.fd);
+    std::printf("http_decode_invoice_ms  median %.3f  p99 %.3f  (n=%zu, one keep-alive connection, 2025 era)\n",
+                st_legacy.pct(50), st_legacy.pct(99), st_legacy.n());
+    std::printf("http_decode_invoice_ms  median %.3f  p99 %.3f  (n=%zu, one keep-alive connection, 2026-07-28 era)\n",
+                st_modern.pct(50), st_modern.pct(99), st_modern.n());
+    close(hl.fd);
+    close(hm.fd);
   }
 
-  // 4. Throughput: 64 concurrent keep-alive clients, each with its own session, for a fixed time.
-  {
+  // 4. Throughput: 64 concurrent keep-alive clients (each with its own session in the 2025 era), for a fixed
+  // time; 2025, 2026-07-28, 2025, 2026-07-28.
+  for (int round = 0; round < 4; ++round) {
+    const bool use_modern = round % 2 == 1;
     const int clients = 64;
     const double seconds = quick ? 2.0 : 5.0;
     std::atomic<long> done{0}, failed{0};
     std::atomic<bool> go{false}, halt{false};
     std::vector<std::thread> ts;
     for (int c = 0; c < clients; ++c)
-      ts.emplace_back([&, c] {
+      ts.emplace_back([&] {
         Http h;
+        h.modern = use_modern;
         if (!h.connect_to(port) || !h.init()) {
           failed++;
           return;
@@ -399,7 +438,8 @@ int main(int argc, char** argv) {
         std::string out;
         int id = 1;
         while (!halt) {
-          if (h.post(call_msg(id++, inv), out) == 200) done++;
+          const std::string m = use_modern ? modern_call_msg(id++, inv) : call_msg(id++, inv);
+          if (h.post(m, out) == 200) done++;
           else {
             failed++;
             break;
@@ -414,8 +454,8 @@ int main(int argc, char** argv) {
     halt = true;
     double el = ms_since(t0) / 1000.0;
     for (auto& t : ts) t.join();
-    std::printf("http_64_clients_calls_per_s %.0f  (%ld calls in %.1f s, %ld failed)\n", double(done) / el,
-                done.load(), el, failed.load());
+    std::printf("http_64_clients_calls_per_s %.0f  (%ld calls in %.1f s, %ld failed, %s)\n", double(done) / el,
+                done.load(), el, failed.load(), use_modern ? "2026-07-28 era" : "2025 era");
   }
 
   // 5. Burst: 200 clients connect at once, each calls decode_invoice on a fresh connection (one session).
