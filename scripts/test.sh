@@ -50,10 +50,20 @@ sanitizer_build() {
 run_asan() {
   scripts/setup.sh
   sanitizer_build build-asan address,undefined
-  # Leaks are reported (detect_leaks=1) and fail the test; UBSan stops at the first report.
+  # Leaks are reported (detect_leaks=1) and fail the test; UBSan stops at the first report. Every process of this
+  # build (the servers the interop tests spawn too) writes its reports to build-asan/sanitizer-logs/: the run fails
+  # when any appears, even from a process whose exit status no test looked at.
+  local logs=build-asan/sanitizer-logs status=0
+  rm -rf "$logs" && mkdir -p "$logs"
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-    ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 "$@"
+    ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 "$@" || status=$?
+  if compgen -G "$logs/*" >/dev/null; then
+    echo "test: sanitizer reports in $logs:" >&2
+    for f in "$logs"/*; do echo "--- $f" >&2; head -60 "$f" >&2; done
+    status=1
+  fi
+  return $status
 }
 
 run_tsan() {

@@ -208,3 +208,14 @@ bool json_nesting_exceeds(std::string_view text, size_t max_depth) {
 }
 
 }  // namespace sw
+
+#ifdef SW_SANITIZER_LOG_DIR
+// ASan+UBSan builds only (SW_SANITIZE): every process — unit tests and the servers the interop tests spawn with
+// an environment of their own, where ASAN_OPTIONS would not reach — writes any report to a file in
+// SW_SANITIZER_LOG_DIR (<dir>/asan.<pid>, <dir>/ubsan.<pid>); scripts/test.sh --asan fails the run when one
+// appears. Options given in ASAN_OPTIONS/UBSAN_OPTIONS still override these.
+extern "C" const char* __asan_default_options() { return "log_path=" SW_SANITIZER_LOG_DIR "/asan:detect_leaks=1"; }
+extern "C" const char* __ubsan_default_options() {
+  return "log_path=" SW_SANITIZER_LOG_DIR "/ubsan:print_stacktrace=1:halt_on_error=1";
+}
+#endif
