@@ -584,6 +584,12 @@ int sw_main(int argc, char** argv) {
   sw::mcp::Server server(info, registry, resources);
   // Resource subscriptions re-read what they watch when the ledger has committed something (and once a second).
   server.set_change_hint([&ledger] { return ledger->stats().commits; });
+  // Fair sharing between bearer tokens (the owner's own callers are not limited).
+  {
+    std::vector<std::string> token_labels;
+    for (const auto& t : cfg.tokens) token_labels.push_back(t.label);
+    server.set_call_quota({cfg.token_calls_in_flight, cfg.token_calls_per_minute}, std::move(token_labels));
+  }
 
   // The approval routes (webhook links and signed decisions) on the HTTP listener, when the webhook is configured.
   sw::transport::HttpServe serve;

@@ -157,6 +157,18 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
     auto n = parse_uint(what, value, 1, 100000);
     if (!n) return n.error();
     c.max_sessions = *n;
+  } else if (key == "max_sessions_per_token") {
+    auto n = parse_uint(what, value, 1, 100000);
+    if (!n) return n.error();
+    c.max_sessions_per_token = *n;
+  } else if (key == "token_calls_in_flight") {
+    auto n = parse_uint(what, value, 1, 100000);
+    if (!n) return n.error();
+    c.token_calls_in_flight = *n;
+  } else if (key == "token_calls_per_minute") {
+    auto n = parse_uint(what, value, 1, 1000000);
+    if (!n) return n.error();
+    c.token_calls_per_minute = *n;
   } else if (key == "session_idle_seconds") {
     auto n = parse_uint(what, value, 1, 7 * 86400);
     if (!n) return n.error();
@@ -332,6 +344,9 @@ const FlagSpec kFlags[] = {
     {"--public-url", "public_url", "SATWARDEN_PUBLIC_URL", "the base URL where satwarden's HTTP listener is reached (webhook approve/deny links; default http://HOST:PORT)"},
     {"--max-body-bytes", "max_body_bytes", "SATWARDEN_MAX_BODY_BYTES", "largest HTTP request body accepted, bytes (default 1048576; 413 above)"},
     {"--max-sessions", "max_sessions", "SATWARDEN_MAX_SESSIONS", "concurrent HTTP sessions (default 256)"},
+    {"--max-sessions-per-token", "max_sessions_per_token", "SATWARDEN_MAX_SESSIONS_PER_TOKEN", "HTTP sessions one bearer token may hold open (default 32; 429 beyond)"},
+    {"--token-calls-in-flight", "token_calls_in_flight", "SATWARDEN_TOKEN_CALLS_IN_FLIGHT", "tool calls one bearer token may have running at once (default 16; RATE_LIMITED beyond)"},
+    {"--token-calls-per-minute", "token_calls_per_minute", "SATWARDEN_TOKEN_CALLS_PER_MINUTE", "tool calls one bearer token may start per minute (default 600; RATE_LIMITED beyond)"},
     {"--session-idle-seconds", "session_idle_seconds", "SATWARDEN_SESSION_IDLE_SECONDS", "idle HTTP sessions expire after this (default 1800)"},
     {"--http-threads", "http_threads", "SATWARDEN_HTTP_THREADS", "HTTP worker threads running complete requests; connections are held by one event loop, not by threads (default 96)"},
     {"--tools-page-size", "tools_page_size", "SATWARDEN_TOOLS_PAGE_SIZE", "tools/list page size (default 50)"},
@@ -350,6 +365,7 @@ const FlagSpec kFlags[] = {
 
 const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "allowed_origins", "allowed_hosts",
                                       "log_level", "data_dir", "max_sats", "max_body_bytes", "max_sessions",
+                                      "max_sessions_per_token", "token_calls_in_flight", "token_calls_per_minute",
                                       "session_idle_seconds", "http_threads", "tools_page_size", "nwc_url",
                                       "nwc_pay_timeout_seconds", "nwc_read_timeout_seconds", "nwc_ca_file",
                                       "fetch_allow", "fetch_methods", "fetch_redirects", "fetch_max_body_bytes",
@@ -553,7 +569,8 @@ std::string help_text() {
     << "  --version                   print the version\n\n"
     << "Config file keys: transport, host, port, tokens ([\"tok\"] or [{\"token\",\"label\",\"envelope\"}]),\n"
     << "allowed_origins, allowed_hosts, log_level, data_dir, max_sats, max_body_bytes, max_sessions,\n"
-    << "session_idle_seconds, http_threads, tools_page_size, nwc_url, nwc_pay_timeout_seconds, nwc_read_timeout_seconds,\n"
+    << "max_sessions_per_token, token_calls_in_flight, token_calls_per_minute, session_idle_seconds, http_threads,\n"
+    << "tools_page_size, nwc_url, nwc_pay_timeout_seconds, nwc_read_timeout_seconds,\n"
     << "nwc_ca_file, fetch_allow, fetch_methods, fetch_redirects, fetch_max_body_bytes, l402_unbound, and the\n"
     << "sections policy, envelopes, wallet, l402.\n\n"
     << "Spend policy: the config file's \"policy\" section is the base (keys as above, plus per-domain caps under\n"

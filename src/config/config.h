@@ -39,6 +39,11 @@ struct Config {
   std::string config_file;  // which file was read ("" when none)
   size_t max_body_bytes = 1 << 20;     // HTTP request body cap (413 above)
   size_t max_sessions = 256;           // concurrent HTTP sessions (Streamable + legacy SSE)
+  // Fair sharing between bearer tokens (hosted HTTP; the owner — stdio, tokenless loopback — is not limited):
+  // sessions one token may hold open, its tool calls running at once, and tool calls it may start per minute.
+  size_t max_sessions_per_token = 32;
+  size_t token_calls_in_flight = 16;
+  size_t token_calls_per_minute = 600;
   int session_idle_seconds = 1800;     // idle sessions expire
   size_t http_threads = 96;            // HTTP workers for complete requests (connections live on the event loop)
   size_t tools_page_size = 50;         // tools/list page size

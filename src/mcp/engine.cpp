@@ -66,6 +66,9 @@ const Resource* find_resource(const Server& server, const std::string& uri) {
 }
 
 ToolOutcome run_tool(const Server& server, const Tool& tool, json args, CallContext& ctx) {
+  // The caller's fair share first (hosted callers: calls running, calls per minute): refused before anything runs.
+  auto slot = server.admit_call(ctx.client);
+  if (!slot) return ToolOutcome::failure(slot.error());
   // Nulls for optional arguments become absent here, once for every tool, before validation.
   auto prepared = server.tools().prepare(tool.name, std::move(args));
   if (!prepared) return ToolOutcome::failure(prepared.error());
@@ -88,6 +91,11 @@ json tool_result(ToolOutcome out, bool structured) {
   json result{{"content", json::array({{{"type", "text"}, {"text", json_dump(out.structured)}}})}};
   if (structured) result["structuredContent"] = std::move(out.structured);
   return result;
+}
+
+bool runs_quickly(const Tool& tool) {
+  auto it = tool.annotations.find("openWorldHint");
+  return it != tool.annotations.end() && it->is_boolean() && !it->get<bool>();
 }
 
 }  // namespace sw::mcp::engine

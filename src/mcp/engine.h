@@ -19,6 +19,10 @@ const Resource* find_resource(const Server& server, const std::string& uri);
 // Prepares the arguments (nulls for optional properties dropped, validated) and runs the tool; a throwing tool
 // becomes an INTERNAL failure.
 ToolOutcome run_tool(const Server& server, const Tool& tool, json args, CallContext& ctx);
+// True for a tool that works on local state only (annotations.openWorldHint == false): a transport may run it on
+// its own thread. Anything else may wait on the network (wallet, relays, paid APIs) and runs on the worker pool,
+// so that slow payments never hold the threads that answer other requests.
+bool runs_quickly(const Tool& tool);
 // The CallToolResult of an outcome: {content, isError} or {content, structuredContent?}.
 json tool_result(ToolOutcome out, bool structured);
 

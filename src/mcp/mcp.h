@@ -285,6 +285,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool client_gone_ = false;
 };
 
+// Fair sharing of tool calls between callers (hosted HTTP: bearer-token labels; the owner — stdio, tokenless
+// loopback — is never limited). 0 = no limit. A call over a limit is refused before it runs: RATE_LIMITED (nothing
+// was paid by it), details.retry_after_s when waiting helps. Both eras, every transport (engine::run_tool).
+struct CallQuota {
+  size_t in_flight = 0;   // tool calls of one caller running at once
+  size_t per_minute = 0;  // tool calls one caller may start in any 60-second span (sliding)
+};
+
 class Server {
  public:
   Server(ServerInfo info, std::shared_ptr<ToolRegistry> tools, std::vector<Resource> resources = {});
@@ -298,11 +306,18 @@ class Server {
   // by resource subscriptions every 100 ms. Set before serving; without one they re-read once a second only.
   void set_change_hint(std::function<uint64_t()> hint) { change_hint_ = std::move(hint); }
   const std::function<uint64_t()>& change_hint() const { return change_hint_; }
+  // The per-caller limits and the callers they apply to. Set before serving.
+  void set_call_quota(CallQuota quota, std::vector<std::string> limited_callers);
+  // Takes a slot for one tool call of `caller` (released when the returned handle is destroyed), or RATE_LIMITED.
+  // Thread-safe.
+  Result<std::shared_ptr<void>> admit_call(const std::string& caller) const;
 
  private:
   struct Pool;
+  struct Quotas;
   ServerInfo info_;
   std::function<uint64_t()> change_hint_;
+  std::shared_ptr<Quotas> quotas_;
   std::shared_ptr<ToolRegistry> tools_;
   std::vector<Resource> resources_;
   std::unique_ptr<Pool> pool_;

@@ -551,7 +551,7 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
       }
       st->leave(key);
     };
-    if (run_inline) task();
+    if (run_inline && engine::runs_quickly(*tool)) task();
     else server_.spawn(std::move(task));
   } catch (const std::exception& e) {
     log(LogLevel::error, "mcp", std::string("stateless request failed: ") + e.what());

@@ -405,7 +405,7 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
     }
     self->idle_cv_.notify_all();
   };
-  if (run_inline) task();
+  if (run_inline && engine::runs_quickly(*tool)) task();
   else server_.spawn(std::move(task));
 }
 

@@ -448,7 +448,9 @@ struct Impl {
   }
 
   // ------------------------------------------------------------------ sessions
-  std::shared_ptr<HttpSession> new_session(const std::string& label, bool legacy) {
+  // nullptr when the server is full, or when this bearer token already holds max_sessions_per_token sessions
+  // (*token_full = true): one token cannot take every session and lock the others out.
+  std::shared_ptr<HttpSession> new_session(const std::string& label, bool legacy, bool* token_full = nullptr) {
     auto hs = std::make_shared<HttpSession>();
     hs->id = hex_encode(crypto::random_bytes(16));
     hs->token_label = label;
@@ -474,6 +476,15 @@ struct Impl {
                                                if (get) get->push(text, response, request);
                                              });
     std::lock_guard<std::mutex> lk(mu);
+    if (!cfg.tokens.empty()) {
+      size_t mine = 0;
+      for (const auto& [id, other] : sessions)
+        if (other->token_label == label) ++mine;
+      if (mine >= cfg.max_sessions_per_token) {
+        if (token_full) *token_full = true;
+        return nullptr;
+      }
+    }
     if (sessions.size() >= cfg.max_sessions) return nullptr;
     sessions[hs->id] = hs;
     return hs;
@@ -575,7 +586,19 @@ struct Impl {
     bool is_init = kind == mcp::Kind::request && msg["method"] == "initialize";
     std::shared_ptr<HttpSession> hs;
     if (is_init) {
-      hs = new_session(label, false);
+      bool token_full = false;
+      hs = new_session(label, false, &token_full);
+      if (!hs && token_full) {
+        res.status = 429;
+        res.set_header("Retry-After", "5");
+        res.set_content(json_dump(rpc_error_body(
+                            mcp::kInvalidRequest,
+                            "Too many sessions for this token (" + std::to_string(cfg.max_sessions_per_token) +
+                                ", max_sessions_per_token): end one (DELETE with its Mcp-Session-Id) or wait until "
+                                "an idle one expires")),
+                        "application/json");
+        return res;
+      }
       if (!hs) {
         res.status = 503;
         res.set_header("Retry-After", "5");
@@ -772,7 +795,14 @@ struct Impl {
 
   // ------------------------------------------------------------------ legacy HTTP+SSE (2024-11-05)
   std::optional<HRes> handle_legacy_sse(const HReq& req, HRes& res, ConnId conn) {
-    auto hs = new_session(req.label, true);
+    bool token_full = false;
+    auto hs = new_session(req.label, true, &token_full);
+    if (!hs && token_full) {
+      res.status = 429;
+      res.set_header("Retry-After", "5");
+      res.set_content("too many sessions for this token (max_sessions_per_token)", "text/plain");
+      return res;
+    }
     if (!hs) {
       res.status = 503;
       res.set_header("Retry-After", "5");

@@ -19,7 +19,8 @@ std::optional<sw::mcp::Tool> make_test_slow(sw::tools::Engine&) {
   t.name = "test_slow";
   t.title = "Test: slow call";
   t.description = "Test-only: sleeps for `ms` milliseconds, reporting progress, and stops early when cancelled.";
-  t.annotations = sw::tools::read_only_annotations("Test: slow call", false);
+  // Open world, like a payment waiting on a wallet: it runs on the worker pool, never on an HTTP worker.
+  t.annotations = sw::tools::read_only_annotations("Test: slow call", true);
   t.input_schema = sw::json{
       {"type", "object"},
       {"properties", {{"ms", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10000}}}}},
