@@ -8,11 +8,13 @@
 #include <vector>
 
 #include "app/app.h"
+#include "app/operations.h"
 #include "approve/approve.h"
 #include "approve/webhook.h"
 #include "config/config.h"
 #include "fetch/fetch.h"
 #include "mcp/mcp.h"
+#include "metrics/metrics.h"
 #include "nostr/nostr.h"
 #include "owner/owner.h"
 #include "sw_version.h"
@@ -293,6 +295,10 @@ int sw_main(int argc, char** argv) {
     wo.pay_timeout = std::chrono::seconds(cfg.nwc_pay_timeout_seconds);
     wo.read_timeout = std::chrono::seconds(cfg.nwc_read_timeout_seconds);
     wo.ca_file = cfg.nwc_ca_file;
+    wo.on_request = [](const std::string& method, std::chrono::nanoseconds took, const std::string& outcome) {
+      sw::metrics::process().wallet_requests.observe({{"method", method}, {"outcome", outcome}},
+                                                     std::chrono::duration<double>(took).count());
+    };
     auto w = sw::wallet::NwcWallet::connect(cfg.nwc_url, wo);
     if (w) {
       wallet = std::move(*w);
@@ -593,6 +599,9 @@ int sw_main(int argc, char** argv) {
 
   // The approval routes (webhook links and signed decisions) on the HTTP listener, when the webhook is configured.
   sw::transport::HttpServe serve;
+  // The operator's endpoints: /readyz for load balancers, /metrics for Prometheus (app/operations.h).
+  serve.ready = [&ledger, w = wallet.get()] { return sw::app::readiness(*ledger, w); };
+  serve.metrics = [&ledger, w = wallet.get()] { return sw::app::metrics_text(*ledger, w); };
   if (approval_routes) {
     sw::transport::SideRoutes side;
     side.prefix = "/approvals/";

@@ -272,6 +272,9 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
     c.owner_dm = value;
   } else if (key == "approval_webhook_url") {
     c.approval_webhook_url = value;
+  } else if (key == "metrics_token") {
+    if (value.size() < 16) return cfg_error(what + " must be at least 16 characters");
+    c.metrics_token = value;  // secret: never echoed
   } else if (key == "approval_webhook_secret") {
     c.approval_webhook_secret = value;  // secret: never echoed
   } else if (key == "public_url") {
@@ -341,6 +344,7 @@ const FlagSpec kFlags[] = {
     {"--owner-dm", "owner_dm", "SATWARDEN_OWNER_DM", "nip17 (default: gift-wrapped private messages) or nip04 (legacy DMs, for clients without NIP-17)"},
     {"--approval-webhook-url", "approval_webhook_url", "SATWARDEN_APPROVAL_WEBHOOK_URL", "POST each approval request (signed) to this URL"},
     {nullptr, "approval_webhook_secret", "SATWARDEN_APPROVAL_WEBHOOK_SECRET", "HMAC-SHA256 key for webhook signatures; env or config file only, never a flag"},
+    {nullptr, "metrics_token", "SATWARDEN_METRICS_TOKEN", "bearer token for GET /metrics (Prometheus), at least 16 characters; env or config file only, never a flag"},
     {"--public-url", "public_url", "SATWARDEN_PUBLIC_URL", "the base URL where satwarden's HTTP listener is reached (webhook approve/deny links; default http://HOST:PORT)"},
     {"--max-body-bytes", "max_body_bytes", "SATWARDEN_MAX_BODY_BYTES", "largest HTTP request body accepted, bytes (default 1048576; 413 above)"},
     {"--max-sessions", "max_sessions", "SATWARDEN_MAX_SESSIONS", "concurrent HTTP sessions (default 256)"},
@@ -372,7 +376,7 @@ const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "al
                                       "l402_unbound", "wallet_honours_expiration", "allow_zero_fee_allowance",
                                       "approval_timeout_seconds", "approval_wait", "approval_elicitation",
                                       "owner_npub", "owner_relays", "owner_dm", "approval_webhook_url",
-                                      "approval_webhook_secret", "public_url",
+                                      "approval_webhook_secret", "public_url", "metrics_token",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
 

@@ -81,6 +81,8 @@ struct Config {
   std::string owner_dm = "nip17";             // nip17 | nip04
   std::string approval_webhook_url;           // "" = no webhook channel
   std::string approval_webhook_secret;        // secret: never logged or echoed
+  // The operator's token for GET /metrics (Prometheus). Secret: never logged or echoed; env or file only.
+  std::string metrics_token;
   std::string public_url;                     // base of the webhook's approve/deny links ("" = http://host:port)
   // Spend defaults (sats at the surface).
   uint64_t default_max_sats = 1000;  // max_sats a paying tool uses when the call gives none

@@ -1,6 +1,9 @@
 #include "mcp/engine.h"
 
 #include <algorithm>
+#include <chrono>
+
+#include "metrics/metrics.h"
 
 namespace sw::mcp::engine {
 
@@ -67,19 +70,27 @@ const Resource* find_resource(const Server& server, const std::string& uri) {
 
 ToolOutcome run_tool(const Server& server, const Tool& tool, json args, CallContext& ctx) {
   // The caller's fair share first (hosted callers: calls running, calls per minute): refused before anything runs.
+  const auto started = std::chrono::steady_clock::now();
+  // Every call's duration and outcome (ok, or the error code) for /metrics.
+  auto measured = [&](ToolOutcome out) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics::process().tool_calls.observe({{"tool", tool.name}, {"outcome", out.is_error ? out.error.code : "ok"}}, s);
+    return out;
+  };
   auto slot = server.admit_call(ctx.client);
-  if (!slot) return ToolOutcome::failure(slot.error());
+  if (!slot) return measured(ToolOutcome::failure(slot.error()));
   // Nulls for optional arguments become absent here, once for every tool, before validation.
   auto prepared = server.tools().prepare(tool.name, std::move(args));
-  if (!prepared) return ToolOutcome::failure(prepared.error());
+  if (!prepared) return measured(ToolOutcome::failure(prepared.error()));
   try {
-    return tool.handler(*prepared, ctx);
+    return measured(tool.handler(*prepared, ctx));
   } catch (const std::exception& e) {
     log(LogLevel::error, "mcp", "tool " + tool.name + " threw: " + e.what());
   } catch (...) {
     log(LogLevel::error, "mcp", "tool " + tool.name + " threw");
   }
-  return ToolOutcome::failure(make_error("INTERNAL", "the tool failed unexpectedly; nothing was paid by this step"));
+  return measured(
+      ToolOutcome::failure(make_error("INTERNAL", "the tool failed unexpectedly; nothing was paid by this step")));
 }
 
 json tool_result(ToolOutcome out, bool structured) {

@@ -431,6 +431,19 @@ struct LedgerStats {
   bool checkpoint_pending = false;      // a background checkpoint is due or running (it waits for a quiet moment)
 };
 
+struct LedgerMetrics {
+  struct Payments {
+    std::string protocol, state;
+    uint64_t count = 0;
+    uint64_t amount_msat = 0;  // sum of amounts
+    uint64_t fee_msat = 0;     // sum of the fees actually paid (settled rows)
+  };
+  std::vector<Payments> payments;
+  uint64_t purchases_pending = 0;  // paid or being paid, credential not yet usable
+  uint64_t purchases_usable = 0;
+  uint64_t approvals_waiting = 0;  // pending the owner's decision
+};
+
 class Ledger {
  public:
   // Opens/creates the ledger at `path` (its directory must exist), applies migrations, loads persisted policy
@@ -553,6 +566,9 @@ class Ledger {
   // ---- queries
   Result<StatusReport> status(int64_t now);
   Result<StatusReport> status();  // now = clock
+  // Totals for monitoring (/metrics): payments by protocol and state with their amounts and fees, live purchases,
+  // approvals waiting for the owner. One read transaction.
+  Result<LedgerMetrics> metrics();
   Result<Page> list_payments(const ListQuery& q);
   Result<SpendReport> report(int64_t since, int64_t until);
   // Newest row with that hash (any state); PAYMENT_NOT_FOUND when none.

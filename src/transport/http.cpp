@@ -16,6 +16,7 @@
 
 #include "crypto/crypto.h"
 #include "fetch/fetch.h"
+#include "metrics/metrics.h"
 #include "transport/front.h"
 #include "transport/transport.h"
 
@@ -325,7 +326,7 @@ struct Impl {
     }
     if (p == "/mcp") {
       if (m != "POST" && m != "GET" && m != "DELETE") allow = "GET, POST, DELETE";
-    } else if (p == "/sse" || p == "/healthz") {
+    } else if (p == "/sse" || p == "/healthz" || (p == "/readyz" && serve.ready) || (p == "/metrics" && serve.metrics)) {
       if (m != "GET") allow = "GET";
     } else if (p == "/messages") {
       if (m != "POST") allow = "POST";
@@ -342,10 +343,93 @@ struct Impl {
       res.set_content("{\"status\":\"ok\"}", "application/json");
       return res;
     }
+    if (p == "/readyz") {  // answered on a worker (it reads the ledger)
+      req.label = "probe";
+      return std::nullopt;
+    }
+    if (p == "/metrics") return metrics_precheck(req, res);
     auto label = authorize(req, res);
     if (!label) return res;
     req.label = *label;
     return std::nullopt;
+  }
+
+  // /metrics is the operator's: the metrics token when one is configured (compared in constant time), else only a
+  // listener without bearer tokens (the owner's loopback; Host/Origin checked as for /mcp).
+  std::optional<HRes> metrics_precheck(HReq& req, HRes& res) {
+    if (!cfg.metrics_token.empty()) {
+      std::string auth = req.get_header_value("Authorization");
+      std::string presented;
+      if (auth.size() > 7 && ascii_lower(auth.substr(0, 7)) == "bearer ") presented = std::string(trim(auth.substr(7)));
+      auto want = crypto::sha256(cfg.metrics_token);
+      auto got = crypto::sha256(presented);
+      bool agent = false;  // a valid agent token: known, but not allowed here (403, not 401)
+      for (const auto& h : token_hashes) agent = agent || (!presented.empty() && crypto::ct_equal(h.data(), got.data(), 32));
+      if (agent) {
+        res.status = 403;
+        res.set_content("/metrics is the operator's: an agent's token cannot read it; use the metrics token\n",
+                        "text/plain");
+        return res;
+      }
+      if (presented.empty() || !crypto::ct_equal(want.data(), got.data(), 32)) {
+        res.status = 401;
+        res.set_header("WWW-Authenticate", "Bearer realm=\"satwarden-metrics\"");
+        res.set_content("metrics need the metrics token (Authorization: Bearer <metrics_token>)\n", "text/plain");
+        return res;
+      }
+      req.label = "metrics";
+      return std::nullopt;
+    }
+    if (!token_hashes.empty()) {
+      res.status = 403;
+      res.set_content("/metrics is the operator's: set metrics_token (SATWARDEN_METRICS_TOKEN) and scrape with it\n",
+                      "text/plain");
+      return res;
+    }
+    auto label = authorize(req, res);
+    if (!label) return res;
+    req.label = "metrics";
+    return std::nullopt;
+  }
+
+  HRes readyz() {
+    HRes res;
+    Readiness r;
+    try {
+      r = serve.ready();
+    } catch (...) {
+      r.ready = false;
+      r.checks = json{{"probe", "failed"}};
+    }
+    res.status = r.ready ? 200 : 503;
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(json_dump(json{{"ready", r.ready}, {"checks", r.checks}}), "application/json");
+    return res;
+  }
+
+  HRes metrics_page() {
+    HRes res;
+    std::string text;
+    try {
+      text = serve.metrics();
+    } catch (...) {
+      res.status = 500;
+      res.set_content("metrics unavailable\n", "text/plain");
+      return res;
+    }
+    // The listener's own part: sessions per token.
+    std::map<std::string, size_t> per_token;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      for (const auto& [id, hs] : sessions) ++per_token[hs->token_label];
+    }
+    metrics::Text t;
+    t.family("satwarden_http_sessions", "gauge", "Open MCP HTTP sessions (Streamable HTTP and legacy SSE) per token");
+    for (const auto& [label, n] : per_token) t.sample("satwarden_http_sessions", {{"token", label}}, double(n));
+    text += t.take();
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+    return res;
   }
 
   const SideRoutes* side_route(const std::string& path) const {
@@ -417,6 +501,8 @@ struct Impl {
     }
     const std::string& p = req.path;
     if (const SideRoutes* side = side_route(p)) return side_handle(*side, req);
+    if (p == "/readyz" && serve.ready) return readyz();
+    if (p == "/metrics" && serve.metrics) return metrics_page();
     if (p == "/mcp") {
       if (req.method == "POST") return handle_post(req, res, conn);
       if (modern_get_or_delete(req)) {

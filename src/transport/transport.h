@@ -99,9 +99,20 @@ struct SideRoutes {
 };
 // What the HTTP listener serves. mcp = false is the "approvals only" listener of a stdio server: /healthz and the
 // side routes; /mcp, /sse and /messages are 404 (MCP itself stays on stdio).
+// Operations endpoints, provided by the executable (each optional). GET /readyz: 200 {"ready":true,"checks":{…}}
+// or 503 with the checks that failed — no token (load balancers and orchestrators probe it), run on a worker.
+// GET /metrics: the Prometheus text exposition (`metrics()` plus the listener's own sessions per token), for the
+// operator only: `Authorization: Bearer <metrics_token>` when config metrics_token is set; without it, only a
+// listener with no bearer tokens (the owner's loopback) serves it to anyone allowed there; an agent's token → 403.
+struct Readiness {
+  bool ready = false;
+  json checks = json::object();  // name → "ok" or what is wrong
+};
 struct HttpServe {
   bool mcp = true;
   std::vector<SideRoutes> side;
+  std::function<Readiness()> ready;
+  std::function<std::string()> metrics;
 };
 
 class HttpServer {

@@ -470,7 +470,20 @@ NwcWallet::NwcWallet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 NwcWallet::~NwcWallet() = default;
 
 Result<json> NwcWallet::request(const std::string& method, const json& params, std::chrono::milliseconds timeout) {
-  return impl_->request(method, params, timeout);
+  if (!impl_->opt.on_request) return impl_->request(method, params, timeout);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = impl_->request(method, params, timeout);
+  impl_->opt.on_request(method, std::chrono::steady_clock::now() - started, r ? std::string("ok") : r.error().code);
+  return r;
+}
+
+bool NwcWallet::ensure_info(std::chrono::milliseconds wait) {
+  return impl_->load_info(std::chrono::steady_clock::now() + wait);
+}
+
+bool NwcWallet::info_known() const {
+  std::lock_guard<std::mutex> lk(impl_->info_mu);
+  return impl_->info_done;
 }
 
 std::map<std::string, std::string> NwcWallet::relay_states() const { return impl_->pool->states(); }

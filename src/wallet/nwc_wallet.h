@@ -2,6 +2,8 @@
 // this header adds the concrete type and its options. Thread-safe; see wallet.h.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -17,6 +19,9 @@ struct NwcOptions {
   std::chrono::milliseconds info_timeout{5000};     // waiting for the 13194 info event
   std::string ca_file;                              // extra CA bundle for wss:// (tests)
   const Clock* clock = &Clock::system();
+  // Called after every NIP-47 request with its method, how long it took and its outcome ("ok" or the error code),
+  // on the requesting thread (metrics). Must not block.
+  std::function<void(const std::string& method, std::chrono::nanoseconds took, const std::string& outcome)> on_request;
 };
 
 // The decrypted body of a NIP-47 reply / notification, decoded (pure; NwcWallet's, exposed for tests). JSON that
@@ -54,6 +59,12 @@ class NwcWallet final : public Wallet {
   Result<json> request(const std::string& method, const json& params, std::chrono::milliseconds timeout);
   // Relays and their state, for diagnostics (url → "connected" | "connecting" | "backoff" | …).
   std::map<std::string, std::string> relay_states() const;
+  // The wallet's info event (kind 13194) has been read, or every relay said there is none: requests can be
+  // encrypted the way the wallet wants. False until the first request (or readiness probe) has looked.
+  bool info_known() const;
+  // Starts reading the info event if nothing has yet and waits for it at most `wait` (single flight with the
+  // requests' own reads). True once known.
+  bool ensure_info(std::chrono::milliseconds wait);
   std::string client_pubkey() const;
   std::string wallet_pubkey() const;
 
