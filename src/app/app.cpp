@@ -687,7 +687,27 @@ int sw_main(int argc, char** argv) {
               (webhook ? "; approval links at /approvals/" : ""));
   int sig = 0;
   sigwait(&set, &sig);
-  sw::log(sw::LogLevel::info, "main", "shutting down");
+  // Graceful: take no new requests, cancel what has not paid yet, let payments on their way reach an outcome
+  // within shutdown_grace_seconds; whatever still runs then is recorded `unknown` (the budget stays held; the next
+  // start reconciles it with the wallet), so nothing is lost however the process ends after this.
+  sw::log(sw::LogLevel::info, "main",
+          "shutting down: draining (up to " + std::to_string(cfg.shutdown_grace_seconds) + " s for running calls)");
+  http.drain();
+  const auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.shutdown_grace_seconds);
+  while (server.calls_running() > 0 && std::chrono::steady_clock::now() < grace_end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (const size_t left = server.calls_running(); left > 0) {
+    sw::log(sw::LogLevel::warning, "main",
+            std::to_string(left) + " call(s) still running after the grace period; recording their payments unknown");
+    (void)ledger->recover_after_crash(ledger->now_unix(), 0, "SHUTDOWN");
+    http.stop();
+    // Those calls' threads may still be blocked on the wallet: leave without running destructors under them.
+    // Every ledger write is already durable (each call returns after its commit), so nothing is lost.
+    sw::log(sw::LogLevel::info, "main", "stopped");
+    std::fflush(stderr);
+    std::_Exit(0);
+  }
   http.stop();
+  sw::log(sw::LogLevel::info, "main", "stopped");
   return 0;
 }

@@ -169,6 +169,10 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
     auto n = parse_uint(what, value, 1, 1000000);
     if (!n) return n.error();
     c.token_calls_per_minute = *n;
+  } else if (key == "shutdown_grace_seconds") {
+    auto n = parse_uint(what, value, 0, 3600);
+    if (!n) return n.error();
+    c.shutdown_grace_seconds = static_cast<int>(*n);
   } else if (key == "session_idle_seconds") {
     auto n = parse_uint(what, value, 1, 7 * 86400);
     if (!n) return n.error();
@@ -351,6 +355,7 @@ const FlagSpec kFlags[] = {
     {"--max-sessions-per-token", "max_sessions_per_token", "SATWARDEN_MAX_SESSIONS_PER_TOKEN", "HTTP sessions one bearer token may hold open (default 32; 429 beyond)"},
     {"--token-calls-in-flight", "token_calls_in_flight", "SATWARDEN_TOKEN_CALLS_IN_FLIGHT", "tool calls one bearer token may have running at once (default 16; RATE_LIMITED beyond)"},
     {"--token-calls-per-minute", "token_calls_per_minute", "SATWARDEN_TOKEN_CALLS_PER_MINUTE", "tool calls one bearer token may start per minute (default 600; RATE_LIMITED beyond)"},
+    {"--shutdown-grace-seconds", "shutdown_grace_seconds", "SATWARDEN_SHUTDOWN_GRACE_SECONDS", "on SIGTERM (HTTP): how long running calls may take to reach their outcome before they are recorded unknown (default 30)"},
     {"--session-idle-seconds", "session_idle_seconds", "SATWARDEN_SESSION_IDLE_SECONDS", "idle HTTP sessions expire after this (default 1800)"},
     {"--http-threads", "http_threads", "SATWARDEN_HTTP_THREADS", "HTTP worker threads running complete requests; connections are held by one event loop, not by threads (default 96)"},
     {"--tools-page-size", "tools_page_size", "SATWARDEN_TOOLS_PAGE_SIZE", "tools/list page size (default 50)"},
@@ -369,7 +374,7 @@ const FlagSpec kFlags[] = {
 
 const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "allowed_origins", "allowed_hosts",
                                       "log_level", "data_dir", "max_sats", "max_body_bytes", "max_sessions",
-                                      "max_sessions_per_token", "token_calls_in_flight", "token_calls_per_minute",
+                                      "max_sessions_per_token", "token_calls_in_flight", "token_calls_per_minute", "shutdown_grace_seconds",
                                       "session_idle_seconds", "http_threads", "tools_page_size", "nwc_url",
                                       "nwc_pay_timeout_seconds", "nwc_read_timeout_seconds", "nwc_ca_file",
                                       "fetch_allow", "fetch_methods", "fetch_redirects", "fetch_max_body_bytes",
@@ -573,7 +578,8 @@ std::string help_text() {
     << "  --version                   print the version\n\n"
     << "Config file keys: transport, host, port, tokens ([\"tok\"] or [{\"token\",\"label\",\"envelope\"}]),\n"
     << "allowed_origins, allowed_hosts, log_level, data_dir, max_sats, max_body_bytes, max_sessions,\n"
-    << "max_sessions_per_token, token_calls_in_flight, token_calls_per_minute, session_idle_seconds, http_threads,\n"
+    << "max_sessions_per_token, token_calls_in_flight, token_calls_per_minute, shutdown_grace_seconds,\n"
+    << "session_idle_seconds, http_threads,\n"
     << "tools_page_size, nwc_url, nwc_pay_timeout_seconds, nwc_read_timeout_seconds,\n"
     << "nwc_ca_file, fetch_allow, fetch_methods, fetch_redirects, fetch_max_body_bytes, l402_unbound, and the\n"
     << "sections policy, envelopes, wallet, l402.\n\n"

@@ -44,6 +44,9 @@ struct Config {
   size_t max_sessions_per_token = 32;
   size_t token_calls_in_flight = 16;
   size_t token_calls_per_minute = 600;
+  // SIGTERM/SIGINT on HTTP: how long running calls (a payment on its way) may take to reach their outcome before
+  // the server records them `unknown` for reconciliation and exits.
+  int shutdown_grace_seconds = 30;
   int session_idle_seconds = 1800;     // idle sessions expire
   size_t http_threads = 96;            // HTTP workers for complete requests (connections live on the event loop)
   size_t tools_page_size = 50;         // tools/list page size

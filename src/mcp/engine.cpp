@@ -70,6 +70,11 @@ const Resource* find_resource(const Server& server, const std::string& uri) {
 
 ToolOutcome run_tool(const Server& server, const Tool& tool, json args, CallContext& ctx) {
   // The caller's fair share first (hosted callers: calls running, calls per minute): refused before anything runs.
+  server.call_started();
+  struct Finished {
+    const Server& s;
+    ~Finished() { s.call_finished(); }
+  } finished{server};
   const auto started = std::chrono::steady_clock::now();
   // Every call's duration and outcome (ok, or the error code) for /metrics.
   auto measured = [&](ToolOutcome out) {

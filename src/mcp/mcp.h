@@ -238,6 +238,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool client_supports_elicitation_url() const { return elicit_url_.load(); }
   // Cancels every in-flight request (session closed); pending server→client requests fail with CANCELLED.
   void cancel_all();
+  // Shutdown's first step: cancels every in-flight call (each stops if it has not reached its point of no return)
+  // but, unlike cancel_all, every call still answers with its outcome.
+  void drain();
   // The client can no longer answer (stdin closed, stream gone): pending server→client requests fail now with
   // CANCELLED and later ones fail at once. In-flight tool calls are NOT cancelled (they may finish and answer).
   void client_gone();
@@ -277,6 +280,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::map<std::string, std::shared_ptr<std::atomic<bool>>> in_flight_;  // request id (dumped) → cancel flag
   std::atomic<bool> elicit_form_{false};
   std::atomic<bool> elicit_url_{false};
+  std::atomic<bool> draining_{false};
   // Server→client requests: id (dumped) → the response once it arrives (null until then). Guarded by mu_;
   // reply_cv_ is notified on every response, cancellation, cancel_all and client_gone.
   std::map<std::string, std::shared_ptr<json>> pending_;
@@ -311,6 +315,11 @@ class Server {
   // Takes a slot for one tool call of `caller` (released when the returned handle is destroyed), or RATE_LIMITED.
   // Thread-safe.
   Result<std::shared_ptr<void>> admit_call(const std::string& caller) const;
+  // Tool calls running now, every transport and era together (a draining shutdown waits for 0).
+  size_t calls_running() const { return calls_running_.load(); }
+  // engine::run_tool's bookkeeping of calls_running().
+  void call_started() const { ++calls_running_; }
+  void call_finished() const { --calls_running_; }
 
  private:
   struct Pool;
@@ -318,6 +327,7 @@ class Server {
   ServerInfo info_;
   std::function<uint64_t()> change_hint_;
   std::shared_ptr<Quotas> quotas_;
+  mutable std::atomic<size_t> calls_running_{0};
   std::shared_ptr<ToolRegistry> tools_;
   std::vector<Resource> resources_;
   std::unique_ptr<Pool> pool_;
@@ -449,6 +459,8 @@ class Stateless {
   size_t listening() const;  // open subscriptions/listen streams
   // Cancels what runs and ends every listen stream with its result (shutdown).
   void cancel_all();
+  // Like cancel_all, but running calls still answer with their outcome (a draining shutdown).
+  void drain();
 
  private:
   void listen(const json& id, const json& params, const std::string& client, const std::string& envelope, Sink sink,

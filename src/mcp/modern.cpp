@@ -145,6 +145,7 @@ struct Stateless::State {
   // names them by request id like any request.
   std::map<std::string, std::shared_ptr<std::atomic<bool>>> listening;
   std::unique_ptr<Subscriptions> subs;  // created by the first listen
+  std::atomic<bool> draining{false};     // cancelled calls still answer (shutdown)
 
   uint64_t enter(const json& id, const std::shared_ptr<std::atomic<bool>>& flag) {
     std::lock_guard<std::mutex> lk(mu);
@@ -184,6 +185,11 @@ void Stateless::cancel_all() {
   }
   // Listen streams end with their result (the subscription ended gracefully), not silently.
   if (subs) subs->end_all();
+}
+
+void Stateless::drain() {
+  st_->draining = true;
+  cancel_all();
 }
 
 size_t Stateless::listening() const {
@@ -537,7 +543,7 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
       };
       // No elicit function: this era asks through input-required results (MRTR) instead of server requests.
       ToolOutcome out = engine::run_tool(*server, *tool, std::move(args), ctx);
-      if (flag->load()) {
+      if (flag->load() && !st->draining.load()) {
       } else if (out.input_required && input_form) {
         json r = complete(json{{"inputRequests", out.input_required->input_requests},
                                {"requestState", seal_request_state(state_key, binding, out.input_required->state,

@@ -397,7 +397,9 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
       };
 
     ToolOutcome out = engine::run_tool(self->server_, *tool, std::move(args), ctx);
-    if (!flag->load())  // a cancelled request gets no response (MCP cancellation)
+    // A cancelled request gets no response (MCP cancellation) — except when the server drains for shutdown: the
+    // client is still there and must learn the outcome (paid, or cancelled before anything was paid).
+    if (!flag->load() || self->draining_.load())
       self->reply(id, engine::tool_result(std::move(out), version_at_least(self->version_, "2025-06-18")));
     {
       std::lock_guard<std::mutex> lk(self->mu_);
@@ -407,6 +409,12 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
   };
   if (run_inline && engine::runs_quickly(*tool)) task();
   else server_.spawn(std::move(task));
+}
+
+void Session::drain() {
+  draining_ = true;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& [k, f] : in_flight_) f->store(true);
 }
 
 void Session::cancel_all() {

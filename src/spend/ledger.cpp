@@ -1728,7 +1728,7 @@ Status Ledger::mark_unknown(int64_t id, const std::string& error_code) {
   return impl_->transition(id, {State::unknown, clean_code(error_code), {}, {}, {}, {}});
 }
 
-Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_after_s) {
+Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_after_s, const std::string& cause) {
   const int64_t cut = now - std::max<int64_t>(0, stale_after_s);
   auto r = impl_->run<RecoverySummary>([&](Db& d) -> Result<RecoverySummary> {
     RecoverySummary s;
@@ -1746,7 +1746,7 @@ Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_a
       if (rc != SQLITE_DONE) return db_error(d, "recovery", rc);
     }
     for (int64_t id : stale) {  // one by one so the budget totals follow
-      if (auto st = impl_->apply(d, id, {State::released, std::string("CRASH_NEVER_SENT"), {}, {}, {}, {}}, now,
+      if (auto st = impl_->apply(d, id, {State::released, cause + "_NEVER_SENT", {}, {}, {}, {}}, now,
                                  State::reserved);
           !st)
         return st.error();
@@ -1754,17 +1754,17 @@ Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_a
     }
     // in_flight → unknown does not change what counts, so one statement does it.
     auto unk = d.prepare(
-        "UPDATE payments SET state = 'unknown', error_code = 'CRASH_INTERRUPTED', updated_at = ?1"
+        "UPDATE payments SET state = 'unknown', error_code = ?3, updated_at = ?1"
         " WHERE state = 'in_flight' AND updated_at <= ?2");
     if (!unk) return db_error(d, "prepare");
-    unk->bind(1, now).bind(2, cut);
+    unk->bind(1, now).bind(2, cut).bind(3, cause + "_INTERRUPTED");
     if (int rc = unk->run(); rc != SQLITE_DONE) return db_error(d, "recovery", rc);
     s.marked_unknown = static_cast<size_t>(d.changes());
     return s;
   });
   if (r && (r->released || r->marked_unknown))
     log(LogLevel::warning, "spend",
-        "crash recovery: released " + std::to_string(r->released) + " unsent reservation(s), " +
+        ascii_lower(cause) + " recovery: released " + std::to_string(r->released) + " unsent reservation(s), " +
             std::to_string(r->marked_unknown) + " interrupted payment(s) need reconciliation");
   return r;
 }

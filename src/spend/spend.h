@@ -507,8 +507,11 @@ class Ledger {
   Status resolve_by_owner(int64_t id, bool paid, std::optional<uint64_t> fee_msat = std::nullopt);
 
   // ---- start-up / reconciliation
-  // Stale (updated_at <= now - stale_after_s) `reserved` rows → released, `in_flight` → unknown.
-  Result<RecoverySummary> recover_after_crash(int64_t now, int64_t stale_after_s = 30);
+  // Stale (updated_at <= now - stale_after_s) `reserved` rows → released, `in_flight` → unknown, with error codes
+  // <cause>_NEVER_SENT / <cause>_INTERRUPTED ("CRASH" at start-up; "SHUTDOWN" when a draining shutdown gives up
+  // on calls still running). A reservation waiting for the owner's approval is left alone.
+  Result<RecoverySummary> recover_after_crash(int64_t now, int64_t stale_after_s = 30,
+                                              const std::string& cause = "CRASH");
   // Looks up every `unknown` row (lookup runs without any lock held) and settles/fails it; pending stays.
   Result<ReconcileSummary> reconcile(const Lookup& lookup);
   // Applies one wallet verdict to one `unknown` row (what reconcile does per row): settled/failed transition it

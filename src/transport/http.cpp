@@ -235,6 +235,7 @@ struct Impl {
   std::thread reaper;
   int bound_port = 0;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> draining{false};  // graceful shutdown begun: new requests 503, running calls finish
 
   mutable std::mutex mu;
   std::condition_variable reaper_cv;
@@ -500,6 +501,14 @@ struct Impl {
       return res;
     }
     const std::string& p = req.path;
+    if (draining && p != "/metrics") {
+      res.status = 503;
+      res.set_header("Retry-After", "5");
+      if (p == "/readyz") res.set_content("{\"ready\":false,\"checks\":{\"server\":\"shutting down\"}}", "application/json");
+      else res.set_content(json_dump(rpc_error_body(mcp::kInternalError, "Server is shutting down; try another instance")),
+                           "application/json");
+      return res;
+    }
     if (const SideRoutes* side = side_route(p)) return side_handle(*side, req);
     if (p == "/readyz" && serve.ready) return readyz();
     if (p == "/metrics" && serve.metrics) return metrics_page();
@@ -946,7 +955,20 @@ struct Impl {
     return ok_status();
   }
 
+  void drain() {
+    if (draining.exchange(true)) return;
+    std::vector<std::shared_ptr<HttpSession>> all;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      for (auto& [id, hs] : sessions) all.push_back(hs);
+    }
+    // Cancel flags only: a call past its point of no return runs on and answers on its still-open exchange.
+    for (auto& hs : all) hs->mcp->drain();
+    modern->drain();
+  }
+
   void stop() {
+    draining = true;
     if (stopping.exchange(true)) return;
     {
       std::lock_guard<std::mutex> lk(mu);
@@ -983,6 +1005,12 @@ class HttpServerImpl final : public HttpServer {
     }
   }
   int port() const override { return impl_->bound_port; }
+  void drain() override {
+    try {
+      impl_->drain();
+    } catch (...) {
+    }
+  }
   void stop() override {
     try {
       impl_->stop();

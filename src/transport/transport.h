@@ -122,6 +122,10 @@ class HttpServer {
   virtual Status start() = 0;
   virtual int port() const = 0;
   virtual void stop() = 0;
+  // The first step of a graceful shutdown: new requests are answered 503 (Connection: close; /healthz still 200,
+  // /readyz 503), calls that have not reached their point of no return are cancelled (nothing new is paid), and
+  // calls already paying keep their exchange open to answer. stop() ends the rest.
+  virtual void drain() = 0;
   virtual size_t session_count() const = 0;
 };
 
