@@ -39,6 +39,7 @@ json ledger_view(const spend::Payment& p, int64_t now) {
               {"wallet_said", p.wallet_said.empty() ? json(nullptr) : json(p.wallet_said)},
               {"wallet_said_at", opt(p.wallet_said_at)},
               {"resolved_by", p.resolved_by.empty() ? json(nullptr) : json(p.resolved_by)},
+              {"request_id", p.request_id.empty() ? json(nullptr) : json(p.request_id)},
               {"request_expires_at", opt(p.request_expires_at)},
               {"next_check_at", p.state == spend::State::unknown ? json(now + 60) : json(nullptr)},
               {"what_next", next}};

@@ -279,6 +279,7 @@ int sw_main(int argc, char** argv) {
   }
   const sw::config::Config& cfg = loaded->config;
   sw::set_log_level(cfg.log_level);
+  sw::set_log_format(cfg.log_format);
 
   if (auto st = sw::config::ensure_data_dir(cfg.data_dir); !st) {
     std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());

@@ -152,7 +152,9 @@ class SystemClock final : public Clock {
   }
 };
 std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
+std::atomic<int> g_format{static_cast<int>(LogFormat::text)};
 std::mutex g_log_mu;
+thread_local std::string t_request_id;
 constexpr const char* kLevelNames[] = {"debug", "info", "notice", "warning",
                                        "error", "critical", "alert", "emergency"};
 }  // namespace
@@ -178,10 +180,29 @@ void log(LogLevel level, std::string_view logger, std::string_view message) {
   gmtime_r(&t, &tm);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const std::string& rid = t_request_id;
+  if (g_format.load() == static_cast<int>(LogFormat::jsonl)) {
+    json line{{"ts", ts}, {"level", log_level_name(level)}, {"logger", logger}, {"message", message}};
+    if (!rid.empty()) line["request_id"] = rid;
+    const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace);
+    std::lock_guard<std::mutex> lk(g_log_mu);
+    std::fprintf(stderr, "%s\n", text.c_str());
+    return;
+  }
   std::lock_guard<std::mutex> lk(g_log_mu);
-  std::fprintf(stderr, "%s %s [%.*s] %.*s\n", ts, log_level_name(level), int(logger.size()), logger.data(),
-               int(message.size()), message.data());
+  if (rid.empty())
+    std::fprintf(stderr, "%s %s [%.*s] %.*s\n", ts, log_level_name(level), int(logger.size()), logger.data(),
+                 int(message.size()), message.data());
+  else
+    std::fprintf(stderr, "%s %s [%.*s] %.*s (request %s)\n", ts, log_level_name(level), int(logger.size()),
+                 logger.data(), int(message.size()), message.data(), rid.c_str());
 }
+
+void set_log_format(LogFormat f) { g_format.store(static_cast<int>(f)); }
+
+const std::string& current_request_id() { return t_request_id; }
+RequestScope::RequestScope(std::string id) : previous_(std::move(t_request_id)) { t_request_id = std::move(id); }
+RequestScope::~RequestScope() { t_request_id = std::move(previous_); }
 
 bool json_nesting_exceeds(std::string_view text, size_t max_depth) {
   size_t depth = 0;

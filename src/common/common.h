@@ -122,7 +122,27 @@ std::optional<LogLevel> parse_log_level(std::string_view s);
 const char* log_level_name(LogLevel l);
 void set_log_level(LogLevel l);
 LogLevel log_level();
-// Writes "ts level [logger] message" to stderr when level >= threshold. Never pass secrets.
+// text (default): "ts level [logger] message[ (request ID)]"; json: one object per line
+// {"ts","level","logger","message","request_id"?} for log shippers.
+enum class LogFormat { text, jsonl };  // jsonl: one JSON object per line
+void set_log_format(LogFormat f);
+// Writes a log line to stderr when level >= threshold, with the calling thread's request id when it has one.
+// Never pass secrets.
 void log(LogLevel level, std::string_view logger, std::string_view message);
+
+// ---- request ids ----
+// The request a thread is working for (an MCP tool call): set for the call's extent by a RequestScope (engine),
+// carried into log lines and into the ledger rows the call writes ("" outside a call).
+const std::string& current_request_id();
+class RequestScope {
+ public:
+  explicit RequestScope(std::string id);
+  ~RequestScope();
+  RequestScope(const RequestScope&) = delete;
+  RequestScope& operator=(const RequestScope&) = delete;
+
+ private:
+  std::string previous_;
+};
 
 }  // namespace sw

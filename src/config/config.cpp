@@ -146,6 +146,10 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
     auto l = parse_log_level(value);
     if (!l) return cfg_error(what + " must be one of debug, info, notice, warning, error, critical, alert, emergency");
     c.log_level = *l;
+  } else if (key == "log_format") {
+    if (value == "text") c.log_format = LogFormat::text;
+    else if (value == "json") c.log_format = LogFormat::jsonl;
+    else return cfg_error(what + " must be text or json");
   } else if (key == "data_dir") {
     if (value.empty()) return cfg_error(what + " must not be empty");
     c.data_dir = value;
@@ -326,6 +330,7 @@ const FlagSpec kFlags[] = {
     {"--allowed-origin", "allowed_origins", "SATWARDEN_ALLOWED_ORIGINS", "extra browser Origins accepted (comma-separated); loopback origins always are"},
     {"--allowed-host", "allowed_hosts", "SATWARDEN_ALLOWED_HOSTS", "extra Host header values accepted when bound to loopback (DNS-rebinding guard)"},
     {"--log-level", "log_level", "SATWARDEN_LOG_LEVEL", "stderr log threshold: debug info notice warning error critical alert emergency (default info)"},
+    {"--log-format", "log_format", "SATWARDEN_LOG_FORMAT", "text (default) or json: one JSON object per log line, with the request id of the tool call it belongs to"},
     {"--data-dir", "data_dir", "SATWARDEN_DATA_DIR", "data directory for the ledger and token cache (default $XDG_DATA_HOME/satwarden)"},
     {"--max-sats", "max_sats", "SATWARDEN_MAX_SATS", "per-payment cap in sats, also the max_sats of a tool call that gives none (default 1000)", "policy.max_sats, else top-level max_sats"},
     {"--hour-sats", "hour_sats", "SATWARDEN_HOUR_SATS", "cap on all payments in any rolling hour, sats, or 'none' (default none)", "policy.hour_sats"},
@@ -373,7 +378,7 @@ const FlagSpec kFlags[] = {
 };
 
 const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "allowed_origins", "allowed_hosts",
-                                      "log_level", "data_dir", "max_sats", "max_body_bytes", "max_sessions",
+                                      "log_level", "log_format", "data_dir", "max_sats", "max_body_bytes", "max_sessions",
                                       "max_sessions_per_token", "token_calls_in_flight", "token_calls_per_minute", "shutdown_grace_seconds",
                                       "session_idle_seconds", "http_threads", "tools_page_size", "nwc_url",
                                       "nwc_pay_timeout_seconds", "nwc_read_timeout_seconds", "nwc_ca_file",
@@ -577,7 +582,7 @@ std::string help_text() {
     << "  --help                      print this help\n"
     << "  --version                   print the version\n\n"
     << "Config file keys: transport, host, port, tokens ([\"tok\"] or [{\"token\",\"label\",\"envelope\"}]),\n"
-    << "allowed_origins, allowed_hosts, log_level, data_dir, max_sats, max_body_bytes, max_sessions,\n"
+    << "allowed_origins, allowed_hosts, log_level, log_format, data_dir, max_sats, max_body_bytes, max_sessions,\n"
     << "max_sessions_per_token, token_calls_in_flight, token_calls_per_minute, shutdown_grace_seconds,\n"
     << "session_idle_seconds, http_threads,\n"
     << "tools_page_size, nwc_url, nwc_pay_timeout_seconds, nwc_read_timeout_seconds,\n"

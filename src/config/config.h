@@ -35,6 +35,7 @@ struct Config {
   std::vector<std::string> allowed_origins;  // extra Origins beyond loopback ones
   std::vector<std::string> allowed_hosts;    // extra Host header values accepted (DNS-rebinding guard)
   LogLevel log_level = LogLevel::info;
+  LogFormat log_format = LogFormat::text;  // text | json (one object per line, with the request id)
   std::string data_dir;  // resolved: flag/env/file, else $XDG_DATA_HOME/satwarden, else ~/.local/share/satwarden
   std::string config_file;  // which file was read ("" when none)
   size_t max_body_bytes = 1 << 20;     // HTTP request body cap (413 above)

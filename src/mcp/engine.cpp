@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "crypto/crypto.h"
 #include "metrics/metrics.h"
 
 namespace sw::mcp::engine {
@@ -70,6 +71,8 @@ const Resource* find_resource(const Server& server, const std::string& uri) {
 
 ToolOutcome run_tool(const Server& server, const Tool& tool, json args, CallContext& ctx) {
   // The caller's fair share first (hosted callers: calls running, calls per minute): refused before anything runs.
+  // The call's request id: in every log line written on its behalf and in the ledger rows it reserves.
+  RequestScope request(hex_encode(crypto::random_bytes(8)));
   server.call_started();
   struct Finished {
     const Server& s;

@@ -42,7 +42,7 @@ constexpr const char* kCounted = "counted = 1";
 constexpr const char* kCols =
     "id, client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat, max_fee_msat, fee_msat, "
     "state, error_code, preimage, created_at, updated_at, settled_at, latency_ms, request_expires_at, wallet_said, "
-    "wallet_said_at, resolved_by";
+    "wallet_said_at, resolved_by, request_id";
 
 // ---- schema migrations: entry i upgrades user_version i → i+1. The next version appends one entry here.
 const std::vector<const char*>& migrations() {
@@ -216,6 +216,8 @@ const std::vector<const char*>& migrations() {
       ");"
       "CREATE INDEX approvals_open ON approvals(expires_at) WHERE open = 1;"
       "ALTER TABLE envelope_tightenings ADD COLUMN approve_above_msat INTEGER;",
+      // v6 → v7: the MCP request (tool call) that reserved the payment, as its log lines name it.
+      "ALTER TABLE payments ADD COLUMN request_id TEXT NOT NULL DEFAULT '';",
   };
   return m;
 }
@@ -274,6 +276,7 @@ Payment read_payment(const Stmt& s) {
   p.wallet_said = s.text(19);
   p.wallet_said_at = s.opt_i64(20);
   p.resolved_by = s.text(21);
+  p.request_id = s.text(22);
   return p;
 }
 
@@ -618,6 +621,7 @@ json to_json(const Payment& p, bool include_preimage) {
             {"settled_at", opt_json(p.settled_at)},
             {"latency_ms", opt_json(p.latency_ms)}};
   if (include_preimage) j["preimage"] = p.preimage.empty() ? json(nullptr) : json(p.preimage);
+  if (!p.request_id.empty()) j["request_id"] = p.request_id;
   return j;
 }
 
@@ -1273,13 +1277,13 @@ struct Ledger::Impl {
     // 6. Insert.
     static const std::string kInsert =
         "INSERT INTO payments(client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat,"
-        " max_fee_msat, state, created_at, updated_at, counted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-        " 'reserved', ?10, ?10, 1)";
+        " max_fee_msat, state, created_at, updated_at, counted, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+        " ?9, 'reserved', ?10, ?10, 1, ?11)";
     auto ins = d.prepare(kInsert);
     if (!ins) return db_error(d, "prepare");
     ins->bind(1, rq.client).bind(2, rq.envelope.value_or("")).bind(3, domain).bind(4, rq.tool).bind(5, rq.protocol);
     ins->bind(6, rq.invoice).bind(7, hash).bind(8, static_cast<int64_t>(rq.amount_msat));
-    ins->bind(9, static_cast<int64_t>(fee)).bind(10, now);
+    ins->bind(9, static_cast<int64_t>(fee)).bind(10, now).bind(11, rq.request_id);
     rc = ins->run();
     if (rc != SQLITE_DONE) return db_error(d, "insert", rc);
     const int64_t new_id = d.last_insert_id();
@@ -1426,7 +1430,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
   Impl& im = *ledger->impl_;
   auto loaded = im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
   if (!loaded) return loaded.error();
-  static_assert(kSchemaVersion == 6, "add a migration step when bumping the schema version");
+  static_assert(kSchemaVersion == 7, "add a migration step when bumping the schema version");
   return ledger;
 }
 
@@ -1651,6 +1655,7 @@ std::vector<Envelope> Ledger::envelopes() const {
 
 Result<Reservation> Ledger::reserve(const ReserveRequest& request) {
   ReserveRequest rq = request;
+  if (rq.request_id.empty()) rq.request_id = current_request_id();  // read here, on the calling thread
   rq.protocol = ascii_lower(rq.protocol);
   if (std::find(all_protocols().begin(), all_protocols().end(), rq.protocol) == all_protocols().end())
     return make_error("INVALID_ARGUMENT", "unknown protocol (expected bolt11, keysend, l402 or mpp)");

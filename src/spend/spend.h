@@ -304,6 +304,8 @@ struct ReserveRequest {
   // Set when approvals are enabled: when the policy asks for the owner's approval, the reservation creates one
   // (Reservation::approval). Without it, a payment that needs approval is refused (APPROVAL_UNAVAILABLE).
   std::optional<ApprovalTerms> approval;
+  // The MCP request that reserves it; "" = the calling thread's current_request_id().
+  std::string request_id;
 };
 
 struct Reservation {
@@ -333,6 +335,7 @@ struct Payment {
   std::string wallet_said;
   std::optional<int64_t> wallet_said_at;
   std::string resolved_by;
+  std::string request_id;  // v7: the MCP request (tool call) that reserved it, as log lines name it; "" before v7
   uint64_t counted_msat() const;  // what it counts against budgets now (0 for failed/released)
 };
 json to_json(const Payment& p, bool include_preimage = false);
@@ -460,7 +463,7 @@ class Ledger {
   // v4: purchases, idempotency_keys; payments gain request_expires_at, wallet_said(_at), resolved_by.
   // v5: envelope_tightenings(name, cap_msat) — caps lowered at run time by a token for its own envelope.
   // v6: approvals; envelope_tightenings gains approve_above_msat.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   // ---- policy
   Policy policy() const;             // effective (configured merged with persisted tightenings)

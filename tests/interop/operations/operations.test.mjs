@@ -72,7 +72,8 @@ test('/metrics matches the ledger and the wallet after a paid fetch; only the op
     env: { PATH: process.env.PATH, HOME: dataHome, XDG_DATA_HOME: dataHome, SATWARDEN_TOKENS: AGENT_TOKEN,
       SATWARDEN_METRICS_TOKEN: METRICS_TOKEN, SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_DAY_SATS: '1000',
       NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }),
-      SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5' },
+      SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5', SATWARDEN_LOG_FORMAT: 'json',
+      SATWARDEN_LOG_LEVEL: 'debug' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -118,7 +119,19 @@ test('/metrics matches the ledger and the wallet after a paid fetch; only the op
   assert.ok(!r.isError, r.content?.[0]?.text);
   assert.equal(r.structuredContent.status, 200);
   const hash = r.structuredContent.payment?.payment_hash ?? r.structuredContent.payment_hash;
+  assert.match(hash ?? '', /^[0-9a-f]{64}$/, JSON.stringify(r.structuredContent).slice(0, 400));
   const status = (await client.callTool({ name: 'get_budget_status', arguments: {} })).structuredContent;
+  // JSON logs: one object per line; the paid fetch's lines carry the request id its ledger row records.
+  const row = (await client.callTool({ name: 'lookup_payment', arguments: { payment_hash: hash } })).structuredContent;
+  const rid = row.ledger?.request_id ?? row.request_id;
+  assert.match(rid ?? '', /^[0-9a-f]{16}$/, `the ledger row names its request: ${JSON.stringify(row).slice(0, 300)}`);
+  const lines = stderr.split('\n').filter((l) => l.trim());
+  const parsed = lines.map((l) => { try { return JSON.parse(l); } catch { assert.fail(`not a JSON log line: ${l}`); } });
+  for (const p of parsed) assert.ok(p.ts && p.level && p.logger && typeof p.message === 'string');
+  const mine = parsed.filter((p) => p.request_id === rid);
+  assert.ok(mine.some((p) => p.logger === 'fetch' && /-> 402/.test(p.message)), 'the 402 is logged with the request id');
+  assert.ok(mine.some((p) => p.logger === 'fetch' && /-> 200/.test(p.message)), 'and the paid 200');
+  assert.ok(!stderr.includes(AGENT_TOKEN) && !stderr.includes(METRICS_TOKEN), 'no token in the logs');
   const day = status.global.windows.find((w) => w.window === 'day');
   await client.close();
 
@@ -131,7 +144,7 @@ test('/metrics matches the ledger and the wallet after a paid fetch; only the op
   assert.equal(paidMsat, 10_000, 'the 10-sat resource, in msat');
   const walletPaid = [...ledger.payments.keys()].length;
   assert.equal(walletPaid, 1, 'the wallet paid once');
-  if (hash) assert.equal(ledger.payCount(hash), 1);
+  assert.equal(ledger.payCount(hash), 1);
   assert.equal(value(fams, 'satwarden_budget_spent_msat', { scope: 'global', window: 'day' }), day.spent_msat,
     'spent per window as get_budget_status says');
   assert.equal(value(fams, 'satwarden_budget_limit_msat', { scope: 'global', window: 'day' }), 1_000_000);

@@ -726,3 +726,22 @@ TEST_CASE("window sums from hourly aggregates equal a brute-force sum over the r
   auto l2 = open_ledger(path, p, clock);  // aggregates rebuilt from the rows on open
   check_all(*l2);
 }
+
+TEST_CASE("a reservation records the MCP request that made it (schema v7)") {
+  TempDir dir;
+  FakeClock clock;
+  auto l = open_ledger(dir.file("l.db"), bare_policy(), clock);
+  {
+    RequestScope scope("feedc0ffee123456");
+    REQUIRE(l->reserve(req(1'000, hash_of(1))).ok());
+  }
+  auto explicit_id = req(1'000, hash_of(2));
+  explicit_id.request_id = "given-by-caller";
+  REQUIRE(l->reserve(explicit_id).ok());
+  REQUIRE(l->reserve(req(1'000, hash_of(3))).ok());  // outside any request
+  CHECK(l->get_payment(hash_of(1))->request_id == "feedc0ffee123456");
+  CHECK(l->get_payment(hash_of(2))->request_id == "given-by-caller");
+  CHECK(l->get_payment(hash_of(3))->request_id.empty());
+  CHECK(to_json(*l->get_payment(hash_of(1)))["request_id"] == "feedc0ffee123456");
+  CHECK_FALSE(to_json(*l->get_payment(hash_of(3))).contains("request_id"));
+}
