@@ -10,56 +10,27 @@
 // Every wait is bounded.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
-import net from 'node:net';
+import { Cleanups, startHttp } from '../world/satwarden.mjs';
 
 const SERVER = process.env.SW_TESTSERVER ?? '/work/main/build/tests/interop/mcp/satwarden_testserver';
 const VECTORS = process.env.SW_VECTORS_DIR ?? new URL('../../vectors', import.meta.url).pathname;
 const INVOICE = JSON.parse(readFileSync(join(VECTORS, 'bolt11.json'), 'utf8')).valid[1].invoice;
 const TOKENS = ['fair-token-aaaaaaaaaaaaaaaa', 'fair-token-bbbbbbbbbbbbbbbb'];
-const roots = [];
-const cleanups = [];
-after(async () => {
-  for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } }
-  for (const d of roots) rmSync(d, { recursive: true, force: true });
-});
-
-async function freePort() {
-  return new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
-}
+const cleanups = new Cleanups();
+after(() => cleanups.run());
 
 async function startServer(extraEnv = {}) {
-  const dataHome = mkdtempSync(join(tmpdir(), 'sw-fair-'));
-  roots.push(dataHome);
-  const port = await freePort();
-  const child = spawn(SERVER, ['--transport', 'http', '--port', String(port)], {
-    env: { PATH: process.env.PATH, HOME: dataHome, XDG_DATA_HOME: dataHome, SATWARDEN_TOKENS: TOKENS.join(','), ...extraEnv },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  await new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error(`satwarden did not start: ${stderr}`)), 10_000);
-    child.stderr.on('data', (d) => { stderr += d; if (stderr.includes('serving MCP')) { clearTimeout(t); res(); } });
-    child.once('exit', (c) => { clearTimeout(t); rej(new Error(`satwarden exited ${c}: ${stderr}`)); });
-  });
-  const stop = () => new Promise((res) => {
-    if (child.exitCode !== null) return res();
-    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => { clearTimeout(t); res(); });
-    child.kill('SIGTERM');
-  });
-  cleanups.push(stop);
-  return { port, stop };
+  const dataHome = cleanups.tempDir('sw-fair-');
+  return startHttp(SERVER, { cleanups, env: { HOME: dataHome, XDG_DATA_HOME: dataHome, SATWARDEN_TOKENS: TOKENS.join(','), ...extraEnv } });
 }
 
 // A keep-alive HTTP client for one token: post(body, sid?) → {status, headers, json, ms}.
 function clientFor(port, token) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  cleanups.push(async () => agent.destroy());
+  cleanups.add(async () => agent.destroy());
   const post = (body, sid) => new Promise((resolve, reject) => {
     const t0 = performance.now();
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream',

@@ -13,94 +13,38 @@
 // A 2025-era client (the v1 SDK) on the same HTTP listener still works (dual era). Every wait is bounded.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as LegacyHttp } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startRelay } from '../world/relay.mjs';
-import { FakeLightning } from '../world/lightning.mjs';
-import { FakeWalletLedger, startAlbyWallet, nwcUrl, getPublicKey, hexToBytes } from '../world/wallet.mjs';
 import { startL402Server } from '../world/l402server.mjs';
+import { Cleanups, startHttp, waitFor, walletWorld } from '../world/satwarden.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SERVER = process.env.SW_SERVER ?? '/work/main/build/src/app/satwarden';
 const VECTORS = process.env.SW_VECTORS_DIR ?? path.join(HERE, '..', '..', 'vectors');
-const WAIT_MS = 10_000;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const roots = [];
-after(() => { for (const d of roots) fs.rmSync(d, { recursive: true, force: true }); });
+const cleanups = new Cleanups();
+after(() => cleanups.run());
 
 const bolt11 = JSON.parse(fs.readFileSync(path.join(VECTORS, 'bolt11.json'), 'utf8'));
 const VECTOR = bolt11.valid.find((v) => v.expected.description === '1 cup coffee');
 
-async function waitFor(pred, ms = WAIT_MS, stepMs = 25) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await pred()) return true;
-    if (Date.now() >= end) return false;
-    await sleep(stepMs);
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
-async function world(extraEnv = {}) {
-  const relay = await startRelay();
-  const ln = new FakeLightning({ network: 'regtest' });
-  const ledger = new FakeWalletLedger({ lightning: ln });
-  const clientSecret = randomBytes(32).toString('hex');
-  const wallet = await startAlbyWallet({ relayUrls: [relay.url], ledger, clientPubkey: getPublicKey(hexToBytes(clientSecret)),
-    infoEncryption: 'nip44_v2' });
+async function world() {
+  const { ln, ledger, env: walletEnv } = await walletWorld(cleanups);
   const api = await startL402Server({ lightning: ln });
-  const dataHome = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-modern-'));
-  roots.push(dataHome);
-  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }),
-    XDG_DATA_HOME: dataHome, HOME: dataHome, SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5',
+  cleanups.add(() => api.close());
+  const dataHome = cleanups.tempDir('sw-modern-');
+  const env = { XDG_DATA_HOME: dataHome, HOME: dataHome, SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5',
     SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_APPROVE_ABOVE_SATS: '100', SATWARDEN_APPROVAL_TIMEOUT: '60',
-    PATH: process.env.PATH, ...extraEnv };
-  const children = [];
+    PATH: process.env.PATH, ...walletEnv };
   return {
     ln, ledger, api, env,
     invoice: (sats, description = 'modern interop') => ln.makeInvoice({ amountMsat: sats * 1000, description }),
-    // satwarden --transport http on a free port; resolves with its /mcp URL once it serves.
-    async http() {
-      for (let attempt = 0; ; attempt++) {
-        const port = await freePort();
-        const child = spawn(SERVER, ['--transport', 'http', '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-        children.push(child);
-        let log = '';
-        const up = await new Promise((resolve) => {
-          const t = setTimeout(() => resolve(false), WAIT_MS);
-          child.stderr.on('data', (d) => { log += d; if (/serving MCP/.test(log)) { clearTimeout(t); resolve(true); } });
-          child.once('exit', () => { clearTimeout(t); resolve(false); });
-        });
-        if (up) return new URL(`http://127.0.0.1:${port}/mcp`);
-        child.kill('SIGKILL');
-        if (attempt >= 2) throw new Error(`satwarden did not start:\n${log}`);
-      }
-    },
+    http: async () => (await startHttp(SERVER, { env, cleanups })).url,
     stdio: () => new StdioClientTransport({ command: SERVER, args: [], env, stderr: 'ignore' }),
-    async close() {
-      for (const c of children) { if (c.exitCode === null) c.kill('SIGTERM'); }
-      await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => { const t = setTimeout(() => { c.kill('SIGKILL'); r(); }, 5000); c.once('exit', () => { clearTimeout(t); r(); }); }))));
-      ledger.release();
-      wallet.close();
-      await api.close();
-      await relay.close();
-    },
   };
 }
 
@@ -210,7 +154,7 @@ test('modern client over Streamable HTTP: discover, list, decode, listen, paid f
     assert.equal(r.structuredContent.payment_hash, VECTOR.expected.payment_hash);
     await legacy.close();
   } finally {
-    await w.close();
+    await cleanups.run();
   }
 });
 
@@ -219,6 +163,6 @@ test('modern client over stdio: discover, list, decode, listen, paid fetch, appr
   try {
     await exercise(w, () => w.stdio(), 'stdio');
   } finally {
-    await w.close();
+    await cleanups.run();
   }
 });

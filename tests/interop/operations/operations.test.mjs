@@ -7,33 +7,17 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import net from 'node:net';
 import prom2javascript from 'prom2javascript';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startRelay } from '../world/relay.mjs';
-import { FakeLightning } from '../world/lightning.mjs';
-import { FakeWalletLedger, startAlbyWallet, nwcUrl, getPublicKey, hexToBytes } from '../world/wallet.mjs';
 import { startL402Server } from '../world/l402server.mjs';
+import { Cleanups, sleep, startHttp, walletWorld } from '../world/satwarden.mjs';
 
 const SERVER = process.env.SW_SERVER ?? '/work/main/build/src/app/satwarden';
 const AGENT_TOKEN = 'agent-token-' + randomBytes(12).toString('hex');
 const METRICS_TOKEN = 'metrics-token-' + randomBytes(12).toString('hex');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const roots = [];
-const cleanups = [];
-after(async () => {
-  for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } }
-  for (const d of roots) rmSync(d, { recursive: true, force: true });
-});
-
-async function freePort() {
-  return new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
-}
+const cleanups = new Cleanups();
+after(() => cleanups.run());
 
 async function get(port, path, token) {
   const headers = token ? { authorization: `Bearer ${token}` } : {};
@@ -54,40 +38,15 @@ const value = (fams, name, labels = {}) => {
 };
 
 test('/metrics matches the ledger and the wallet after a paid fetch; only the operator may scrape; /readyz follows the relay', async () => {
-  const relay = await startRelay();
-  cleanups.push(() => relay.close());
-  const ln = new FakeLightning({ network: 'regtest' });
-  const ledger = new FakeWalletLedger({ lightning: ln });
-  cleanups.push(async () => ledger.release());
-  const clientSecret = randomBytes(32).toString('hex');
-  const wallet = await startAlbyWallet({ relayUrls: [relay.url], ledger, clientPubkey: getPublicKey(hexToBytes(clientSecret)),
-    infoEncryption: 'nip44_v2' });
-  cleanups.push(async () => wallet.close());
+  const { relay, ln, ledger, env: walletEnv } = await walletWorld(cleanups);
   const api = await startL402Server({ lightning: ln });
-  cleanups.push(() => api.close());
-  const dataHome = mkdtempSync(join(tmpdir(), 'sw-ops-'));
-  roots.push(dataHome);
-  const port = await freePort();
-  const child = spawn(SERVER, ['--transport', 'http', '--port', String(port)], {
-    env: { PATH: process.env.PATH, HOME: dataHome, XDG_DATA_HOME: dataHome, SATWARDEN_TOKENS: AGENT_TOKEN,
-      SATWARDEN_METRICS_TOKEN: METRICS_TOKEN, SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_DAY_SATS: '1000',
-      NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }),
-      SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5', SATWARDEN_LOG_FORMAT: 'json',
-      SATWARDEN_LOG_LEVEL: 'debug' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  await new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error(`satwarden did not start: ${stderr}`)), 10_000);
-    child.stderr.on('data', (d) => { stderr += d; if (stderr.includes('serving MCP')) { clearTimeout(t); res(); } });
-    child.once('exit', (c) => { clearTimeout(t); rej(new Error(`satwarden exited ${c}: ${stderr}`)); });
-  });
-  cleanups.push(() => new Promise((res) => {
-    if (child.exitCode !== null) return res();
-    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => { clearTimeout(t); res(); });
-    child.kill('SIGTERM');
-  }));
+  cleanups.add(() => api.close());
+  const dataHome = cleanups.tempDir('sw-ops-');
+  const srv = await startHttp(SERVER, { cleanups, env: { HOME: dataHome, XDG_DATA_HOME: dataHome,
+    SATWARDEN_TOKENS: AGENT_TOKEN, SATWARDEN_METRICS_TOKEN: METRICS_TOKEN, SATWARDEN_FETCH_ALLOW: '127.0.0.1',
+    SATWARDEN_DAY_SATS: '1000', SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5',
+    SATWARDEN_LOG_FORMAT: 'json', SATWARDEN_LOG_LEVEL: 'debug', ...walletEnv } });
+  const { port } = srv;
 
   // Who may scrape.
   assert.equal((await get(port, '/metrics')).status, 401, 'no token: 401');
@@ -125,13 +84,13 @@ test('/metrics matches the ledger and the wallet after a paid fetch; only the op
   const row = (await client.callTool({ name: 'lookup_payment', arguments: { payment_hash: hash } })).structuredContent;
   const rid = row.ledger?.request_id ?? row.request_id;
   assert.match(rid ?? '', /^[0-9a-f]{16}$/, `the ledger row names its request: ${JSON.stringify(row).slice(0, 300)}`);
-  const lines = stderr.split('\n').filter((l) => l.trim());
+  const lines = srv.stderr().split('\n').filter((l) => l.trim());
   const parsed = lines.map((l) => { try { return JSON.parse(l); } catch { assert.fail(`not a JSON log line: ${l}`); } });
   for (const p of parsed) assert.ok(p.ts && p.level && p.logger && typeof p.message === 'string');
   const mine = parsed.filter((p) => p.request_id === rid);
   assert.ok(mine.some((p) => p.logger === 'fetch' && /-> 402/.test(p.message)), 'the 402 is logged with the request id');
   assert.ok(mine.some((p) => p.logger === 'fetch' && /-> 200/.test(p.message)), 'and the paid 200');
-  assert.ok(!stderr.includes(AGENT_TOKEN) && !stderr.includes(METRICS_TOKEN), 'no token in the logs');
+  assert.ok(!srv.stderr().includes(AGENT_TOKEN) && !srv.stderr().includes(METRICS_TOKEN), 'no token in the logs');
   const day = status.global.windows.find((w) => w.window === 'day');
   await client.close();
 

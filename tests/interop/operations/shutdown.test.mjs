@@ -7,71 +7,30 @@
 // Every wait is bounded; everything on 127.0.0.1.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import net from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startRelay } from '../world/relay.mjs';
-import { FakeLightning } from '../world/lightning.mjs';
-import { FakeWalletLedger, startAlbyWallet, nwcUrl, getPublicKey, hexToBytes } from '../world/wallet.mjs';
+import { Cleanups, sleep, startHttp, waitFor, walletWorld } from '../world/satwarden.mjs';
 
 const SERVER = process.env.SW_SERVER ?? '/work/main/build/src/app/satwarden';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const roots = [];
-const cleanups = [];
-after(async () => {
-  for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } }
-  for (const d of roots) rmSync(d, { recursive: true, force: true });
-});
-
-async function freePort() {
-  return new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
-}
-async function waitFor(pred, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) return false;
-    await sleep(25);
-  }
-  return true;
-}
+const cleanups = new Cleanups();
+after(() => cleanups.run());
 
 async function world(extraEnv = {}) {
-  const relay = await startRelay();
-  cleanups.push(() => relay.close());
-  const ln = new FakeLightning({ network: 'regtest' });
-  const ledger = new FakeWalletLedger({ lightning: ln });
-  cleanups.push(async () => ledger.release());
-  const clientSecret = randomBytes(32).toString('hex');
-  const wallet = await startAlbyWallet({ relayUrls: [relay.url], ledger, clientPubkey: getPublicKey(hexToBytes(clientSecret)),
-    infoEncryption: 'nip44_v2' });
-  cleanups.push(async () => wallet.close());
-  const dataHome = mkdtempSync(join(tmpdir(), 'sw-shutdown-'));
-  roots.push(dataHome);
-  const env = { PATH: process.env.PATH, HOME: dataHome, XDG_DATA_HOME: dataHome,
-    NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }),
-    SATWARDEN_NWC_PAY_TIMEOUT: '30', SATWARDEN_NWC_READ_TIMEOUT: '5', ...extraEnv };
-  const port = await freePort();
-  const child = spawn(SERVER, ['--transport', 'http', '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  const exited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal, at: Date.now() })));
-  cleanups.push(async () => { if (child.exitCode === null) child.kill('SIGKILL'); await exited; });
-  assert.ok(await waitFor(() => stderr.includes('serving MCP')), `satwarden did not start: ${stderr}`);
-  const url = new URL(`http://127.0.0.1:${port}/mcp`);
+  const { ln, ledger, env: walletEnv } = await walletWorld(cleanups);
+  const dataHome = cleanups.tempDir('sw-shutdown-');
+  const srv = await startHttp(SERVER, { cleanups, env: { HOME: dataHome, XDG_DATA_HOME: dataHome,
+    SATWARDEN_NWC_PAY_TIMEOUT: '30', SATWARDEN_NWC_READ_TIMEOUT: '5', ...walletEnv, ...extraEnv } });
   const cli = (...args) => new Promise((resolve) => execFile(SERVER, [...args, '--data-dir', join(dataHome, 'satwarden')],
     { env: { PATH: process.env.PATH }, timeout: 15_000 }, (err, stdout, stderrOut) => resolve({ code: err ? err.code ?? 1 : 0, stdout, stderr: stderrOut })));
-  return { ln, ledger, port, url, child, exited, cli, log: () => stderr };
+  return { ln, ledger, port: srv.port, url: srv.url, child: srv.child, exited: srv.exited, cli, log: srv.stderr };
 }
 
 async function agent(url) {
   const client = new Client({ name: 'shutdown-agent', version: '1' });
   await client.connect(new StreamableHTTPClientTransport(url));
-  cleanups.push(() => client.close().catch(() => {}));
+  cleanups.add(() => client.close().catch(() => {}));
   return client;
 }
 
