@@ -14,40 +14,14 @@
 #include "purchase/purchase.h"
 #include "spend/spend.h"
 #include "tools.h"
+#include "../mcp/capture.h"
 #include "../purchase/helpers.h"  // mint_invoice, FakeWallet, FakeClock, TempDir
 
 using namespace sw;
 
 namespace {
 
-struct Capture {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<json> msgs;
-  mcp::Sink sink() {
-    return [this](const json& m, const std::string&) {
-      {
-        std::lock_guard<std::mutex> lk(mu);
-        msgs.push_back(m);
-      }
-      cv.notify_all();
-    };
-  }
-  json response(const json& id) {
-    std::unique_lock<std::mutex> lk(mu);
-    json out;
-    cv.wait_for(lk, std::chrono::seconds(5), [&] {
-      for (auto& m : msgs)
-        if (m.contains("id") && m["id"] == id && (m.contains("result") || m.contains("error"))) {
-          out = m;
-          return true;
-        }
-      return false;
-    });
-    REQUIRE(out.is_object());
-    return out;
-  }
-};
+using mcp_test::Capture;  // notifies under its lock (ThreadSanitizer found the race in a copy of it here)
 
 struct World {
   spend_test::TempDir tmp;  // first member: removed after the ledger is closed
@@ -125,7 +99,9 @@ struct World {
     const int id = next_id++;
     modern->serve(json{{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"}, {"params", params}}, client, envelope,
                   cap.sink(), true);
-    return cap.response(id);
+    auto r = cap.response(id, 5000);
+    REQUIRE(r);
+    return *r;
   }
   int pays() {
     std::lock_guard<std::mutex> lk(wallet.mu);
