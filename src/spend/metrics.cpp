@@ -37,4 +37,13 @@ Result<LedgerMetrics> Ledger::metrics() {
   return m;
 }
 
+Status Ledger::ping() {
+  return txn([](Db& d) -> Status {
+    auto q = d.prepare("SELECT 1");
+    if (!q) return db_error(d, "prepare");
+    if (int rc = q->step(); rc != SQLITE_ROW) return db_error(d, "read", rc);
+    return ok_status();
+  });
+}
+
 }  // namespace sw::spend

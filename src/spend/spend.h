@@ -575,6 +575,8 @@ class Ledger {
   // Totals for monitoring (/metrics): payments by protocol and state with their amounts and fees, live purchases,
   // approvals waiting for the owner. One read transaction.
   Result<LedgerMetrics> metrics();
+  // A trivial read through the ledger's transaction path: is the database there and answering (readiness).
+  Status ping();
   Result<Page> list_payments(const ListQuery& q);
   Result<SpendReport> report(int64_t since, int64_t until);
   // Newest row with that hash (any state); PAYMENT_NOT_FOUND when none.

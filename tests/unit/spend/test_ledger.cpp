@@ -744,4 +744,5 @@ TEST_CASE("a reservation records the MCP request that made it (schema v7)") {
   CHECK(l->get_payment(hash_of(3))->request_id.empty());
   CHECK(to_json(*l->get_payment(hash_of(1)))["request_id"] == "feedc0ffee123456");
   CHECK_FALSE(to_json(*l->get_payment(hash_of(3))).contains("request_id"));
+  CHECK(l->ping());
 }
