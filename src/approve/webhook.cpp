@@ -51,43 +51,7 @@ Status verify_webhook_signature(std::string_view secret, std::string_view timest
   return ok_status();
 }
 
-namespace {
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-std::string form_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-}  // namespace
-
-std::string form_value(std::string_view encoded, std::string_view name) {
-  size_t pos = 0;
-  while (pos <= encoded.size()) {
-    size_t amp = encoded.find('&', pos);
-    std::string_view pair = encoded.substr(pos, amp == std::string_view::npos ? std::string_view::npos : amp - pos);
-    size_t eq = pair.find('=');
-    if (form_decode(pair.substr(0, eq)) == name)
-      return eq == std::string_view::npos ? std::string() : form_decode(pair.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    pos = amp + 1;
-  }
-  return "";
-}
+std::string form_value(std::string_view encoded, std::string_view name) { return form_param(encoded, name); }
 
 // ---------------------------------------------------------------- WebhookChannel
 

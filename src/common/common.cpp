@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 
@@ -27,6 +28,54 @@ std::string hex_encode(const uint8_t* data, size_t len) {
     out[2 * i + 1] = kHex[data[i] & 0xf];
   }
   return out;
+}
+
+namespace {
+int hex_nibble(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+std::optional<std::string> form_urldecode(std::string_view s, bool strict) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      const int hi = i + 2 < s.size() ? hex_nibble(s[i + 1]) : -1;
+      const int lo = i + 2 < s.size() ? hex_nibble(s[i + 2]) : -1;
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi << 4 | lo);
+        i += 2;
+      } else if (strict) {
+        explicit_bzero(out.data(), out.size());
+        return std::nullopt;
+      } else {
+        out += c;
+      }
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string form_param(std::string_view encoded, std::string_view name) {
+  while (!encoded.empty()) {
+    const size_t amp = encoded.find('&');
+    const std::string_view pair = encoded.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (*form_urldecode(pair.substr(0, eq), false) == name)
+      return eq == std::string_view::npos ? std::string() : *form_urldecode(pair.substr(eq + 1), false);
+    if (amp == std::string_view::npos) break;
+    encoded.remove_prefix(amp + 1);
+  }
+  return "";
 }
 
 std::optional<Bytes> hex_decode(std::string_view hex) {

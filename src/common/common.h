@@ -65,6 +65,13 @@ std::optional<Bytes> hex_decode(std::string_view hex);
 // Strict lowercase/uppercase hex of exactly `bytes` bytes.
 std::optional<Bytes> hex_decode_fixed(std::string_view hex, size_t bytes);
 
+// application/x-www-form-urlencoded (queries, form bodies, NWC URIs): '+' is a space, %XX a byte. Strict: a
+// malformed escape makes it nullopt (and the partial output is wiped: these texts can carry secrets); lenient: it
+// passes through as written, as browsers and URLSearchParams do.
+std::optional<std::string> form_urldecode(std::string_view s, bool strict);
+// The first value of `name` in such a text (pairs split on '&', names and values decoded leniently); "" if absent.
+std::string form_param(std::string_view encoded, std::string_view name);
+
 std::string base64_encode(const uint8_t* data, size_t len, bool url = false, bool pad = true);
 inline std::string base64_encode(const Bytes& b, bool url = false, bool pad = true) {
   return base64_encode(b.data(), b.size(), url, pad);

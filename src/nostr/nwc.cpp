@@ -10,37 +10,9 @@ namespace {
 
 Error bad(const std::string& why) { return make_error("INVALID_NWC_URL", "invalid NWC connection URI: " + why); }
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// application/x-www-form-urlencoded decoding (what URLSearchParams does): '+' is a space, %XX a byte.
-// Unlike URLSearchParams we reject malformed escapes instead of passing them through.
-std::optional<std::string> form_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '+') {
-      out += ' ';
-    } else if (c == '%') {
-      int hi = i + 2 < s.size() ? hexval(s[i + 1]) : -1;
-      int lo = i + 2 < s.size() ? hexval(s[i + 2]) : -1;
-      if (hi < 0 || lo < 0) {
-        crypto::wipe(out);
-        return std::nullopt;
-      }
-      out += static_cast<char>(hi << 4 | lo);
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+// application/x-www-form-urlencoded, strict (what URLSearchParams decodes, but a malformed escape is refused
+// instead of passed through; the partial output is wiped — the URI carries the secret).
+std::optional<std::string> form_decode(std::string_view s) { return form_urldecode(s, true); }
 
 bool lower_hex64(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {

@@ -40,26 +40,6 @@ std::string_view trim_ows(std::string_view v) {
   return v;
 }
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string pct_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      out += static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  return out;
-}
-
 const char* reason(int status) {
   switch (status) {
     case 100: return "Continue";
@@ -114,18 +94,7 @@ size_t Request::get_header_value_count(std::string_view name) const {
   return n;
 }
 
-std::string Request::get_param_value(std::string_view name) const {
-  std::string_view q = query;
-  while (!q.empty()) {
-    auto amp = q.find('&');
-    std::string_view part = q.substr(0, amp);
-    auto eq = part.find('=');
-    if (pct_decode(part.substr(0, eq)) == name) return eq == std::string_view::npos ? "" : pct_decode(part.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    q.remove_prefix(amp + 1);
-  }
-  return "";
-}
+std::string Request::get_param_value(std::string_view name) const { return form_param(query, name); }
 
 // ---------------------------------------------------------------- HeadParser
 HeadParser::State HeadParser::fail(int status, std::string message) {

@@ -39,3 +39,22 @@ TEST_CASE("trim and log levels") {
   CHECK(parse_log_level("warning") == LogLevel::warning);
   CHECK_FALSE(parse_log_level("verbose"));
 }
+
+TEST_CASE("form-urlencoded decoding: strict and lenient, and one parameter out of many") {
+  CHECK(*form_urldecode("a+b%20c%2Bd", true) == "a b c+d");
+  CHECK(*form_urldecode("%e2%82%ac", true) == "\xe2\x82\xac");
+  CHECK_FALSE(form_urldecode("bad%zz", true));
+  CHECK_FALSE(form_urldecode("cut%4", true));
+  CHECK_FALSE(form_urldecode("%", true));
+  CHECK(*form_urldecode("bad%zz", false) == "bad%zz");  // lenient: passed through as written
+  CHECK(*form_urldecode("cut%4", false) == "cut%4");
+  CHECK(*form_urldecode("end%41", false) == "endA");
+  CHECK(form_param("token=a%2Bb_-c&reason=not+today", "token") == "a+b_-c");
+  CHECK(form_param("token=a%2Bb_-c&reason=not+today", "reason") == "not today");
+  CHECK(form_param("x=1&token=", "token").empty());
+  CHECK(form_param("flag&x=2", "flag").empty());
+  CHECK(form_param("x=2", "missing").empty());
+  CHECK(form_param("a%3Db=1&a=2", "a=b") == "1");  // names are decoded too
+  CHECK(form_param("t=1&t=2", "t") == "1");        // the first one
+  CHECK(form_param("", "t").empty());
+}
