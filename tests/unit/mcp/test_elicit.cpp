@@ -422,10 +422,13 @@ TEST_CASE("elicit: concurrent elicitations each get their own answer") {
   Fixture f;
   f.call(2);
   f.call(3);
-  auto a = f.wire.elicitation(0);
-  auto b = f.wire.elicitation(1);
-  REQUIRE(a);
-  REQUIRE(b);
+  auto first = f.wire.elicitation(0);
+  auto second = f.wire.elicitation(1);
+  REQUIRE(first);
+  REQUIRE(second);
+  // Both calls run on the worker pool: either may ask first. a = call 2's question, b = call 3's.
+  auto a = first->related == "2" ? first : second;
+  auto b = first->related == "2" ? second : first;
   CHECK(a->msg["id"] != b->msg["id"]);
   // Answer in reverse order, with different answers.
   f.s->handle(result_msg(b->msg["id"], {{"action", "decline"}}));
