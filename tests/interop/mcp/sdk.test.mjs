@@ -777,7 +777,8 @@ function rawStdio(script, timeoutMs = 10000) {
   proc.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
   const write = (x) => proc.stdin.write((typeof x === 'string' ? x : JSON.stringify(x)) + '\n');
-  const lines = () => stdout.split('\n').filter((l) => l.length > 0);
+  // Complete lines only: a long line (tools/list is ~40 KB) arrives in several chunks while waitFor polls.
+  const lines = () => stdout.slice(0, stdout.lastIndexOf('\n') + 1).split('\n').filter((l) => l.length > 0);
   const parsed = () => lines().map((l) => JSON.parse(l));
   const waitFor = async (pred, ms, what) => {
     const end = Date.now() + ms;
