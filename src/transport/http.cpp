@@ -241,10 +241,19 @@ struct Impl {
   std::condition_variable reaper_cv;
   std::map<std::string, std::shared_ptr<HttpSession>> sessions;
   std::vector<std::array<uint8_t, 32>> token_hashes;
+  std::array<uint8_t, 32> metrics_token_hash{};  // when cfg.metrics_token is set
 
   Impl(mcp::Server& s, const config::Config& c, const HttpLimits& l, const HttpServe& sv)
       : server(s), cfg(c), limits(l), serve(sv), modern(std::make_unique<mcp::Stateless>(s)) {
     for (const auto& t : cfg.tokens) token_hashes.push_back(crypto::sha256(t.token));
+    if (!cfg.metrics_token.empty()) metrics_token_hash = crypto::sha256(cfg.metrics_token);
+  }
+
+  // The token of an `Authorization: Bearer …` header ("" when there is none).
+  static std::string presented_bearer(const HReq& req) {
+    std::string auth = req.get_header_value("Authorization");
+    if (auth.size() > 7 && ascii_lower(auth.substr(0, 7)) == "bearer ") return std::string(trim(auth.substr(7)));
+    return "";
   }
 
   // ------------------------------------------------------------------ security
@@ -276,9 +285,7 @@ struct Impl {
       }
     }
     if (token_hashes.empty()) return std::string("http-anonymous");
-    std::string auth = req.get_header_value("Authorization");
-    std::string presented;
-    if (auth.size() > 7 && ascii_lower(auth.substr(0, 7)) == "bearer ") presented = std::string(trim(auth.substr(7)));
+    const std::string presented = presented_bearer(req);
     if (!presented.empty()) {
       auto h = crypto::sha256(presented);
       int match = -1;
@@ -359,11 +366,8 @@ struct Impl {
   // listener without bearer tokens (the owner's loopback; Host/Origin checked as for /mcp).
   std::optional<HRes> metrics_precheck(HReq& req, HRes& res) {
     if (!cfg.metrics_token.empty()) {
-      std::string auth = req.get_header_value("Authorization");
-      std::string presented;
-      if (auth.size() > 7 && ascii_lower(auth.substr(0, 7)) == "bearer ") presented = std::string(trim(auth.substr(7)));
-      auto want = crypto::sha256(cfg.metrics_token);
-      auto got = crypto::sha256(presented);
+      const std::string presented = presented_bearer(req);
+      const auto got = crypto::sha256(presented);
       bool agent = false;  // a valid agent token: known, but not allowed here (403, not 401)
       for (const auto& h : token_hashes) agent = agent || (!presented.empty() && crypto::ct_equal(h.data(), got.data(), 32));
       if (agent) {
@@ -372,7 +376,7 @@ struct Impl {
                         "text/plain");
         return res;
       }
-      if (presented.empty() || !crypto::ct_equal(want.data(), got.data(), 32)) {
+      if (presented.empty() || !crypto::ct_equal(metrics_token_hash.data(), got.data(), 32)) {
         res.status = 401;
         res.set_header("WWW-Authenticate", "Bearer realm=\"satwarden-metrics\"");
         res.set_content("metrics need the metrics token (Authorization: Bearer <metrics_token>)\n", "text/plain");
