@@ -6,9 +6,12 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config ninja-build
   nlohmann-json3-dev libcpp-httplib-dev libvalijson-dev
-  libsecp256k1-dev libsodium-dev libwebsockets-dev libssl-dev libsqlite3-dev
+  libsecp256k1-dev libsodium-dev libwebsockets-dev libssl-dev libsqlite3-dev libpq-dev
   catch2
+  postgresql-15
 )
+# postgresql-15: the server binaries the tests start in a temporary directory (scripts/pg-server.sh) for the
+# ledger suite on PostgreSQL and the fleet tests; no system cluster is used.
 # Node.js + npm are only needed for the interop tests (tests/interop); clang + libFuzzer (and llvm-symbolizer for
 # readable sanitizer reports) only for the fuzz targets (scripts/fuzz.sh, tests/fuzz). The sanitizer builds with
 # GCC (scripts/test.sh --asan / --tsan) need nothing beyond build-essential.

@@ -12,6 +12,9 @@ namespace {
 using detail::Db;
 using detail::Stmt;
 using detail::db_error;
+using detail::kDone;
+using detail::kOk;
+using detail::kRow;
 
 // Crockford-style: no 0/O, 1/I/L, U — read aloud or typed on a phone without ambiguity.
 constexpr std::string_view kAlphabet = "23456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -110,8 +113,8 @@ Result<std::optional<Approval>> read_where(Db& d, const std::string& where, cons
   if (!st) return db_error(d, "prepare");
   bind(*st);
   int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<Approval>{};
-  if (rc != SQLITE_ROW) return db_error(d, "approval read", rc);
+  if (rc == kDone) return std::optional<Approval>{};
+  if (rc != kRow) return db_error(d, "approval read", rc);
   return std::optional<Approval>{read_row(*st)};
 }
 
@@ -125,7 +128,7 @@ Status write_state(Db& d, int64_t id, ApprovalState to, const std::string& by, c
   const bool open = to == ApprovalState::pending || to == ApprovalState::approved;
   st->bind(1, std::string(approval_state_name(to))).bind(2, int64_t{open ? 1 : 0}).bind(3, by).bind(4, reason);
   st->bind(5, now).bind_opt(6, new_expiry).bind(7, id);
-  if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "approval update", rc);
+  if (int rc = st->run(); rc != kDone) return db_error(d, "approval update", rc);
   return ok_status();
 }
 
@@ -183,10 +186,10 @@ Result<std::optional<uint64_t>> envelope_threshold(Db& d, const std::string& nam
   if (!st) return db_error(d, "prepare");
   st->bind(1, name);
   int rc = st->step();
-  if (rc == SQLITE_ROW && !st->is_null(0)) {
+  if (rc == kRow && !st->is_null(0)) {
     const uint64_t t = static_cast<uint64_t>(st->i64(0));
     if (!configured || t < *configured) return std::optional<uint64_t>{t};
-  } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+  } else if (rc != kRow && rc != kDone) {
     return db_error(d, "read", rc);
   }
   return configured;
@@ -220,8 +223,8 @@ Result<std::vector<std::string>> approval_reasons(Db& d, const Policy& pol, cons
     if (!st) return db_error(d, "prepare");
     st->bind(1, domain);
     int rc = st->step();
-    if (rc == SQLITE_DONE) reasons.push_back("first payment to " + domain);
-    else if (rc != SQLITE_ROW) return db_error(d, "read", rc);
+    if (rc == kDone) reasons.push_back("first payment to " + domain);
+    else if (rc != kRow) return db_error(d, "read", rc);
   }
   return reasons;
 }
@@ -232,9 +235,10 @@ Result<std::pair<int64_t, ApprovalSecrets>> insert_approval(Db& d, int64_t payme
   auto st = d.prepare(
       "INSERT INTO approvals(public_id, payment_id, code_sha256, approve_token_sha256, deny_token_sha256, reasons,"
       " payee, purpose, state, open, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 1,"
-      " ?9, ?10)");
+      " ?9, ?10) ON CONFLICT DO NOTHING");
   if (!st) return db_error(d, "prepare");
-  // A collision of random ids (30^6 public ids) is retried with fresh ones; the UNIQUE constraints decide.
+  // A collision of random ids (30^6 public ids) is retried with fresh ones; the UNIQUE constraints decide
+  // (DO NOTHING rather than a constraint error, which would abort a PostgreSQL transaction).
   for (int attempt = 0; attempt < 8; ++attempt) {
     ApprovalSecrets sec{random_word(8), random_token(), random_token()};
     const std::string pid = random_word(6);
@@ -242,8 +246,8 @@ Result<std::pair<int64_t, ApprovalSecrets>> insert_approval(Db& d, int64_t payme
     st->bind(5, digest(sec.deny_token)).bind(6, json_dump(json(reasons))).bind(7, terms.payee.substr(0, 200));
     st->bind(8, terms.purpose.substr(0, 500)).bind(9, now).bind(10, now + std::max<int64_t>(1, terms.ttl_s));
     int rc = st->run();
-    if (rc == SQLITE_DONE) return std::make_pair(d.last_insert_id(), sec);
-    if ((rc & 0xff) != SQLITE_CONSTRAINT) return db_error(d, "approval insert", rc);
+    if (rc != kDone) return db_error(d, "approval insert", rc);
+    if (d.changes() == 1) return std::make_pair(d.last_insert_id(), sec);
     st->rewind();
   }
   return make_error("LEDGER_ERROR", "could not draw a unique approval id");
@@ -322,8 +326,8 @@ Result<std::vector<Approval>> Ledger::list_approvals(const ApprovalQuery& q) {
     if (q.envelope) s->bind(2, *q.envelope);
     s->bind(3, static_cast<int64_t>(std::clamp<size_t>(q.limit, 1, 500)));
     int rc;
-    while ((rc = s->step()) == SQLITE_ROW) out.push_back(read_row(*s));
-    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    while ((rc = s->step()) == kRow) out.push_back(read_row(*s));
+    if (rc != kDone) return db_error(d, "read", rc);
     return ok_status();
   });
   if (!st) return st.error();
@@ -442,8 +446,8 @@ Result<std::map<std::string, uint64_t>> Ledger::envelope_threshold_tightenings()
         "SELECT name, approve_above_msat FROM envelope_tightenings WHERE approve_above_msat IS NOT NULL ORDER BY name");
     if (!s) return db_error(d, "prepare");
     int rc;
-    while ((rc = s->step()) == SQLITE_ROW) out[s->text(0)] = static_cast<uint64_t>(s->i64(1));
-    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    while ((rc = s->step()) == kRow) out[s->text(0)] = static_cast<uint64_t>(s->i64(1));
+    if (rc != kDone) return db_error(d, "read", rc);
     return ok_status();
   });
   if (!st) return st.error();
@@ -462,8 +466,8 @@ Result<std::vector<Approval>> Ledger::expire_approvals() {
     s->bind(1, t);
     std::vector<Approval> due;
     int rc;
-    while ((rc = s->step()) == SQLITE_ROW) due.push_back(read_row(*s));
-    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    while ((rc = s->step()) == kRow) due.push_back(read_row(*s));
+    if (rc != kDone) return db_error(d, "read", rc);
     s.reset();
     for (const auto& a : due) {
       if (auto w = write_state(d, a.id, ApprovalState::expired, a.decided_by.empty() ? "timeout" : "", "", t); !w)

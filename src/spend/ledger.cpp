@@ -11,13 +11,20 @@
 #include <climits>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <variant>
 
+#include <sqlite3.h>
+
+#include <random>
+
 #include "spend/db.h"
+#include "spend/pg.h"
+#include "spend/schema.h"
 #include "spend/approvals_internal.h"
 #include "spend/purchases_internal.h"
 #include "spend/spend.h"
@@ -29,6 +36,9 @@ namespace {
 using detail::Db;
 using detail::Stmt;
 using detail::db_error;
+using detail::kDone;
+using detail::kOk;
+using detail::kRow;
 
 constexpr Window kWindows[] = {Window::hour, Window::day, Window::week, Window::month};
 // Rows that count against budgets (counts_against_budget). Schema v2 stores that as a column, `counted` (1/0,
@@ -43,184 +53,6 @@ constexpr const char* kCols =
     "id, client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat, max_fee_msat, fee_msat, "
     "state, error_code, preimage, created_at, updated_at, settled_at, latency_ms, request_expires_at, wallet_said, "
     "wallet_said_at, resolved_by, request_id";
-
-// ---- schema migrations: entry i upgrades user_version i → i+1. The next version appends one entry here.
-const std::vector<const char*>& migrations() {
-  static const std::vector<const char*> m = {
-      // v0 → v1
-      "CREATE TABLE payments ("
-      "  id INTEGER PRIMARY KEY,"
-      "  client TEXT NOT NULL DEFAULT '',"
-      "  envelope TEXT NOT NULL DEFAULT '',"
-      "  domain TEXT NOT NULL DEFAULT '',"
-      "  tool TEXT NOT NULL DEFAULT '',"
-      "  protocol TEXT NOT NULL CHECK (protocol IN ('bolt11','l402','mpp','keysend')),"
-      "  invoice TEXT NOT NULL DEFAULT '',"
-      "  payment_hash TEXT NOT NULL,"
-      "  amount_msat INTEGER NOT NULL CHECK (amount_msat > 0),"
-      "  max_fee_msat INTEGER NOT NULL CHECK (max_fee_msat >= 0),"
-      "  fee_msat INTEGER CHECK (fee_msat IS NULL OR fee_msat >= 0),"
-      "  state TEXT NOT NULL CHECK (state IN ('reserved','in_flight','settled','failed','released','unknown')),"
-      "  error_code TEXT,"
-      "  preimage TEXT,"
-      "  created_at INTEGER NOT NULL,"
-      "  updated_at INTEGER NOT NULL,"
-      "  settled_at INTEGER,"
-      "  latency_ms INTEGER"
-      ");"
-      // The double-pay guard, also enforced by the database: one live row per payment hash.
-      "CREATE UNIQUE INDEX payments_live_hash ON payments(payment_hash)"
-      "  WHERE state IN ('reserved','in_flight','settled','unknown');"
-      "CREATE INDEX payments_hash ON payments(payment_hash);"
-      // Covering partial indexes for the budget sums.
-      "CREATE INDEX payments_counted ON payments(created_at, amount_msat, fee_msat, max_fee_msat, state, domain,"
-      "  envelope) WHERE state IN ('reserved','in_flight','settled','unknown');"
-      "CREATE INDEX payments_counted_domain ON payments(domain, created_at, state)"
-      "  WHERE state IN ('reserved','in_flight','settled','unknown');"
-      "CREATE INDEX payments_state ON payments(state, updated_at);"
-      "CREATE INDEX payments_created ON payments(created_at);"
-      // Run-time tightenings (one row); rev bumps on every change so other processes notice.
-      // Aggregated counted amounts per scope and hour bucket (see add_totals); rebuilt from the rows on open.
-      "CREATE TABLE spend_totals ("
-      "  scope TEXT NOT NULL,"
-      "  bucket INTEGER NOT NULL,"
-      "  counted_msat INTEGER NOT NULL,"
-      "  PRIMARY KEY (scope, bucket)"
-      ") WITHOUT ROWID;"
-      "CREATE TABLE policy_overrides ("
-      "  id INTEGER PRIMARY KEY CHECK (id = 1),"
-      "  rev INTEGER NOT NULL,"
-      "  policy_json TEXT,"
-      "  updated_at INTEGER NOT NULL"
-      ");",
-      // v1 → v2 (see kCounted): the table is rebuilt with a `counted` column and its CHECKs without long IN
-      // lists (same constraints); the partial indexes are conditioned on `counted` (same rows) and no longer
-      // carry `state`. Ids and every column are kept; all in the migration's one transaction.
-      "CREATE TABLE payments_v2 ("
-      "  id INTEGER PRIMARY KEY,"
-      "  client TEXT NOT NULL DEFAULT '',"
-      "  envelope TEXT NOT NULL DEFAULT '',"
-      "  domain TEXT NOT NULL DEFAULT '',"
-      "  tool TEXT NOT NULL DEFAULT '',"
-      "  protocol TEXT NOT NULL"
-      "    CHECK (protocol = 'bolt11' OR protocol = 'l402' OR protocol = 'mpp' OR protocol = 'keysend'),"
-      "  invoice TEXT NOT NULL DEFAULT '',"
-      "  payment_hash TEXT NOT NULL,"
-      "  amount_msat INTEGER NOT NULL CHECK (amount_msat > 0),"
-      "  max_fee_msat INTEGER NOT NULL CHECK (max_fee_msat >= 0),"
-      "  fee_msat INTEGER CHECK (fee_msat IS NULL OR fee_msat >= 0),"
-      "  state TEXT NOT NULL CHECK (state = 'reserved' OR state = 'in_flight' OR state = 'settled' OR"
-      "    state = 'failed' OR state = 'released' OR state = 'unknown'),"
-      "  error_code TEXT,"
-      "  preimage TEXT,"
-      "  created_at INTEGER NOT NULL,"
-      "  updated_at INTEGER NOT NULL,"
-      "  settled_at INTEGER,"
-      "  latency_ms INTEGER,"
-      "  counted INTEGER NOT NULL CHECK (counted = (state NOT IN ('failed','released')))"
-      ");"
-      "INSERT INTO payments_v2 (id, client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat,"
-      "  max_fee_msat, fee_msat, state, error_code, preimage, created_at, updated_at, settled_at, latency_ms,"
-      "  counted)"
-      "  SELECT id, client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat, max_fee_msat,"
-      "  fee_msat, state, error_code, preimage, created_at, updated_at, settled_at, latency_ms,"
-      "  state NOT IN ('failed','released') FROM payments;"
-      "DROP TABLE payments;"
-      "ALTER TABLE payments_v2 RENAME TO payments;"
-      // The double-pay guard, also enforced by the database: one live row per payment hash.
-      "CREATE UNIQUE INDEX payments_live_hash ON payments(payment_hash) WHERE counted = 1;"
-      "CREATE INDEX payments_hash ON payments(payment_hash);"
-      // Covering partial indexes for the budget sums.
-      "CREATE INDEX payments_counted ON payments(created_at, amount_msat, fee_msat, max_fee_msat, domain, envelope)"
-      "  WHERE counted = 1;"
-      "CREATE INDEX payments_counted_domain ON payments(domain, created_at) WHERE counted = 1;"
-      "CREATE INDEX payments_state ON payments(state, updated_at);"
-      "CREATE INDEX payments_created ON payments(created_at);",
-      // v2 → v3: when each ttl_seconds envelope was first seen (see Ledger::set_envelopes), so that a restart
-      // does not restart its lifetime. A new table only; existing rows are untouched.
-      "CREATE TABLE envelope_anchors ("
-      "  name TEXT PRIMARY KEY,"
-      "  ttl_seconds INTEGER NOT NULL CHECK (ttl_seconds > 0),"
-      "  anchored_at INTEGER NOT NULL"
-      ") WITHOUT ROWID;",
-      // v3 → v4: purchases (what an agent bought: scope, challenge, credential state) and idempotency keys;
-      // payments learn until when their NWC request can still execute, what the wallet last said, and who
-      // resolved them. New columns are NULL for old rows (no expiry known: treated as long past).
-      "ALTER TABLE payments ADD COLUMN request_expires_at INTEGER;"
-      "ALTER TABLE payments ADD COLUMN wallet_said TEXT;"
-      "ALTER TABLE payments ADD COLUMN wallet_said_at INTEGER;"
-      "ALTER TABLE payments ADD COLUMN resolved_by TEXT;"
-      "CREATE TABLE purchases ("
-      "  id INTEGER PRIMARY KEY,"
-      "  client TEXT NOT NULL,"
-      "  envelope TEXT NOT NULL DEFAULT '',"
-      "  hosted INTEGER NOT NULL CHECK (hosted = 0 OR hosted = 1),"
-      "  origin TEXT NOT NULL,"
-      "  path TEXT NOT NULL,"
-      "  service TEXT NOT NULL DEFAULT '',"
-      "  protocol TEXT NOT NULL CHECK (protocol = 'l402' OR protocol = 'mpp'),"
-      "  challenge TEXT NOT NULL,"
-      "  binding TEXT NOT NULL DEFAULT '',"
-      "  paths TEXT NOT NULL DEFAULT '[]',"
-      "  payment_id INTEGER REFERENCES payments(id),"
-      "  state TEXT NOT NULL CHECK (state IN ('pending','usable','refused','expired','failed','consumed',"
-      "    'forgotten')),"
-      "  live INTEGER NOT NULL CHECK (live = (state IN ('pending','usable'))),"
-      "  valid_until INTEGER,"
-      "  imported_credential TEXT,"
-      "  created_at INTEGER NOT NULL,"
-      "  updated_at INTEGER NOT NULL"
-      ");"
-      "CREATE INDEX purchases_live ON purchases(client, envelope, hosted, origin) WHERE live = 1;"
-      "CREATE INDEX purchases_payment ON purchases(payment_id);"
-      "CREATE TABLE idempotency_keys ("
-      "  client TEXT NOT NULL,"
-      "  envelope TEXT NOT NULL,"
-      "  hosted INTEGER NOT NULL,"
-      "  key TEXT NOT NULL,"
-      "  tool TEXT NOT NULL,"
-      "  params_sha256 TEXT NOT NULL,"
-      "  finished INTEGER NOT NULL DEFAULT 0,"
-      "  outcome TEXT,"
-      "  payment_id INTEGER,"
-      "  created_at INTEGER NOT NULL,"
-      "  updated_at INTEGER NOT NULL,"
-      "  PRIMARY KEY (client, envelope, hosted, key)"
-      ") WITHOUT ROWID;"
-      "CREATE INDEX idempotency_created ON idempotency_keys(created_at);",
-      // v4 → v5: a bearer-token caller may tighten its own envelope's cap (configure_budget), never the global
-      // policy; the lowest cap it set per envelope name, until the owner resets tightenings.
-      "CREATE TABLE envelope_tightenings ("
-      "  name TEXT PRIMARY KEY,"
-      "  cap_msat INTEGER NOT NULL CHECK (cap_msat >= 0),"
-      "  updated_at INTEGER NOT NULL"
-      ") WITHOUT ROWID;",
-      // v5 → v6: the owner's approvals (spend.h "approvals"), and a token's own envelope approval threshold.
-      "CREATE TABLE approvals ("
-      "  id INTEGER PRIMARY KEY,"
-      "  public_id TEXT NOT NULL UNIQUE,"
-      "  payment_id INTEGER NOT NULL UNIQUE REFERENCES payments(id),"
-      "  code_sha256 TEXT NOT NULL UNIQUE,"
-      "  approve_token_sha256 TEXT NOT NULL UNIQUE,"
-      "  deny_token_sha256 TEXT NOT NULL UNIQUE,"
-      "  reasons TEXT NOT NULL DEFAULT '[]',"
-      "  payee TEXT NOT NULL DEFAULT '',"
-      "  purpose TEXT NOT NULL DEFAULT '',"
-      "  state TEXT NOT NULL CHECK (state IN ('pending','approved','denied','expired','used')),"
-      "  open INTEGER NOT NULL CHECK (open = (state IN ('pending','approved'))),"
-      "  decided_by TEXT NOT NULL DEFAULT '',"
-      "  reason TEXT NOT NULL DEFAULT '',"
-      "  created_at INTEGER NOT NULL,"
-      "  expires_at INTEGER NOT NULL,"
-      "  decided_at INTEGER"
-      ");"
-      "CREATE INDEX approvals_open ON approvals(expires_at) WHERE open = 1;"
-      "ALTER TABLE envelope_tightenings ADD COLUMN approve_above_msat INTEGER;",
-      // v6 → v7: the MCP request (tool call) that reserved the payment, as its log lines name it.
-      "ALTER TABLE payments ADD COLUMN request_id TEXT NOT NULL DEFAULT '';",
-  };
-  return m;
-}
 
 bool is_hex64(const std::string& s) {
   if (s.size() != 64) return false;
@@ -311,7 +143,7 @@ Status add_totals(Db& db, int64_t created_at, const std::string& domain, const s
   if (delta == 0) return ok_status();
   static const std::string kUpsert =
       "INSERT INTO spend_totals(scope, bucket, counted_msat) VALUES (?1, ?2, ?3)"
-      " ON CONFLICT(scope, bucket) DO UPDATE SET counted_msat = counted_msat + excluded.counted_msat";
+      " ON CONFLICT(scope, bucket) DO UPDATE SET counted_msat = spend_totals.counted_msat + excluded.counted_msat";
   auto st = db.prepare(kUpsert);
   if (!st) return db_error(db, "prepare");
   for (const auto& scope : scopes_of(domain, envelope)) {
@@ -319,7 +151,7 @@ Status add_totals(Db& db, int64_t created_at, const std::string& domain, const s
       st->bind(1, scope).bind(2, bucket).bind(3, delta);
       int rc = st->run();
       st->rewind();
-      if (rc != SQLITE_DONE) return db_error(db, "totals update", rc);
+      if (rc != kDone) return db_error(db, "totals update", rc);
     }
   }
   return ok_status();
@@ -327,27 +159,27 @@ Status add_totals(Db& db, int64_t created_at, const std::string& domain, const s
 
 // Recomputes spend_totals from the payment rows.
 Status rebuild_totals(Db& db) {
-  if (int rc = db.exec("DELETE FROM spend_totals"); rc != SQLITE_OK) return db_error(db, "totals rebuild", rc);
+  if (int rc = db.exec("DELETE FROM spend_totals"); rc != kOk) return db_error(db, "totals rebuild", rc);
   std::map<std::pair<std::string, int64_t>, int64_t> acc;
   {
     auto st = db.prepare(std::string("SELECT created_at, domain, envelope, amount_msat + COALESCE(fee_msat, "
                                      "max_fee_msat) FROM payments WHERE ") + kCounted);
     if (!st) return db_error(db, "prepare");
     int rc;
-    while ((rc = st->step()) == SQLITE_ROW) {
+    while ((rc = st->step()) == kRow) {
       int64_t c = st->i64(3);
       for (const auto& scope : scopes_of(st->text(1), st->text(2))) {
         acc[{scope, floor_div(st->i64(0), kBucket)}] += c;
         acc[{scope, kLifetime}] += c;
       }
     }
-    if (rc != SQLITE_DONE) return db_error(db, "totals rebuild", rc);
+    if (rc != kDone) return db_error(db, "totals rebuild", rc);
   }
   for (const auto& [key, v] : acc) {
     auto ins = db.prepare("INSERT INTO spend_totals(scope, bucket, counted_msat) VALUES (?1, ?2, ?3)");
     if (!ins) return db_error(db, "prepare");
     ins->bind(1, key.first).bind(2, key.second).bind(3, v);
-    if (int rc = ins->run(); rc != SQLITE_DONE) return db_error(db, "totals rebuild", rc);
+    if (int rc = ins->run(); rc != kDone) return db_error(db, "totals rebuild", rc);
   }
   return ok_status();
 }
@@ -375,7 +207,7 @@ std::string row_sql(const Filter& f) {
   switch (f.kind) {
     case Filter::none: return "";
     case Filter::domain_exact: return " AND domain = ?12";
-    case Filter::domain_suffix: return " AND length(domain) > ?13 AND substr(domain, -?13) = ?12";
+    case Filter::domain_suffix: return " AND length(domain) > ?13 AND substr(domain, length(domain) - ?13 + 1) = ?12";
     case Filter::envelope: return " AND envelope = ?12";
   }
   return "";
@@ -441,7 +273,7 @@ Result<Totals> sum_counted(Db& db, int64_t now, const Filter& f, unsigned mask) 
     st->bind(1, kLifetime);
     bind_filter(*st, f, true, false);
     int rc = st->step();
-    if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+    if (rc != kRow) return db_error(db, "budget query", rc);
     auto v = nonneg(db, st->i64(0));
     if (!v) return v.error();
     t.lifetime = *v;
@@ -457,7 +289,7 @@ Result<Totals> sum_counted(Db& db, int64_t now, const Filter& f, unsigned mask) 
     full->bind(1, b0);
     bind_filter(*full, f, true, false);
     int rc = full->step();
-    if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+    if (rc != kRow) return db_error(db, "budget query", rc);
     int64_t sum = full->i64(0);
     full.reset();
     static const std::string kPart[4] = {boundary_sql(Filter::none), boundary_sql(Filter::domain_exact),
@@ -467,7 +299,7 @@ Result<Totals> sum_counted(Db& db, int64_t now, const Filter& f, unsigned mask) 
     part->bind(1, cut).bind(2, (b0 + 1) * kBucket);
     bind_filter(*part, f, false, true);
     rc = part->step();
-    if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+    if (rc != kRow) return db_error(db, "budget query", rc);
     auto v = nonneg(db, sum + part->i64(0));
     if (!v) return v.error();
     t.window[i] = *v;
@@ -484,8 +316,8 @@ Result<std::optional<int64_t>> oldest_in_window(Db& db, int64_t now, const Filte
   st->bind(1, now - window_seconds(kWindows[i]));
   bind_filter(*st, f, false, true);
   int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<int64_t>{};
-  if (rc != SQLITE_ROW) return db_error(db, "budget query", rc);
+  if (rc == kDone) return std::optional<int64_t>{};
+  if (rc != kRow) return db_error(db, "budget query", rc);
   return std::optional<int64_t>{st->i64(0)};
 }
 
@@ -564,6 +396,16 @@ Result<std::vector<WindowStatus>> window_status(Db& db, int64_t now, const Caps&
   if (lt.limit_msat) lt.remaining_msat = t->lifetime >= *lt.limit_msat ? 0 : *lt.limit_msat - t->lifetime;
   out.push_back(lt);
   return out;
+}
+
+// "YYYY-MM-DD" (UTC) of a day number (days since 1970-01-01).
+std::string utc_day(int64_t day) {
+  const time_t t = static_cast<time_t>(day * 86400);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
 }
 
 json opt_json(const std::optional<uint64_t>& v) { return v ? json(*v) : json(nullptr); }
@@ -648,8 +490,8 @@ Result<std::optional<uint64_t>> envelope_tightening(Db& d, const std::string& na
   if (!st) return db_error(d, "prepare");
   st->bind(1, name);
   int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<uint64_t>{};
-  if (rc != SQLITE_ROW) return db_error(d, "read", rc);
+  if (rc == kDone) return std::optional<uint64_t>{};
+  if (rc != kRow) return db_error(d, "read", rc);
   return std::optional<uint64_t>(static_cast<uint64_t>(st->i64(0)));
 }
 
@@ -698,10 +540,13 @@ struct Ledger::Impl {
   }
   ~Impl() { stop_checkpointer(); }
 
-  std::string path;
+  std::string path;  // the SQLite file, or the PostgreSQL URL without its password
   const Clock& clock;
   LedgerOptions opts;
-  Db db;
+  detail::SqliteDb db;  // SQLite: the one connection the group-commit leader uses
+  // PostgreSQL: a bounded pool; every call runs in its own transaction on one of its connections (run_pg).
+  std::unique_ptr<detail::PgPool> pg;
+  std::string instance;  // this Ledger's instance id (payments.instance; leases' holder)
 
   mutable std::mutex pol_mu;
   Policy configured;
@@ -723,7 +568,7 @@ struct Ledger::Impl {
   std::atomic<int> wal_frames{0};
 
   // Background checkpointer.
-  Db ckdb;
+  detail::SqliteDb ckdb;
   std::thread ck_thread;
   std::mutex ck_mu;
   std::condition_variable ck_cv;
@@ -800,7 +645,7 @@ struct Ledger::Impl {
       }
       rc = sqlite3_wal_checkpoint_v2(db.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     }
-    if (rc == SQLITE_OK) n_inline_ckpt.fetch_add(1, std::memory_order_relaxed);
+    if (rc == kOk) n_inline_ckpt.fetch_add(1, std::memory_order_relaxed);
   }
 
   // Cached prepared statements for transaction control (sqlite3_exec would re-parse them every time).
@@ -808,7 +653,7 @@ struct Ledger::Impl {
     auto st = d.prepare(sql);
     if (!st) return SQLITE_ERROR;
     int rc = st->run();
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return rc == kDone ? kOk : rc;
   }
 
   static void fail_all(const std::vector<JobPtr>& batch, const Error& e) {
@@ -822,7 +667,7 @@ struct Ledger::Impl {
                              kSavepoint = "SAVEPOINT sw_job", kRelease = "RELEASE sw_job",
                              kRollbackTo = "ROLLBACK TO sw_job";
     int rc = control(db, kBegin);
-    if (rc != SQLITE_OK) {
+    if (rc != kOk) {
       fail_all(batch, db_error(db, "begin", rc));
       return false;
     }
@@ -831,7 +676,7 @@ struct Ledger::Impl {
     const bool savepoints = batch.size() > 1;
     bool any_ok = false;
     for (const JobPtr& j : batch) {
-      if (savepoints && (rc = control(db, kSavepoint)) != SQLITE_OK) {
+      if (savepoints && (rc = control(db, kSavepoint)) != kOk) {
         j->failure = db_error(db, "savepoint", rc);
         continue;
       }
@@ -853,11 +698,11 @@ struct Ledger::Impl {
     }
     if (!any_ok) {  // nothing to keep (e.g. a refused reservation): no commit, no fsync
       rc = control(db, kRollback);
-      if (rc != SQLITE_OK && db.in_transaction()) fail_all(batch, db_error(db, "rollback", rc));
+      if (rc != kOk && db.in_transaction()) fail_all(batch, db_error(db, "rollback", rc));
       return false;
     }
     rc = control(db, kCommit);
-    if (rc != SQLITE_OK) {
+    if (rc != kOk) {
       Error e = db_error(db, "commit", rc);
       if (db.in_transaction()) control(db, kRollback);
       fail_all(batch, e);
@@ -878,6 +723,7 @@ struct Ledger::Impl {
   // Runs f(Db&) → Result<T> in a (group-committed) transaction; returns after the commit.
   template <class T, class F>
   Result<T> run(F&& f) {
+    if (pg) return run_pg<T>(f);
     std::optional<Result<T>> out;
     auto job = std::make_shared<Job>();
     job->fn = [&](Db& d) {
@@ -888,6 +734,54 @@ struct Ledger::Impl {
     if (job->failure) return *job->failure;
     if (!out) return make_error("LEDGER_ERROR", "ledger operation did not run");
     return std::move(*out);
+  }
+
+  // PostgreSQL: f in its own transaction on a pooled connection. Writers are serialized fleet-wide either by
+  // the ledger_lock row (lock mode, the default: every call takes it FOR UPDATE, as SQLite's BEGIN IMMEDIATE
+  // serializes writers on one file — every reservation reads the global budget scope anyway) or by SERIALIZABLE
+  // isolation, where a conflicting transaction fails with 40001 and is run again (LedgerOptions::pg_serializable;
+  // tests/bench compares both). A transaction is retried only when it certainly did not commit: a failed BEGIN,
+  // a serialization failure or deadlock (LEDGER_BUSY) — never a COMMIT whose outcome was lost with the connection.
+  template <class T, class F>
+  Result<T> run_pg(F&& f) {
+    const int attempts = opts.pg_serializable ? 40 : 4;
+    thread_local std::minstd_rand jitter(std::random_device{}());
+    for (int attempt = 1;; ++attempt) {
+      auto conn = pg->acquire();
+      if (!conn) return conn.error();
+      detail::PgDb& d = **conn;
+      std::optional<Result<T>> out;
+      bool retry = false;
+      int rc = d.exec(opts.pg_serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
+      if (rc == kOk && !opts.pg_serializable) rc = d.exec("SELECT id FROM ledger_lock WHERE id = 1 FOR UPDATE");
+      if (rc != kOk) {
+        out.emplace(d.error("begin", rc));
+        retry = rc == detail::kPgBusy || rc == detail::kPgUnavailable;  // nothing ran yet
+      } else {
+        try {
+          out.emplace(f(d));
+        } catch (const std::exception&) {
+          out.emplace(make_error("LEDGER_ERROR", "internal error in ledger operation"));
+        }
+        if (out->ok()) {
+          rc = d.exec("COMMIT");
+          if (rc != kOk) {
+            out.emplace(d.error("commit", rc));
+            retry = rc == detail::kPgBusy;  // a serialization failure at commit: rolled back
+          } else {
+            n_commits.fetch_add(1, std::memory_order_relaxed);
+            n_jobs.fetch_add(1, std::memory_order_relaxed);
+          }
+        } else {
+          retry = out->error().code == "LEDGER_BUSY";
+        }
+      }
+      if (d.in_transaction() || d.transaction_failed()) d.exec("ROLLBACK");
+      pg->release(std::move(*conn));
+      if (!retry || attempt >= attempts) return std::move(*out);
+      const int cap_ms = std::min(50, 1 << std::min(attempt, 6));
+      std::this_thread::sleep_for(std::chrono::microseconds(500 + jitter() % (1000u * static_cast<unsigned>(cap_ms))));
+    }
   }
 
   // ---- background checkpoints
@@ -903,7 +797,7 @@ struct Ledger::Impl {
     im->commit_seq.fetch_add(1);
     if (frames >= im->ck_trigger.load(std::memory_order_relaxed) && !im->ck_mark.load(std::memory_order_relaxed))
       im->wake_checkpointer(true);
-    return SQLITE_OK;
+    return kOk;
   }
 
   static int64_t now_ns() {
@@ -934,10 +828,10 @@ struct Ledger::Impl {
     if (!ckdb.open(path).empty()) return;
     sqlite3_busy_timeout(ckdb.handle(), std::max(0, opts.busy_timeout_ms));  // PASSIVE checkpoints never wait
     // The checkpoint's own fsyncs (WAL before copying, database after) follow this connection's setting.
-    if (ckdb.exec(opts.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") != SQLITE_OK)
+    if (ckdb.exec(opts.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") != kOk)
       return;
     // A connection opens the WAL only when it first reads the database; until then a checkpoint is a no-op.
-    if (ckdb.exec("SELECT count(*) FROM sqlite_master") != SQLITE_OK) return;
+    if (ckdb.exec("SELECT count(*) FROM sqlite_master") != kOk) return;
     ck_thread = std::thread([this] { checkpointer(); });
   }
 
@@ -1014,11 +908,11 @@ struct Ledger::Impl {
     int log = -1, done = -1;
     const int rc = sqlite3_wal_checkpoint_v2(ckdb.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
     // Every frame our commits wrote up to `seq` is covered (a commit after `seq` makes commit_seq differ).
-    if (rc == SQLITE_OK && log >= 0 && done == log && log >= wal_frames.load()) clean_seq.store(seq);
+    if (rc == kOk && log >= 0 && done == log && log >= wal_frames.load()) clean_seq.store(seq);
     lk.lock();
     ck_in_progress = false;
     ck_idle_cv.notify_all();
-    if (rc == SQLITE_OK) n_bg_ckpt.fetch_add(1, std::memory_order_relaxed);
+    if (rc == kOk) n_bg_ckpt.fetch_add(1, std::memory_order_relaxed);
     if (wal_epoch == epoch)  // else the WAL restarted meanwhile and the hook has reset the mark
       ck_trigger.store(std::max(log, wal_frames.load()) + opts.checkpoint_frames, std::memory_order_relaxed);
   }
@@ -1029,14 +923,14 @@ struct Ledger::Impl {
     auto st = d.prepare(kSql);
     if (!st) return db_error(d, "prepare");
     int rc = st->step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(d, "policy read", rc);
-    int64_t rev = rc == SQLITE_ROW ? st->i64(0) : 0;
+    if (rc != kRow && rc != kDone) return db_error(d, "policy read", rc);
+    int64_t rev = rc == kRow ? st->i64(0) : 0;
     {
       std::lock_guard lk(pol_mu);
       if (rev == overrides_rev) return ok_status();
     }
     std::optional<Policy> over;
-    if (rc == SQLITE_ROW && !st->is_null(1)) {
+    if (rc == kRow && !st->is_null(1)) {
       json j = json::parse(st->text(1), nullptr, false);
       if (j.is_discarded()) return make_error("LEDGER_ERROR", "persisted policy tightenings are unreadable");
       auto p = policy_from_json(j);
@@ -1053,7 +947,7 @@ struct Ledger::Impl {
   Status write_overrides(Db& d, const std::optional<Policy>& p, int64_t now) {
     auto st = d.prepare(
         "INSERT INTO policy_overrides(id, rev, policy_json, updated_at) VALUES (1, 1, ?1, ?2) "
-        "ON CONFLICT(id) DO UPDATE SET rev = rev + 1, policy_json = excluded.policy_json, "
+        "ON CONFLICT(id) DO UPDATE SET rev = policy_overrides.rev + 1, policy_json = excluded.policy_json, "
         "updated_at = excluded.updated_at");
     if (!st) return db_error(d, "prepare");
     if (p)
@@ -1062,7 +956,7 @@ struct Ledger::Impl {
       st->bind_null(1);
     st->bind(2, now);
     int rc = st->run();
-    if (rc != SQLITE_DONE) return db_error(d, "policy write", rc);
+    if (rc != kDone) return db_error(d, "policy write", rc);
     return ok_status();
   }
 
@@ -1086,8 +980,8 @@ struct Ledger::Impl {
     if (!sel) return db_error(d, "prepare");
     sel->bind(1, id);
     int rc = sel->step();
-    if (rc == SQLITE_DONE) return make_error("PAYMENT_NOT_FOUND", "no payment with id " + std::to_string(id));
-    if (rc != SQLITE_ROW) return db_error(d, "read", rc);
+    if (rc == kDone) return make_error("PAYMENT_NOT_FOUND", "no payment with id " + std::to_string(id));
+    if (rc != kRow) return db_error(d, "read", rc);
     auto from = parse_state(sel->text(0));
     const int64_t max_fee = sel->i64(1), amount = sel->i64(2), created_at = sel->i64(4);
     const std::optional<int64_t> old_fee = sel->opt_i64(3);
@@ -1142,7 +1036,7 @@ struct Ledger::Impl {
     if (c.resolved_by) up->bind(12, *c.resolved_by);
     up->bind(8, id).bind(9, std::string(state_name(*from)));
     rc = up->run();
-    if (rc != SQLITE_DONE) return db_error(d, "update", rc);
+    if (rc != kDone) return db_error(d, "update", rc);
     if (d.changes() != 1) return make_error("LEDGER_ERROR", "payment row did not update");
     const int64_t delta = counted_of(c.to, amount, c.fee_msat ? c.fee_msat : old_fee, max_fee) -
                           counted_of(*from, amount, old_fee, max_fee);
@@ -1158,7 +1052,7 @@ struct Ledger::Impl {
     auto st = d.prepare(only_unknown ? kUnknown : kAny);
     if (!st) return db_error(d, "prepare");
     st->bind(1, said.substr(0, 120)).bind(2, now).bind(3, id);
-    if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "update", rc);
+    if (int rc = st->run(); rc != kDone) return db_error(d, "update", rc);
     if (only_unknown && d.changes() != 1)
       return make_error("ILLEGAL_TRANSITION", "payment " + std::to_string(id) + " is no longer unknown",
                         {{"id", id}});
@@ -1193,7 +1087,7 @@ struct Ledger::Impl {
     if (!g) return db_error(d, "prepare");
     g->bind(1, hash);
     int rc = g->step();
-    if (rc == SQLITE_ROW) {
+    if (rc == kRow) {
       int64_t pid = g->i64(0);
       std::string st = g->text(1);
       json det = {{"payment_id", pid}, {"state", st}};
@@ -1206,7 +1100,7 @@ struct Ledger::Impl {
                           det);
       return make_error("PAYMENT_IN_PROGRESS", "a payment of this invoice is already in progress", det);
     }
-    if (rc != SQLITE_DONE) return db_error(d, "double-pay check", rc);
+    if (rc != kDone) return db_error(d, "double-pay check", rc);
     g.reset();
     // 1b. One purchase per scope while one is pending or usable (same transaction as the reservation).
     if (rq.purchase)
@@ -1277,15 +1171,15 @@ struct Ledger::Impl {
     // 6. Insert.
     static const std::string kInsert =
         "INSERT INTO payments(client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat,"
-        " max_fee_msat, state, created_at, updated_at, counted, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-        " ?9, 'reserved', ?10, ?10, 1, ?11)";
+        " max_fee_msat, state, created_at, updated_at, counted, request_id, instance) VALUES (?1, ?2, ?3, ?4, ?5,"
+        " ?6, ?7, ?8, ?9, 'reserved', ?10, ?10, 1, ?11, ?12)";
     auto ins = d.prepare(kInsert);
     if (!ins) return db_error(d, "prepare");
     ins->bind(1, rq.client).bind(2, rq.envelope.value_or("")).bind(3, domain).bind(4, rq.tool).bind(5, rq.protocol);
     ins->bind(6, rq.invoice).bind(7, hash).bind(8, static_cast<int64_t>(rq.amount_msat));
-    ins->bind(9, static_cast<int64_t>(fee)).bind(10, now).bind(11, rq.request_id);
+    ins->bind(9, static_cast<int64_t>(fee)).bind(10, now).bind(11, rq.request_id).bind(12, instance);
     rc = ins->run();
-    if (rc != SQLITE_DONE) return db_error(d, "insert", rc);
+    if (rc != kDone) return db_error(d, "insert", rc);
     const int64_t new_id = d.last_insert_id();
     if (auto t = add_totals(d, now, domain, rq.envelope.value_or(""), static_cast<int64_t>(requested)); !t)
       return t.error();
@@ -1322,8 +1216,8 @@ struct Ledger::Impl {
     if (!st) return db_error(d, "prepare");
     binder(*st);
     int rc = st->step();
-    if (rc == SQLITE_DONE) return make_error("PAYMENT_NOT_FOUND", "no such payment in the ledger");
-    if (rc != SQLITE_ROW) return db_error(d, "read", rc);
+    if (rc == kDone) return make_error("PAYMENT_NOT_FOUND", "no such payment in the ledger");
+    if (rc != kRow) return db_error(d, "read", rc);
     return read_payment(*st);
   }
 };
@@ -1332,6 +1226,7 @@ struct Ledger::Impl {
 Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Ledger::~Ledger() = default;
 const std::string& Ledger::path() const { return impl_->path; }
+const std::string& Ledger::instance() const { return impl_->instance; }
 Status Ledger::txn(const std::function<Status(Db&)>& f) { return impl_->run<Ok>(f); }
 int64_t Ledger::now() const { return impl_->clock.now_unix(); }
 
@@ -1353,6 +1248,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
   if (path.empty()) return make_error("INVALID_ARGUMENT", "ledger path is empty");
   auto norm = normalize_policy(configured);
   if (!norm) return norm.error();
+  if (detail::is_postgres_url(path)) return open_postgres(path, *norm, clock, opts);
 
   // Create the file ourselves so it is 0600 from the first byte (SQLite would use 0644 & ~umask). SQLite gives
   // the -wal/-shm files the main file's mode; they are re-checked below anyway.
@@ -1372,7 +1268,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
   static std::once_flag sqlite_memory_config;
   std::call_once(sqlite_memory_config, [] { sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0); });
   auto impl = std::make_unique<Impl>(path, clock, opts);
-  Db& db = impl->db;
+  detail::SqliteDb& db = impl->db;
   if (std::string err = db.open(path); !err.empty())
     return make_error("LEDGER_ERROR", "cannot open the ledger: " + err);
   sqlite3_busy_timeout(db.handle(), std::max(0, opts.busy_timeout_ms));
@@ -1381,28 +1277,28 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
     auto st = db.prepare("PRAGMA journal_mode=WAL");
     if (!st) return db_error(db, "prepare");
     int rc = st->step();
-    if (rc != SQLITE_ROW || ascii_lower(st->text(0)) != "wal") return db_error(db, "enabling WAL", rc);
+    if (rc != kRow || ascii_lower(st->text(0)) != "wal") return db_error(db, "enabling WAL", rc);
   }
   if (int rc = db.exec(opts.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-      rc != SQLITE_OK)
+      rc != kOk)
     return db_error(db, "setting synchronous", rc);
 
   // Migrations, all in one IMMEDIATE transaction so two processes starting together do not race.
-  if (int rc = db.exec("BEGIN IMMEDIATE"); rc != SQLITE_OK) return db_error(db, "begin", rc);
+  if (int rc = db.exec("BEGIN IMMEDIATE"); rc != kOk) return db_error(db, "begin", rc);
   auto migrate = [&]() -> Status {
     auto st = db.prepare("PRAGMA user_version");
     if (!st) return db_error(db, "prepare");
     int rc = st->step();
-    if (rc != SQLITE_ROW) return db_error(db, "reading the schema version", rc);
+    if (rc != kRow) return db_error(db, "reading the schema version", rc);
     const int64_t version = st->i64(0);
     st.reset();  // a statement left active would lock the tables a migration drops
-    const auto& steps = migrations();
+    const auto& steps = detail::sqlite_migrations();
     if (version > static_cast<int64_t>(steps.size()))
       return make_error("LEDGER_SCHEMA_TOO_NEW", "the ledger was written by a newer satwarden (schema v" +
                                                      std::to_string(version) + ")");
     for (size_t v = static_cast<size_t>(version); v < steps.size(); ++v) {
-      if ((rc = db.exec(steps[v])) != SQLITE_OK) return db_error(db, "migration", rc);
-      if ((rc = db.exec("PRAGMA user_version=" + std::to_string(v + 1))) != SQLITE_OK)
+      if ((rc = db.exec(steps[v])) != kOk) return db_error(db, "migration", rc);
+      if ((rc = db.exec("PRAGMA user_version=" + std::to_string(v + 1))) != kOk)
         return db_error(db, "migration", rc);
     }
     return rebuild_totals(db);
@@ -1411,7 +1307,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
     db.exec("ROLLBACK");
     return s.error();
   }
-  if (int rc = db.exec("COMMIT"); rc != SQLITE_OK) {
+  if (int rc = db.exec("COMMIT"); rc != kOk) {
     db.exec("ROLLBACK");
     return db_error(db, "commit", rc);
   }
@@ -1424,14 +1320,77 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
   sqlite3_wal_hook(db.handle(), &Impl::wal_hook, impl.get());
   impl->start_checkpointer();
 
-  impl->configured = *norm;
-  impl->effective = std::make_shared<const Policy>(*norm);
+  return finish_open(std::move(impl), *norm);
+}
+
+Result<std::unique_ptr<Ledger>> Ledger::finish_open(std::unique_ptr<Impl> impl, const Policy& configured) {
+  if (impl->opts.instance.empty()) {
+    std::random_device rd;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+    impl->instance = buf;
+  } else {
+    impl->instance = impl->opts.instance.substr(0, 64);
+  }
+  impl->configured = configured;
+  impl->effective = std::make_shared<const Policy>(configured);
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(impl)));
   Impl& im = *ledger->impl_;
   auto loaded = im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
   if (!loaded) return loaded.error();
-  static_assert(kSchemaVersion == 7, "add a migration step when bumping the schema version");
+  static_assert(kSchemaVersion == 8, "add a migration step (both backends) when bumping the schema version");
   return ledger;
+}
+
+// PostgreSQL: migrations in one transaction under an advisory lock (instances starting together migrate once;
+// the others wait, then find the schema current). The budget totals are rebuilt from the rows only after a
+// migration, with the tables locked against writers (in a fleet, every other instance keeps them exact).
+Result<std::unique_ptr<Ledger>> Ledger::open_postgres(const std::string& url, const Policy& configured,
+                                                      const Clock& clock, LedgerOptions opts) {
+  auto impl = std::make_unique<Impl>(detail::redact_postgres_url(url), clock, opts);
+  impl->pg = std::make_unique<detail::PgPool>(url, opts.pg_max_connections,
+                                              std::chrono::milliseconds(std::max(1, opts.pg_acquire_timeout_ms)));
+  auto conn = impl->pg->acquire();
+  if (!conn) return conn.error();
+  detail::PgDb& db = **conn;
+  auto migrate = [&]() -> Status {
+    int rc = db.exec("BEGIN");
+    if (rc == kOk) rc = db.exec("SELECT pg_advisory_xact_lock(" + std::to_string(detail::kPgMigrationLock) + ")");
+    if (rc == kOk)
+      rc = db.exec("CREATE TABLE IF NOT EXISTS satwarden_schema (id INTEGER PRIMARY KEY CHECK (id = 1), "
+                   "version INTEGER NOT NULL)");
+    if (rc != kOk) return db_error(db, "migration", rc);
+    auto st = db.prepare("SELECT version FROM satwarden_schema WHERE id = 1");
+    if (!st) return db_error(db, "prepare");
+    rc = st->step();
+    if (rc != kRow && rc != kDone) return db_error(db, "reading the schema version", rc);
+    const int64_t version = rc == kRow ? st->i64(0) : 0;
+    st.reset();
+    const auto& steps = detail::pg_migrations();
+    if (version > static_cast<int64_t>(steps.size()))
+      return make_error("LEDGER_SCHEMA_TOO_NEW", "the ledger was written by a newer satwarden (schema v" +
+                                                     std::to_string(version) + ")");
+    if (version == static_cast<int64_t>(steps.size())) return ok_status();
+    for (size_t v = static_cast<size_t>(version); v < steps.size(); ++v)
+      if (*steps[v] && (rc = db.exec(steps[v])) != kOk) return db_error(db, "migration", rc);
+    auto set = db.prepare(
+        "INSERT INTO satwarden_schema(id, version) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET version = "
+        "excluded.version");
+    if (!set) return db_error(db, "prepare");
+    if ((rc = set->bind(1, static_cast<int64_t>(steps.size())).run()) != kDone) return db_error(db, "migration", rc);
+    set.reset();
+    if ((rc = db.exec("LOCK TABLE payments, spend_totals IN EXCLUSIVE MODE")) != kOk)
+      return db_error(db, "migration", rc);
+    return rebuild_totals(db);
+  };
+  auto st = migrate();
+  if (st) {
+    if (int rc = db.exec("COMMIT"); rc != kOk) st = db_error(db, "commit", rc);
+  }
+  if (db.in_transaction() || db.transaction_failed()) db.exec("ROLLBACK");
+  impl->pg->release(std::move(*conn));
+  if (!st) return st.error();
+  return finish_open(std::move(impl), configured);
 }
 
 Policy Ledger::policy() const {
@@ -1481,7 +1440,7 @@ Status Ledger::reset_policy_overrides() {
   const int64_t now = im.clock.now_unix();
   auto r = im.run<Ok>([&](Db& d) -> Status {
     if (auto s = im.write_overrides(d, std::nullopt, now); !s) return s.error();
-    if (int rc = d.exec("DELETE FROM envelope_tightenings"); rc != SQLITE_OK) return db_error(d, "reset", rc);
+    if (int rc = d.exec("DELETE FROM envelope_tightenings"); rc != kOk) return db_error(d, "reset", rc);
     std::lock_guard lk(im.pol_mu);
     im.effective = std::make_shared<const Policy>(im.configured);
     im.overrides_rev = -1;
@@ -1535,10 +1494,10 @@ Status Ledger::set_envelopes(std::vector<Envelope> envelopes) {
         sel->rewind();
         sel->bind(1, e.name);
         int rc = sel->step();
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(d, "envelope anchor read", rc);
+        if (rc != kRow && rc != kDone) return db_error(d, "envelope anchor read", rc);
         std::optional<int64_t> old_ttl;
         int64_t anchored_at = now;
-        if (rc == SQLITE_ROW) {
+        if (rc == kRow) {
           old_ttl = sel->i64(0);
           anchored_at = sel->i64(1);
         }
@@ -1547,7 +1506,7 @@ Status Ledger::set_envelopes(std::vector<Envelope> envelopes) {
           anchored_at = now;
           put->rewind();
           put->bind(1, e.name).bind(2, *e.ttl_seconds).bind(3, now);
-          if (rc = put->run(); rc != SQLITE_DONE) return db_error(d, "envelope anchor write", rc);
+          if (rc = put->run(); rc != kDone) return db_error(d, "envelope anchor write", rc);
           changed.push_back({e.name, old_ttl, *e.ttl_seconds, now});
         }
         e.expires_at = anchored_at + *e.ttl_seconds;
@@ -1612,10 +1571,12 @@ Status Ledger::tighten_envelope(const std::string& name, std::optional<uint64_t>
     }
     auto st = d.prepare(
         "INSERT INTO envelope_tightenings(name, cap_msat, updated_at, approve_above_msat) VALUES (?1, ?2, ?3, ?4) "
-        "ON CONFLICT(name) DO UPDATE SET cap_msat = MIN(cap_msat, excluded.cap_msat), updated_at = "
-        "excluded.updated_at, approve_above_msat = CASE WHEN excluded.approve_above_msat IS NULL THEN "
-        "approve_above_msat WHEN approve_above_msat IS NULL THEN excluded.approve_above_msat ELSE "
-        "MIN(approve_above_msat, excluded.approve_above_msat) END");
+        "ON CONFLICT(name) DO UPDATE SET cap_msat = CASE WHEN excluded.cap_msat < envelope_tightenings.cap_msat "
+        "THEN excluded.cap_msat ELSE envelope_tightenings.cap_msat END, updated_at = excluded.updated_at, "
+        "approve_above_msat = CASE WHEN excluded.approve_above_msat IS NULL THEN envelope_tightenings.approve_above_msat "
+        "WHEN envelope_tightenings.approve_above_msat IS NULL THEN excluded.approve_above_msat "
+        "WHEN excluded.approve_above_msat < envelope_tightenings.approve_above_msat THEN excluded.approve_above_msat "
+        "ELSE envelope_tightenings.approve_above_msat END");
     if (!st) return db_error(d, "prepare");
     // Only the threshold lowered: no cap tightening is recorded (kMaxMsat stands for "none"; MIN keeps an earlier
     // one), so the owner's configured cap keeps applying as configured, raised or not.
@@ -1624,7 +1585,7 @@ Status Ledger::tighten_envelope(const std::string& name, std::optional<uint64_t>
       st->bind(4, static_cast<int64_t>(*approve_above_msat));
     else
       st->bind_null(4);
-    if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "write", rc);
+    if (int rc = st->run(); rc != kDone) return db_error(d, "write", rc);
     return ok_status();
   });
   if (!r) return r.error();
@@ -1640,8 +1601,8 @@ Result<std::map<std::string, uint64_t>> Ledger::envelope_tightenings() {
     if (!st) return db_error(d, "prepare");
     st->bind(1, static_cast<int64_t>(kMaxMsat));  // rows that only lowered the approval threshold have no cap
     int rc;
-    while ((rc = st->step()) == SQLITE_ROW) out[st->text(0)] = static_cast<uint64_t>(st->i64(1));
-    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    while ((rc = st->step()) == kRow) out[st->text(0)] = static_cast<uint64_t>(st->i64(1));
+    if (rc != kDone) return db_error(d, "read", rc);
     return ok_status();
   });
   if (!r) return r.error();
@@ -1702,7 +1663,7 @@ Status Ledger::resolve_by_owner(int64_t id, bool paid, std::optional<uint64_t> f
         auto st = d.prepare("SELECT max_fee_msat FROM payments WHERE id = ?1");
         if (!st) return db_error(d, "prepare");
         st->bind(1, id);
-        if (st->step() != SQLITE_ROW) return make_error("PAYMENT_NOT_FOUND", "no payment with id " + std::to_string(id));
+        if (st->step() != kRow) return make_error("PAYMENT_NOT_FOUND", "no payment with id " + std::to_string(id));
         fee = st->i64(0);
       }
       c.fee_msat = fee;
@@ -1733,8 +1694,12 @@ Status Ledger::mark_unknown(int64_t id, const std::string& error_code) {
   return impl_->transition(id, {State::unknown, clean_code(error_code), {}, {}, {}, {}});
 }
 
-Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_after_s, const std::string& cause) {
+Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_after_s, const std::string& cause,
+                                                   bool this_instance_only) {
   const int64_t cut = now - std::max<int64_t>(0, stale_after_s);
+  // ?9: this instance's rows only, or (NULL) every instance's.
+  const std::optional<std::string> only =
+      this_instance_only ? std::optional<std::string>(impl_->instance) : std::nullopt;
   auto r = impl_->run<RecoverySummary>([&](Db& d) -> Result<RecoverySummary> {
     RecoverySummary s;
     std::vector<int64_t> stale;
@@ -1742,13 +1707,14 @@ Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_a
       // A reservation waiting for the owner (an open approval that has not expired) is not a crash leftover:
       // approvals survive restarts; expire_approvals() releases it when its time is up.
       auto sel = d.prepare(
-          "SELECT id FROM payments WHERE state = 'reserved' AND updated_at <= ?1 AND id NOT IN "
-          "(SELECT payment_id FROM approvals WHERE open = 1 AND expires_at > ?2)");
+          "SELECT id FROM payments WHERE state = 'reserved' AND updated_at <= ?1 AND (CAST(?9 AS TEXT) IS NULL OR instance = ?9)"
+          " AND id NOT IN (SELECT payment_id FROM approvals WHERE open = 1 AND expires_at > ?2)");
       if (!sel) return db_error(d, "prepare");
       sel->bind(1, cut).bind(2, now);
+      if (only) sel->bind(9, *only);
       int rc;
-      while ((rc = sel->step()) == SQLITE_ROW) stale.push_back(sel->i64(0));
-      if (rc != SQLITE_DONE) return db_error(d, "recovery", rc);
+      while ((rc = sel->step()) == kRow) stale.push_back(sel->i64(0));
+      if (rc != kDone) return db_error(d, "recovery", rc);
     }
     for (int64_t id : stale) {  // one by one so the budget totals follow
       if (auto st = impl_->apply(d, id, {State::released, cause + "_NEVER_SENT", {}, {}, {}, {}}, now,
@@ -1760,10 +1726,11 @@ Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_a
     // in_flight → unknown does not change what counts, so one statement does it.
     auto unk = d.prepare(
         "UPDATE payments SET state = 'unknown', error_code = ?3, updated_at = ?1"
-        " WHERE state = 'in_flight' AND updated_at <= ?2");
+        " WHERE state = 'in_flight' AND updated_at <= ?2 AND (CAST(?9 AS TEXT) IS NULL OR instance = ?9)");
     if (!unk) return db_error(d, "prepare");
     unk->bind(1, now).bind(2, cut).bind(3, cause + "_INTERRUPTED");
-    if (int rc = unk->run(); rc != SQLITE_DONE) return db_error(d, "recovery", rc);
+    if (only) unk->bind(9, *only);
+    if (int rc = unk->run(); rc != kDone) return db_error(d, "recovery", rc);
     s.marked_unknown = static_cast<size_t>(d.changes());
     return s;
   });
@@ -1772,6 +1739,21 @@ Result<RecoverySummary> Ledger::recover_after_crash(int64_t now, int64_t stale_a
         ascii_lower(cause) + " recovery: released " + std::to_string(r->released) + " unsent reservation(s), " +
             std::to_string(r->marked_unknown) + " interrupted payment(s) need reconciliation");
   return r;
+}
+
+Result<bool> Ledger::try_lease(const std::string& name, int64_t ttl_s) {
+  Impl& im = *impl_;
+  const int64_t now = im.clock.now_unix();
+  return im.run<bool>([&](Db& d) -> Result<bool> {
+    auto st = d.prepare(
+        "INSERT INTO leases(name, holder, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET"
+        " holder = excluded.holder, expires_at = excluded.expires_at"
+        " WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4");
+    if (!st) return db_error(d, "prepare");
+    st->bind(1, name).bind(2, im.instance).bind(3, now + std::max<int64_t>(1, ttl_s)).bind(4, now);
+    if (int rc = st->run(); rc != kDone) return db_error(d, "lease", rc);
+    return d.changes() == 1;
+  });
 }
 
 Status Ledger::record_lookup(int64_t id, const Result<LookupOutcome>& out) {
@@ -1792,7 +1774,7 @@ Status Ledger::record_lookup(int64_t id, const Result<LookupOutcome>& out) {
         auto st = d.prepare("SELECT max_fee_msat FROM payments WHERE id = ?1");
         if (!st) return db_error(d, "prepare");
         st->bind(1, id);
-        if (st->step() != SQLITE_ROW) return make_error("PAYMENT_NOT_FOUND", "payment vanished");
+        if (st->step() != kRow) return make_error("PAYMENT_NOT_FOUND", "payment vanished");
         fee = st->i64(0);
       }
       Impl::Change c{State::settled, {}, fee, {}, now, {}, std::nullopt, std::string("wallet")};
@@ -1819,8 +1801,8 @@ Result<ReconcileSummary> Ledger::reconcile(const Lookup& lookup) {
         if (!st) return db_error(d, "prepare");
         std::vector<std::pair<int64_t, std::string>> out;
         int rc;
-        while ((rc = st->step()) == SQLITE_ROW) out.emplace_back(st->i64(0), st->text(1));
-        if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+        while ((rc = st->step()) == kRow) out.emplace_back(st->i64(0), st->text(1));
+        if (rc != kDone) return db_error(d, "read", rc);
         return out;
       });
   if (!rows) return rows.error();
@@ -1890,19 +1872,19 @@ Result<StatusReport> Ledger::status(int64_t now) {
         "SELECT state, COUNT(*) FROM payments WHERE state IN ('reserved','in_flight','unknown') GROUP BY state");
     if (!st) return db_error(d, "prepare");
     int rc;
-    while ((rc = st->step()) == SQLITE_ROW) {
+    while ((rc = st->step()) == kRow) {
       auto n = static_cast<uint64_t>(st->i64(1));
       rep.pending_count += n;
       if (st->text(0) == "unknown") rep.unknown_count = n;
     }
-    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    if (rc != kDone) return db_error(d, "read", rc);
     st.reset();
     auto fx = d.prepare(
         "SELECT COUNT(*), COALESCE(SUM(fee_msat - max_fee_msat), 0), MAX(updated_at) FROM payments"
         " WHERE counted = 1 AND fee_msat > max_fee_msat AND created_at > ?1");
     if (!fx) return db_error(d, "prepare");
     fx->bind(1, now - window_seconds(Window::month));
-    if ((rc = fx->step()) != SQLITE_ROW) return db_error(d, "read", rc);
+    if ((rc = fx->step()) != kRow) return db_error(d, "read", rc);
     rep.fee_excess_count = static_cast<uint64_t>(fx->i64(0));
     rep.fee_excess_msat = static_cast<uint64_t>(fx->i64(1));
     rep.fee_excess_last_at = fx->opt_i64(2);
@@ -1920,7 +1902,7 @@ Result<Page> Ledger::list_payments(const ListQuery& q) {
     if (!ok) return make_error("INVALID_CURSOR", "cursor is not one this server issued");
     before = std::stoll(c.substr(1));
   }
-  std::string sql = std::string("SELECT ") + kCols + " FROM payments WHERE 1";
+  std::string sql = std::string("SELECT ") + kCols + " FROM payments WHERE 1 = 1";
   std::vector<std::variant<int64_t, std::string>> args;
   auto add = [&](const char* clause, std::variant<int64_t, std::string> v) {
     args.push_back(std::move(v));
@@ -1949,8 +1931,8 @@ Result<Page> Ledger::list_payments(const ListQuery& q) {
     }
     Page page;
     int rc;
-    while ((rc = st->step()) == SQLITE_ROW) page.items.push_back(read_payment(*st));
-    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    while ((rc = st->step()) == kRow) page.items.push_back(read_payment(*st));
+    if (rc != kDone) return db_error(d, "read", rc);
     if (page.items.size() > q.limit) {
       page.items.pop_back();
       page.next_cursor = "p" + std::to_string(page.items.back().id);
@@ -1982,7 +1964,8 @@ Result<SpendReport> Ledger::report(int64_t since, int64_t until) {
       }
     };
     for (int pass = 0; pass < 2; ++pass) {
-      std::string key = pass == 0 ? "domain" : "strftime('%Y-%m-%d', created_at, 'unixepoch')";
+      // Days are grouped by number (created_at / 86400, both dialects) and named here.
+      std::string key = pass == 0 ? "domain" : "created_at / 86400";
       auto st = d.prepare("SELECT " + key +
                           ", state, COUNT(*), SUM(amount_msat), SUM(COALESCE(fee_msat, 0)),"
                           " SUM(amount_msat + COALESCE(fee_msat, max_fee_msat)) FROM payments"
@@ -1990,14 +1973,14 @@ Result<SpendReport> Ledger::report(int64_t since, int64_t until) {
       if (!st) return db_error(d, "prepare");
       st->bind(1, since).bind(2, until);
       int rc;
-      while ((rc = st->step()) == SQLITE_ROW) {
-        std::string k = st->text(0), state = st->text(1);
+      while ((rc = st->step()) == kRow) {
+        std::string k = pass == 0 ? st->text(0) : utc_day(st->i64(0)), state = st->text(1);
         auto n = static_cast<uint64_t>(st->i64(2)), amount = static_cast<uint64_t>(st->i64(3)),
              fee = static_cast<uint64_t>(st->i64(4)), counted = static_cast<uint64_t>(st->i64(5));
         add(pass == 0 ? rep.by_domain[k] : rep.by_day[k], state, n, amount, fee, counted);
         if (pass == 0) add(rep.total, state, n, amount, fee, counted);
       }
-      if (rc != SQLITE_DONE) return db_error(d, "report", rc);
+      if (rc != kDone) return db_error(d, "report", rc);
     }
     return rep;
   });

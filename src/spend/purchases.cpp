@@ -12,6 +12,9 @@ namespace {
 using detail::Db;
 using detail::Stmt;
 using detail::db_error;
+using detail::kDone;
+using detail::kOk;
+using detail::kRow;
 
 constexpr size_t kMaxPaths = 32;
 
@@ -60,7 +63,7 @@ Status write_state(Db& d, int64_t id, PurchaseState to, int64_t now) {
   if (!st) return db_error(d, "prepare");
   const bool live = to == PurchaseState::pending || to == PurchaseState::usable;
   st->bind(1, std::string(purchase_state_name(to))).bind(2, int64_t{live ? 1 : 0}).bind(3, now).bind(4, id);
-  if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "update", rc);
+  if (int rc = st->run(); rc != kDone) return db_error(d, "update", rc);
   return ok_status();
 }
 
@@ -88,8 +91,8 @@ Result<std::vector<Row>> select_rows(Db& d, const std::string& where, const std:
   bind(*st);
   std::vector<Row> out;
   int rc;
-  while ((rc = st->step()) == SQLITE_ROW) out.push_back(read_row(*st));
-  if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+  while ((rc = st->step()) == kRow) out.push_back(read_row(*st));
+  if (rc != kDone) return db_error(d, "read", rc);
   return out;
 }
 
@@ -179,7 +182,7 @@ Status insert_purchase(Db& d, const PurchaseDraft& dr, int64_t payment_id, int64
   st->bind(4, dr.origin).bind(5, dr.path).bind(6, dr.service).bind(7, dr.protocol).bind(8, dr.challenge);
   st->bind(9, dr.binding).bind(10, json_dump(json::array({dr.path}))).bind(11, payment_id);
   st->bind_opt(12, dr.valid_until).bind(13, now);
-  if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "insert purchase", rc);
+  if (int rc = st->run(); rc != kDone) return db_error(d, "insert purchase", rc);
   return ok_status();
 }
 
@@ -190,7 +193,7 @@ Status link_idempotency(Db& d, const IdempotencyRef& ref, int64_t payment_id, in
   if (!st) return db_error(d, "prepare");
   bind_owner(*st, ref.owner);
   st->bind(4, ref.key).bind(5, payment_id).bind(6, now);
-  if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "idempotency link", rc);
+  if (int rc = st->run(); rc != kDone) return db_error(d, "idempotency link", rc);
   if (d.changes() != 1)
     return make_error("IDEMPOTENCY_KEY_REUSED",
                       "this idempotency key already belongs to another payment; nothing was paid");
@@ -291,7 +294,7 @@ Status Ledger::purchase_accepted_at(int64_t id, const std::string& path) {
     auto st = d.prepare("UPDATE purchases SET paths = ?1, updated_at = ?2 WHERE id = ?3");
     if (!st) return db_error(d, "prepare");
     st->bind(1, json_dump(json(paths))).bind(2, t).bind(3, id);
-    if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "update", rc);
+    if (int rc = st->run(); rc != kDone) return db_error(d, "update", rc);
     return ok_status();
   });
 }
@@ -350,8 +353,8 @@ Result<bool> Ledger::import_credential(const Owner& owner, const std::string& or
     bind_owner(*dup, owner);
     dup->bind(4, origin).bind(5, header);
     int rc = dup->step();
-    if (rc == SQLITE_ROW) return ok_status();
-    if (rc != SQLITE_DONE) return db_error(d, "read", rc);
+    if (rc == kRow) return ok_status();
+    if (rc != kDone) return db_error(d, "read", rc);
     dup.reset();
     std::vector<std::string> kept(paths.size() > kMaxPaths ? paths.end() - kMaxPaths : paths.begin(), paths.end());
     // No path known (a format-1 entry): it was used origin-wide, and still is ("*", see Purchase::covers) until
@@ -365,7 +368,7 @@ Result<bool> Ledger::import_credential(const Owner& owner, const std::string& or
     if (!ins) return db_error(d, "prepare");
     bind_owner(*ins, owner);
     ins->bind(4, origin).bind(5, first).bind(6, json_dump(json(kept))).bind(7, header).bind(8, t);
-    if (rc = ins->run(); rc != SQLITE_DONE) return db_error(d, "insert", rc);
+    if (rc = ins->run(); rc != kDone) return db_error(d, "insert", rc);
     added = true;
     return ok_status();
   });
@@ -385,8 +388,8 @@ Result<std::optional<IdempotencyRecord>> read_key(Db& d, const IdempotencyRef& r
   bind_owner(*st, ref.owner);
   st->bind(4, ref.key);
   int rc = st->step();
-  if (rc == SQLITE_DONE) return std::optional<IdempotencyRecord>{};
-  if (rc != SQLITE_ROW) return db_error(d, "read", rc);
+  if (rc == kDone) return std::optional<IdempotencyRecord>{};
+  if (rc != kRow) return db_error(d, "read", rc);
   IdempotencyRecord r;
   r.ref = ref;
   r.tool = st->text(0);
@@ -431,7 +434,7 @@ Result<IdempotencyBegin> Ledger::begin_idempotent(const IdempotencyRef& ref, con
     if (!ins) return db_error(d, "prepare");
     bind_owner(*ins, ref.owner);
     ins->bind(4, ref.key).bind(5, tool).bind(6, params_sha256).bind(7, t);
-    if (int rc = ins->run(); rc != SQLITE_DONE) return db_error(d, "insert", rc);
+    if (int rc = ins->run(); rc != kDone) return db_error(d, "insert", rc);
     out.kind = IdempotencyBegin::Kind::fresh;
     out.record.ref = ref;
     out.record.tool = tool;
@@ -452,7 +455,7 @@ Status Ledger::finish_idempotent(const IdempotencyRef& ref, const json& outcome)
     if (!st) return db_error(d, "prepare");
     bind_owner(*st, ref.owner);
     st->bind(4, ref.key).bind(5, json_dump(outcome)).bind(6, t);
-    if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "update", rc);
+    if (int rc = st->run(); rc != kDone) return db_error(d, "update", rc);
     return ok_status();
   });
 }
@@ -465,7 +468,7 @@ Status Ledger::abandon_idempotent(const IdempotencyRef& ref) {
     if (!st) return db_error(d, "prepare");
     bind_owner(*st, ref.owner);
     st->bind(4, ref.key);
-    if (int rc = st->run(); rc != SQLITE_DONE) return db_error(d, "delete", rc);
+    if (int rc = st->run(); rc != kDone) return db_error(d, "delete", rc);
     return ok_status();
   });
 }
@@ -491,7 +494,7 @@ Result<size_t> Ledger::prune_idempotency(int64_t before) {
         " (SELECT id FROM payments WHERE state IN ('reserved','in_flight','unknown')))");
     if (!del) return db_error(d, "prepare");
     del->bind(1, before);
-    if (int rc = del->run(); rc != SQLITE_DONE) return db_error(d, "prune", rc);
+    if (int rc = del->run(); rc != kDone) return db_error(d, "prune", rc);
     n = static_cast<size_t>(d.changes());
     return ok_status();
   });

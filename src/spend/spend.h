@@ -1,5 +1,10 @@
 // sw::spend — spend policy and crash-safe payment ledger ("never overspend, never pay twice").
-// Contract: a Ledger owns one SQLite file (WAL, synchronous=FULL, mode 0600, schema versioned by user_version).
+// Backends: a SQLite file (the embedded default: WAL, synchronous=FULL, mode 0600, schema versioned by
+//   user_version) or a PostgreSQL database shared by a fleet of instances (Ledger::open with a postgres:// URL:
+//   the same schema and semantics; writers serialized fleet-wide by a lock row or SERIALIZABLE retries;
+//   migrations under an advisory lock; a bounded connection pool; LEDGER_UNAVAILABLE while it cannot be reached —
+//   nothing is ever paid without a durable reservation).
+// Contract:
 //   reserve() checks the double-pay guard (by payment hash, survives restarts), envelope, protocols, allow/deny
 //   lists, per-call caps, rolling windows and lifetime caps (global and every matching domain entry) and inserts
 //   a `reserved` row, all in ONE `BEGIN IMMEDIATE` transaction. Rows in reserved/in_flight/unknown/settled count
@@ -16,7 +21,7 @@
 // Errors: values (never exceptions). Codes: BUDGET_EXCEEDED, DOMAIN_NOT_ALLOWED, PROTOCOL_NOT_ALLOWED,
 //   ALREADY_PAID, PAYMENT_IN_PROGRESS, PAYMENT_STATE_UNKNOWN, ENVELOPE_UNKNOWN, ENVELOPE_EXPIRED,
 //   ILLEGAL_TRANSITION, PAYMENT_NOT_FOUND, POLICY_LOOSEN_REFUSED, POLICY_INVALID, INVALID_ARGUMENT,
-//   INVALID_CURSOR, LEDGER_BUSY, LEDGER_SCHEMA_TOO_NEW, LEDGER_ERROR. Preimages are stored in the ledger row
+//   INVALID_CURSOR, LEDGER_BUSY, LEDGER_UNAVAILABLE, LEDGER_SCHEMA_TOO_NEW, LEDGER_ERROR. Preimages are stored in the ledger row
 //   (the L402 token cache needs them) but never appear in logs, messages or error details.
 #pragma once
 
@@ -421,6 +426,13 @@ struct LedgerOptions {
   // finish), which bounds the WAL at about wal_max_frames pages. wal_max_frames >= checkpoint_frames >= 1.
   int checkpoint_frames = 1000;
   int wal_max_frames = 8000;
+  // PostgreSQL: at most this many connections per Ledger (calls beyond it wait up to pg_acquire_timeout_ms, then
+  // LEDGER_BUSY); SERIALIZABLE transactions retried on conflict instead of the ledger_lock row (see run_pg).
+  size_t pg_max_connections = 8;
+  int pg_acquire_timeout_ms = 5000;
+  bool pg_serializable = false;
+  // This process's id in a fleet (payments.instance, lease holder); "" = a random one per open.
+  std::string instance;
 };
 
 // Counters since open (this Ledger object only), for benchmarks and diagnostics.
@@ -449,7 +461,7 @@ struct LedgerMetrics {
 
 class Ledger {
  public:
-  // Opens/creates the ledger at `path` (its directory must exist), applies migrations, loads persisted policy
+  // Opens/creates the ledger at `path` (a SQLite file whose directory must exist, or a postgres:// URL), applies migrations, loads persisted policy
   // tightenings and merges them with `configured` (the stricter wins). `clock` must outlive the Ledger.
   static Result<std::unique_ptr<Ledger>> open(const std::string& path, const Policy& configured,
                                               const Clock& clock = Clock::system(), LedgerOptions opts = {});
@@ -463,7 +475,9 @@ class Ledger {
   // v4: purchases, idempotency_keys; payments gain request_expires_at, wallet_said(_at), resolved_by.
   // v5: envelope_tightenings(name, cap_msat) — caps lowered at run time by a token for its own envelope.
   // v6: approvals; envelope_tightenings gains approve_above_msat.
-  static constexpr int kSchemaVersion = 7;
+  // v7: payments.request_id.  v8: payments.instance (who reserved it), leases (one instance at a time does
+  // recovery and reconciliation).
+  static constexpr int kSchemaVersion = 8;
 
   // ---- policy
   Policy policy() const;             // effective (configured merged with persisted tightenings)
@@ -513,8 +527,14 @@ class Ledger {
   // Stale (updated_at <= now - stale_after_s) `reserved` rows → released, `in_flight` → unknown, with error codes
   // <cause>_NEVER_SENT / <cause>_INTERRUPTED ("CRASH" at start-up; "SHUTDOWN" when a draining shutdown gives up
   // on calls still running). A reservation waiting for the owner's approval is left alone.
+  // this_instance_only: only rows this Ledger's instance reserved (a fleet member shutting down must not touch
+  // the others' payments).
   Result<RecoverySummary> recover_after_crash(int64_t now, int64_t stale_after_s = 30,
-                                              const std::string& cause = "CRASH");
+                                              const std::string& cause = "CRASH", bool this_instance_only = false);
+  // A named lease held by this instance until now + ttl_s: true when it was free, expired, or already ours (then
+  // renewed). Fleet members run recovery and reconciliation only while holding the "maintenance" lease.
+  Result<bool> try_lease(const std::string& name, int64_t ttl_s);
+  const std::string& instance() const;
   // Looks up every `unknown` row (lookup runs without any lock held) and settles/fails it; pending stays.
   Result<ReconcileSummary> reconcile(const Lookup& lookup);
   // Applies one wallet verdict to one `unknown` row (what reconcile does per row): settled/failed transition it
@@ -590,6 +610,9 @@ class Ledger {
 
  private:
   explicit Ledger(std::unique_ptr<Impl> impl);
+  static Result<std::unique_ptr<Ledger>> open_postgres(const std::string& url, const Policy& configured,
+                                                       const Clock& clock, LedgerOptions opts);
+  static Result<std::unique_ptr<Ledger>> finish_open(std::unique_ptr<Impl> impl, const Policy& configured);
   // For the parts of the ledger implemented in other files (purchases.cpp): runs f in a group-committed
   // transaction (an error rolls f's work back) and returns after the commit; now() is the ledger's clock.
   Status txn(const std::function<Status(detail::Db&)>& f);

@@ -152,7 +152,7 @@ TEST_CASE("thresholds: Ledger::tighten lowers the threshold, never raises or rem
   FakeClock clock;
   Policy configured = spend_test::bare_policy();
   configured.global.approve_above_msat = 500'000;
-  auto l = Ledger::open(tmp.file("ledger.sqlite"), configured, clock);
+  auto l = Ledger::open(tmp.ledger_at("ledger.sqlite"), configured, clock);
   REQUIRE(l);
   auto& ledger = *l;
   Policy p = ledger->policy();
@@ -177,7 +177,7 @@ TEST_CASE("thresholds: Ledger::tighten lowers the threshold, never raises or rem
   CHECK(rr.error().code == "APPROVAL_UNAVAILABLE");
   // A restart with the looser configuration keeps the tightening (the stricter wins).
   ledger.reset();
-  auto again = Ledger::open(tmp.file("ledger.sqlite"), configured, clock);
+  auto again = Ledger::open(tmp.ledger_at("ledger.sqlite"), configured, clock);
   REQUIRE(again);
   CHECK((*again)->policy().global.approve_above_msat == std::optional<uint64_t>(300'000));
   CHECK((*again)->policy().approve_new_domains);
@@ -192,7 +192,7 @@ TEST_CASE("thresholds: tighten_envelope lowers an envelope's threshold, never ra
   TempDir tmp;
   FakeClock clock;
   Policy configured = spend_test::bare_policy();
-  auto l = Ledger::open(tmp.file("ledger.sqlite"), configured, clock);
+  auto l = Ledger::open(tmp.ledger_at("ledger.sqlite"), configured, clock);
   REQUIRE(l);
   auto& ledger = *l;
   REQUIRE(ledger->set_envelopes({Envelope{"team-a", 1'000'000, std::nullopt, std::nullopt, std::nullopt, 100'000},
@@ -228,7 +228,7 @@ TEST_CASE("thresholds: tighten_envelope lowers an envelope's threshold, never ra
   CHECK(code_of(ledger->tighten_envelope("nobody", std::nullopt, 1)) == "ENVELOPE_UNKNOWN");
   // Survives a restart with the configuration unchanged.
   ledger.reset();
-  auto again = Ledger::open(tmp.file("ledger.sqlite"), configured, clock);
+  auto again = Ledger::open(tmp.ledger_at("ledger.sqlite"), configured, clock);
   REQUIRE(again);
   ledger = std::move(*again);
   REQUIRE(ledger->set_envelopes({Envelope{"team-a", 1'000'000, std::nullopt, std::nullopt, std::nullopt, 100'000},
@@ -249,7 +249,7 @@ TEST_CASE("thresholds: an envelope threshold above the global one is refused as 
   FakeClock clock;
   Policy configured = spend_test::bare_policy();
   configured.global.approve_above_msat = 500'000;
-  auto l = Ledger::open(tmp.file("ledger.sqlite"), configured, clock);
+  auto l = Ledger::open(tmp.ledger_at("ledger.sqlite"), configured, clock);
   REQUIRE(l);
   REQUIRE((*l)->set_envelopes({Envelope{"team-a", 10'000'000, std::nullopt, std::nullopt, std::nullopt, std::nullopt}}));
   CHECK(code_of((*l)->tighten_envelope("team-a", std::nullopt, 600'000)) == "POLICY_LOOSEN_REFUSED");
@@ -261,7 +261,7 @@ TEST_CASE("thresholds: lowering only an envelope's threshold does not pin its ca
   TempDir tmp;
   FakeClock clock;
   Policy configured = spend_test::bare_policy();
-  auto l = Ledger::open(tmp.file("ledger.sqlite"), configured, clock);
+  auto l = Ledger::open(tmp.ledger_at("ledger.sqlite"), configured, clock);
   REQUIRE(l);
   REQUIRE((*l)->set_envelopes({Envelope{"team-a", 1'000'000, std::nullopt, std::nullopt, std::nullopt, std::nullopt}}));
   REQUIRE((*l)->tighten_envelope("team-a", std::nullopt, 10'000));

@@ -50,7 +50,7 @@ struct Fixture {
     open();
   }
   void open() {
-    auto l = Ledger::open(tmp.file("ledger.sqlite"), policy, clock);
+    auto l = Ledger::open(tmp.ledger_at("ledger.sqlite"), policy, clock);
     REQUIRE(l);
     ledger = std::move(*l);
     if (!envelopes.empty()) REQUIRE(ledger->set_envelopes(envelopes));
@@ -157,7 +157,7 @@ TEST_CASE("approvals: without ApprovalTerms a payment that needs approval is ref
   REQUIRE_FALSE(r);
   CHECK(r.error().code == "APPROVAL_UNAVAILABLE");
   CHECK(r.error().message.find("nothing was paid") != std::string::npos);
-  CHECK(spend_test::raw_sums(f.ledger->path()).rows == 0);
+  CHECK(spend_test::raw_sums(f.tmp.ledger_at("ledger.sqlite")).rows == 0);
   CHECK(f.spent_today() == 0);
   auto all = f.ledger->list_approvals(ApprovalQuery{false, std::nullopt, std::nullopt, 100});
   REQUIRE(all);
@@ -552,20 +552,12 @@ TEST_CASE("approvals: to_json and the listings never carry the code or the token
   REQUIRE(f.decide(r.approval->public_id, true));
   check_clean(f.approval(r.approval->public_id));
   // The ledger file holds only digests of the secrets.
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(f.ledger->path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT * FROM approvals", -1, &st, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  for (int i = 0; i < sqlite3_column_count(st); ++i) {
-    const unsigned char* t = sqlite3_column_text(st, i);
-    const std::string v = t ? reinterpret_cast<const char*>(t) : "";
-    CHECK(v.find(sec.code) == std::string::npos);
-    CHECK(v.find(sec.approve_token) == std::string::npos);
-    CHECK(v.find(sec.deny_token) == std::string::npos);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  for (const auto& row : spend_test::raw_rows(f.tmp.ledger_at("ledger.sqlite"), "SELECT * FROM approvals"))
+    for (const auto& v : row) {
+      CHECK(v.find(sec.code) == std::string::npos);
+      CHECK(v.find(sec.approve_token) == std::string::npos);
+      CHECK(v.find(sec.deny_token) == std::string::npos);
+    }
 }
 
 TEST_CASE("approvals: list_approvals filters by caller and by open state") {
@@ -614,7 +606,7 @@ TEST_CASE("approvals: 100 purchases awaiting approval hold the budget exactly") 
     held.push_back(r);
   }
   CHECK(f.spent_today() == kN * (kAmount + kFee));
-  auto sums = spend_test::raw_sums(f.ledger->path());
+  auto sums = spend_test::raw_sums(f.tmp.ledger_at("ledger.sqlite"));
   CHECK(sums.rows == kN);
   CHECK(sums.non_final == kN);
   CHECK(sums.counted_total == kN * (kAmount + kFee));
@@ -629,7 +621,7 @@ TEST_CASE("approvals: 100 purchases awaiting approval hold the budget exactly") 
   // Deny every one: everything is given back.
   for (const auto& r : held) REQUIRE(f.decide(r.approval->public_id, false));
   CHECK(f.spent_today() == 0);
-  sums = spend_test::raw_sums(f.ledger->path());
+  sums = spend_test::raw_sums(f.tmp.ledger_at("ledger.sqlite"));
   CHECK(sums.rows == kN);
   CHECK(sums.non_final == 0);
   CHECK(sums.counted_total == 0);
@@ -694,7 +686,7 @@ TEST_CASE("approvals: concurrent decisions from several channels — exactly one
       REQUIRE(f.ledger->settle(r.id, 0, "", 5));
     }
   }
-  auto sums = spend_test::raw_sums(f.ledger->path());
+  auto sums = spend_test::raw_sums(f.tmp.ledger_at("ledger.sqlite"));
   CHECK(sums.non_final == 0);
   CHECK(sums.aggregate_total == sums.counted_total);
 }

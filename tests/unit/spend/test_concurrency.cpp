@@ -73,7 +73,7 @@ TEST_CASE("16 threads x 500 attempts never overspend a day cap, and the ledger m
   TempDir dir;
   FakeClock clock;
   const uint64_t cap = 20'000'000;  // 20k sats; 8000 attempts averaging ~20 sats would need ~160k
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   auto opened = Ledger::open(path, race_policy(cap), clock);
   REQUIRE(opened.ok());
   auto& l = **opened;
@@ -102,7 +102,7 @@ TEST_CASE("two Ledger objects on the same file race for one budget") {
   TempDir dir;
   FakeClock clock;
   const uint64_t cap = 8'000'000;
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   auto a = Ledger::open(path, race_policy(cap), clock);
   auto b = Ledger::open(path, race_policy(cap), clock);
   REQUIRE(a.ok());
@@ -125,7 +125,7 @@ TEST_CASE("two Ledger objects on the same file race for one budget") {
 TEST_CASE("separate processes race for one budget and one invoice") {
   TempDir dir;
   const uint64_t cap = 3'000'000;
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   {
     FakeClock clock;
     auto init = Ledger::open(path, race_policy(cap), clock);  // create the schema up front

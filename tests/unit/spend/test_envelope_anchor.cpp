@@ -51,18 +51,8 @@ Result<Reservation> reserve_in(Ledger& l, const std::string& envelope, uint64_t 
 
 // "ttl|anchored_at" of the persisted anchor, "" when there is none.
 std::string anchor_row(const std::string& path, const std::string& name) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT ttl_seconds, anchored_at FROM envelope_anchors WHERE name = ?1", -1, &st,
-                             nullptr) == SQLITE_OK);
-  sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-  std::string out;
-  if (sqlite3_step(st) == SQLITE_ROW)
-    out = std::to_string(sqlite3_column_int64(st, 0)) + "|" + std::to_string(sqlite3_column_int64(st, 1));
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
+  auto rows = raw_rows(path, "SELECT ttl_seconds, anchored_at FROM envelope_anchors WHERE name = '" + name + "'");
+  return rows.empty() ? "" : rows[0][0] + "|" + rows[0][1];
 }
 
 // Captures what is written to stderr (where sw::log writes) while f runs.
@@ -90,7 +80,7 @@ std::string capture_stderr(const std::string& file, F&& f) {
 TEST_CASE("a ttl envelope keeps its first expiry across restarts, once expired it stays expired") {
   TempDir dir;
   FakeClock clock;
-  const auto path = dir.file("ledger.db");
+  const auto path = dir.ledger_at("ledger.db");
   const std::string cfg = R"([{"name":"hosted","cap_sats":100,"ttl_seconds":3600}])";
   {
     auto l = start(path, clock, cfg);
@@ -130,7 +120,7 @@ TEST_CASE("a ttl envelope keeps its first expiry across restarts, once expired i
 TEST_CASE("changing an envelope's ttl_seconds re-anchors it at now, logged at notice") {
   TempDir dir;
   FakeClock clock;
-  const auto path = dir.file("ledger.db");
+  const auto path = dir.ledger_at("ledger.db");
   { auto l = start(path, clock, R"([{"name":"hosted","cap_sats":100,"ttl_seconds":3600}])"); }
   clock.set(T0 + 7200);  // expired under the old ttl
   const std::string longer = R"([{"name":"hosted","cap_sats":100,"ttl_seconds":86400}])";
@@ -172,7 +162,7 @@ TEST_CASE("changing an envelope's ttl_seconds re-anchors it at now, logged at no
 TEST_CASE("cap and protocol changes keep the anchor, a removed envelope keeps it and re-adding reuses it") {
   TempDir dir;
   FakeClock clock;
-  const auto path = dir.file("ledger.db");
+  const auto path = dir.ledger_at("ledger.db");
   {
     auto l = start(path, clock, R"([{"name":"hosted","cap_sats":1,"ttl_seconds":3600},
                                      {"name":"other","cap_sats":10,"ttl_seconds":100}])");
@@ -207,7 +197,7 @@ TEST_CASE("cap and protocol changes keep the anchor, a removed envelope keeps it
 TEST_CASE("absolute expires_at envelopes are taken as they are and get no anchor") {
   TempDir dir;
   FakeClock clock;
-  const auto path = dir.file("ledger.db");
+  const auto path = dir.ledger_at("ledger.db");
   {
     auto l = start(path, clock, R"([{"name":"abs","cap_sats":10,"expires_at":1700000500}])");
     CHECK(expiry_of(*l, "abs") == T0 + 500);
@@ -236,7 +226,7 @@ TEST_CASE("absolute expires_at envelopes are taken as they are and get no anchor
 TEST_CASE("invalid envelope sets are refused before any anchor is written, two ledgers share anchors") {
   TempDir dir;
   FakeClock clock;
-  const auto path = dir.file("ledger.db");
+  const auto path = dir.ledger_at("ledger.db");
   auto a = open_ledger(path, clock);
   Envelope bad{"x", 1'000, std::nullopt, std::nullopt, 0};
   CHECK(a->set_envelopes({bad}).error().code == "POLICY_INVALID");

@@ -32,7 +32,7 @@ TEST_CASE("fees above the allowance are booked, reported, and close the windows 
   p.global.per_call_msat = std::nullopt;
   p.global.day_msat = 100'000;  // 100 sats a day
   p.fee = FeeAllowance{0, 0};   // the owner forced a zero allowance
-  auto opened = Ledger::open(tmp.file("l.sqlite"), p, clock);
+  auto opened = Ledger::open(tmp.ledger_at("l.sqlite"), p, clock);
   REQUIRE(opened);
   Ledger& l = **opened;
 
@@ -54,7 +54,7 @@ TEST_CASE("fees above the allowance are booked, reported, and close the windows 
   CHECK(st->fee_excess_count == 2);
   CHECK(st->fee_excess_msat == 10'200);
   CHECK(st->fee_excess_last_at == std::optional<int64_t>(clock.now_unix()));
-  CHECK(raw_sums(tmp.file("l.sqlite")).settled_total == 110'200);
+  CHECK(raw_sums(tmp.ledger_at("l.sqlite")).settled_total == 110'200);
   json j = to_json(*st);
   CHECK(j["fee_excess"]["excess_msat"] == 10'200);
 
@@ -79,7 +79,7 @@ TEST_CASE("with an allowance, parallel payments overshoot a cap only by fees abo
   p.global.per_call_msat = std::nullopt;
   p.global.day_msat = 100'000;
   p.fee = FeeAllowance{1'000, 0};  // 1 sat reserved per payment
-  auto opened = Ledger::open(tmp.file("l.sqlite"), p, clock);
+  auto opened = Ledger::open(tmp.ledger_at("l.sqlite"), p, clock);
   REQUIRE(opened);
   Ledger& l = **opened;
   // 100 parallel 1-sat purchases: each reserves 2 sats (amount + allowance), so at most 50 fit.
@@ -105,5 +105,5 @@ TEST_CASE("with an allowance, parallel payments overshoot a cap only by fees abo
   // Whatever the interleaving: at most the excess of the fees above their allowance over the cap.
   CHECK(spent <= 100'000 + st->fee_excess_msat);
   CHECK(st->fee_excess_msat <= 50 * 200);
-  CHECK(spent == raw_sums(tmp.file("l.sqlite")).settled_total);
+  CHECK(spent == raw_sums(tmp.ledger_at("l.sqlite")).settled_total);
 }

@@ -54,12 +54,12 @@ class Gate {
 
 }  // namespace
 
-TEST_CASE("a refused reservation and a read commit nothing; a payment commits once per call") {
+TEST_CASE("a refused reservation and a read commit nothing; a payment commits once per call", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
   Policy p = bare_policy();
   p.global.day_msat = 5'000;
-  auto l = open_with(dir.file("l.db"), p, clock, {});
+  auto l = open_with(dir.ledger_at("l.db"), p, clock, {});
   const uint64_t base = l->stats().commits, jobs_base = l->stats().jobs;
   auto r = l->reserve(req(4'000, hash_of(1)));
   REQUIRE(r.ok());
@@ -80,16 +80,16 @@ TEST_CASE("a refused reservation and a read commit nothing; a payment commits on
   REQUIRE(l->status().ok());
   REQUIRE(l->get_payment(hash_of(1)).ok());
   CHECK(l->stats().commits == base + 3);  // none of these wrote anything
-  auto rows = raw_sums(dir.file("l.db"));
+  auto rows = raw_sums(dir.ledger_at("l.db"));
   CHECK(rows.rows == 1);
   CHECK(rows.counted_total == 4'000);
   CHECK(rows.aggregate_total == 4'000);
 }
 
-TEST_CASE("calls sharing one group commit succeed or fail on their own") {
+TEST_CASE("calls sharing one group commit succeed or fail on their own", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   auto l = open_with(path, bare_policy(), clock, {});
   constexpr int kThreads = 24;  // even: half race for one shared invoice, half pay their own
   uint64_t expected_rows = 0;
@@ -130,10 +130,10 @@ TEST_CASE("calls sharing one group commit succeed or fail on their own") {
   CHECK(st->pending_count == expected_rows);
 }
 
-TEST_CASE("WAL checkpoints run in the background when the WAL gets a quiet moment; the WAL restarts") {
+TEST_CASE("WAL checkpoints run in the background when the WAL gets a quiet moment; the WAL restarts", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   LedgerOptions o;
   o.checkpoint_frames = 40;
   o.wal_max_frames = 100'000;  // the bound never triggers here: only the background thread checkpoints
@@ -165,10 +165,10 @@ TEST_CASE("WAL checkpoints run in the background when the WAL gets a quiet momen
   CHECK(rows.aggregate_total == rows.counted_total);
 }
 
-TEST_CASE("under a sustained concurrent load the WAL stays bounded and nothing committed is lost") {
+TEST_CASE("under a sustained concurrent load the WAL stays bounded and nothing committed is lost", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   LedgerOptions o;
   o.checkpoint_frames = 50;
   o.wal_max_frames = 200;

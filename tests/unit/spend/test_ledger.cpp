@@ -38,10 +38,10 @@ int file_mode(const std::string& p) {
 
 }  // namespace
 
-TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + current schema") {
+TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + current schema", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("ledger.db");
+  auto path = dir.ledger_at("ledger.db");
   auto l = open_ledger(path, bare_policy(), clock);
   pay(*l, req(1000, hash_of(1)));
   CHECK(file_mode(path) == 0600);
@@ -64,10 +64,10 @@ TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + curren
   sqlite3_close(db);
 }
 
-TEST_CASE("a pre-existing world-readable ledger file is tightened to 0600") {
+TEST_CASE("a pre-existing world-readable ledger file is tightened to 0600", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("ledger.db");
+  auto path = dir.ledger_at("ledger.db");
   FILE* f = std::fopen(path.c_str(), "w");
   REQUIRE(f);
   std::fclose(f);
@@ -76,10 +76,10 @@ TEST_CASE("a pre-existing world-readable ledger file is tightened to 0600") {
   CHECK(file_mode(path) == 0600);
 }
 
-TEST_CASE("a ledger from a newer schema is refused") {
+TEST_CASE("a ledger from a newer schema is refused", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("ledger.db");
+  auto path = dir.ledger_at("ledger.db");
   { auto l = open_ledger(path, bare_policy(), clock); }
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
@@ -99,7 +99,7 @@ TEST_CASE("each rolling window refuses, then rolls off at exactly created_at + w
     FakeClock clock;
     Policy p = bare_policy();
     p.global.window(w) = 10'000;  // 10 sats
-    auto l = open_ledger(dir.file("l.db"), p, clock);
+    auto l = open_ledger(dir.ledger_at("l.db"), p, clock);
     const int64_t t0 = clock.now_unix();
     pay(*l, req(6'000, hash_of(1)));
     clock.advance(10);
@@ -145,7 +145,7 @@ TEST_CASE("lifetime cap never rolls off") {
   FakeClock clock;
   Policy p = bare_policy();
   p.global.lifetime_msat = 5'000;
-  auto l = open_ledger(dir.file("l.db"), p, clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), p, clock);
   pay(*l, req(5'000, hash_of(1)));
   clock.advance(400LL * 86400);
   auto r = l->reserve(req(1, hash_of(2)));
@@ -160,7 +160,7 @@ TEST_CASE("per-call cap: global and per domain") {
   Policy p = bare_policy();
   p.global.per_call_msat = 1'000'000;
   p.domains["api.example.com"].per_call_msat = 100'000;
-  auto l = open_ledger(dir.file("l.db"), p, clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), p, clock);
   CHECK(l->reserve(req(1'000'000, hash_of(1))).ok());
   auto r = l->reserve(req(1'000'001, hash_of(2)));
   REQUIRE_FALSE(r.ok());
@@ -184,7 +184,7 @@ TEST_CASE("domain caps and global caps must both pass; wildcard domain entries a
   p.global.day_msat = 100'000;
   p.domains["shop.com"].day_msat = 30'000;
   p.domains["*.api.net"].hour_msat = 20'000;
-  auto l = open_ledger(dir.file("l.db"), p, clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), p, clock);
 
   pay(*l, req(30'000, hash_of(1), "shop.com"));
   auto r = l->reserve(req(1'000, hash_of(2), "shop.com"));
@@ -217,7 +217,7 @@ TEST_CASE("allow and deny lists (deny wins, suffix match) and allowed protocols"
   p.allow_domains = std::vector<std::string>{"*.example.com", "pay.org"};
   p.deny_domains = {"evil.example.com"};
   p.protocols = {"bolt11", "l402"};
-  auto l = open_ledger(dir.file("l.db"), p, clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), p, clock);
   CHECK(l->reserve(req(1, hash_of(1), "api.example.com")).ok());
   CHECK(l->reserve(req(1, hash_of(2), "pay.org.")).ok());
   auto d = l->reserve(req(1, hash_of(3), "evil.example.com"));
@@ -242,7 +242,7 @@ TEST_CASE("fee allowance is reserved, then replaced by the actual fee on settle"
   Policy p = bare_policy();
   p.fee = {2'000, 10'000};  // max(2 sat, 1 %)
   p.global.day_msat = 110'000;
-  auto l = open_ledger(dir.file("l.db"), p, clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), p, clock);
   auto r = l->reserve(req(100'000, hash_of(1)));
   REQUIRE(r.ok());
   CHECK(r->max_fee_msat == 1'000 * 2);  // 1 % of 100 sats = 1 sat < 2 sat base
@@ -271,7 +271,7 @@ TEST_CASE("failed and released rows stop counting; unknown keeps counting") {
   FakeClock clock;
   Policy p = bare_policy();
   p.global.day_msat = 10'000;
-  auto l = open_ledger(dir.file("l.db"), p, clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), p, clock);
   auto a = l->reserve(req(10'000, hash_of(1)));
   REQUIRE(a.ok());
   CHECK(l->reserve(req(1, hash_of(2))).error().code == "BUDGET_EXCEEDED");
@@ -291,7 +291,7 @@ TEST_CASE("failed and released rows stop counting; unknown keeps counting") {
 TEST_CASE("double-pay guard by payment hash, including across a restart") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   std::string h_settled = hash_of(1), h_flight = hash_of(2), h_unknown = hash_of(3), h_failed = hash_of(4),
               h_reserved = hash_of(5);
   {
@@ -326,7 +326,7 @@ TEST_CASE("double-pay guard by payment hash, including across a restart") {
 TEST_CASE("illegal transitions are refused and leave the row unchanged") {
   TempDir dir;
   FakeClock clock;
-  auto l = open_ledger(dir.file("l.db"), bare_policy(), clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), bare_policy(), clock);
   auto r = l->reserve(req(1000, hash_of(1)));
   REQUIRE(r.ok());
   auto s = l->settle(r->id, 0, "", 1);  // reserved → settled skips in_flight
@@ -352,7 +352,7 @@ TEST_CASE("illegal transitions are refused and leave the row unchanged") {
 TEST_CASE("request validation") {
   TempDir dir;
   FakeClock clock;
-  auto l = open_ledger(dir.file("l.db"), bare_policy(), clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), bare_policy(), clock);
   CHECK(l->reserve(req(0, hash_of(1))).error().code == "INVALID_ARGUMENT");
   CHECK(l->reserve(req(kMaxMsat + 1, hash_of(1))).error().code == "INVALID_ARGUMENT");
   CHECK(l->reserve(req(1, "abc")).error().code == "INVALID_ARGUMENT");
@@ -363,7 +363,7 @@ TEST_CASE("request validation") {
 TEST_CASE("tighten: accepted when stricter, refused naming the field, persisted across restart") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   Policy cfg = bare_policy();
   cfg.global.day_msat = 100'000;
   {
@@ -411,7 +411,7 @@ TEST_CASE("tighten: accepted when stricter, refused naming the field, persisted 
 TEST_CASE("a tightening by one Ledger is seen by another on the same file") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   auto a = open_ledger(path, bare_policy(), clock);
   auto b = open_ledger(path, bare_policy(), clock);
   Policy t = a->policy();
@@ -426,7 +426,7 @@ TEST_CASE("reconciliation: unknown → settled / failed, pending stays, lookup e
   FakeClock clock;
   Policy p = bare_policy();
   p.fee.base_msat = 3'000;
-  auto l = open_ledger(dir.file("l.db"), p, clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), p, clock);
   std::vector<int64_t> ids;
   for (int i = 0; i < 5; ++i) {
     auto r = l->reserve(req(10'000, hash_of(static_cast<uint64_t>(i))));
@@ -484,7 +484,7 @@ TEST_CASE("reconciliation: unknown → settled / failed, pending stays, lookup e
 TEST_CASE("crash leftovers at start-up: stale reserved → released, stale in_flight → unknown") {
   TempDir dir;
   FakeClock clock;
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   Policy p = bare_policy();
   p.global.day_msat = 30'000;
   int64_t reserved_id = 0, flight_id = 0, fresh_id = 0;
@@ -498,6 +498,7 @@ TEST_CASE("crash leftovers at start-up: stale reserved → released, stale in_fl
   }  // "crash"
   auto l = open_ledger(path, p, clock);
   auto rec = l->recover_after_crash(clock.now_unix(), 30);
+  INFO((rec.ok() ? std::string() : rec.error().message));
   REQUIRE(rec.ok());
   CHECK(rec->released == 1);
   CHECK(rec->marked_unknown == 1);
@@ -526,7 +527,7 @@ TEST_CASE("crash leftovers at start-up: stale reserved → released, stale in_fl
 TEST_CASE("envelopes: cap, expiry, protocols, unknown name") {
   TempDir dir;
   FakeClock clock;
-  auto l = open_ledger(dir.file("l.db"), bare_policy(), clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), bare_policy(), clock);
   Envelope a{"team-a", 20'000, clock.now_unix() + 3600, std::nullopt, std::nullopt};
   Envelope b{"l402-only", 1'000'000, std::nullopt, std::vector<std::string>{"l402"}, std::nullopt};
   REQUIRE(l->set_envelopes({a, b}).ok());
@@ -574,7 +575,7 @@ TEST_CASE("status per domain, list_payments pagination and filters, report by do
   FakeClock clock(1'700'000'000);  // 2023-11-14T22:13:20Z
   Policy p = bare_policy();
   p.domains["a.com"].day_msat = 50'000;
-  auto l = open_ledger(dir.file("l.db"), p, clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), p, clock);
   for (int i = 0; i < 7; ++i) pay(*l, req(1'000, hash_of(static_cast<uint64_t>(i)), i % 2 ? "a.com" : "b.com"), 10);
   clock.advance(7200);  // next UTC day
   auto f = l->reserve(req(2'000, hash_of(100), "a.com"));
@@ -600,6 +601,7 @@ TEST_CASE("status per domain, list_payments pagination and filters, report by do
   q.limit = 4;
   for (int page = 0; page < 5; ++page) {
     auto pg = l->list_payments(q);
+    INFO((pg.ok() ? std::string() : pg.error().message));
     REQUIRE(pg.ok());
     for (const auto& x : pg->items) seen.push_back(x.id);
     if (!pg->next_cursor) break;
@@ -650,7 +652,7 @@ TEST_CASE("status per domain, list_payments pagination and filters, report by do
 TEST_CASE("window sums from hourly aggregates equal a brute-force sum over the rows at every second boundary") {
   TempDir dir;
   FakeClock clock(1'700'000'000);
-  auto path = dir.file("l.db");
+  auto path = dir.ledger_at("l.db");
   Policy p = bare_policy();
   p.fee = {500, 20'000};
   p.domains["*.example.com"].day_msat = kMaxMsat;
@@ -730,7 +732,7 @@ TEST_CASE("window sums from hourly aggregates equal a brute-force sum over the r
 TEST_CASE("a reservation records the MCP request that made it (schema v7)") {
   TempDir dir;
   FakeClock clock;
-  auto l = open_ledger(dir.file("l.db"), bare_policy(), clock);
+  auto l = open_ledger(dir.ledger_at("l.db"), bare_policy(), clock);
   {
     RequestScope scope("feedc0ffee123456");
     REQUIRE(l->reserve(req(1'000, hash_of(1))).ok());

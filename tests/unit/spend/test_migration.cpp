@@ -138,11 +138,11 @@ constexpr const char* kAllColumns =
 
 }  // namespace
 
-TEST_CASE("a v1 ledger file is migrated (v2, v3, v4, v5) with every row, guard, budget and tightening intact") {
+TEST_CASE("a v1 ledger file is migrated (v2, v3, v4, v5) with every row, guard, budget and tightening intact", "[sqlite]") {
   TempDir dir;
   FakeClock clock;  // now = 1'700'000'000
   const int64_t now = clock.now_unix();
-  auto path = dir.file("ledger.db");
+  auto path = dir.ledger_at("ledger.db");
   std::string before;
   {
     RawDb raw(path);
@@ -178,7 +178,7 @@ TEST_CASE("a v1 ledger file is migrated (v2, v3, v4, v5) with every row, guard, 
   Ledger& l = **opened;
   {
     RawDb raw(path);
-    CHECK(raw.dump("PRAGMA user_version") == "7\n");  // v1 → v2 → v3 → v4 → v5 → v6 → v7
+    CHECK(raw.dump("PRAGMA user_version") == "8\n");  // v1 → v2 → … → v8
     CHECK(raw.dump(kAllColumns) == before);  // every row and column, ids included
     // No IN list of more than two constants is left in the table's CHECKs or the partial indexes.
     std::string sql = raw.dump("SELECT sql FROM sqlite_master WHERE tbl_name = 'payments' AND sql IS NOT NULL");
@@ -239,11 +239,11 @@ TEST_CASE("a v1 ledger file is migrated (v2, v3, v4, v5) with every row, guard, 
   CHECK(p->fee_msat == std::optional<uint64_t>(20));
 }
 
-TEST_CASE("a v2 ledger file is migrated to v3, v4 and v5 with every row intact and empty envelope_anchors, purchases, idempotency and envelope-tightening tables") {
+TEST_CASE("a v2 ledger file is migrated to v3, v4 and v5 with every row intact and empty envelope_anchors, purchases, idempotency and envelope-tightening tables", "[sqlite]") {
   TempDir dir;
   FakeClock clock;  // now = 1'700'000'000
   const int64_t now = clock.now_unix();
-  auto path = dir.file("ledger.db");
+  auto path = dir.ledger_at("ledger.db");
   std::string before, overrides_before;
   {
     RawDb raw(path);
@@ -283,7 +283,7 @@ TEST_CASE("a v2 ledger file is migrated to v3, v4 and v5 with every row intact a
   {
     RawDb raw(path);
     CHECK(raw.dump("PRAGMA user_version") == std::to_string(Ledger::kSchemaVersion) + "\n");
-    CHECK(raw.dump("PRAGMA user_version") == "7\n");
+    CHECK(raw.dump("PRAGMA user_version") == "8\n");
     CHECK(raw.dump(kAllColumns) == before);
     CHECK(raw.dump("SELECT count(*) FROM envelope_tightenings") == "0\n");  // v5
     CHECK(raw.dump("SELECT count(*) FROM approvals") == "0\n");             // v6

@@ -57,7 +57,7 @@ struct Fixture {
 
   Fixture() { open(); }
   void open() {
-    auto l = Ledger::open(tmp.file("ledger.sqlite"), policy, clock);
+    auto l = Ledger::open(tmp.ledger_at("ledger.sqlite"), policy, clock);
     REQUIRE(l);
     ledger = std::move(*l);
     REQUIRE(ledger->set_envelopes({Envelope{"team-a", 1'000'000'000, std::nullopt, std::nullopt, std::nullopt},
