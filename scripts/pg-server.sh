@@ -32,7 +32,11 @@ case "$cmd" in
   start)
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
+    if [[ $(id -u) -eq 0 ]]; then
+      chown postgres "$dir"
+      runuser -u postgres -- test -w "$dir" ||
+        { echo "pg-server: the postgres user cannot reach $dir (a parent directory is private)" >&2; exit 1; }
+    fi
     if [[ ! -f "$dir/data/PG_VERSION" ]]; then
       "${as_pg[@]}" "$bin/initdb" -D "$dir/data" -U satwarden --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }
