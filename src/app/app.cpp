@@ -33,6 +33,20 @@
 
 namespace {
 
+// The spend ledger the configuration names: DATA_DIR/ledger.sqlite, or PostgreSQL at ledger_url (a fleet).
+sw::Result<std::unique_ptr<sw::spend::Ledger>> open_ledger(const sw::config::Config& cfg) {
+  sw::spend::LedgerOptions o;
+  o.pg_max_connections = cfg.ledger_pool_size;
+  o.pg_serializable = cfg.ledger_isolation == "serializable";
+  o.instance = cfg.instance_id;
+  auto l = sw::spend::Ledger::open(cfg.ledger_url.empty() ? cfg.data_dir + "/ledger.sqlite" : cfg.ledger_url,
+                                   cfg.policy, sw::Clock::system(), o);
+  if (l && !cfg.ledger_url.empty())
+    sw::log(sw::LogLevel::info, "main", "ledger: " + (*l)->path() + " (PostgreSQL, " + cfg.ledger_isolation +
+                                            " mode, instance " + (*l)->instance() + ")");
+  return l;
+}
+
 // Short guidance for the agent, mentioning only tools that are registered in this configuration.
 std::string instructions(const sw::mcp::ToolRegistry& reg) {
   auto has = [&](const char* n) { return reg.find(n) != nullptr; };
@@ -157,7 +171,7 @@ int owner_command(int argc, char** argv) {
     std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
     return 2;
   }
-  auto ledger = sw::spend::Ledger::open(cfg.data_dir + "/ledger.sqlite", cfg.policy);
+  auto ledger = open_ledger(cfg);
   if (!ledger) {
     std::fprintf(stderr, "satwarden: cannot open the spend ledger: %s\n", ledger.error().message.c_str());
     return 2;
@@ -314,7 +328,7 @@ int sw_main(int argc, char** argv) {
 
   // The spend ledger: budgets and the double-pay guard live here, so it must open or we do not start.
   // cfg.policy is the config file's policy section with the environment/flag settings laid over it (config.h).
-  auto ledger_r = sw::spend::Ledger::open(cfg.data_dir + "/ledger.sqlite", cfg.policy);
+  auto ledger_r = open_ledger(cfg);
   if (!ledger_r) {
     std::fprintf(stderr, "satwarden: cannot open the spend ledger: %s\n", ledger_r.error().message.c_str());
     return 2;
@@ -338,13 +352,22 @@ int sw_main(int argc, char** argv) {
   // event is awaited, and valid for pay timeout + 5 s), so when reconciliation later hears NOT_FOUND from the
   // wallet, a compliant wallet can no longer execute that request: NOT_FOUND then really means "never paid".
   const int64_t stale_after = cfg.nwc_pay_timeout_seconds + 15;
+  // In a fleet (several instances on one ledger) one instance at a time does this maintenance: the holder of
+  // the "maintenance" lease, renewed every cycle, taken over by another instance when it lapses.
+  // The cycle runs at half the stale threshold (5..60 s); the lease outlives two cycles, so a dead holder's
+  // maintenance is taken over within about 2.5 cycles.
+  const int64_t cycle_s = std::clamp<int64_t>(stale_after / 2, 5, 60);
+  auto maintainer = [&ledger, cycle_s] {
+    auto held = ledger->try_lease("maintenance", 2 * cycle_s + 5);
+    return held && *held;
+  };
   auto recover = [&ledger, stale_after] {
     auto rec = ledger->recover_after_crash(sw::Clock::system().now_unix(), stale_after);
     if (rec && (rec->released || rec->marked_unknown))
       sw::log(sw::LogLevel::notice, "main", "ledger recovery: released " + std::to_string(rec->released) +
                                                 ", marked unknown " + std::to_string(rec->marked_unknown));
   };
-  recover();
+  if (maintainer()) recover();
   sw::pay::PayerOptions po;
   po.pay_timeout_s = cfg.nwc_pay_timeout_seconds;
   po.wallet_honours_expiration = cfg.wallet_honours_expiration;
@@ -488,7 +511,11 @@ int sw_main(int argc, char** argv) {
       if (bg->stop) break;
       if (std::chrono::steady_clock::now() >= next_cycle) {
         lk.unlock();
-        if (engine.wallet) {
+        const bool maintain = maintainer();
+        // Stale rows first (start-up recovery ran before this thread), so that what went unknown is reconciled
+        // in the same cycle.
+        if (maintain && !first_cycle) recover();
+        if (engine.wallet && maintain) {
           auto st = ledger->status();
           if (st && st->unknown_count > 0) {
             auto r = payer.reconcile();
@@ -498,12 +525,10 @@ int sw_main(int argc, char** argv) {
                                                              std::to_string(r->pending));
           }
         }
-        // Start-up recovery ran before this thread; later cycles pick up rows that went stale since.
-        if (!first_cycle) recover();
         // Idempotency keys are kept at least 24 hours (48 here); keys of unresolved payments stay.
-        (void)ledger->prune_idempotency(sw::Clock::system().now_unix() - 2 * 86400);
+        if (maintain) (void)ledger->prune_idempotency(sw::Clock::system().now_unix() - 2 * 86400);
         first_cycle = false;
-        next_cycle = std::chrono::steady_clock::now() + std::chrono::seconds(std::min<int64_t>(60, stale_after));
+        next_cycle = std::chrono::steady_clock::now() + std::chrono::seconds(cycle_s);
         lk.lock();
         continue;
       }
@@ -700,7 +725,7 @@ int sw_main(int argc, char** argv) {
   if (const size_t left = server.calls_running(); left > 0) {
     sw::log(sw::LogLevel::warning, "main",
             std::to_string(left) + " call(s) still running after the grace period; recording their payments unknown");
-    (void)ledger->recover_after_crash(ledger->now_unix(), 0, "SHUTDOWN");
+    (void)ledger->recover_after_crash(ledger->now_unix(), 0, "SHUTDOWN", /*this_instance_only=*/true);
     http.stop();
     // Those calls' threads may still be blocked on the wallet: leave without running destructors under them.
     // Every ledger write is already durable (each call returns after its commit), so nothing is lost.

@@ -280,6 +280,20 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
     c.owner_dm = value;
   } else if (key == "approval_webhook_url") {
     c.approval_webhook_url = value;
+  } else if (key == "ledger_url") {
+    if (value.rfind("postgres://", 0) != 0 && value.rfind("postgresql://", 0) != 0)
+      return cfg_error(what + " must be a postgres:// or postgresql:// URL (the embedded SQLite ledger needs none)");
+    c.ledger_url = value;  // may hold a password: never echoed (prefer PGPASSWORD or ~/.pgpass)
+  } else if (key == "ledger_pool_size") {
+    auto n = parse_uint(what, value, 1, 1000);
+    if (!n) return n.error();
+    c.ledger_pool_size = *n;
+  } else if (key == "ledger_isolation") {
+    if (value != "lock" && value != "serializable") return cfg_error(what + " must be lock or serializable");
+    c.ledger_isolation = value;
+  } else if (key == "instance_id") {
+    if (value.empty() || value.size() > 64) return cfg_error(what + " must be 1 to 64 characters");
+    c.instance_id = value;
   } else if (key == "metrics_token") {
     if (value.size() < 16) return cfg_error(what + " must be at least 16 characters");
     c.metrics_token = value;  // secret: never echoed
@@ -353,6 +367,10 @@ const FlagSpec kFlags[] = {
     {"--owner-dm", "owner_dm", "SATWARDEN_OWNER_DM", "nip17 (default: gift-wrapped private messages) or nip04 (legacy DMs, for clients without NIP-17)"},
     {"--approval-webhook-url", "approval_webhook_url", "SATWARDEN_APPROVAL_WEBHOOK_URL", "POST each approval request (signed) to this URL"},
     {nullptr, "approval_webhook_secret", "SATWARDEN_APPROVAL_WEBHOOK_SECRET", "HMAC-SHA256 key for webhook signatures; env or config file only, never a flag"},
+    {"--ledger-url", "ledger_url", "SATWARDEN_LEDGER_URL", "keep the ledger in PostgreSQL (postgres://user@host/db) shared by a fleet of instances instead of DATA_DIR/ledger.sqlite; put the password in PGPASSWORD or ~/.pgpass, not here"},
+    {"--ledger-pool-size", "ledger_pool_size", "SATWARDEN_LEDGER_POOL_SIZE", "PostgreSQL connections per instance (default 8)"},
+    {"--ledger-isolation", "ledger_isolation", "SATWARDEN_LEDGER_ISOLATION", "PostgreSQL: lock (default: writers take one lock row) or serializable (SERIALIZABLE transactions, retried on conflict)"},
+    {"--instance-id", "instance_id", "SATWARDEN_INSTANCE_ID", "this instance's name in a fleet (ledger rows, leases, logs; default: random per start)"},
     {nullptr, "metrics_token", "SATWARDEN_METRICS_TOKEN", "bearer token for GET /metrics (Prometheus), at least 16 characters; env or config file only, never a flag"},
     {"--public-url", "public_url", "SATWARDEN_PUBLIC_URL", "the base URL where satwarden's HTTP listener is reached (webhook approve/deny links; default http://HOST:PORT)"},
     {"--max-body-bytes", "max_body_bytes", "SATWARDEN_MAX_BODY_BYTES", "largest HTTP request body accepted, bytes (default 1048576; 413 above)"},
@@ -386,7 +404,8 @@ const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "al
                                       "l402_unbound", "wallet_honours_expiration", "allow_zero_fee_allowance",
                                       "approval_timeout_seconds", "approval_wait", "approval_elicitation",
                                       "owner_npub", "owner_relays", "owner_dm", "approval_webhook_url",
-                                      "approval_webhook_secret", "public_url", "metrics_token",
+                                      "approval_webhook_secret", "public_url", "metrics_token", "ledger_url",
+                                      "ledger_pool_size", "ledger_isolation", "instance_id",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
 
@@ -584,7 +603,7 @@ std::string help_text() {
     << "Config file keys: transport, host, port, tokens ([\"tok\"] or [{\"token\",\"label\",\"envelope\"}]),\n"
     << "allowed_origins, allowed_hosts, log_level, log_format, data_dir, max_sats, max_body_bytes, max_sessions,\n"
     << "max_sessions_per_token, token_calls_in_flight, token_calls_per_minute, shutdown_grace_seconds,\n"
-    << "session_idle_seconds, http_threads,\n"
+    << "session_idle_seconds, http_threads, ledger_url, ledger_pool_size, ledger_isolation, instance_id,\n"
     << "tools_page_size, nwc_url, nwc_pay_timeout_seconds, nwc_read_timeout_seconds,\n"
     << "nwc_ca_file, fetch_allow, fetch_methods, fetch_redirects, fetch_max_body_bytes, l402_unbound, and the\n"
     << "sections policy, envelopes, wallet, l402.\n\n"

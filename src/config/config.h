@@ -87,6 +87,13 @@ struct Config {
   std::string approval_webhook_secret;        // secret: never logged or echoed
   // The operator's token for GET /metrics (Prometheus). Secret: never logged or echoed; env or file only.
   std::string metrics_token;
+  // The ledger: "" = DATA_DIR/ledger.sqlite (embedded); a postgres:// URL = PostgreSQL shared by a fleet (secret:
+  // may hold a password, never logged — spend::detail::redact_postgres_url). Pool size, isolation mode
+  // (lock | serializable) and this instance's id (default random) apply to PostgreSQL / a fleet.
+  std::string ledger_url;
+  size_t ledger_pool_size = 8;
+  std::string ledger_isolation = "lock";
+  std::string instance_id;
   std::string public_url;                     // base of the webhook's approve/deny links ("" = http://host:port)
   // Spend defaults (sats at the surface).
   uint64_t default_max_sats = 1000;  // max_sats a paying tool uses when the call gives none

@@ -290,7 +290,7 @@ Status consume_approval(Db& d, int64_t payment_id, int64_t now) {
 Result<Approval> Ledger::get_approval(const std::string& public_id) {
   std::optional<Approval> out;
   const std::string pid = normalize_word(public_id);
-  auto st = txn([&](Db& d) -> Status {
+  auto st = read_txn([&](Db& d) -> Status {
     auto a = read_where(d, "a.public_id = ?1", [&](Stmt& s) { s.bind(1, pid); });
     if (!a) return a.error();
     out = *a;
@@ -303,7 +303,7 @@ Result<Approval> Ledger::get_approval(const std::string& public_id) {
 
 Result<std::optional<Approval>> Ledger::approval_for_payment(int64_t payment_id) {
   std::optional<Approval> out;
-  auto st = txn([&](Db& d) -> Status {
+  auto st = read_txn([&](Db& d) -> Status {
     auto a = read_where(d, "a.payment_id = ?1", [&](Stmt& s) { s.bind(1, payment_id); });
     if (!a) return a.error();
     out = *a;
@@ -315,7 +315,7 @@ Result<std::optional<Approval>> Ledger::approval_for_payment(int64_t payment_id)
 
 Result<std::vector<Approval>> Ledger::list_approvals(const ApprovalQuery& q) {
   std::vector<Approval> out;
-  auto st = txn([&](Db& d) -> Status {
+  auto st = read_txn([&](Db& d) -> Status {
     out.clear();
     std::string where = q.pending_only ? "a.open = 1" : "1 = 1";
     if (q.client) where += " AND p.client = ?1";
@@ -420,7 +420,7 @@ Result<Approval> Ledger::decide_approval(const ApprovalDecision& dec) {
 Result<std::pair<Approval, bool>> Ledger::approval_by_token(const std::string& token) {
   std::optional<std::pair<Approval, bool>> out;
   const std::string h = digest(token);
-  auto st = txn([&](Db& d) -> Status {
+  auto st = read_txn([&](Db& d) -> Status {
     out.reset();
     auto a = read_where(d, "a.approve_token_sha256 = ?1", [&](Stmt& s) { s.bind(1, h); });
     if (!a) return a.error();
@@ -440,7 +440,7 @@ Result<std::pair<Approval, bool>> Ledger::approval_by_token(const std::string& t
 
 Result<std::map<std::string, uint64_t>> Ledger::envelope_threshold_tightenings() {
   std::map<std::string, uint64_t> out;
-  auto st = txn([&](Db& d) -> Status {
+  auto st = read_txn([&](Db& d) -> Status {
     out.clear();
     auto s = d.prepare(
         "SELECT name, approve_above_msat FROM envelope_tightenings WHERE approve_above_msat IS NOT NULL ORDER BY name");

@@ -723,7 +723,7 @@ struct Ledger::Impl {
   // Runs f(Db&) → Result<T> in a (group-committed) transaction; returns after the commit.
   template <class T, class F>
   Result<T> run(F&& f) {
-    if (pg) return run_pg<T>(f);
+    if (pg) return run_pg<T>(f, true);
     std::optional<Result<T>> out;
     auto job = std::make_shared<Job>();
     job->fn = [&](Db& d) {
@@ -742,8 +742,16 @@ struct Ledger::Impl {
   // isolation, where a conflicting transaction fails with 40001 and is run again (LedgerOptions::pg_serializable;
   // tests/bench compares both). A transaction is retried only when it certainly did not commit: a failed BEGIN,
   // a serialization failure or deadlock (LEDGER_BUSY) — never a COMMIT whose outcome was lost with the connection.
+  // A read-only call: on PostgreSQL without the writers' lock (a consistent snapshot is enough for what it
+  // returns; it decides nothing it then writes). On SQLite the same as run().
   template <class T, class F>
-  Result<T> run_pg(F&& f) {
+  Result<T> read(F&& f) {
+    if (pg) return run_pg<T>(f, false);
+    return run<T>(f);
+  }
+
+  template <class T, class F>
+  Result<T> run_pg(F&& f, bool writer) {
     const int attempts = opts.pg_serializable ? 40 : 4;
     thread_local std::minstd_rand jitter(std::random_device{}());
     for (int attempt = 1;; ++attempt) {
@@ -752,8 +760,11 @@ struct Ledger::Impl {
       detail::PgDb& d = **conn;
       std::optional<Result<T>> out;
       bool retry = false;
-      int rc = d.exec(opts.pg_serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
-      if (rc == kOk && !opts.pg_serializable) rc = d.exec("SELECT id FROM ledger_lock WHERE id = 1 FOR UPDATE");
+      int rc = d.exec(!writer                 ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                      : opts.pg_serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                                             : "BEGIN");
+      if (rc == kOk && writer && !opts.pg_serializable)
+        rc = d.exec("SELECT id FROM ledger_lock WHERE id = 1 FOR UPDATE");
       if (rc != kOk) {
         out.emplace(d.error("begin", rc));
         retry = rc == detail::kPgBusy || rc == detail::kPgUnavailable;  // nothing ran yet
@@ -1228,6 +1239,7 @@ Ledger::~Ledger() = default;
 const std::string& Ledger::path() const { return impl_->path; }
 const std::string& Ledger::instance() const { return impl_->instance; }
 Status Ledger::txn(const std::function<Status(Db&)>& f) { return impl_->run<Ok>(f); }
+Status Ledger::read_txn(const std::function<Status(Db&)>& f) { return impl_->read<Ok>(f); }
 int64_t Ledger::now() const { return impl_->clock.now_unix(); }
 
 LedgerStats Ledger::stats() const {
@@ -1397,7 +1409,7 @@ Policy Ledger::policy() const {
   // Pick up tightenings made by other processes (cheap: one row read; re-parsed only when its rev changed).
   // On a database error the last known policy is returned.
   Impl& im = *impl_;
-  (void)im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
+  (void)im.read<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
   std::lock_guard lk(impl_->pol_mu);
   return *impl_->effective;
 }
@@ -1595,7 +1607,7 @@ Status Ledger::tighten_envelope(const std::string& name, std::optional<uint64_t>
 
 Result<std::map<std::string, uint64_t>> Ledger::envelope_tightenings() {
   std::map<std::string, uint64_t> out;
-  auto r = impl_->run<Ok>([&](Db& d) -> Status {
+  auto r = impl_->read<Ok>([&](Db& d) -> Status {
     out.clear();
     auto st = d.prepare("SELECT name, cap_msat FROM envelope_tightenings WHERE cap_msat < ?1 ORDER BY name");
     if (!st) return db_error(d, "prepare");
@@ -1795,7 +1807,7 @@ Status Ledger::record_lookup(int64_t id, const Result<LookupOutcome>& out) {
 
 Result<ReconcileSummary> Ledger::reconcile(const Lookup& lookup) {
   Impl& im = *impl_;
-  auto rows = im.run<std::vector<std::pair<int64_t, std::string>>>(
+  auto rows = im.read<std::vector<std::pair<int64_t, std::string>>>(
       [&](Db& d) -> Result<std::vector<std::pair<int64_t, std::string>>> {
         auto st = d.prepare("SELECT id, payment_hash FROM payments WHERE state = 'unknown' ORDER BY id");
         if (!st) return db_error(d, "prepare");
@@ -1836,7 +1848,7 @@ Result<StatusReport> Ledger::status() { return status(impl_->clock.now_unix()); 
 
 Result<StatusReport> Ledger::status(int64_t now) {
   Impl& im = *impl_;
-  return im.run<StatusReport>([&](Db& d) -> Result<StatusReport> {
+  return im.read<StatusReport>([&](Db& d) -> Result<StatusReport> {
     if (auto s = im.refresh_policy(d); !s) return s.error();
     Policy pol;
     std::vector<Envelope> envs;
@@ -1920,7 +1932,7 @@ Result<Page> Ledger::list_payments(const ListQuery& q) {
   if (before) add("id <", *before);
   args.push_back(static_cast<int64_t>(q.limit + 1));
   sql += " ORDER BY id DESC LIMIT ?" + std::to_string(args.size());
-  return impl_->run<Page>([&](Db& d) -> Result<Page> {
+  return impl_->read<Page>([&](Db& d) -> Result<Page> {
     auto st = d.prepare(sql);
     if (!st) return db_error(d, "prepare");
     for (size_t i = 0; i < args.size(); ++i) {
@@ -1943,7 +1955,7 @@ Result<Page> Ledger::list_payments(const ListQuery& q) {
 
 Result<SpendReport> Ledger::report(int64_t since, int64_t until) {
   if (until < since) return make_error("INVALID_ARGUMENT", "report range ends before it starts");
-  return impl_->run<SpendReport>([&](Db& d) -> Result<SpendReport> {
+  return impl_->read<SpendReport>([&](Db& d) -> Result<SpendReport> {
     SpendReport rep;
     rep.since = since;
     rep.until = until;
@@ -1990,14 +2002,14 @@ Result<Payment> Ledger::get_payment(const std::string& payment_hash) {
   std::string hash = ascii_lower(payment_hash);
   if (!is_hex64(hash)) return make_error("INVALID_ARGUMENT", "payment_hash must be 64 hex characters");
   Impl& im = *impl_;
-  return im.run<Payment>([&](Db& d) {
+  return im.read<Payment>([&](Db& d) {
     return im.one_payment(d, "payment_hash = ?1 ORDER BY id DESC LIMIT 1", [&](Stmt& s) { s.bind(1, hash); });
   });
 }
 
 Result<Payment> Ledger::get_payment_by_id(int64_t id) {
   Impl& im = *impl_;
-  return im.run<Payment>([&](Db& d) { return im.one_payment(d, "id = ?1", [&](Stmt& s) { s.bind(1, id); }); });
+  return im.read<Payment>([&](Db& d) { return im.one_payment(d, "id = ?1", [&](Stmt& s) { s.bind(1, id); }); });
 }
 
 }  // namespace sw::spend

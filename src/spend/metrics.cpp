@@ -12,7 +12,7 @@ using detail::kRow;
 
 Result<LedgerMetrics> Ledger::metrics() {
   LedgerMetrics m;
-  auto st = txn([&](Db& d) -> Status {
+  auto st = read_txn([&](Db& d) -> Status {
     m = LedgerMetrics{};
     auto p = d.prepare(
         "SELECT protocol, state, COUNT(*), COALESCE(SUM(amount_msat), 0),"
@@ -41,7 +41,7 @@ Result<LedgerMetrics> Ledger::metrics() {
 }
 
 Status Ledger::ping() {
-  return txn([](Db& d) -> Status {
+  return read_txn([](Db& d) -> Status {
     auto q = d.prepare("SELECT 1");
     if (!q) return db_error(d, "prepare");
     if (int rc = q->step(); rc != kRow) return db_error(d, "read", rc);

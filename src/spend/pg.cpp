@@ -230,7 +230,7 @@ std::string PgDb::connect(const std::string& url) {
   }
   // A lock or statement that waits this long means something is wrong: give the caller LEDGER_BUSY instead.
   // Notices ("relation already exists, skipping") would go to stderr: only warnings and errors are sent.
-  if (exec("SET lock_timeout = '10s'; SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = "
+  if (exec("SET lock_timeout = '15s'; SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = "
            "'60s'; SET client_min_messages = warning") != kOk)
     return last_error_;
   return "";
@@ -304,7 +304,8 @@ bool PgDb::transaction_failed() const { return conn_ && pq().PQtransactionStatus
 Error PgDb::error(std::string_view what, int rc) {
   if (rc == kPgUnavailable)
     return make_error("LEDGER_UNAVAILABLE", "the ledger database (PostgreSQL) cannot be reached (" +
-                                                std::string(what) + "); nothing was paid — retry when it is back");
+                                                std::string(what) + "); satwarden pays nothing it has not recorded "
+                                                "there first — retry when it is back");
   if (rc == kPgBusy)
     return make_error("LEDGER_BUSY", std::string("ledger is busy (") + std::string(what) + "); retry shortly");
   return make_error("LEDGER_ERROR", std::string("ledger ") + std::string(what) + " failed: " + last_error_);
@@ -332,7 +333,8 @@ Result<std::unique_ptr<PgDb>> PgPool::acquire() {
     --out_;
     cv_.notify_one();
     return make_error("LEDGER_UNAVAILABLE", "the ledger database (PostgreSQL) cannot be reached: " + err +
-                                                "; nothing was paid — retry when it is back");
+                                                "; satwarden pays nothing it has not recorded there first — retry "
+                                                "when it is back");
   }
   return db;
 }

@@ -475,7 +475,7 @@ Status Ledger::abandon_idempotent(const IdempotencyRef& ref) {
 
 Result<std::optional<IdempotencyRecord>> Ledger::get_idempotent(const IdempotencyRef& ref) {
   std::optional<IdempotencyRecord> out;
-  auto st = txn([&](Db& d) -> Status {
+  auto st = read_txn([&](Db& d) -> Status {
     auto r = read_key(d, ref);
     if (!r) return r.error();
     out = std::move(*r);

@@ -429,7 +429,7 @@ struct LedgerOptions {
   // PostgreSQL: at most this many connections per Ledger (calls beyond it wait up to pg_acquire_timeout_ms, then
   // LEDGER_BUSY); SERIALIZABLE transactions retried on conflict instead of the ledger_lock row (see run_pg).
   size_t pg_max_connections = 8;
-  int pg_acquire_timeout_ms = 5000;
+  int pg_acquire_timeout_ms = 15000;
   bool pg_serializable = false;
   // This process's id in a fleet (payments.instance, lease holder); "" = a random one per open.
   std::string instance;
@@ -616,6 +616,8 @@ class Ledger {
   // For the parts of the ledger implemented in other files (purchases.cpp): runs f in a group-committed
   // transaction (an error rolls f's work back) and returns after the commit; now() is the ledger's clock.
   Status txn(const std::function<Status(detail::Db&)>& f);
+  // The same for a read-only f (PostgreSQL: a READ ONLY snapshot, without the writers' lock).
+  Status read_txn(const std::function<Status(detail::Db&)>& f);
   // Inside txn: releases a reserved payment (budget totals follow) with an error code (approvals.cpp).
   Status release_in_txn(detail::Db& d, int64_t id, const std::string& error_code, int64_t now);
   int64_t now() const;

@@ -102,7 +102,8 @@ export async function startL402Server({ lightning, host = '127.0.0.1' }) {
     if (path === '/free') return ok({ free: true });
     if (path === '/redirect') { res.writeHead(302, { location: '/l402' }); return res.end(); }
     if (path === '/malformed') return challenge('L402 macaroon=, invoice');
-    const sats = prices[path];
+    // /item/<n>: as many distinct 10-sat resources as a test needs (each its own L402 service, so its own purchase).
+    const sats = prices[path] ?? (/^\/item\/\d{1,6}$/.test(path) ? 10 : undefined);
     if (sats === undefined) { res.writeHead(404); return res.end('not found'); }
 
     if (path === '/mpp') {

@@ -225,7 +225,7 @@ TEST_CASE("postgres: while the database is down paying calls get LEDGER_UNAVAILA
   auto r = l->reserve(req(1000, hash_of(2)));
   REQUIRE_FALSE(r);
   CHECK(r.error().code == "LEDGER_UNAVAILABLE");
-  CHECK(r.error().message.find("nothing was paid") != std::string::npos);
+  CHECK(r.error().message.find("pays nothing it has not recorded") != std::string::npos);
   auto m = l->mark_in_flight(before->id);  // must not be sent: it could not be recorded in flight
   REQUIRE_FALSE(m);
   CHECK(m.error().code == "LEDGER_UNAVAILABLE");
