@@ -723,7 +723,7 @@ struct Ledger::Impl {
   // Runs f(Db&) → Result<T> in a (group-committed) transaction; returns after the commit.
   template <class T, class F>
   Result<T> run(F&& f) {
-    if (pg) return run_pg<T>(f, true);
+    if (pg) return run_pg<T>(f, PgTxn::locked);
     std::optional<Result<T>> out;
     auto job = std::make_shared<Job>();
     job->fn = [&](Db& d) {
@@ -746,12 +746,22 @@ struct Ledger::Impl {
   // returns; it decides nothing it then writes). On SQLite the same as run().
   template <class T, class F>
   Result<T> read(F&& f) {
-    if (pg) return run_pg<T>(f, false);
+    if (pg) return run_pg<T>(f, PgTxn::read_only);
+    return run<T>(f);
+  }
+  // A write confined to one payment row that checks the row's state in its own UPDATE (apply(): `WHERE id AND
+  // state = from`, one row changed or ILLEGAL_TRANSITION) plus upserts of the budget totals: on PostgreSQL
+  // without the writers' lock (row locks order it), so settling never queues behind reservations.
+  template <class T, class F>
+  Result<T> run_row(F&& f) {
+    if (pg) return run_pg<T>(f, PgTxn::row);
     return run<T>(f);
   }
 
+  enum class PgTxn { locked, row, read_only };
   template <class T, class F>
-  Result<T> run_pg(F&& f, bool writer) {
+  Result<T> run_pg(F&& f, PgTxn kind) {
+    const bool writer = kind != PgTxn::read_only;
     const int attempts = opts.pg_serializable ? 40 : 4;
     thread_local std::minstd_rand jitter(std::random_device{}());
     for (int attempt = 1;; ++attempt) {
@@ -763,7 +773,7 @@ struct Ledger::Impl {
       int rc = d.exec(!writer                 ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
                       : opts.pg_serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
                                              : "BEGIN");
-      if (rc == kOk && writer && !opts.pg_serializable)
+      if (rc == kOk && kind == PgTxn::locked && !opts.pg_serializable)
         rc = d.exec("SELECT id FROM ledger_lock WHERE id = 1 FOR UPDATE");
       if (rc != kOk) {
         out.emplace(d.error("begin", rc));
@@ -1072,7 +1082,7 @@ struct Ledger::Impl {
 
   Status transition(int64_t id, const Change& c) {
     int64_t now = clock.now_unix();
-    return run<Ok>([&](Db& d) -> Status { return apply(d, id, c, now); });
+    return run_row<Ok>([&](Db& d) -> Status { return apply(d, id, c, now); });
   }
 
   // ---- reservation (inside the transaction)

@@ -16,12 +16,17 @@
 //  3. race — --race-attempts (10,000) concurrent attempts from 32 threads against a 50,000-sat day cap, paying
 //     through a fake wallet: prints how much was paid over the cap (must be 0 msat) and checks that the
 //     ledger's count equals what the wallet paid, to the msat.
+//  4. fleet — reservations per second and reserve+in_flight+settle latency with 1 and 3 instances (Ledger
+//     objects, each with its own SQLite connection or PostgreSQL pool) on one SQLite file, and on one PostgreSQL
+//     (its own, started with scripts/pg-server.sh in --dir with fsync on, unless --pg-url) in lock mode and in
+//     serializable mode: --fleet-threads (12) closed-loop threads in all, --fleet-payments (150) each.
 // Every run also prints the disk's fdatasync latency (4 KiB overwrite in a preallocated file, like a reused WAL)
 // before and after, since each durable commit costs at least one of them, and the Ledger's own counters
 // (commits, calls per commit, checkpoints off/on the payers' path).
 // Standalone (no Catch). Every loop is bounded by the counts above.
 // Usage: bench_spend [--dir D] [--mode M] [--payers N] [--payments N] [--wallet-ms MS] [--jitter F]
 //                    [--sat-threads N] [--sat-payments N] [--race-attempts N]
+//                    [--fleet-threads N] [--fleet-payments N] [--pg-url URL]
 // (default dir: a fresh directory under /tmp, removed afterwards)
 #include <fcntl.h>
 #include <unistd.h>
@@ -53,6 +58,9 @@ struct Options {
   double wallet_ms = 17.0, jitter = 0.25;
   int sat_threads = 32, sat_payments = 150, sat_single = 600;
   int race_attempts = 10'000;
+  // fleet: every backend with 1 and 3 instances, this many threads in all, each for this many payments.
+  int fleet_threads = 12, fleet_payments = 150;
+  std::string pg_url;  // "" = start a PostgreSQL of its own (scripts/pg-server.sh, fsync on) in --dir
 };
 
 std::string hash_of(uint64_t n) {
@@ -323,6 +331,96 @@ bool budget_race(const Options& o) {
   return true;
 }
 
+// ---- 4. a fleet: reservations per second and reserve+settle latency, 1 and 3 instances (Ledger objects, each
+// with its own connection or pool — on one SQLite file, or on one PostgreSQL in lock and serializable mode).
+bool fleet(const Options& o) {
+  std::string pg_url = o.pg_url, pg_dir;
+  if (pg_url.empty()) {
+    pg_dir = o.dir + "/pg";
+    std::filesystem::permissions(o.dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
+                                            std::filesystem::perms::others_exec);
+    const std::string cmd = std::string(SW_VECTORS_DIR) + "/../../scripts/pg-server.sh start " + pg_dir;
+    FILE* f = ::popen(cmd.c_str(), "r");
+    char line[512] = {0};
+    if (!f || !std::fgets(line, sizeof line, f)) {
+      std::fprintf(stderr, "fleet: could not start PostgreSQL\n");
+      if (f) ::pclose(f);
+      return false;
+    }
+    ::pclose(f);
+    pg_url = line;
+    while (!pg_url.empty() && (pg_url.back() == '\n' || pg_url.back() == ' ')) pg_url.pop_back();
+  }
+  struct Backend {
+    const char* name;
+    bool pg, serializable;
+  };
+  bool ok = true;
+  int run = 0;
+  for (Backend be : {Backend{"sqlite", false, false}, Backend{"postgres lock", true, false},
+                     Backend{"postgres serializable", true, true}}) {
+    for (int instances : {1, 3}) {
+      std::string at;
+      if (be.pg) {
+        const std::string schema = "bench_" + std::to_string(++run);
+        if (std::system(("psql -q '" + pg_url + "' -c 'CREATE SCHEMA " + schema + "' >/dev/null").c_str()) != 0)
+          return false;
+        at = pg_url + "?options=-csearch_path%3D" + schema;
+      } else {
+        at = o.dir + "/fleet_" + std::to_string(++run) + ".db";
+      }
+      std::vector<std::unique_ptr<Ledger>> fleet;
+      for (int i = 0; i < instances; ++i) {
+        LedgerOptions lo;
+        lo.pg_serializable = be.serializable;
+        lo.pg_max_connections = static_cast<size_t>((o.fleet_threads + instances - 1) / instances);
+        lo.instance = "bench" + std::to_string(i);
+        auto l = Ledger::open(at, bench_policy(), Clock::system(), lo);
+        if (!l) {
+          std::fprintf(stderr, "open failed: %s\n", l.error().message.c_str());
+          return false;
+        }
+        fleet.push_back(std::move(*l));
+      }
+      const int nthreads = o.fleet_threads, n = o.fleet_payments;
+      std::vector<Dist> cyc(static_cast<size_t>(nthreads));
+      std::atomic<size_t> errors{0};
+      std::atomic<int> ready{0};
+      std::atomic<bool> go{false};
+      std::vector<std::thread> ts;
+      for (int t = 0; t < nthreads; ++t)
+        ts.emplace_back([&, t] {
+          Ledger& led = *fleet[static_cast<size_t>(t % instances)];
+          ++ready;
+          while (!go.load()) std::this_thread::yield();
+          for (int i = 0; i < n; ++i) {
+            auto a = Clk::now();
+            auto r = led.reserve(req(1000 + static_cast<uint64_t>(i), static_cast<uint64_t>(t) * 1'000'000 + i));
+            if (!r.ok() || !led.mark_in_flight(r->id).ok() || !led.settle(r->id, 0, std::string(64, 'a'), 1).ok()) {
+              ++errors;
+              continue;
+            }
+            cyc[static_cast<size_t>(t)].add(us_since(a, Clk::now()));
+          }
+        });
+      while (ready.load() < nthreads) std::this_thread::yield();
+      auto t0 = Clk::now();
+      go = true;
+      for (auto& t : ts) t.join();
+      const double secs = std::chrono::duration<double>(Clk::now() - t0).count();
+      Dist all;
+      for (auto& v : cyc) all.merge(v);
+      std::printf("[fleet] %-22s %d instance(s), %d threads x %d: %6.0f reservations/s, %zu errors\n"
+                  "  reserve+in_flight+settle %s\n",
+                  be.name, instances, nthreads, n, double(all.v.size()) / secs, errors.load(), all.line().c_str());
+      ok = ok && errors.load() == 0;
+    }
+  }
+  if (!pg_dir.empty())
+    (void)std::system((std::string(SW_VECTORS_DIR) + "/../../scripts/pg-server.sh stop " + pg_dir).c_str());
+  return ok;
+}
+
 bool parse_args(int argc, char** argv, Options& o) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -345,10 +443,13 @@ bool parse_args(int argc, char** argv, Options& o) {
     else if (a == "--sat-threads") ok = num(o.sat_threads) && o.sat_threads > 0;
     else if (a == "--sat-payments") ok = num(o.sat_payments) && o.sat_payments > 0;
     else if (a == "--race-attempts") ok = num(o.race_attempts) && o.race_attempts > 0;
+    else if (a == "--fleet-threads") ok = num(o.fleet_threads) && o.fleet_threads > 0;
+    else if (a == "--fleet-payments") ok = num(o.fleet_payments) && o.fleet_payments > 0;
+    else if (a == "--pg-url") o.pg_url = v;
     else ok = false;
     if (!ok) return false;
   }
-  return o.mode == "all" || o.mode == "payers" || o.mode == "saturation" || o.mode == "race";
+  return o.mode == "all" || o.mode == "payers" || o.mode == "saturation" || o.mode == "race" || o.mode == "fleet";
 }
 
 }  // namespace
@@ -357,9 +458,10 @@ int main(int argc, char** argv) {
   Options o;
   if (!parse_args(argc, argv, o)) {
     std::fprintf(stderr,
-                 "usage: bench_spend [--dir D] [--mode all|payers|saturation|race] [--payers N] [--payments N]\n"
+                 "usage: bench_spend [--dir D] [--mode all|payers|saturation|race|fleet] [--payers N] [--payments N]\n"
                  "                   [--wallet-ms MS] [--jitter F] [--sat-threads N] [--sat-payments N]"
-                 " [--race-attempts N]\n");
+                 " [--race-attempts N]\n"
+                 "                   [--fleet-threads N] [--fleet-payments N] [--pg-url postgres://…]\n");
     return 2;
   }
   bool own = false;
@@ -376,6 +478,7 @@ int main(int argc, char** argv) {
   if (o.mode == "all" || o.mode == "payers") ok = payers(o) && ok;
   if (o.mode == "all" || o.mode == "saturation") ok = saturation(o) && ok;
   if (o.mode == "all" || o.mode == "race") ok = budget_race(o) && ok;
+  if (o.mode == "all" || o.mode == "fleet") ok = fleet(o) && ok;
   std::printf("  disk after:  %s\n", fsync_probe(o.dir).c_str());
   if (own) {
     std::error_code ec;
