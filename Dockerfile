@@ -13,11 +13,12 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSW_BUILD_TESTS=OF
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libsecp256k1-1 libwebsockets17 \
-      libssl3 libcpp-httplib0.11 \
+      libssl3 libcpp-httplib0.11 libpq5 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/satwarden --uid 10402 satwarden
 COPY --from=build /build/src/app/satwarden /usr/local/bin/satwarden
-# The HTTP transport and the outbound fetcher are loaded from next to the binary.
+# The HTTP transport and the outbound fetcher are loaded from next to the binary; libpq5 only when
+# SATWARDEN_LEDGER_URL points the ledger at PostgreSQL (a fleet behind a load balancer).
 COPY --from=build /build/src/app/libsatwarden_http.so /usr/local/bin/libsatwarden_http.so
 USER satwarden
 ENV SATWARDEN_TRANSPORT=http \

@@ -8,18 +8,18 @@ PKGS=(
   nlohmann-json3-dev libcpp-httplib-dev libvalijson-dev
   libsecp256k1-dev libsodium-dev libwebsockets-dev libssl-dev libsqlite3-dev libpq-dev
   catch2
-  postgresql-15
 )
-# postgresql-15: the server binaries the tests start in a temporary directory (scripts/pg-server.sh) for the
-# ledger suite on PostgreSQL and the fleet tests; no system cluster is used.
 # Node.js + npm are only needed for the interop tests (tests/interop); clang + libFuzzer (and llvm-symbolizer for
 # readable sanitizer reports) only for the fuzz targets (scripts/fuzz.sh, tests/fuzz). The sanitizer builds with
 # GCC (scripts/test.sh --asan / --tsan) need nothing beyond build-essential.
 for arg in "$@"; do
   case "$arg" in
-    --with-test-peers) PKGS+=(nodejs npm) ;;
+    # postgresql-15: the server the tests start in a temporary directory (scripts/pg-server.sh) for the ledger
+    # suite on PostgreSQL and the fleet tests (no system cluster is used); also for scripts/fleet-demo.sh.
+    --with-test-peers) PKGS+=(nodejs npm postgresql-15) ;;
+    --with-postgres) PKGS+=(postgresql-15) ;;
     --with-fuzz) PKGS+=(clang-14 libclang-rt-14-dev llvm-14) ;;
-    *) echo "setup: unknown option $arg (expected --with-test-peers, --with-fuzz)" >&2; exit 2 ;;
+    *) echo "setup: unknown option $arg (expected --with-test-peers, --with-postgres, --with-fuzz)" >&2; exit 2 ;;
   esac
 done
 

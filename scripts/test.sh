@@ -48,7 +48,7 @@ sanitizer_build() {
 }
 
 run_asan() {
-  scripts/setup.sh
+  scripts/setup.sh --with-postgres
   sanitizer_build build-asan address,undefined
   # Leaks are reported (detect_leaks=1) and fail the test; UBSan stops at the first report. Every process of this
   # build (the servers the interop tests spawn too) writes its reports to build-asan/sanitizer-logs/: the run fails
@@ -67,7 +67,7 @@ run_asan() {
 }
 
 run_tsan() {
-  scripts/setup.sh
+  scripts/setup.sh --with-postgres
   interop=OFF
   sanitizer_build build-tsan thread
   # The concurrency tests: ledger (race, group commit, crash), relay pool, wallet, payer and tools, MCP sessions
