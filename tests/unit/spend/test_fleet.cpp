@@ -139,7 +139,7 @@ TEST_CASE("fleet: a shutting-down instance records only its own running payments
 }
 
 TEST_CASE("postgres: instances starting together migrate once, from an empty database and from schema v7",
-          "[postgres]") {
+          "[.][postgres]") {
   TempDir tmp;
   FakeClock clock;
   SECTION("empty database") {
@@ -190,7 +190,7 @@ TEST_CASE("postgres: instances starting together migrate once, from an empty dat
   }
 }
 
-TEST_CASE("postgres: SERIALIZABLE mode holds the shared cap too (conflicts are retried)", "[postgres]") {
+TEST_CASE("postgres: SERIALIZABLE mode holds the shared cap too (conflicts are retried)", "[.][postgres]") {
   TempDir tmp;
   LedgerOptions o;
   o.pg_serializable = true;
@@ -198,7 +198,7 @@ TEST_CASE("postgres: SERIALIZABLE mode holds the shared cap too (conflicts are r
 }
 
 TEST_CASE("postgres: while the database is down paying calls get LEDGER_UNAVAILABLE; it recovers by itself",
-          "[postgres]") {
+          "[.][postgres]") {
   // A server of its own (the shared one serves the other tests meanwhile).
   TempDir tmp;
   const std::string dir = tmp.file("pg");
