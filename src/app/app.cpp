@@ -367,7 +367,10 @@ int sw_main(int argc, char** argv) {
       sw::log(sw::LogLevel::notice, "main", "ledger recovery: released " + std::to_string(rec->released) +
                                                 ", marked unknown " + std::to_string(rec->marked_unknown));
   };
-  if (maintainer()) recover();
+  // At start-up every instance recovers and reconciles once, lease or not (its own crash leftovers may be under
+  // a lease its previous run still holds; the transitions are conditional, so overlapping another is harmless).
+  (void)maintainer();
+  recover();
   sw::pay::PayerOptions po;
   po.pay_timeout_s = cfg.nwc_pay_timeout_seconds;
   po.wallet_honours_expiration = cfg.wallet_honours_expiration;
@@ -511,7 +514,7 @@ int sw_main(int argc, char** argv) {
       if (bg->stop) break;
       if (std::chrono::steady_clock::now() >= next_cycle) {
         lk.unlock();
-        const bool maintain = maintainer();
+        const bool maintain = maintainer() || first_cycle;
         // Stale rows first (start-up recovery ran before this thread), so that what went unknown is reconciled
         // in the same cycle.
         if (maintain && !first_cycle) recover();

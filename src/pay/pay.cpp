@@ -546,7 +546,10 @@ bool Payer::on_notification(const wallet::Notification& n) {
     fee = tx["fees_paid"].get<uint64_t>();
   auto st = ledger_->settle(row->id, fee, ascii_lower(pre), (clock_.now_unix() - row->created_at) * 1000);
   if (!st) {
-    log(LogLevel::warning, "pay", "could not settle from a notification: " + st.error().message);
+    // In a fleet every instance hears the notification; the first one's conditional transition wins and the
+    // others find the row already settled (ILLEGAL_TRANSITION): handled once, nothing to report.
+    if (st.error().code != "ILLEGAL_TRANSITION")
+      log(LogLevel::warning, "pay", "could not settle from a notification: " + st.error().message);
     return false;
   }
   log(LogLevel::notice, "pay", "payment " + hash.substr(0, 16) + "… settled from the wallet's payment_sent notification");
