@@ -70,10 +70,11 @@ std::string redact_postgres_url(std::string_view url) {
   const size_t scheme = url.find("://");
   if (scheme == std::string_view::npos) return "postgresql://…";
   const size_t start = scheme + 3;
-  const size_t at = url.find('@', start);
-  const size_t slash = url.find('/', start);
+  // The authority ends at the path or the query; its last '@' ends the user info (a password may hold '@').
+  const size_t end = std::min(url.find('/', start), url.find('?', start));
+  const size_t at = url.substr(0, end == std::string_view::npos ? url.size() : end).rfind('@');
   std::string out(url.substr(0, start));
-  if (at != std::string_view::npos && (slash == std::string_view::npos || at < slash)) {
+  if (at != std::string_view::npos && at >= start) {
     std::string_view userinfo = url.substr(start, at - start);
     const size_t colon = userinfo.find(':');
     out += colon == std::string_view::npos ? std::string(userinfo) : std::string(userinfo.substr(0, colon)) + ":***";
