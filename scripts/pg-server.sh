@@ -22,30 +22,44 @@ done
 as_pg=()
 if [[ $(id -u) -eq 0 ]]; then as_pg=(runuser -u postgres --); fi
 
+# Where the cluster lives: DIR/data, or — as root, when the postgres user cannot reach DIR (a private parent such
+# as /root) — a directory under /tmp named in DIR/datadir (removed by stop).
+data_of() { if [[ -f "$dir/datadir" ]]; then cat "$dir/datadir"; else echo "$dir/data"; fi; }
+
 case "$cmd" in
   url)
     cat "$dir/url"
     ;;
   stop)
-    [[ -f "$dir/data/postmaster.pid" ]] && "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null || true
+    data=$(data_of)
+    [[ -f "$data/postmaster.pid" ]] && "${as_pg[@]}" "$bin/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null || true
+    if [[ -f "$dir/datadir" ]]; then rm -rf "$(dirname "$data")" "$dir/datadir"; fi
     ;;
   start)
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    if [[ $(id -u) -eq 0 ]]; then
+    if [[ $(id -u) -eq 0 && ! -f "$dir/datadir" ]]; then
       chown postgres "$dir"
-      runuser -u postgres -- test -w "$dir" ||
-        { echo "pg-server: the postgres user cannot reach $dir (a parent directory is private)" >&2; exit 1; }
+      if ! runuser -u postgres -- test -w "$dir"; then
+        alt=$(mktemp -d /tmp/sw-pg-XXXXXX)
+        chmod 711 "$alt"
+        chown postgres "$alt"
+        echo "$alt/data" > "$dir/datadir"
+      fi
     fi
-    if [[ ! -f "$dir/data/PG_VERSION" ]]; then
-      "${as_pg[@]}" "$bin/initdb" -D "$dir/data" -U satwarden --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
+    data=$(data_of)
+    sock=$(dirname "$data")
+    if [[ ! -f "$data/PG_VERSION" ]]; then
+      "${as_pg[@]}" "$bin/initdb" -D "$data" -U satwarden --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }
     fi
+    # A server left running by an interrupted run: stop it first (its data is throwaway).
+    [[ -f "$data/postmaster.pid" ]] && { "${as_pg[@]}" "$bin/pg_ctl" -D "$data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true; }
     port=${3:-}
     for attempt in 1 2 3 4 5 6 7 8; do
       p=${port:-$((20000 + RANDOM % 20000))}
-      if "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-          -o "-c listen_addresses=127.0.0.1 -p $p -c unix_socket_directories=$dir -c fsync=${SW_PG_FSYNC:-on} -c max_connections=${SW_PG_MAX_CONNECTIONS:-200}" \
+      if "${as_pg[@]}" "$bin/pg_ctl" -D "$data" -l "$sock/server.log" -w -t 30 \
+          -o "-c listen_addresses=127.0.0.1 -p $p -c unix_socket_directories=$sock -c fsync=${SW_PG_FSYNC:-on} -c max_connections=${SW_PG_MAX_CONNECTIONS:-200}" \
           start >/dev/null 2>&1; then
         echo "postgresql://satwarden@127.0.0.1:$p/postgres" > "$dir/url"
         cat "$dir/url"
@@ -53,8 +67,8 @@ case "$cmd" in
       fi
       [[ -n "$port" ]] && break  # a port was asked for: do not pick another
     done
-    echo "pg-server: could not start PostgreSQL (see $dir/server.log)" >&2
-    tail -5 "$dir/server.log" >&2 || true
+    echo "pg-server: could not start PostgreSQL (see $sock/server.log)" >&2
+    tail -5 "$sock/server.log" >&2 || true
     exit 1
     ;;
   *)
