@@ -14,9 +14,9 @@ namespace {
 // libpq is dlopen()ed on first use (src/spend/CMakeLists.txt): a server on the embedded SQLite ledger never maps
 // it. The entry points below are all the backend calls.
 #define SW_PQ_FUNCTIONS(X)                                                                                  \
-  X(PQconnectdbParams) X(PQstatus) X(PQerrorMessage) X(PQfinish) X(PQexec) X(PQexecParams) X(PQresultStatus) \
+  X(PQconnectdbParams) X(PQstatus) X(PQerrorMessage) X(PQfinish) X(PQexec) X(PQresultStatus) \
   X(PQntuples) X(PQgetisnull) X(PQgetvalue) X(PQgetlength) X(PQclear) X(PQcmdTuples) X(PQresultErrorMessage)   \
-  X(PQresultErrorField) X(PQtransactionStatus)
+  X(PQresultErrorField) X(PQtransactionStatus) X(PQprepare) X(PQexecPrepared)
 
 #ifndef SW_PQ_SONAME
 #error "SW_PQ_SONAME (the SONAME of the libpq we compile against) is set by src/spend/CMakeLists.txt"
@@ -133,7 +133,8 @@ constexpr Oid kTextOid = 25;
 
 class PgStmt final : public StmtImpl {
  public:
-  PgStmt(PgDb& db, std::string sql, std::vector<bool> used) : db_(db), sql_(std::move(sql)), used_(std::move(used)) {
+  PgStmt(PgDb& db, std::string name, std::string sql, std::vector<bool> used)
+      : db_(db), name_(std::move(name)), sql_(std::move(sql)), used_(std::move(used)) {
     values_.resize(used_.size());
     types_.assign(used_.size(), 0);
     for (size_t i = 0; i < used_.size(); ++i)
@@ -149,11 +150,21 @@ class PgStmt final : public StmtImpl {
   int step() override {
     if (!res_) {
       if (bad_bind_) return kPgError;
+      // Prepared once per connection (parsed and planned once, not on every call — ~12 statements make a
+      // reservation, all while the writers' lock is held).
+      if (!prepared_) {
+        PGresult* p = pq().PQprepare(db_.handle(), name_.c_str(), sql_.c_str(), static_cast<int>(types_.size()),
+                                     types_.data());
+        const int prc = db_.classify(p);
+        if (p) pq().PQclear(p);
+        if (prc != kDone && prc != kRow) return prc;
+        prepared_ = true;
+      }
       std::vector<const char*> vals(values_.size(), nullptr);
       for (size_t i = 0; i < values_.size(); ++i)
         if (values_[i]) vals[i] = values_[i]->c_str();
-      res_ = pq().PQexecParams(db_.handle(), sql_.c_str(), static_cast<int>(vals.size()), types_.data(), vals.data(),
-                          nullptr, nullptr, 0);
+      res_ = pq().PQexecPrepared(db_.handle(), name_.c_str(), static_cast<int>(vals.size()), vals.data(), nullptr,
+                                 nullptr, 0);
       const int rc = db_.classify(res_);
       if (rc != kDone && rc != kRow) return rc;
       rows_ = pq().PQresultStatus(res_) == PGRES_TUPLES_OK ? pq().PQntuples(res_) : 0;
@@ -199,6 +210,8 @@ class PgStmt final : public StmtImpl {
     row_ = -1;
   }
   PgDb& db_;
+  std::string name_;  // the prepared statement's name on this connection
+  bool prepared_ = false;
   std::string sql_;
   std::vector<bool> used_;
   std::vector<std::optional<std::string>> values_;
@@ -232,7 +245,7 @@ std::string PgDb::connect(const std::string& url) {
   // A lock or statement that waits this long means something is wrong: give the caller LEDGER_BUSY instead.
   // Notices ("relation already exists, skipping") would go to stderr: only warnings and errors are sent.
   if (exec("SET lock_timeout = '15s'; SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = "
-           "'60s'; SET client_min_messages = warning") != kOk)
+           "'60s'; SET client_min_messages = warning; SET plan_cache_mode = force_custom_plan") != kOk)
     return last_error_;
   return "";
 }
@@ -270,7 +283,8 @@ std::optional<Stmt> PgDb::prepare(const std::string& sql) {
   if (it == cache_.end()) {
     std::vector<bool> used;
     std::string pg = translate_sql(sql, used);
-    it = cache_.emplace(sql, std::make_unique<PgStmt>(*this, std::move(pg), std::move(used))).first;
+    std::string name = "sw" + std::to_string(cache_.size() + 1);
+    it = cache_.emplace(sql, std::make_unique<PgStmt>(*this, std::move(name), std::move(pg), std::move(used))).first;
   }
   return std::optional<Stmt>(std::in_place, it->second.get());
 }

@@ -1,6 +1,7 @@
 // Internal: the PostgreSQL side of the ledger's Db (db.h) — one libpq connection (PgDb) and a bounded pool of
-// them (PgPool). Statements go through PQexecParams with `?N` rewritten to `$N` (types inferred by the server;
-// a parameter a statement does not mention is sent as text so that it needs no type).
+// them (PgPool). Each statement is prepared once per connection (PQprepare/PQexecPrepared) with `?N` rewritten to
+// `$N` (types inferred by the server; a parameter a statement does not mention is declared text so that it needs
+// no inference).
 // Thread-safety: a PgDb is used by one thread at a time; PgPool is safe to share.
 // Errors: connection failures and lost connections are LEDGER_UNAVAILABLE (the pool reconnects on the next
 // acquire); serialization failures, deadlocks and lock timeouts LEDGER_BUSY; anything else LEDGER_ERROR.
