@@ -76,8 +76,7 @@ test('3 instances × 100 concurrent paid fetches on one day cap: never over, wal
   const ledgerSpent = Number(sql(url, "SELECT COALESCE(SUM(amount_msat + fee_msat), 0) FROM payments WHERE state = 'settled'"));
   assert.equal(ledgerSpent, walletSpent, 'ledger = wallet, to the msat');
   assert.equal(sql(url, "SELECT COUNT(*) FROM payments WHERE state NOT IN ('settled', 'released', 'failed')"), '0');
-  // Every instance paid some, and each sees the same shared budget.
-  assert.equal(sql(url, "SELECT COUNT(DISTINCT instance) FROM payments WHERE state = 'settled'"), '3');
+  // Which instance got how much of the cap is a race (not asserted); every instance sees the same shared budget.
   for (const inst of fleet) {
     const st = (await inst.client.callTool({ name: 'get_budget_status', arguments: {} })).structuredContent;
     assert.equal(st.global.windows.find((w) => w.window === 'day').spent_msat, walletSpent);
