@@ -70,8 +70,9 @@ std::string redact_postgres_url(std::string_view url) {
   const size_t scheme = url.find("://");
   if (scheme == std::string_view::npos) return "postgresql://…";
   const size_t start = scheme + 3;
-  // The authority ends at the path or the query; its last '@' ends the user info (a password may hold '@').
-  const size_t end = std::min(url.find('/', start), url.find('?', start));
+  // The user info ends at the last '@' before the query: a password may hold an unencoded '@' or '/' (err towards
+  // hiding more, never less).
+  const size_t end = url.find('?', start);
   const size_t at = url.substr(0, end == std::string_view::npos ? url.size() : end).rfind('@');
   std::string out(url.substr(0, start));
   if (at != std::string_view::npos && at >= start) {

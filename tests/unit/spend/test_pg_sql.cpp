@@ -36,6 +36,8 @@ TEST_CASE("postgres URLs: recognised by scheme; redacted without password or que
         "postgres://alice@db/ledger?…");
   CHECK(redact_postgres_url("postgresql://db.example/ledger") == "postgresql://db.example/ledger");
   CHECK(redact_postgres_url("postgresql://u:p@ss@h/d") == "postgresql://u:***@h/d");  // an unencoded '@' too
+  CHECK(redact_postgres_url("postgresql://u:p/ss@h/d") == "postgresql://u:***@h/d");  // and '/'
+  CHECK(redact_postgres_url("postgresql://u@h/d") == "postgresql://u@h/d");
   const std::string r = redact_postgres_url("postgresql://u:p%40ss@h/d?password=x");
   CHECK(r.find("p%40ss") == std::string::npos);
   CHECK(r.find("password") == std::string::npos);
