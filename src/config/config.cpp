@@ -281,7 +281,7 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
   } else if (key == "approval_webhook_url") {
     c.approval_webhook_url = value;
   } else if (key == "ledger_url") {
-    if (value.rfind("postgres://", 0) != 0 && value.rfind("postgresql://", 0) != 0)
+    if (!spend::is_postgres_url(value))
       return cfg_error(what + " must be a postgres:// or postgresql:// URL (the embedded SQLite ledger needs none)");
     c.ledger_url = value;  // may hold a password: never echoed (prefer PGPASSWORD or ~/.pgpass)
   } else if (key == "ledger_pool_size") {

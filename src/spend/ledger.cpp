@@ -98,7 +98,7 @@ Result<std::unique_ptr<Ledger>> Ledger::open(const std::string& path, const Poli
   if (path.empty()) return make_error("INVALID_ARGUMENT", "ledger path is empty");
   auto norm = normalize_policy(configured);
   if (!norm) return norm.error();
-  if (detail::is_postgres_url(path)) return open_postgres(path, *norm, clock, opts);
+  if (is_postgres_url(path)) return open_postgres(path, *norm, clock, opts);
 
   // Create the file ourselves so it is 0600 from the first byte (SQLite would use 0644 & ~umask). SQLite gives
   // the -wal/-shm files the main file's mode; they are re-checked below anyway.

@@ -1,4 +1,5 @@
 #include "spend/pg.h"
+#include "spend/spend.h"
 
 #include <dlfcn.h>
 #include <libpq-fe.h>
@@ -61,10 +62,6 @@ const PqApi* pq_api(std::string& why) {
 }
 
 }  // namespace
-
-bool is_postgres_url(std::string_view s) {
-  return s.rfind("postgres://", 0) == 0 || s.rfind("postgresql://", 0) == 0;
-}
 
 std::string redact_postgres_url(std::string_view url) {
   const size_t scheme = url.find("://");
@@ -363,3 +360,9 @@ void PgPool::release(std::unique_ptr<PgDb> db) {
 }
 
 }  // namespace sw::spend::detail
+
+namespace sw::spend {
+bool is_postgres_url(std::string_view s) {
+  return s.rfind("postgres://", 0) == 0 || s.rfind("postgresql://", 0) == 0;
+}
+}  // namespace sw::spend

@@ -20,8 +20,6 @@ struct pg_conn;
 
 namespace sw::spend::detail {
 
-// True for postgres:// and postgresql:// URLs (the ledger's PostgreSQL backend).
-bool is_postgres_url(std::string_view location);
 // The URL without its password (for logs and errors): postgresql://user:***@host/db.
 std::string redact_postgres_url(std::string_view url);
 // SQLite-dialect statement → PostgreSQL: `?N` → `$N` (a bare `?` takes the next number), `INDEXED BY name`

@@ -459,6 +459,9 @@ struct LedgerMetrics {
   uint64_t approvals_waiting = 0;  // pending the owner's decision
 };
 
+// True for a postgres:// or postgresql:// URL: Ledger::open then uses PostgreSQL instead of a SQLite file.
+bool is_postgres_url(std::string_view location);
+
 class Ledger {
  public:
   // Opens/creates the ledger at `path` (a SQLite file whose directory must exist, or a postgres:// URL), applies migrations, loads persisted policy

@@ -2,8 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include "spend/pg.h"
+#include "spend/spend.h"
 
-using sw::spend::detail::is_postgres_url;
+using sw::spend::is_postgres_url;
 using sw::spend::detail::redact_postgres_url;
 using sw::spend::detail::translate_sql;
 
