@@ -32,7 +32,7 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "list_payments", "List payments",
       "List the payments satwarden has made or attempted (newest first): amount, fee, state (settled, failed, "
       "unknown, …), domain, protocol, tool, and which client (token label) and budget envelope paid. Filter by "
-      "since, domain, state, client or envelope; pass next_cursor to get the next page. A caller authenticated "
+      "since, until, domain, state, protocol, client or envelope; pass next_cursor to get the next page. A caller authenticated "
       "with a bearer token (hosted HTTP) sees only its own payments (scope \"client:<label>\"; other filters "
       "narrow that further); stdio and tokenless loopback HTTP are the owner and see every client's payments "
       "(scope \"all\"). Read-only.",
@@ -40,6 +40,8 @@ std::optional<mcp::Tool> make(Engine& engine) {
         const Caller who = caller_of(*e, ctx);
         spend::ListQuery q;
         if (args.contains("since")) q.since = args["since"].get<int64_t>();
+        if (args.contains("until")) q.until = args["until"].get<int64_t>();
+        if (args.contains("protocol")) q.protocol = args["protocol"].get<std::string>();
         if (args.contains("domain")) q.domain = args["domain"].get<std::string>();
         if (args.contains("state")) q.state = spend::parse_state(args["state"].get<std::string>());
         if (args.contains("client")) q.client = args["client"].get<std::string>();

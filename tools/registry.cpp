@@ -19,7 +19,7 @@ Caller caller_of(const Engine& engine, const mcp::CallContext& ctx) {
   Caller c;
   c.client = ctx.client;
   c.envelope = ctx.envelope;
-  c.hosted = engine.config && engine.config->transport == "http" && !engine.config->tokens.empty();
+  c.hosted = !ctx.owner && engine.config && engine.config->transport == "http" && !engine.config->tokens.empty();
   return c;
 }
 

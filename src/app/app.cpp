@@ -11,6 +11,7 @@
 #include "app/operations.h"
 #include "approve/approve.h"
 #include "approve/webhook.h"
+#include "console/console.h"
 #include "config/config.h"
 #include "fetch/fetch.h"
 #include "mcp/mcp.h"
@@ -27,6 +28,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <spawn.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <mutex>
 #include <deque>
 #include <thread>
@@ -124,6 +128,47 @@ int approvals_command(sw::spend::Ledger& l, const std::vector<std::string>& pos,
                "       satwarden approvals approve ID\n"
                "       satwarden approvals deny ID [--reason TEXT]\n");
   return 2;
+}
+
+// The console's listener: its own HTTP front (config copy: console_host/console_port, no MCP), serving only the
+// console's routes. Binding beyond loopback needs console_public_url (a TLS reverse proxy in front).
+sw::Result<std::unique_ptr<sw::transport::HttpServer>> start_console_listener(sw::mcp::Server& server,
+                                                                              const sw::config::Config& cfg, int port,
+                                                                              sw::console::Console& console) {
+  sw::config::Config ccfg = cfg;
+  ccfg.host = cfg.console_host;
+  ccfg.port = port;
+  if (!ccfg.loopback_bind() && cfg.console_public_url.empty())
+    return sw::make_error("CONSOLE_NOT_LOOPBACK",
+                          "the console listens beyond loopback (console_host " + cfg.console_host +
+                              ") only behind a TLS reverse proxy: set console_public_url to its https:// address, "
+                              "or keep console_host 127.0.0.1 and reach it through an SSH or other tunnel");
+  if (auto st = console.init(); !st) return st.error();
+  sw::transport::HttpServe serve;
+  serve.mcp = false;
+  serve.side.push_back(console.routes());
+  auto made = sw::transport::make_http_server(server, ccfg, {}, serve);
+  if (!made) return made.error();
+  if (auto st = (*made)->start(); !st) return st.error();
+  console.set_port((*made)->port());
+  return made;
+}
+
+// Opens `url` in the owner's browser (xdg-open, or open on macOS), without a shell.
+void open_browser(const std::string& url) {
+#ifdef __APPLE__
+  const char* opener = "open";
+#else
+  const char* opener = "xdg-open";
+#endif
+  std::vector<char*> argv{const_cast<char*>(opener), const_cast<char*>(url.c_str()), nullptr};
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, opener, nullptr, nullptr, argv.data(), environ) != 0) {
+    std::fprintf(stderr, "satwarden: could not start %s; open the link above yourself\n", opener);
+    return;
+  }
+  int status = 0;
+  (void)waitpid(pid, &status, 0);
 }
 
 int owner_command(int argc, char** argv) {
@@ -278,10 +323,39 @@ int sw_main(int argc, char** argv) {
   if (argc > 1 && (std::string(argv[1]) == "payments" || std::string(argv[1]) == "credentials" ||
                    std::string(argv[1]) == "policy" || std::string(argv[1]) == "approvals"))
     return owner_command(argc, argv);
-  auto loaded = sw::config::load(argc, argv);
+  // `satwarden console [--open] [--print-link] [options]`: the owner's console in a process of its own on the
+  // same data directory (works while an MCP client runs the stdio server).
+  bool console_mode = false, open_link = false, print_link = false;
+  std::vector<char*> args(argv, argv + argc);
+  if (argc > 1 && std::string(argv[1]) == "console") {
+    console_mode = true;
+    args.erase(args.begin() + 1);
+    for (auto it = args.begin() + 1; it != args.end();) {
+      const std::string a = *it;
+      if (a == "--open" || a == "--print-link") {
+        (a == "--open" ? open_link : print_link) = true;
+        it = args.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // Signals are taken with sigwait below: blocked before any thread starts, so every thread inherits the mask.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+  auto loaded = sw::config::load(static_cast<int>(args.size()), args.data());
   if (!loaded) {
     std::fprintf(stderr, "satwarden: %s\n", loaded.error().message.c_str());
     return 2;
+  }
+  if (console_mode) {
+    // The console decides through the ledger; the serving process's channels (webhook, Nostr) stay with it.
+    loaded->config.approval_webhook_url.clear();
+    loaded->config.owner_npub.clear();
+    if (loaded->config.console_port == 0) loaded->config.console_port = sw::console::kDefaultPort;
   }
   if (loaded->action == sw::config::Action::help) {
     std::fputs(sw::config::help_text().c_str(), stdout);
@@ -298,6 +372,20 @@ int sw_main(int argc, char** argv) {
   if (auto st = sw::config::ensure_data_dir(cfg.data_dir); !st) {
     std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
     return 2;
+  }
+  if (print_link) {  // the login link only (e.g. for a console served by an MCP server's --console-port)
+    auto token = sw::console::owner_token(cfg.data_dir);
+    if (!token) {
+      std::fprintf(stderr, "satwarden: %s\n", token.error().message.c_str());
+      return 2;
+    }
+    const std::string origin = !cfg.console_public_url.empty()
+                                   ? cfg.console_public_url
+                                   : "http://" + (cfg.console_host.find(':') != std::string::npos ? "[" + cfg.console_host + "]"
+                                                                                                  : cfg.console_host) +
+                                         ":" + std::to_string(cfg.console_port);
+    std::printf("%s/login#%s\n", origin.c_str(), sw::console::login_code(*token, sw::Clock::system().now_unix()).c_str());
+    return 0;
   }
 
   sw::tools::Engine engine;
@@ -369,8 +457,11 @@ int sw_main(int argc, char** argv) {
   };
   // At start-up every instance recovers and reconciles once, lease or not (its own crash leftovers may be under
   // a lease its previous run still holds; the transitions are conditional, so overlapping another is harmless).
-  (void)maintainer();
-  recover();
+  // The console process leaves maintenance to the servers (it holds no lease and recovers nothing).
+  if (!console_mode) {
+    (void)maintainer();
+    recover();
+  }
   sw::pay::PayerOptions po;
   po.pay_timeout_s = cfg.nwc_pay_timeout_seconds;
   po.wallet_honours_expiration = cfg.wallet_honours_expiration;
@@ -514,7 +605,7 @@ int sw_main(int argc, char** argv) {
       if (bg->stop) break;
       if (std::chrono::steady_clock::now() >= next_cycle) {
         lk.unlock();
-        const bool maintain = maintainer() || first_cycle;
+        const bool maintain = !console_mode && (maintainer() || first_cycle);
         // Stale rows first (start-up recovery ran before this thread), so that what went unknown is reconciled
         // in the same cycle.
         if (maintain && !first_cycle) recover();
@@ -662,6 +753,54 @@ int sw_main(int argc, char** argv) {
               "the webhook's approve/deny links name " + h + ", which the owner's device cannot reach: set public_url");
     return "http://" + h + ":" + std::to_string(port);
   };
+
+  // The owner's console: `satwarden console` (this process serves nothing else), or console_port beside the MCP
+  // server. The login link carries the owner token: printed to the owner's terminal, never logged.
+  std::unique_ptr<sw::console::Console> console;
+  std::unique_ptr<sw::transport::HttpServer> console_http;
+  if (cfg.console_port > 0) {
+    std::signal(SIGPIPE, SIG_IGN);
+    sw::console::Options co;
+    co.data_dir = cfg.data_dir;
+    co.port = cfg.console_port;
+    co.public_url = cfg.console_public_url;
+    console = std::make_unique<sw::console::Console>(engine, *registry, co);
+    auto l = start_console_listener(server, cfg, cfg.console_port, *console);
+    if (!l) {
+      std::fprintf(stderr, "satwarden: the owner's console: %s\n", l.error().message.c_str());
+      return 2;
+    }
+    console_http = std::move(*l);
+    const std::string where = "http://" + cfg.console_host + ":" + std::to_string(console_http->port()) + "/";
+    if (console_mode) {
+      const std::string link = console->login_link();
+      std::printf("satwarden console at %s\nLog in (one-time link, keep it private): %s\n", where.c_str(),
+                  link.c_str());
+      std::fflush(stdout);
+      if (open_link) open_browser(link);
+    } else {
+      sw::log(sw::LogLevel::info, "main",
+              "owner's console at " + where + " (the login link: `satwarden console --print-link`)");
+    }
+  }
+  struct StopConsole {
+    std::unique_ptr<sw::console::Console>& c;
+    std::unique_ptr<sw::transport::HttpServer>& h;
+    ~StopConsole() {
+      if (c) c->stop();
+      if (h) h->stop();
+    }
+  } stop_console{console, console_http};
+  if (console_mode) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    sw::log(sw::LogLevel::info, "main", "console stopped");
+    return 0;
+  }
 
   if (cfg.transport == "stdio") {
     // A stdio server with a webhook still needs somewhere for the links to land: an HTTP listener on --host/--port

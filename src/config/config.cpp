@@ -64,7 +64,20 @@ struct PolicyOverrides {
   std::optional<std::vector<std::string>> protocols;
   std::optional<std::optional<uint64_t>> approve_above_msat;  // inner nullopt: "none"
   std::optional<bool> approve_new_domains;
+  std::map<std::string, std::string> sources;  // policy field (Config::policy_sources) → where it was last set
 };
+
+// The Config::policy_sources name of a policy setting's key ("" for keys that are not policy settings).
+std::string policy_field(const std::string& key) {
+  static const std::map<std::string, std::string> m{
+      {"max_sats", "per_call"},           {"hour_sats", "hour"},          {"day_sats", "day"},
+      {"week_sats", "week"},              {"month_sats", "month"},        {"lifetime_sats", "lifetime"},
+      {"approve_above_sats", "approve_above"}, {"approve_new_domains", "approve_new_domains"},
+      {"fee_base_msat", "fee_base"},      {"fee_ppm", "fee_ppm"},         {"allow_domains", "allow_domains"},
+      {"deny_domains", "deny_domains"},   {"protocols", "protocols"}};
+  auto it = m.find(key);
+  return it == m.end() ? std::string() : it->second;
+}
 
 Result<bool> parse_bool(const std::string& what, const std::string& value) {
   if (value == "true" || value == "yes" || value == "1") return true;
@@ -132,6 +145,12 @@ Result<std::vector<std::string>> parse_protocols(const std::string& what, const 
 Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::string& value,
              const std::string& source, bool from_file) {
   auto what = source;
+  if (const std::string field = policy_field(key); !field.empty() && !from_file) {
+    // "environment variable SATWARDEN_X" → "environment SATWARDEN_X"; "option --x" → "flag --x".
+    if (source.rfind("environment variable ", 0) == 0) ov.sources[field] = "environment " + source.substr(21);
+    else if (source.rfind("option ", 0) == 0) ov.sources[field] = "flag " + source.substr(7);
+    else ov.sources[field] = source;
+  }
   if (key == "transport") {
     if (value != "stdio" && value != "http") return cfg_error(what + " must be 'stdio' or 'http'");
     c.transport = value;
@@ -301,6 +320,19 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
     c.approval_webhook_secret = value;  // secret: never echoed
   } else if (key == "public_url") {
     c.public_url = value;
+  } else if (key == "console_port") {
+    auto n = parse_uint(what, value, 0, 65535);
+    if (!n) return n.error();
+    c.console_port = static_cast<int>(*n);
+  } else if (key == "console_host") {
+    if (value.empty()) return cfg_error(what + " must not be empty");
+    c.console_host = value;
+  } else if (key == "console_public_url") {
+    std::string_view rest = std::string_view(value).substr(std::min<size_t>(value.size(), 8));
+    if (value.rfind("https://", 0) != 0 || rest.empty() || rest.find_first_of("/?#@ ") != std::string_view::npos)
+      return cfg_error(what + " must be the https:// origin of the TLS reverse proxy in front of the console "
+                              "(e.g. https://console.example.com)");
+    c.console_public_url = value;
   } else if (key == "wallet_honours_expiration" || key == "allow_zero_fee_allowance") {
     bool v;
     if (value == "true" || value == "yes" || value == "1")
@@ -373,6 +405,9 @@ const FlagSpec kFlags[] = {
     {"--instance-id", "instance_id", "SATWARDEN_INSTANCE_ID", "this instance's name in a fleet (ledger rows, leases, logs; default: random per start)"},
     {nullptr, "metrics_token", "SATWARDEN_METRICS_TOKEN", "bearer token for GET /metrics (Prometheus), at least 16 characters; env or config file only, never a flag"},
     {"--public-url", "public_url", "SATWARDEN_PUBLIC_URL", "the base URL where satwarden's HTTP listener is reached (webhook approve/deny links; default http://HOST:PORT)"},
+    {"--console-port", "console_port", "SATWARDEN_CONSOLE_PORT", "serve the owner's console on this port (0 = off, the default; `satwarden console` uses 8403)"},
+    {"--console-host", "console_host", "SATWARDEN_CONSOLE_HOST", "address the console listens on (default 127.0.0.1; anything else needs console_public_url)"},
+    {"--console-public-url", "console_public_url", "SATWARDEN_CONSOLE_PUBLIC_URL", "https:// origin of a TLS reverse proxy in front of the console (allows binding beyond loopback)"},
     {"--max-body-bytes", "max_body_bytes", "SATWARDEN_MAX_BODY_BYTES", "largest HTTP request body accepted, bytes (default 1048576; 413 above)"},
     {"--max-sessions", "max_sessions", "SATWARDEN_MAX_SESSIONS", "concurrent HTTP sessions (default 256)"},
     {"--max-sessions-per-token", "max_sessions_per_token", "SATWARDEN_MAX_SESSIONS_PER_TOKEN", "HTTP sessions one bearer token may hold open (default 32; 429 beyond)"},
@@ -405,7 +440,8 @@ const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "al
                                       "approval_timeout_seconds", "approval_wait", "approval_elicitation",
                                       "owner_npub", "owner_relays", "owner_dm", "approval_webhook_url",
                                       "approval_webhook_secret", "public_url", "metrics_token", "ledger_url",
-                                      "ledger_pool_size", "ledger_isolation", "instance_id",
+                                      "ledger_pool_size", "ledger_isolation", "instance_id", "console_port",
+                                      "console_host", "console_public_url",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
 
@@ -717,6 +753,37 @@ Result<Loaded> load(int argc, const char* const* argv, EnvLookup env) {
   auto pol = effective_policy(c, ov);
   if (!pol) return pol.error();
   c.policy = std::move(*pol);
+  // Where each policy setting came from: flag/env (recorded while applying), else the file's policy section (or its
+  // top-level max_sats for the per-payment cap), else the default.
+  for (const char* f : {"per_call", "hour", "day", "week", "month", "lifetime", "approve_above", "approve_new_domains",
+                        "fee_base", "fee_ppm", "allow_domains", "deny_domains", "protocols"})
+    c.policy_sources[f] = "default";
+  if (c.raw_file.is_object() && c.raw_file.contains("policy") && c.raw_file["policy"].is_object()) {
+    const json& sec = c.raw_file["policy"];
+    auto in_file = [&](std::initializer_list<const char*> keys) {
+      for (const char* k : keys)
+        if (sec.contains(k)) return true;
+      return false;
+    };
+    const std::pair<const char*, std::initializer_list<const char*>> file_keys[] = {
+        {"per_call", {"max_sats", "max_msat", "per_call_sats", "per_call_msat"}},
+        {"hour", {"hour_sats", "hour_msat"}},
+        {"day", {"day_sats", "day_msat"}},
+        {"week", {"week_sats", "week_msat"}},
+        {"month", {"month_sats", "month_msat"}},
+        {"lifetime", {"lifetime_sats", "lifetime_msat"}},
+        {"approve_above", {"approve_above_sats", "approve_above_msat"}},
+        {"approve_new_domains", {"approve_new_domains"}},
+        {"fee_base", {"fee"}},
+        {"fee_ppm", {"fee"}},
+        {"allow_domains", {"allow_domains"}},
+        {"deny_domains", {"deny_domains"}},
+        {"protocols", {"protocols"}}};
+    for (const auto& [field, keys] : file_keys)
+      if (in_file(keys)) c.policy_sources[field] = "config file";
+  }
+  if (ov.file_max_sats_msat && c.policy_sources["per_call"] == "default") c.policy_sources["per_call"] = "config file";
+  for (const auto& [field, src] : ov.sources) c.policy_sources[field] = src;
   if (c.policy.fee.base_msat == 0 && c.policy.fee.ppm == 0 && !c.allow_zero_fee_allowance)
     return cfg_error(
         "the routing-fee allowance is 0 (fee base_msat 0 and ppm 0): real routing fees would then push spending past "

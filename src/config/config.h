@@ -95,6 +95,16 @@ struct Config {
   std::string ledger_isolation = "lock";
   std::string instance_id;
   std::string public_url;                     // base of the webhook's approve/deny links ("" = http://host:port)
+  // The owner's console (src/console): its own listener. console_port 0 = off in the MCP server (on for
+  // `satwarden console`, which defaults to 8403); console_host must be loopback unless console_public_url names the
+  // https:// address of a TLS reverse proxy in front of it (the session cookie is then Secure).
+  int console_port = 0;
+  std::string console_host = "127.0.0.1";
+  std::string console_public_url;
+  // Where each setting of the configured policy came from: "per_call", "hour", "day", "week", "month", "lifetime",
+  // "approve_above", "approve_new_domains", "fee_base", "fee_ppm", "allow_domains", "deny_domains", "protocols" →
+  // "default" | "config file" | "environment SATWARDEN_…" | "flag --…" (the console's policy view).
+  std::map<std::string, std::string> policy_sources;
   // Spend defaults (sats at the surface).
   uint64_t default_max_sats = 1000;  // max_sats a paying tool uses when the call gives none
   // The configured spend policy the ledger is opened with (normalized). Per-call cap: --max-sats /

@@ -87,6 +87,9 @@ json parse_failure_response(const Error& e);
 struct CallContext {
   std::string client;    // who is calling: bearer-token label, "stdio", or "http-anonymous"
   std::string envelope;  // hosted budget envelope bound to the caller's token ("" = none)
+  // The owner's own faces (the console, MCP Apps' owner actions): the caller sees and acts on everything, as over
+  // stdio, even on a listener that requires bearer tokens.
+  bool owner = false;
   // Sends notifications/progress when the caller gave a progressToken; no-op otherwise. `progress` must increase.
   std::function<void(double progress, std::optional<double> total, const std::string& message)> progress;
   // Sends notifications/message to this session when `level` >= the session's logging/setLevel threshold.

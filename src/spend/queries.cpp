@@ -171,6 +171,8 @@ Result<Page> Ledger::list_payments(const ListQuery& q) {
     sql += std::string(" AND ") + clause + " ?" + std::to_string(args.size());
   };
   if (q.since) add("created_at >=", *q.since);
+  if (q.until) add("created_at <", *q.until);
+  if (q.protocol) add("protocol =", *q.protocol);
   if (q.domain) {
     auto dn = normalize_domain(*q.domain);
     if (!dn) return dn.error();

@@ -375,7 +375,8 @@ json to_json(const StatusReport& s);
 
 struct ListQuery {
   std::optional<int64_t> since;  // created_at >= since
-  std::optional<std::string> domain, client, envelope;
+  std::optional<int64_t> until;  // created_at < until
+  std::optional<std::string> domain, client, envelope, protocol;
   std::optional<State> state;
   size_t limit = 50;             // 1..500
   std::optional<std::string> cursor;  // from Page::next_cursor

@@ -470,10 +470,26 @@ struct Impl {
     ++mine;
     ++side_total;
     req.label = "side";
+    if (side.precheck) {
+      std::optional<SideResponse> early;
+      try {
+        early = side.precheck(side_request(req));
+      } catch (...) {
+        early = SideResponse{500, "application/json",
+                             "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the request could not be handled\"}}",
+                             {}, {}};
+      }
+      if (early) {
+        res.status = early->status;
+        res.headers = std::move(early->headers);
+        res.set_content(std::move(early->body), std::move(early->content_type));
+        return res;
+      }
+    }
     return std::nullopt;
   }
 
-  static HRes side_handle(const SideRoutes& side, const HReq& req) {
+  static SideRequest side_request(const HReq& req) {
     SideRequest sr;
     sr.method = req.method;
     sr.path = req.path;
@@ -481,10 +497,52 @@ struct Impl {
     sr.body = req.body;
     sr.peer = req.peer;
     sr.headers = req.headers;
+    return sr;
+  }
+
+  // A side route's open stream: writes go to the front while the listener runs (stop() clears `front` under mu).
+  struct SideSink {
+    std::mutex mu;
+    Front* front = nullptr;
+  };
+  std::shared_ptr<SideSink> side_sink = std::make_shared<SideSink>();
+  class SideStreamImpl final : public SideStream {
+   public:
+    SideStreamImpl(std::shared_ptr<SideSink> sink, ConnId conn) : sink_(std::move(sink)), conn_(conn) {}
+    bool write(std::string data) override {
+      std::lock_guard<std::mutex> lk(sink_->mu);
+      if (!sink_->front || !open_) return false;
+      sink_->front->stream_write(conn_, std::move(data), /*droppable=*/true);
+      return true;
+    }
+    void end() override {
+      std::lock_guard<std::mutex> lk(sink_->mu);
+      if (!sink_->front || !open_) return;
+      open_ = false;
+      sink_->front->stream_end(conn_);
+    }
+    bool open() const override {
+      std::lock_guard<std::mutex> lk(sink_->mu);
+      return sink_->front && open_;
+    }
+    void closed() {
+      std::lock_guard<std::mutex> lk(sink_->mu);
+      open_ = false;
+    }
+
+   private:
+    std::shared_ptr<SideSink> sink_;
+    ConnId conn_;
+    bool open_ = true;  // guarded by sink_->mu
+  };
+
+  // nullopt when the route answered with a stream (the exchange stays open).
+  std::optional<HRes> side_handle(const SideRoutes& side, const HReq& req, ConnId conn) {
     SideResponse out;
     try {
-      out = side.handle(sr);
+      out = side.handle(side_request(req));
     } catch (...) {
+      out = SideResponse{};
       out.status = 500;
       out.content_type = "application/json";
       out.body = "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the request could not be handled\"}}";
@@ -492,6 +550,23 @@ struct Impl {
     HRes res;
     res.status = out.status;
     res.headers = std::move(out.headers);
+    if (out.stream) {
+      res.content_type = std::move(out.content_type);
+      res.set_header("X-Accel-Buffering", "no");
+      {
+        std::lock_guard<std::mutex> lk(side_sink->mu);
+        if (!side_sink->front) return std::nullopt;
+        side_sink->front->stream_begin(conn, std::move(res));
+      }
+      auto st = std::make_shared<SideStreamImpl>(side_sink, conn);
+      front->on_done(conn, [st] { st->closed(); });
+      try {
+        out.stream(st);
+      } catch (...) {
+        st->end();
+      }
+      return std::nullopt;
+    }
     res.set_content(std::move(out.body), std::move(out.content_type));
     return res;
   }
@@ -513,7 +588,7 @@ struct Impl {
                            "application/json");
       return res;
     }
-    if (const SideRoutes* side = side_route(p)) return side_handle(*side, req);
+    if (const SideRoutes* side = side_route(p)) return side_handle(*side, req, conn);
     if (p == "/readyz" && serve.ready) return readyz();
     if (p == "/metrics" && serve.metrics) return metrics_page();
     if (p == "/mcp") {
@@ -954,6 +1029,10 @@ struct Impl {
         [this](HReq& req) { return precheck(req); },
         [this](HReq& req, ConnId conn) { return handle(req, conn); });
     if (auto st = front->start(cfg.host, cfg.port); !st) return st;
+    {
+      std::lock_guard<std::mutex> lk(side_sink->mu);
+      side_sink->front = front.get();
+    }
     bound_port = front->port();
     reaper = std::thread([this] { reap_loop(); });
     return ok_status();
@@ -985,6 +1064,10 @@ struct Impl {
     }
     for (auto& hs : all) end_session(hs);
     modern->cancel_all();
+    {
+      std::lock_guard<std::mutex> lk(side_sink->mu);
+      side_sink->front = nullptr;
+    }
     if (front) front->stop();
     if (reaper.joinable()) reaper.join();
   }

@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -85,14 +86,32 @@ struct SideRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names as sent
   std::string header(std::string_view name) const;           // first value (case-insensitive name), "" if absent
 };
+// An open response stream (Server-Sent Events) a side route keeps after answering with SideResponse::stream.
+// Thread-safe; write/end after the client left or the listener stopped do nothing (write returns false).
+class SideStream {
+ public:
+  virtual ~SideStream() = default;
+  // Queues `data` (bytes of the stream, e.g. "event: x\ndata: {...}\n\n"); dropped when the client is not
+  // reading and its backlog is full (HttpLimits::max_stream_backlog). False once the stream is gone.
+  virtual bool write(std::string data) = 0;
+  virtual void end() = 0;
+  virtual bool open() const = 0;
+};
 struct SideResponse {
   int status = 200;
   std::string content_type, body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set: the answer is a stream — status, content_type and headers are sent at once (body ignored), and `stream`
+  // is called with it (on the worker thread; it must not block): the route writes to it until it ends it or the
+  // client leaves.
+  std::function<void(std::shared_ptr<SideStream>)> stream;
 };
 struct SideRoutes {
   std::string prefix;  // e.g. "/approvals/": every path starting with it goes to `handle` (on a worker thread)
   std::function<SideResponse(const SideRequest&)> handle;
+  // Optional, on the listener's loop thread from the header block alone (SideRequest::body empty), before the
+  // body is read: an answer to send now (a refusal), or nullopt to read the body and call `handle`. Must not block.
+  std::function<std::optional<SideResponse>(const SideRequest&)> precheck;
   size_t max_body_bytes = 16 * 1024;
   size_t per_client_per_minute = 60;
   size_t per_minute = 600;

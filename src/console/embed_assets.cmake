@@ -1,0 +1,21 @@
+# Writes a C++ file holding every file under src/console/web (the console page and the MCP App resources) as a
+# string, keyed by its path under web/ ("/index.html", "/apps/approval.html"). Raw string literals, split into
+# pieces so no literal is longer than compilers like.
+file(GLOB_RECURSE files RELATIVE ${DIR} ${DIR}/*)
+list(SORT files)
+set(body "// generated from src/console/web — do not edit\n#include <map>\n#include <string>\nnamespace sw::console {\nconst std::map<std::string, std::string>& embedded_assets() {\n  static const std::map<std::string, std::string> m = [] {\n    std::map<std::string, std::string> r;\n")
+foreach(f ${files})
+  file(READ ${DIR}/${f} content)
+  string(LENGTH "${content}" len)
+  string(APPEND body "    {\n      std::string s;\n")
+  set(pos 0)
+  while(pos LESS len)
+    string(SUBSTRING "${content}" ${pos} 8000 piece)
+    string(APPEND body "      s += R\"SWASSET(${piece})SWASSET\";\n")
+    math(EXPR pos "${pos} + 8000")
+  endwhile()
+  string(APPEND body "      r.emplace(\"/${f}\", std::move(s));\n    }\n")
+endforeach()
+string(APPEND body "    return r;\n  }();\n  return m;\n}\n}  // namespace sw::console\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
