@@ -16,7 +16,8 @@ for arg in "$@"; do
   case "$arg" in
     # postgresql-15: the server the tests start in a temporary directory (scripts/pg-server.sh) for the ledger
     # suite on PostgreSQL and the fleet tests (no system cluster is used); also for scripts/fleet-demo.sh.
-    --with-test-peers) PKGS+=(nodejs npm postgresql-15) ;;
+    # chromium: the headless browser the console tests drive (tests/interop/console, puppeteer-core from npm).
+    --with-test-peers) PKGS+=(nodejs npm postgresql-15 chromium) ;;
     --with-postgres) PKGS+=(postgresql-15) ;;
     --with-fuzz) PKGS+=(clang-14 libclang-rt-14-dev llvm-14) ;;
     *) echo "setup: unknown option $arg (expected --with-test-peers, --with-postgres, --with-fuzz)" >&2; exit 2 ;;

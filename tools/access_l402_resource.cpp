@@ -91,7 +91,7 @@ mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx, const p
 std::optional<mcp::Tool> make(Engine& engine) {
   if (!engine.payer || !engine.paywall) return std::nullopt;
   Engine* e = &engine;
-  return make_tool(
+  mcp::Tool tool = make_tool(
       "access_l402_resource", "Fetch a paid (L402/MPP) resource",
       "Fetch an HTTP(S) URL; if it answers 402 Payment Required with an L402 (or LSAT) or MPP Lightning challenge, "
       "check the invoice, pay it within max_sats and the budget, retry with the credential and return the "
@@ -104,6 +104,9 @@ std::optional<mcp::Tool> make(Engine& engine) {
         return idempotent(*e, args, ctx, "access_l402_resource",
                           [&](const purchase::IdempotentContext& ic) { return run(*e, args, ctx, ic); });
       });
+  // MCP Apps hosts show the approval card with this tool's calls (a payment may wait for the owner).
+  tool.ui = json{{"resourceUri", "ui://satwarden/approval"}};
+  return tool;
 }
 
 }  // namespace

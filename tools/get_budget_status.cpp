@@ -122,7 +122,7 @@ namespace {
 std::optional<mcp::Tool> make(Engine& engine) {
   if (!engine.ledger) return std::nullopt;
   Engine* e = &engine;
-  return make_tool(
+  mcp::Tool tool = make_tool(
       "get_budget_status", "Budget status",
       "Show the spending limits satwarden enforces and what remains: per-payment cap, rolling hour/day/week/month "
       "windows and lifetime cap, per-domain caps and hosted envelopes, with spent and remaining amounts (sats) and "
@@ -135,8 +135,13 @@ std::optional<mcp::Tool> make(Engine& engine) {
       [e](const json&, mcp::CallContext& ctx) -> mcp::ToolOutcome {
         auto out = budget_status_for(*e, ctx);
         if (!out) return mcp::ToolOutcome::failure(out.error());
-        return mcp::ToolOutcome::success(std::move(*out));
+        mcp::ToolOutcome o = mcp::ToolOutcome::success(std::move(*out));
+        if (ctx.ui_apps) o.meta = json{{"ui", {{"resourceUri", "ui://satwarden/budget"}}}};
+        return o;
       });
+  // MCP Apps hosts show the budget card with this tool's results.
+  tool.ui = json{{"resourceUri", "ui://satwarden/budget"}};
+  return tool;
 }
 }  // namespace
 SW_REGISTER_TOOL(get_budget_status, make);

@@ -9,7 +9,7 @@ namespace {
 std::optional<mcp::Tool> make(Engine& engine) {
   if (!engine.payer) return std::nullopt;
   Engine* e = &engine;
-  return make_tool(
+  mcp::Tool tool = make_tool(
       "pay_invoice", "Pay a Lightning invoice",
       "Pay a BOLT11 Lightning invoice from the owner's wallet. Refuses invoices without an amount, expired ones, "
       "ones for another network, and any costing more than max_sats (sats, rounded up) or the remaining budget. "
@@ -47,6 +47,9 @@ std::optional<mcp::Tool> make(Engine& engine) {
                             " msat); preimage verified against the payment hash"}});
         });
       });
+  // MCP Apps hosts show the approval card with this tool's calls (a payment may wait for the owner).
+  tool.ui = json{{"resourceUri", "ui://satwarden/approval"}};
+  return tool;
 }
 
 }  // namespace

@@ -9,7 +9,7 @@ namespace {
 std::optional<mcp::Tool> make(Engine& engine) {
   if (!engine.payer) return std::nullopt;
   Engine* e = &engine;
-  return make_tool(
+  mcp::Tool tool = make_tool(
       "pay_keysend", "Send a keysend payment",
       "Send sats straight to a Lightning node id (keysend: no invoice), from the owner's wallet, within max_sats "
       "(default: the configured cap) and the remaining budget. satwarden chooses the preimage, so the payment has a "
@@ -52,6 +52,9 @@ std::optional<mcp::Tool> make(Engine& engine) {
                             " msat)"}});
         });
       });
+  // MCP Apps hosts show the approval card with this tool's calls (a payment may wait for the owner).
+  tool.ui = json{{"resourceUri", "ui://satwarden/approval"}};
+  return tool;
 }
 
 }  // namespace

@@ -120,7 +120,7 @@ mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx, const p
 std::optional<mcp::Tool> make(Engine& engine) {
   if (!engine.payer) return std::nullopt;
   Engine* e = &engine;
-  return make_tool(
+  mcp::Tool tool = make_tool(
       "pay_l402_challenge", "Pay an L402 / MPP challenge",
       "Pay the invoice from a 402 Payment Required challenge and get the Authorization header to retry with. "
       "L402/LSAT: pass invoice and macaroon (token) from WWW-Authenticate; the macaroon must be bound to the "
@@ -132,6 +132,9 @@ std::optional<mcp::Tool> make(Engine& engine) {
         return idempotent(*e, args, ctx, "pay_l402_challenge",
                           [&](const purchase::IdempotentContext& ic) { return run(*e, args, ctx, ic); });
       });
+  // MCP Apps hosts show the approval card with this tool's calls (a payment may wait for the owner).
+  tool.ui = json{{"resourceUri", "ui://satwarden/approval"}};
+  return tool;
 }
 
 }  // namespace

@@ -39,12 +39,12 @@ mcp::ToolOutcome idempotent(Engine& engine, const json& args, mcp::CallContext& 
   return out.is_error ? mcp::ToolOutcome::failure(std::move(out.error)) : mcp::ToolOutcome::success(std::move(out.structured));
 }
 
-namespace {
-// May the person at this caller's MCP client be asked to approve (config approval_elicitation)?
 bool client_may_approve(const Engine& engine, const mcp::CallContext& ctx) {
   const std::string mode = engine.config ? engine.config->approval_elicitation : "auto";
   return mode == "on" || (mode == "auto" && !caller_of(engine, ctx).hosted);
 }
+
+namespace {
 
 // The form shown to the person: everything is in the message; accept/decline are the client's own buttons, so the
 // form asks for nothing else (an empty object schema).
@@ -129,6 +129,11 @@ Status register_all(mcp::ToolRegistry& registry, Engine& engine) {
     Engine* eng = &engine;
     tool->handler = [inner, eng](const json& args, mcp::CallContext& ctx) {
       mcp::ToolOutcome out = inner(args, ctx);
+      // MCP Apps: a payment waiting for the owner links the approval's card (which carries the app's nonce).
+      if (ctx.ui_apps && out.is_error && out.error.code == "APPROVAL_REQUIRED" && out.error.details.is_object() &&
+          out.error.details.contains("approval_id") && out.error.details["approval_id"].is_string())
+        out.meta = json{{"ui", {{"resourceUri", "ui://satwarden/approval/" +
+                                                   out.error.details["approval_id"].get<std::string>()}}}};
       if (!out.is_error || out.error.code != "APPROVAL_REQUIRED" || !ctx.input_required_form ||
           !client_may_approve(*eng, ctx) || !out.error.details.is_object() ||
           !out.error.details.contains("approval_id") || !out.error.details["approval_id"].is_string())

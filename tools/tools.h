@@ -50,6 +50,10 @@ struct Caller {
   bool hosted = false;
 };
 Caller caller_of(const Engine& engine, const mcp::CallContext& ctx);
+// May the person at this caller's MCP client decide the owner's approvals (config approval_elicitation: auto =
+// the owner's own clients — stdio, tokenless loopback HTTP; on = every client; off = none)? Elicitation and the
+// MCP approval app both ask this.
+bool client_may_approve(const Engine& engine, const mcp::CallContext& ctx);
 
 // Runs a paying tool's body under the optional `idempotency_key` argument (purchase::run_idempotent): the same
 // key returns the first call's outcome and never pays again. Without a ledger or key, body runs as usual.

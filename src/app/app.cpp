@@ -706,6 +706,8 @@ int sw_main(int argc, char** argv) {
       return sw::json_dump(*out);
     };
     resources.push_back(waiting);
+    // The console's views as MCP Apps (ui:// resources; linked from results for clients that declare the extension).
+    for (auto& r : sw::console::app_resources(engine)) resources.push_back(std::move(r));
   }
   sw::mcp::Server server(info, registry, resources);
   // Resource subscriptions re-read what they watch when the ledger has committed something (and once a second).

@@ -1,4 +1,5 @@
 #include "approve/approve.h"
+#include "crypto/crypto.h"
 
 #include <condition_variable>
 #include <ctime>
@@ -50,7 +51,31 @@ std::string describe(const spend::Approval& a) {
 }
 
 Hub::Hub(spend::Ledger& ledger, Options opts, const Clock& clock)
-    : ledger_(ledger), opts_(opts), clock_(clock), st_(std::make_shared<State>()) {}
+    : ledger_(ledger), opts_(opts), clock_(clock), st_(std::make_shared<State>()) {
+  crypto::random_bytes(app_key_.data(), app_key_.size());
+}
+
+std::string Hub::app_nonce(const std::string& public_id) const {
+  const std::string msg = "satwarden mcp-app approval\n" + public_id;
+  auto mac = crypto::hmac_sha256(app_key_.data(), app_key_.size(), reinterpret_cast<const uint8_t*>(msg.data()),
+                                 msg.size());
+  return base64_encode(mac.data(), mac.size(), /*url=*/true, /*pad=*/false);
+}
+
+Result<spend::Approval> Hub::decide_from_app(const std::string& public_id, const std::string& nonce, bool approve,
+                                             const std::string& reason) {
+  if (!crypto::ct_equal(nonce, app_nonce(public_id)))
+    return make_error("APPROVAL_NONCE_INVALID",
+                      "this approval cannot be decided from here (the app's nonce does not match approval " +
+                          public_id + "); nothing was decided or paid: reopen the approval card, or use the console "
+                          "or `satwarden approvals approve|deny " + public_id + "`");
+  spend::ApprovalDecision d;
+  d.public_id = public_id;
+  d.approve = approve;
+  d.channel = "mcp-app";
+  d.reason = reason;
+  return decide(d);
+}
 
 Hub::~Hub() {
   {

@@ -12,6 +12,7 @@
 //   ledger's errors. Secrets (code, tokens) reach channels only; the Hub never logs them.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -87,6 +88,14 @@ class Hub {
   void tell_outcome(const spend::Approval& a, const std::string& what);
   // Expires overdue approvals now (the sweeper does this every second). Returns how many.
   size_t sweep();
+  // MCP Apps: the per-approval nonce that only the approval's UI resource carries (ui://satwarden/approval/<id>),
+  // never a model-visible result — an HMAC of the public id under a key made when the Hub is. The app-only tool
+  // that decides from the app must present it (decide_from_app).
+  std::string app_nonce(const std::string& public_id) const;
+  // decide() for the MCP App (channel "mcp-app") after checking the nonce in constant time. Error
+  // APPROVAL_NONCE_INVALID (nothing decided) besides decide()'s own.
+  Result<spend::Approval> decide_from_app(const std::string& public_id, const std::string& nonce, bool approve,
+                                          const std::string& reason);
 
  private:
   struct State;
@@ -96,6 +105,7 @@ class Hub {
   Options opts_;
   const Clock& clock_;
   std::shared_ptr<State> st_;
+  std::array<uint8_t, 32> app_key_{};
 };
 
 }  // namespace sw::approve

@@ -56,6 +56,13 @@ std::string login_code(const std::string& owner_token, int64_t now, int64_t ttl_
 // content; nullptr when there is none.
 const std::string* asset(const std::string& path);
 
+// MCP Apps (SEP-1865) — the console's views inside MCP hosts: ui://satwarden/budget (renders get_budget_status),
+// ui://satwarden/approval (the approval card: pending approvals, approve/deny through the app-only tool
+// decide_approval_in_app) and the template ui://satwarden/approval/{approval_id} (the same card for one approval,
+// carrying that approval's nonce; NOT_FOUND for a client whose person may not decide approvals). MIME type
+// text/html;profile=mcp-app; self-contained (no external assets).
+std::vector<mcp::Resource> app_resources(tools::Engine& engine);
+
 class Console {
  public:
   Console(tools::Engine& engine, const mcp::ToolRegistry& registry, Options opts);

@@ -6,9 +6,24 @@
 #include "crypto/crypto.h"
 #include "metrics/metrics.h"
 
-namespace sw::mcp::engine {
+namespace sw::mcp {
 
-Result<json> list_tools(const Server& server, const std::string& version, const json& params) {
+bool declares_ui_apps(const json& capabilities) {
+  if (!capabilities.is_object() || !capabilities.contains("extensions") || !capabilities["extensions"].is_object())
+    return false;
+  const json& ext = capabilities["extensions"];
+  auto it = ext.find(kUiExtension);
+  if (it == ext.end() || !it->is_object()) return false;
+  auto mt = it->find("mimeTypes");
+  if (mt == it->end() || !mt->is_array()) return false;
+  for (const auto& m : *mt)
+    if (m.is_string() && m.get<std::string>() == kUiMimeType) return true;
+  return false;
+}
+
+namespace engine {
+
+Result<json> list_tools(const Server& server, const std::string& version, const json& params, bool ui_apps) {
   const auto& names = server.tools().names();
   size_t start = 0;
   if (params.contains("cursor") && !params["cursor"].is_null()) {
@@ -30,7 +45,12 @@ Result<json> list_tools(const Server& server, const std::string& version, const 
   bool structured = version_at_least(version, "2025-06-18");
   for (size_t i = start; i < names.size() && i < start + page; ++i) {
     const Tool* t = server.tools().find(names[i]);
+    if (t->app_only() && !ui_apps) continue;
     json jt{{"name", t->name}, {"description", t->description}, {"inputSchema", t->input_schema}};
+    if (ui_apps && t->ui.is_object()) {
+      jt["_meta"] = {{"ui", t->ui}};
+      if (t->ui.contains("resourceUri")) jt["_meta"]["ui/resourceUri"] = t->ui["resourceUri"];  // hosts before the rename
+    }
     if (structured) {
       jt["title"] = t->title;
       jt["outputSchema"] = t->output_schema;
@@ -50,6 +70,7 @@ json list_resources(const Server& server, bool templates, const std::string& ver
     json jr{{"name", r.name}, {"description", r.description}, {"mimeType", r.mime_type}};
     jr[templates ? "uriTemplate" : "uri"] = r.uri;
     if (version_at_least(version, "2025-06-18")) jr["title"] = r.title;
+    if (!r.meta.is_null()) jr["_meta"] = r.meta;
     list.push_back(std::move(jr));
   }
   return json{{templates ? "resourceTemplates" : "resources", std::move(list)}};
@@ -105,10 +126,13 @@ json tool_result(ToolOutcome out, bool structured) {
   if (out.is_error) {
     json body{{"error", {{"code", out.error.code}, {"message", out.error.message}}}};
     if (out.error.details.is_object() && !out.error.details.empty()) body["error"]["details"] = out.error.details;
-    return json{{"content", json::array({{{"type", "text"}, {"text", json_dump(body)}}})}, {"isError", true}};
+    json result{{"content", json::array({{{"type", "text"}, {"text", json_dump(body)}}})}, {"isError", true}};
+    if (!out.meta.is_null()) result["_meta"] = std::move(out.meta);
+    return result;
   }
   json result{{"content", json::array({{{"type", "text"}, {"text", json_dump(out.structured)}}})}};
   if (structured) result["structuredContent"] = std::move(out.structured);
+  if (!out.meta.is_null()) result["_meta"] = std::move(out.meta);
   return result;
 }
 
@@ -117,4 +141,5 @@ bool runs_quickly(const Tool& tool) {
   return it != tool.annotations.end() && it->is_boolean() && !it->get<bool>();
 }
 
-}  // namespace sw::mcp::engine
+}  // namespace engine
+}  // namespace sw::mcp

@@ -11,7 +11,8 @@ namespace sw::mcp::engine {
 
 // One page of tools/list as `version` shows it (title/outputSchema from 2025-06-18, annotations from 2025-03-26),
 // in registry order — the same for every caller. params.cursor continues a page. Error INVALID_CURSOR.
-Result<json> list_tools(const Server& server, const std::string& version, const json& params);
+// ui_apps: the client declared MCP Apps — tools carry _meta.ui and app-only tools are listed; otherwise neither.
+Result<json> list_tools(const Server& server, const std::string& version, const json& params, bool ui_apps = false);
 // resources/list (templates = false) or resources/templates/list: {resources|resourceTemplates: […]}.
 json list_resources(const Server& server, bool templates, const std::string& version);
 // The resource serving `uri`: an exact URI, else a template whose fixed prefix matches with no '/' after it.

@@ -90,6 +90,9 @@ struct CallContext {
   // The owner's own faces (the console, MCP Apps' owner actions): the caller sees and acts on everything, as over
   // stdio, even on a listener that requires bearer tokens.
   bool owner = false;
+  // The client declared the MCP Apps extension (capabilities.extensions["io.modelcontextprotocol/ui"] with the
+  // mcp-app MIME type, 2025 era): results may link UI resources (ToolOutcome::meta "ui").
+  bool ui_apps = false;
   // Sends notifications/progress when the caller gave a progressToken; no-op otherwise. `progress` must increase.
   std::function<void(double progress, std::optional<double> total, const std::string& message)> progress;
   // Sends notifications/message to this session when `level` >= the session's logging/setLevel threshold.
@@ -144,9 +147,11 @@ struct ToolOutcome {
   // Set (with is_error false) when the tool needs input first: the modern era answers resultType
   // "input_required". Only when CallContext::input_required_form was set.
   std::optional<InputRequired> input_required;
-  static ToolOutcome success(json s) { return ToolOutcome{false, std::move(s), {}, std::nullopt}; }
-  static ToolOutcome failure(Error e) { return ToolOutcome{true, json(), std::move(e), std::nullopt}; }
-  static ToolOutcome need_input(InputRequired in) { return ToolOutcome{false, json(), {}, std::move(in)}; }
+  // The result's _meta (e.g. {"ui":{"resourceUri":"ui://…"}} for an MCP Apps host); null = none.
+  json meta;
+  static ToolOutcome success(json s) { return ToolOutcome{false, std::move(s), {}, std::nullopt, json()}; }
+  static ToolOutcome failure(Error e) { return ToolOutcome{true, json(), std::move(e), std::nullopt, json()}; }
+  static ToolOutcome need_input(InputRequired in) { return ToolOutcome{false, json(), {}, std::move(in), json()}; }
 };
 
 struct Tool {
@@ -157,7 +162,18 @@ struct Tool {
   json input_schema;                   // from schemas/<name>.input.json
   json output_schema;                  // from schemas/<name>.output.json
   std::function<ToolOutcome(const json& args, CallContext& ctx)> handler;
+  // MCP Apps (SEP-1865): the tool definition's _meta.ui — {resourceUri: "ui://…"} and/or {visibility: ["app"]} —
+  // shown only to clients that declared the extension. An app-only tool (visibility ["app"]) is neither listed
+  // to nor callable by any other client, so it never reaches a model through a host without the extension.
+  json ui;
+  bool app_only() const { return ui.is_object() && ui.contains("visibility") && ui["visibility"] == json::array({"app"}); }
 };
+
+// The MCP Apps extension id and the UI resource MIME type.
+inline constexpr const char* kUiExtension = "io.modelcontextprotocol/ui";
+inline constexpr const char* kUiMimeType = "text/html;profile=mcp-app";
+// True when an initialize `capabilities` object declares the MCP Apps extension with the mcp-app MIME type.
+bool declares_ui_apps(const json& capabilities);
 
 // The schemas embedded from schemas/*.json at build time (name without ".json" → parsed document).
 const std::map<std::string, json>& embedded_schemas();
@@ -205,6 +221,8 @@ struct Resource {
   // Optional: what subscribers compare to decide that the resource changed (same errors as read). Needed when
   // the text carries something that changes on every read (a "now"); absent = the text itself.
   std::function<Result<std::string>(const std::string& uri, const CallContext& ctx)> version;
+  // Served as _meta on the resource (lists) and on its contents (read), e.g. MCP Apps' {"ui":{"csp":…}}; null = none.
+  json meta;
 };
 
 // ---- server ----
@@ -238,6 +256,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // From the client's `initialize` capabilities.elicitation: {} and {form:{}} declare form mode (an object without
   // `form` or `url` counts as form, as the 2025-11-25 spec says for {}); {url:{}} declares URL mode only.
   bool client_supports_elicitation_form() const { return elicit_form_.load(); }
+  bool client_supports_ui_apps() const { return ui_apps_.load(); }
   bool client_supports_elicitation_url() const { return elicit_url_.load(); }
   // Cancels every in-flight request (session closed); pending server→client requests fail with CANCELLED.
   void cancel_all();
@@ -282,6 +301,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::condition_variable idle_cv_;
   std::map<std::string, std::shared_ptr<std::atomic<bool>>> in_flight_;  // request id (dumped) → cancel flag
   std::atomic<bool> elicit_form_{false};
+  std::atomic<bool> ui_apps_{false};
   std::atomic<bool> elicit_url_{false};
   std::atomic<bool> draining_{false};
   // Server→client requests: id (dumped) → the response once it arrives (null until then). Guarded by mu_;

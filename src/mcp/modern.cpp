@@ -451,10 +451,12 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
             sink(make_error_response(id, kInvalidParams, "Resource not found: " + text.error().message, json{{"uri", uri}}), related);
           else if (!text)
             sink(make_error_response(id, kInternalError, text.error().code + ": " + text.error().message), related);
-          else
-            sink(make_response(id, complete(cacheable(json{{"contents", json::array({{{"uri", uri}, {"mimeType", res->mime_type}, {"text", *text}}})}},
-                                                      0, "private"))),
+          else {
+            json content{{"uri", uri}, {"mimeType", res->mime_type}, {"text", *text}};
+            if (!res->meta.is_null()) content["_meta"] = res->meta;
+            sink(make_response(id, complete(cacheable(json{{"contents", json::array({std::move(content)})}}, 0, "private"))),
                  related);
+          }
         }
         st->leave(key);
       };
@@ -470,7 +472,8 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
     }
     std::string name = params["name"].get<std::string>();
     const Tool* tool = server_.tools().find(name);
-    if (!tool) {
+    // MCP Apps are offered in the 2025 era only (they negotiate in initialize): an app-only tool does not exist here.
+    if (!tool || tool->app_only()) {
       fail(kInvalidParams, "Unknown tool: " + name, json{{"name", name}});
       return;
     }

@@ -234,6 +234,7 @@ json Session::initialize(const json& params) {
   }
   elicit_form_.store(form);
   elicit_url_.store(url);
+  ui_apps_.store(caps_in != params.end() && declares_ui_apps(*caps_in));
   const auto& info = server_.info();
   json server_info{{"name", info.name}, {"version", info.version}};
   if (version_at_least(version_, "2025-06-18")) server_info["title"] = info.title;
@@ -254,7 +255,7 @@ void Session::on_request(const json& id, const std::string& method, const json& 
     return;
   }
   if (method == "tools/list") {
-    auto page = engine::list_tools(server_, version_, params);
+    auto page = engine::list_tools(server_, version_, params, ui_apps_.load());
     if (!page) reply_error(id, kInvalidParams, "Invalid params: " + page.error().message);
     else reply(id, std::move(*page));
     return;
@@ -306,7 +307,9 @@ void Session::on_request(const json& id, const std::string& method, const json& 
             self->reply_error(id, kInternalError, text.error().code + ": " + text.error().message);
           return;
         }
-        self->reply(id, json{{"contents", json::array({{{"uri", uri}, {"mimeType", res->mime_type}, {"text", *text}}})}});
+        json content{{"uri", uri}, {"mimeType", res->mime_type}, {"text", *text}};
+        if (!res->meta.is_null()) content["_meta"] = res->meta;
+        self->reply(id, json{{"contents", json::array({std::move(content)})}});
       });
       return;
     }
@@ -340,7 +343,7 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
   }
   std::string name = params["name"].get<std::string>();
   const Tool* tool = server_.tools().find(name);
-  if (!tool) {
+  if (!tool || (tool->app_only() && !ui_apps_.load())) {  // an app-only tool does not exist for other clients
     reply_error(id, kInvalidParams, "Unknown tool: " + name, json{{"name", name}});
     return;
   }
@@ -370,6 +373,7 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
     ctx.client = self->client_;
     ctx.envelope = self->envelope_;
     ctx.cancel_flag = flag;
+    ctx.ui_apps = self->ui_apps_.load();
     auto last = std::make_shared<double>(-1.0);
     ctx.progress = [self, progress_token, key, last, flag](double p, std::optional<double> total, const std::string& m) {
       if (progress_token.is_null() || flag->load() || p <= *last) return;

@@ -1,0 +1,311 @@
+// The owner's console (issue 15) in a real browser: Debian's Chromium, headless, driven by puppeteer-core, with
+// axe-core for accessibility — against the interop world: MCP SDK client → satwarden (stdio) → relay →
+// @getalby/sdk wallet, the world's paid API, and `satwarden console` in a process of its own on the same data
+// directory (as beside Claude Desktop). Everything listens on 127.0.0.1.
+//  - log in with the printed one-time link (a second use is refused); a paid fetch appears with its amount and
+//    state; a purchase over the approval threshold appears live (SSE) and is approved by a click — the wallet pays
+//    exactly once; another is denied by clicks — nothing paid;
+//  - a cross-origin POST, a POST without the CSRF token, a foreign Host and an agent's bearer token are refused;
+//  - screenshots of every view (light and dark, desktop and phone width) saved as artifacts ($SW_ARTIFACTS);
+//    axe-core reports no serious or critical violation on any of them; no console error, no CSP violation.
+// Every wait is bounded.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import puppeteer from 'puppeteer-core';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { Cleanups, freePort, sleep, waitFor, walletWorld } from '../world/satwarden.mjs';
+import { startL402Server } from '../world/l402server.mjs';
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const SERVER = process.env.SW_SERVER ?? '/work/main/build/src/app/satwarden';
+const CHROMIUM = process.env.SW_CHROMIUM ?? '/usr/bin/chromium';
+const ARTIFACTS = process.env.SW_ARTIFACTS ?? '/tmp/satwarden-console-artifacts';
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const cleanups = new Cleanups();
+after(() => cleanups.run());
+
+let w; // the world
+before(async () => {
+  const world = await walletWorld(cleanups);
+  const api = await startL402Server({ lightning: world.ln });
+  cleanups.add(() => api.close());
+  const dataHome = cleanups.tempDir('sw-console-');
+  const env = {
+    ...world.env, XDG_DATA_HOME: dataHome, SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_NWC_PAY_TIMEOUT: '10',
+    SATWARDEN_NWC_READ_TIMEOUT: '5', SATWARDEN_APPROVE_ABOVE_SATS: '20', SATWARDEN_APPROVAL_TIMEOUT: '120',
+    SATWARDEN_APPROVAL_ELICITATION: 'off', SATWARDEN_LOG_LEVEL: 'info', PATH: process.env.PATH,
+  };
+  // The agent's MCP server (stdio).
+  const transport = new StdioClientTransport({ command: SERVER, env, stderr: 'pipe' });
+  let serverLog = '';
+  transport.stderr?.on('data', (d) => { serverLog = (serverLog + d).slice(-20000); });
+  const client = new Client({ name: 'console-interop', version: '1' });
+  await client.connect(transport);
+  cleanups.add(() => client.close());
+  // The owner's console: its own process on the same data directory.
+  const port = await freePort();
+  const consoleProc = spawn(SERVER, ['console', '--console-port', String(port)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let consoleLog = '';
+  consoleProc.stdout.on('data', (d) => { out += d; });
+  consoleProc.stderr.on('data', (d) => { consoleLog = (consoleLog + d).slice(-20000); });
+  cleanups.add(() => new Promise((res) => {
+    if (consoleProc.exitCode !== null) return res();
+    const t = setTimeout(() => consoleProc.kill('SIGKILL'), 5000);
+    consoleProc.once('exit', () => { clearTimeout(t); res(); });
+    consoleProc.kill('SIGTERM');
+  }));
+  assert.ok(await waitFor(() => /login#\S+/.test(out), 15_000), `no login link printed: ${out}\n${consoleLog}`);
+  const link = out.match(/(http:\/\/\S+\/login#\S+)/)[1];
+  const base = `http://127.0.0.1:${port}`;
+  assert.ok(link.startsWith(base + '/login#'), link);
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'] });
+  cleanups.add(() => browser.close());
+  w = {
+    ...world, api, env, client, base, link, browser, port, dataHome,
+    log: () => `--- server ---\n${serverLog}\n--- console ---\n${consoleLog}`,
+    call: (name, args) => client.callTool({ name, arguments: args }, undefined, { timeout: 150_000 }),
+    printLink: () => new Promise((resolve, reject) => {
+      const p = spawn(SERVER, ['console', '--print-link', '--console-port', String(port)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let s = '';
+      p.stdout.on('data', (d) => { s += d; });
+      const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('print-link hung')); }, 10_000);
+      p.once('exit', (code) => { clearTimeout(t); code === 0 ? resolve(s.trim()) : reject(new Error(`print-link exit ${code}`)); });
+    }),
+  };
+});
+
+// A page that records console errors and CSP violations.
+async function newPage({ width = 1280, height = 900, dark = false } = {}) {
+  const page = await w.browser.newPage();
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  await page.setViewport({ width, height });
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: dark ? 'dark' : 'light' }]);
+  page.problems = problems;
+  return page;
+}
+
+async function axeCheck(page, label) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  });
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad, [], `axe (${label}): serious/critical violations`);
+}
+
+const title = (page) => page.$eval('#view-title', (e) => e.textContent.trim());
+
+async function login(page, link) {
+  await page.goto(link, { waitUntil: 'load' });
+  assert.ok(await waitFor(async () => (await title(page).catch(() => '')) === 'Overview', 10_000),
+    `not logged in: ${await page.content()}`);
+  assert.ok(!page.url().includes('#') || page.url().endsWith('#/overview'), `the code left the address bar: ${page.url()}`);
+}
+
+test('login with the printed one-time link; the link works once', async () => {
+  const page = await newPage();
+  try {
+    await login(page, w.link);
+    const cookies = await page.cookies();
+    const c = cookies.find((x) => x.name === 'sw_console');
+    assert.ok(c && c.httpOnly && c.sameSite === 'Strict', JSON.stringify(cookies));
+    // The same link again, in a fresh browser context: refused.
+    const ctx = await w.browser.createBrowserContext();
+    const p2 = await ctx.newPage();
+    await p2.goto(w.link, { waitUntil: 'load' });
+    assert.ok(await waitFor(async () => (await p2.$eval('#alert', (e) => e.textContent).catch(() => '')).includes('already used'), 5000));
+    assert.equal(await title(p2), 'Log in');
+    await ctx.close();
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('a paid fetch shows up with its amount and state; views, screenshots and accessibility', async () => {
+  const r = await w.call('access_l402_resource', { url: `${w.api.url}/l402`, max_sats: 15 });
+  assert.ok(!r.isError, `${r.content?.[0]?.text}\n${w.log()}`);
+  const paid = r.structuredContent;
+  const page = await newPage();
+  try {
+    await login(page, await w.printLink());
+    // Payments view: the purchase with its amount (10 sats) and state.
+    await page.goto(`${w.base}/#/payments`, { waitUntil: 'load' });
+    assert.ok(await waitFor(async () => (await page.$$('#payments-body tr[data-payment-id]')).length >= 1, 10_000));
+    const row = await page.$eval('#payments-body tr[data-payment-id]', (tr) => ({ state: tr.dataset.state,
+      cells: [...tr.cells].map((c) => c.textContent.trim()) }));
+    assert.equal(row.state, 'settled', JSON.stringify(row));
+    assert.ok(row.cells.includes('10'), `the amount (10 sats) is shown: ${JSON.stringify(row.cells)}`);
+    assert.ok(row.cells.some((c) => /^settled$/i.test(c)), JSON.stringify(row.cells));
+    assert.ok(row.cells.some((c) => /^l402$/i.test(c)), JSON.stringify(row.cells));
+    // What the page shows is what the tools return.
+    const listed = (await w.call('list_payments', {})).structuredContent.payments;
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].amount_sats, 10);
+    const id = listed[0].id;
+    assert.ok(paid, 'paid');
+    // The payment's own page: decoded invoice and timeline.
+    await page.goto(`${w.base}/#/payments/${id}`, { waitUntil: 'load' });
+    assert.ok(await waitFor(async () => /settled/i.test(await page.$eval('#view', (e) => e.textContent).catch(() => '')), 10_000));
+    const detail = await page.$eval('#view', (e) => e.textContent);
+    assert.match(detail, new RegExp(listed[0].payment_hash.slice(0, 12)));
+    // The day window counts the amount and its routing fee (get_budget_status), and the overview shows that figure.
+    const budget = (await w.call('get_budget_status', {})).structuredContent;
+    const day = budget.global.windows.find((x) => x.window === 'day');
+    assert.equal(day.spent_msat, listed[0].amount_msat + (listed[0].fee_msat ?? 0));
+    await page.goto(`${w.base}/#/overview`, { waitUntil: 'load' });
+    assert.ok(await waitFor(async () => (await page.$$('meter')).length > 0 || /spent/i.test(await page.$eval('#view', (e) => e.textContent)), 10_000));
+    const overview = await page.$eval('#view', (e) => e.textContent);
+    assert.ok(overview.includes(String(day.spent_sats)), `the overview shows ${day.spent_sats} sats spent`);
+    // Every view in light and dark, desktop and phone: screenshot + axe.
+    const views = [['overview', '#/overview', 'Overview'], ['payments', '#/payments', 'Payments'],
+      ['payment', `#/payments/${id}`, null], ['policy', '#/policy', 'Policy']];
+    for (const [dark, width] of [[false, 1280], [true, 1280], [false, 390], [true, 390]]) {
+      await page.setViewport({ width, height: 900 });
+      await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: dark ? 'dark' : 'light' }]);
+      for (const [name, hash, h1] of views) {
+        await page.goto(`${w.base}/${hash}`, { waitUntil: 'load' });
+        await waitFor(async () => !(await page.$('.loading')), 5000);
+        if (h1) assert.equal(await title(page), h1);
+        await sleep(150);
+        const label = `${name}-${dark ? 'dark' : 'light'}-${width > 500 ? 'desktop' : 'phone'}`;
+        await page.screenshot({ path: join(ARTIFACTS, `${label}.png`), fullPage: true });
+        await axeCheck(page, label);
+        if (width < 500) {
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          assert.ok(overflow <= 1, `${label}: the page scrolls sideways by ${overflow}px`);
+        }
+      }
+    }
+    // CSV export carries the same row.
+    const cookie = (await page.cookies()).find((x) => x.name === 'sw_console');
+    const csv = await (await fetch(`${w.base}/api/export.csv`, { headers: { Cookie: `sw_console=${cookie.value}` } })).text();
+    assert.match(csv, new RegExp(`^${id},.*,${listed[0].payment_hash},10000,10,`, 'm'), csv);
+    assert.deepEqual(page.problems, [], 'no console errors or CSP violations');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a payment over the threshold appears live, is approved by a click and paid exactly once; another is denied', async () => {
+  const page = await newPage();
+  try {
+    await login(page, await w.printLink());
+    const inv = w.ln.makeInvoice({ amountMsat: 50_000, description: 'a 50-sat report' });
+    const before = w.ledger.payRequests.length;
+    const pending = w.call('pay_invoice', { invoice: inv.invoice, max_sats: 60 });
+    // The card appears without a reload (SSE).
+    const card = () => page.$('[data-approval-id] [data-action="approve"]');
+    assert.ok(await waitFor(async () => (await card()) !== null, 15_000), `no approval card appeared\n${w.log()}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'approval-waiting-light-desktop.png'), fullPage: true });
+    await axeCheck(page, 'approval waiting');
+    assert.equal(w.ledger.payRequests.length, before, 'nothing reached the wallet before the decision');
+    await (await card()).click();
+    const r = await pending;
+    assert.ok(!r.isError, `${r.content?.[0]?.text}\n${w.log()}`);
+    assert.equal(w.ledger.payRequestsFor(inv.paymentHash), 1, 'exactly one pay request');
+    assert.equal(w.ledger.payCount(inv.paymentHash), 1);
+    assert.ok(await waitFor(async () => !(await page.$(`[data-approval-id] [data-action="approve"]`)), 10_000),
+      'the approved card left the waiting list');
+
+    // Deny: the deny button asks for a reason first, then confirms.
+    const inv2 = w.ln.makeInvoice({ amountMsat: 40_000, description: 'another report' });
+    const pending2 = w.call('pay_invoice', { invoice: inv2.invoice, max_sats: 60 });
+    assert.ok(await waitFor(async () => (await page.$('[data-approval-id] [data-action="deny"]')) !== null, 15_000));
+    await page.click('[data-approval-id] [data-action="deny"]');
+    const reason = await page.$('[data-approval-id] input, [data-approval-id] textarea');
+    if (reason) await reason.type('not today');
+    await page.click('[data-approval-id] [data-action="deny"]');
+    const r2 = await pending2;
+    assert.equal(r2.isError, true);
+    assert.equal(JSON.parse(r2.content[0].text).error.code, 'APPROVAL_DENIED');
+    assert.equal(w.ledger.payRequestsFor(inv2.paymentHash), 0, 'nothing paid after a denial');
+    const released = (await w.call('list_payments', { state: 'released' })).structuredContent.payments;
+    assert.ok(released.some((p) => p.payment_hash === inv2.paymentHash));
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('refused: cross-origin POST, no CSRF token, foreign Host, an agent bearer token, no session', async () => {
+  const page = await newPage();
+  try {
+    await login(page, await w.printLink());
+    const cookie = (await page.cookies()).find((x) => x.name === 'sw_console');
+    const jar = `sw_console=${cookie.value}`;
+    const csrf = (await (await fetch(`${w.base}/api/session`, { headers: { Cookie: jar } })).json()).csrf;
+    assert.ok(csrf);
+    const tighten = (headers) => fetch(`${w.base}/api/policy/tighten`, {
+      method: 'POST', headers: { Cookie: jar, 'Content-Type': 'application/json', ...headers }, body: JSON.stringify({ day_sats: 100 }),
+    });
+    // From another site (with the CSRF token even): refused.
+    let r = await tighten({ Origin: 'http://evil.example', 'X-CSRF-Token': csrf });
+    assert.equal(r.status, 403);
+    assert.equal((await r.json()).error.code, 'CONSOLE_ORIGIN_REFUSED');
+    // Same origin, no CSRF token: refused.
+    r = await tighten({ Origin: w.base });
+    assert.equal(r.status, 403);
+    assert.equal((await r.json()).error.code, 'CONSOLE_CSRF_REFUSED');
+    // No Origin at all on a change: refused.
+    r = await tighten({ 'X-CSRF-Token': csrf });
+    assert.equal(r.status, 403);
+    // Nothing changed.
+    assert.equal((await w.call('get_budget_status', {})).structuredContent.global.windows.find((x) => x.window === 'day').limit_sats, null);
+    // The page itself can (same origin + token): proves the refusals above were about origin and token only.
+    r = await tighten({ Origin: w.base, 'X-CSRF-Token': csrf });
+    assert.equal(r.status, 200, await r.text());
+    assert.equal((await w.call('get_budget_status', {})).structuredContent.global.windows.find((x) => x.window === 'day').limit_sats, 100);
+    r = await fetch(`${w.base}/api/policy/reset`, { method: 'POST', headers: { Cookie: jar, Origin: w.base, 'X-CSRF-Token': csrf } });
+    assert.equal(r.status, 200);
+    // DNS rebinding: a page on another name that resolves to 127.0.0.1 sends its own Host.
+    const rebound = await new Promise((resolve, reject) => {
+      const rq = http.request({ host: '127.0.0.1', port: w.port, path: '/api/overview',
+        headers: { Host: `attacker.example:${w.port}`, Cookie: jar } }, (res) => {
+        let b = '';
+        res.on('data', (d) => { b += d; });
+        res.on('end', () => resolve({ status: res.statusCode, body: b }));
+      });
+      rq.on('error', reject);
+      rq.setTimeout(5000, () => rq.destroy(new Error('timeout')));
+      rq.end();
+    });
+    assert.equal(rebound.status, 403);
+    assert.equal(JSON.parse(rebound.body).error.code, 'CONSOLE_HOST_REFUSED');
+    // An agent's bearer token never opens the console, with or without a session.
+    for (const h of [{ Authorization: 'Bearer agent-token-0123456789abcdef' }, { Authorization: 'Bearer agent-token-0123456789abcdef', Cookie: jar }]) {
+      r = await fetch(`${w.base}/api/overview`, { headers: h });
+      assert.equal(r.status, 403);
+      assert.equal((await r.json()).error.code, 'CONSOLE_BEARER_REFUSED');
+    }
+    // No session: 401, and the page shows the login panel.
+    r = await fetch(`${w.base}/api/overview`);
+    assert.equal(r.status, 401);
+    const fresh = await w.browser.createBrowserContext();
+    const p3 = await fresh.newPage();
+    await p3.goto(`${w.base}/#/overview`, { waitUntil: 'load' });
+    assert.ok(await waitFor(async () => (await p3.$eval('#view-title', (e) => e.textContent).catch(() => '')) === 'Log in', 5000));
+    await p3.screenshot({ path: join(ARTIFACTS, 'login-light-desktop.png') });
+    await axeCheck(p3, 'login');
+    await fresh.close();
+    // Security headers on the page.
+    const head = await fetch(`${w.base}/`);
+    assert.match(head.headers.get('content-security-policy'), /default-src 'none'; script-src 'self'/);
+    assert.equal(head.headers.get('x-frame-options'), 'DENY');
+  } finally {
+    await page.close();
+  }
+});
