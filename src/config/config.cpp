@@ -760,12 +760,12 @@ Result<Loaded> load(int argc, const char* const* argv, EnvLookup env) {
     c.policy_sources[f] = "default";
   if (c.raw_file.is_object() && c.raw_file.contains("policy") && c.raw_file["policy"].is_object()) {
     const json& sec = c.raw_file["policy"];
-    auto in_file = [&](std::initializer_list<const char*> keys) {
+    auto in_file = [&](const std::vector<const char*>& keys) {
       for (const char* k : keys)
         if (sec.contains(k)) return true;
       return false;
     };
-    const std::pair<const char*, std::initializer_list<const char*>> file_keys[] = {
+    const std::vector<std::pair<const char*, std::vector<const char*>>> file_keys = {
         {"per_call", {"max_sats", "max_msat", "per_call_sats", "per_call_msat"}},
         {"hour", {"hour_sats", "hour_msat"}},
         {"day", {"day_sats", "day_msat"}},

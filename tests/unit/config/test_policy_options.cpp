@@ -444,3 +444,44 @@ TEST_CASE("config: wallet_honours_expiration from environment, flag and file; st
   CHECK(cfg_of({}, {"--config", f.path.c_str()}).wallet_honours_expiration);
   CHECK(has(error_of({{"SATWARDEN_WALLET_HONOURS_EXPIRATION", "sometimes"}}), "SATWARDEN_WALLET_HONOURS_EXPIRATION"));
 }
+
+TEST_CASE("policy options: where each setting came from (the console's policy view)") {
+  TempFile file(R"({"max_sats":400,"policy":{"day_sats":1000,"fee":{"ppm":100}}})");
+  g_penv = {{"HOME", "/h"}, {"SATWARDEN_WEEK_SATS", "5000"}, {"SATWARDEN_DAY_SATS", "900"}};
+  auto r = load_with({"--config", file.path.c_str(), "--hour-sats", "50"});
+  REQUIRE(r);
+  const auto& s = r->config.policy_sources;
+  CHECK(s.at("per_call") == "config file");        // the file's top-level max_sats
+  CHECK(s.at("day") == "environment SATWARDEN_DAY_SATS");  // env beats the policy section
+  CHECK(s.at("week") == "environment SATWARDEN_WEEK_SATS");
+  CHECK(s.at("hour") == "flag --hour-sats");
+  CHECK(s.at("fee_ppm") == "config file");
+  CHECK(s.at("month") == "default");
+  CHECK(s.at("approve_above") == "default");
+  g_penv = {{"HOME", "/h"}};
+  r = load_with({});
+  REQUIRE(r);
+  CHECK(r->config.policy_sources.at("per_call") == "default");
+}
+
+TEST_CASE("console options: port, host and the proxy's https origin") {
+  g_penv = {{"HOME", "/h"}, {"SATWARDEN_CONSOLE_PORT", "8403"}};
+  auto r = load_with({});
+  REQUIRE(r);
+  CHECK(r->config.console_port == 8403);
+  CHECK(r->config.console_host == "127.0.0.1");
+  g_penv = {{"HOME", "/h"}};
+  r = load_with({"--console-port", "0"});
+  REQUIRE(r);
+  CHECK(r->config.console_port == 0);
+  CHECK_FALSE(load_with({"--console-port", "70000"}));
+  r = load_with({"--console-public-url", "https://console.example.com"});
+  REQUIRE(r);
+  CHECK(r->config.console_public_url == "https://console.example.com");
+  for (const char* bad : {"http://console.example.com", "https://", "https://x/path", "https://u@x", "console.example.com"}) {
+    INFO(bad);
+    auto b = load_with({"--console-public-url", bad});
+    REQUIRE_FALSE(b);
+    CHECK(b.error().message.find("--console-public-url must be the https:// origin") != std::string::npos);
+  }
+}

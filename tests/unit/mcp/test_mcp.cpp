@@ -401,7 +401,10 @@ TEST_CASE("strict mode: every tool in schemas/ accepts null for each optional ar
   const json samples{{"url", "https://example.com/paid"},
                      {"invoice", "lnbc1invoice"},
                      {"destination", "02" + std::string(64, 'a')},
-                     {"amount_sats", 21}};
+                     {"amount_sats", 21},
+                     {"approval_id", "ab12cd"},
+                     {"nonce", "n0nce"},
+                     {"decision", "approve"}};
   auto reg = std::make_shared<ToolRegistry>();
   std::vector<std::string> tools;
   for (const auto& [name, schema] : embedded_schemas()) {
@@ -523,4 +526,58 @@ TEST_CASE("a 100,000-deep message is refused with an error and the session keeps
   CHECK_FALSE(cap.response(9, 100).has_value());
   s->handle_text(R"({"jsonrpc":"2.0","id":8,"method":"ping"})");
   REQUIRE(cap.response(8));
+}
+
+// MCP Apps (SEP-1865): _meta.ui on tools and app-only tools exist only for a client whose initialize declared
+// capabilities.extensions["io.modelcontextprotocol/ui"] with the mcp-app MIME type; results carry their _meta.
+TEST_CASE("MCP Apps: _meta.ui and app-only tools only for clients that declared the extension") {
+  CHECK(declares_ui_apps(json{{"extensions", {{"io.modelcontextprotocol/ui", {{"mimeTypes", {"text/html;profile=mcp-app"}}}}}}}));
+  CHECK_FALSE(declares_ui_apps(json{{"extensions", {{"io.modelcontextprotocol/ui", json::object()}}}}));
+  CHECK_FALSE(declares_ui_apps(json{{"extensions", {{"io.modelcontextprotocol/ui", {{"mimeTypes", {"text/html"}}}}}}}));
+  CHECK_FALSE(declares_ui_apps(json{{"experimental", json::object()}}));
+  CHECK_FALSE(declares_ui_apps(json::array()));
+
+  auto reg = std::make_shared<ToolRegistry>();
+  Tool shown = mirror_tool("shown", json{{"type", "object"}});
+  shown.ui = json{{"resourceUri", "ui://x/card"}};
+  Tool app = mirror_tool("app_button", json{{"type", "object"}});
+  app.ui = json{{"resourceUri", "ui://x/card"}, {"visibility", {"app"}}};
+  app.handler = [](const json&, CallContext& ctx) {
+    ToolOutcome o = ToolOutcome::success(json{{"ui_apps", ctx.ui_apps}});
+    o.meta = json{{"ui", {{"resourceUri", "ui://x/card/1"}}}};
+    return o;
+  };
+  REQUIRE(reg->add(shown));
+  REQUIRE(reg->add(app));
+  Server server(ServerInfo{}, reg);
+  auto session = [&](bool ui) {
+    auto cap = std::make_shared<Capture>();
+    auto s = std::make_shared<Session>(server, "test", "", cap->sink());
+    json caps = ui ? json{{"extensions", {{"io.modelcontextprotocol/ui", {{"mimeTypes", {"text/html;profile=mcp-app"}}}}}}}
+                   : json::object();
+    s->handle(req(1, "initialize", {{"protocolVersion", "2025-11-25"}, {"capabilities", caps}}));
+    REQUIRE(cap->response(1));
+    s->handle(req(2, "tools/list", json::object()));
+    auto list = cap->response(2);
+    REQUIRE(list);
+    s->handle(req(3, "tools/call", {{"name", "app_button"}, {"arguments", json::object()}}));
+    auto called = cap->response(3);
+    REQUIRE(called);
+    return std::make_pair((*list)["result"]["tools"], *called);
+  };
+  auto [plain_tools, plain_call] = session(false);
+  REQUIRE(plain_tools.size() == 1);
+  CHECK(plain_tools[0]["name"] == "shown");
+  CHECK_FALSE(plain_tools[0].contains("_meta"));
+  REQUIRE(plain_call.contains("error"));  // the app-only tool does not exist for this client
+  CHECK(plain_call["error"]["message"].get<std::string>().find("Unknown tool") == 0);
+
+  auto [ui_tools, ui_call] = session(true);
+  REQUIRE(ui_tools.size() == 2);
+  CHECK(ui_tools[0]["_meta"]["ui"]["resourceUri"] == "ui://x/card");
+  CHECK(ui_tools[0]["_meta"]["ui/resourceUri"] == "ui://x/card");
+  CHECK(ui_tools[1]["_meta"]["ui"]["visibility"] == json::array({"app"}));
+  REQUIRE(ui_call.contains("result"));
+  CHECK(ui_call["result"]["structuredContent"]["ui_apps"] == true);
+  CHECK(ui_call["result"]["_meta"]["ui"]["resourceUri"] == "ui://x/card/1");
 }
