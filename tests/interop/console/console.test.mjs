@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { Cleanups, freePort, sleep, waitFor, walletWorld } from '../world/satwarden.mjs';
+import { Cleanups, freePort, sleep, startHttp, waitFor, walletWorld } from '../world/satwarden.mjs';
 import { startL402Server } from '../world/l402server.mjs';
 
 const require = createRequire(import.meta.url);
@@ -307,5 +307,32 @@ test('refused: cross-origin POST, no CSRF token, foreign Host, an agent bearer t
     assert.equal(head.headers.get('x-frame-options'), 'DENY');
   } finally {
     await page.close();
+  }
+});
+
+test('--console-port beside the HTTP MCP server: the console answers there, MCP does not', async () => {
+  const port = await freePort();
+  const srv = await startHttp(SERVER, { env: { ...w.env, SATWARDEN_CONSOLE_PORT: String(port) }, cleanups });
+  assert.ok(await waitFor(() => srv.stderr().includes(`owner's console at http://127.0.0.1:${port}/`), 10_000), srv.stderr());
+  assert.ok(!/login#/.test(srv.stderr()), 'the login link is never logged');
+  const link = await new Promise((resolve, reject) => {
+    const p = spawn(SERVER, ['console', '--print-link'], { env: { ...w.env, SATWARDEN_CONSOLE_PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'] });
+    let s = '';
+    p.stdout.on('data', (d) => { s += d; });
+    const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('print-link hung')); }, 10_000);
+    p.once('exit', () => { clearTimeout(t); resolve(s.trim()); });
+  });
+  assert.ok(link.startsWith(`http://127.0.0.1:${port}/login#`), link);
+  const page = await newPage();
+  try {
+    await login(page, link);
+    // The console's listener serves no MCP; the MCP listener serves no console.
+    assert.equal((await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'POST', body: '{}' })).status, 403);
+    assert.equal((await fetch(`http://127.0.0.1:${srv.port}/api/overview`)).status, 404);
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.close();
+    await srv.stop();
   }
 });
