@@ -21,6 +21,18 @@ std::string script_json(const json& j) {
   return out;
 }
 
+// An app's document with the shared script (apps/common.js) inlined where it asks for it.
+Result<std::string> app_html(const std::string& name) {
+  const std::string* html = asset("/apps/" + name + ".html");
+  const std::string* common = asset("/apps/common.js");
+  if (!html || !common) return make_error("NOT_FOUND", "the " + name + " app is not in this build");
+  static const std::string kMarker = "/*@sw-app-common*/";
+  std::string page = *html;
+  const size_t at = page.find(kMarker);
+  if (at != std::string::npos) page.replace(at, kMarker.size(), *common);
+  return page;
+}
+
 mcp::Resource app(const std::string& uri, const std::string& name, const std::string& title,
                   const std::string& description) {
   mcp::Resource r;
@@ -42,21 +54,13 @@ std::vector<mcp::Resource> app_resources(tools::Engine& engine) {
   mcp::Resource budget = app("ui://satwarden/budget", "budget-app", "Budget (MCP App)",
                              "satwarden's budget card for MCP Apps hosts: what is left in each window, per domain "
                              "and envelope (renders get_budget_status).");
-  budget.read = [](const std::string&, const mcp::CallContext&) -> Result<std::string> {
-    const std::string* html = asset("/apps/budget.html");
-    if (!html) return make_error("NOT_FOUND", "the budget app is not in this build");
-    return *html;
-  };
+  budget.read = [](const std::string&, const mcp::CallContext&) { return app_html("budget"); };
   out.push_back(std::move(budget));
 
   mcp::Resource card = app("ui://satwarden/approval", "approval-app", "Approval card (MCP App)",
                            "satwarden's approval card for MCP Apps hosts: payments waiting for the owner, with "
                            "approve and deny; a paying tool's result shows there.");
-  card.read = [](const std::string&, const mcp::CallContext&) -> Result<std::string> {
-    const std::string* html = asset("/apps/approval.html");
-    if (!html) return make_error("NOT_FOUND", "the approval app is not in this build");
-    return *html;
-  };
+  card.read = [](const std::string&, const mcp::CallContext&) { return app_html("approval"); };
   out.push_back(std::move(card));
 
   mcp::Resource one = app("ui://satwarden/approval/{approval_id}", "approval-card", "One approval (MCP App)",
@@ -72,9 +76,9 @@ std::vector<mcp::Resource> app_resources(tools::Engine& engine) {
       return make_error("NOT_FOUND", "no approval card " + id + " for this client");
     auto a = e->ledger->get_approval(id);
     if (!a) return make_error("NOT_FOUND", "no approval " + id);
-    const std::string* html = asset("/apps/approval.html");
-    if (!html) return make_error("NOT_FOUND", "the approval app is not in this build");
-    std::string page = *html;
+    auto html = app_html("approval");
+    if (!html) return html.error();
+    std::string page = std::move(*html);
     const size_t at = page.find(kSlot);
     if (at == std::string::npos) return make_error("NOT_FOUND", "the approval app has no slot for its approval");
     const json data{{"approval_id", a->public_id}, {"nonce", e->approvals->app_nonce(a->public_id)},

@@ -85,6 +85,11 @@ function fmtRel(t) {
   const d = t - nowSec();
   return d >= 0 ? `in ${fmtDur(d)}` : `${fmtDur(d)} ago`;
 }
+// For moments already past (a clock a second apart must not say "in 1 s").
+function fmtAgo(t) {
+  const d = nowSec() - t;
+  return d < 5 ? 'just now' : `${fmtDur(d)} ago`;
+}
 const shortHash = (x) => (x && x.length > 20 ? `${x.slice(0, 10)}…${x.slice(-6)}` : x || '—');
 const orNone = (x) => (x == null || x === '' ? '—' : x);
 
@@ -661,7 +666,7 @@ function approvalCard(a) {
       a.tool ? h('span', {}, 'Tool: ', h('b', {}, a.tool)) : null,
       a.protocol ? h('span', {}, 'Protocol: ', h('b', {}, PROTOCOL_LABEL[a.protocol] || a.protocol)) : null,
       a.payee && a.domain ? h('span', { class: 'mono' }, 'Payee: ', shortHash(a.payee)) : null,
-      a.created_at ? h('span', {}, 'Asked ', fmtRel(a.created_at)) : null,
+      a.created_at ? h('span', {}, 'Asked ', fmtAgo(a.created_at)) : null,
       pending ? h('span', { class: 'countdown', 'data-expires-at': a.expires_at }, `expires ${fmtRel(a.expires_at)}`) : null));
   if (!pending) {
     li.appendChild(h('p', {}, stateBadge(a.state), ' waiting for the agent to use it'));
