@@ -63,10 +63,11 @@ Result<json> list_tools(const Server& server, const std::string& version, const 
   return result;
 }
 
-json list_resources(const Server& server, bool templates, const std::string& version) {
+json list_resources(const Server& server, bool templates, const std::string& version, bool ui_apps) {
   json list = json::array();
   for (const auto& r : server.resources()) {
     if (r.is_template != templates) continue;
+    if (r.mime_type == kUiMimeType && !ui_apps) continue;  // MCP Apps' views: for clients that render them
     json jr{{"name", r.name}, {"description", r.description}, {"mimeType", r.mime_type}};
     jr[templates ? "uriTemplate" : "uri"] = r.uri;
     if (version_at_least(version, "2025-06-18")) jr["title"] = r.title;

@@ -14,7 +14,8 @@ namespace sw::mcp::engine {
 // ui_apps: the client declared MCP Apps — tools carry _meta.ui and app-only tools are listed; otherwise neither.
 Result<json> list_tools(const Server& server, const std::string& version, const json& params, bool ui_apps = false);
 // resources/list (templates = false) or resources/templates/list: {resources|resourceTemplates: […]}.
-json list_resources(const Server& server, bool templates, const std::string& version);
+// UI resources (MCP Apps, kUiMimeType) are listed only when ui_apps (they stay readable by URI).
+json list_resources(const Server& server, bool templates, const std::string& version, bool ui_apps = false);
 // The resource serving `uri`: an exact URI, else a template whose fixed prefix matches with no '/' after it.
 const Resource* find_resource(const Server& server, const std::string& uri);
 // Prepares the arguments (nulls for optional properties dropped, validated) and runs the tool; a throwing tool

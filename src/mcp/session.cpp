@@ -279,7 +279,7 @@ void Session::on_request(const json& id, const std::string& method, const json& 
   }
   if (!server_.resources().empty()) {
     if (method == "resources/list" || method == "resources/templates/list") {
-      reply(id, engine::list_resources(server_, method == "resources/templates/list", version_));
+      reply(id, engine::list_resources(server_, method == "resources/templates/list", version_, ui_apps_.load()));
       return;
     }
     if (method == "resources/read") {

@@ -165,6 +165,13 @@ test('tools/list: app-only tool and _meta.ui only for clients that declared the 
   assert.equal(plainTools.length, w.tools.length - 1);
   await assert.rejects(() => w.plain.client.callTool({ name: 'decide_approval_in_app',
     arguments: { approval_id: 'abcdef', nonce: 'x', decision: 'approve' } }), /Unknown tool/);
+  // Its resource lists are unchanged (the ui:// views are listed to the extension client only).
+  const uiListed = (await w.host.client.listResources()).resources.map((r) => r.uri);
+  assert.ok(uiListed.includes('ui://satwarden/budget') && uiListed.includes('ui://satwarden/approval'));
+  const plainListed = (await w.plain.client.listResources()).resources.map((r) => r.uri);
+  assert.ok(plainListed.every((u) => !u.startsWith('ui://')), JSON.stringify(plainListed));
+  const templates = (await w.host.client.listResourceTemplates()).resourceTemplates;
+  assert.equal(templates.find((t) => t.uriTemplate === 'ui://satwarden/approval/{approval_id}')?.mimeType, MIME);
   // Its get_budget_status result is unchanged (no _meta.ui link).
   const r = await w.plain.client.callTool({ name: 'get_budget_status', arguments: {} });
   assert.equal(r._meta?.ui, undefined);
