@@ -24,7 +24,11 @@ bool declares_ui_apps(const json& capabilities) {
 namespace engine {
 
 Result<json> list_tools(const Server& server, const std::string& version, const json& params, bool ui_apps) {
-  const auto& names = server.tools().names();
+  // The tools this client sees (an app-only tool exists for MCP Apps clients only); pages count these.
+  std::vector<const Tool*> visible;
+  for (const auto& n : server.tools().names())
+    if (const Tool* t = server.tools().find(n); t && (ui_apps || !t->app_only())) visible.push_back(t);
+  const auto& names = visible;
   size_t start = 0;
   if (params.contains("cursor") && !params["cursor"].is_null()) {
     const auto& c = params["cursor"];
@@ -44,8 +48,7 @@ Result<json> list_tools(const Server& server, const std::string& version, const 
   json tools = json::array();
   bool structured = version_at_least(version, "2025-06-18");
   for (size_t i = start; i < names.size() && i < start + page; ++i) {
-    const Tool* t = server.tools().find(names[i]);
-    if (t->app_only() && !ui_apps) continue;
+    const Tool* t = names[i];
     json jt{{"name", t->name}, {"description", t->description}, {"inputSchema", t->input_schema}};
     if (ui_apps && t->ui.is_object()) {
       jt["_meta"] = {{"ui", t->ui}};
