@@ -24,6 +24,10 @@ struct Payment;
 struct Policy;
 }
 
+namespace sw::lnurl {
+class Payments;
+}
+
 namespace sw::tools {
 
 // The services tools are built over. Parts that are not configured are null.
@@ -36,6 +40,7 @@ struct Engine {
   pay::Payer* payer = nullptr;       // check → reserve → pay → verify → settle
   purchase::Paywall* paywall = nullptr;  // paid HTTP resources as purchases (access_l402_resource)
   approve::Hub* approvals = nullptr;     // the owner's approvals (always present in the server)
+  lnurl::Payments* lnurl = nullptr;      // Lightning addresses and LNURL-pay
 };
 
 // Who is calling, as far as ledger views and the L402 cache are concerned.
@@ -101,6 +106,10 @@ struct Registrar {
 
 // Adds every ready tool, in name order. Fails on a schema problem (a build defect, caught by the unit tests).
 Status register_all(mcp::ToolRegistry& registry, Engine& engine);
+
+// pay_lightning_address and pay_lnurl: the same flow for their one target argument ("address" | "lnurl").
+mcp::ToolOutcome pay_lnurl_target(Engine& engine, const json& args, mcp::CallContext& ctx, const char* tool,
+                                  const std::string& target);
 
 // Builds a Tool with its schemas taken from schemas/<name>.{input,output}.json (embedded at build time).
 // Throws std::logic_error when a schema file is missing — register_all turns that into an Error.

@@ -24,6 +24,7 @@
 #include "wallet/nwc_wallet.h"
 #include "pay/pay.h"
 #include "purchase/purchase.h"
+#include "lnurl/lnurl.h"
 #include "spend/spend.h"
 
 #include <atomic>
@@ -560,6 +561,9 @@ int sw_main(int argc, char** argv) {
   };
   sw::purchase::Paywall paywall(&payer, ledger.get(), fetcher, pwo);
   engine.paywall = &paywall;
+  // Lightning addresses and LNURL-pay: the same fetcher and SSRF guard (allow-list, limits; never redirects).
+  sw::lnurl::Payments lnurl_payments(&payer, ledger.get(), fetcher, pwo.fetch);
+  engine.lnurl = &lnurl_payments;
 
   // Background reconciliation of `unknown` payments with the wallet: at start-up, then every minute, and at once
   // for each payment_sent notification from the wallet. The state is shared with the wallet's notification

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/common.h"
@@ -90,6 +91,11 @@ Result<Invoice> decode(std::string_view text);
 // BOLT 9 name for a feature bit ("var_onion_optin", "payment_secret", ...) or nullopt when unknown.
 std::optional<std::string> feature_name(int bit);
 std::vector<Feature> features(const Invoice& inv);
+
+// A bech32 (BIP-173) string of any length — an LNURL (LUD-01) is longer than BIP-173's 90 characters: its HRP
+// (lower case) and data regrouped to bytes. Mixed case, a bad checksum or padding bits that are not zero are refused
+// (INVALID_BECH32). Shared with sw::lnurl so the codec lives in one place.
+Result<std::pair<std::string, Bytes>> decode_bech32_long(std::string_view text, size_t max_chars = 4096);
 
 // BOLT 11 reader rule for `h`: true when SHA-256(description) equals the invoice's description_hash.
 bool description_hash_matches(const Invoice& inv, std::string_view description);

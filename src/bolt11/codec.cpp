@@ -1,6 +1,7 @@
 // Hand-written bech32/bech32m and base58check (see codec.h for why). Written from BIP-173, BIP-350 and the
 // Bitcoin base58check definition.
 #include "bolt11/codec.h"
+#include "bolt11/bolt11.h"
 
 #include <algorithm>
 #include <array>
@@ -146,3 +147,40 @@ std::string base58check(uint8_t version, const Bytes& payload) {
 }
 
 }  // namespace sw::bolt11::detail
+
+namespace sw::bolt11 {
+
+Result<std::pair<std::string, Bytes>> decode_bech32_long(std::string_view text, size_t max_chars) {
+  auto bad = [](const std::string& why) { return make_error("INVALID_BECH32", "not a bech32 string: " + why); };
+  if (text.size() > max_chars) return bad("longer than " + std::to_string(max_chars) + " characters");
+  bool lower = false, upper = false;
+  std::string str(text);
+  for (char& c : str) {
+    if (c < 33 || c > 126) return bad("characters outside printable ASCII");
+    if (c >= 'a' && c <= 'z') lower = true;
+    if (c >= 'A' && c <= 'Z') {
+      upper = true;
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  if (lower && upper) return bad("mixed upper and lower case");
+  const size_t sep = str.rfind('1');
+  if (sep == std::string::npos || sep == 0) return bad("no human-readable part before '1'");
+  if (str.size() - sep - 1 < 6) return bad("too short for the checksum");
+  detail::Words words;
+  for (char c : std::string_view(str).substr(sep + 1)) {
+    const int v = detail::bech32_char_value(c);
+    if (v < 0) return bad(std::string("invalid character '") + c + "'");
+    words.push_back(static_cast<uint8_t>(v));
+  }
+  const std::string hrp = str.substr(0, sep);
+  if (detail::bech32_polymod_verify(hrp, words) != detail::kBech32Const) return bad("bad checksum");
+  words.resize(words.size() - 6);
+  // Padding: at most 4 leftover bits, all zero (BIP-173 regrouping rule).
+  const size_t bits = words.size() * 5;
+  if (bits % 8 >= 5) return bad("incomplete final group");
+  if (!words.empty() && (words.back() & ((1u << (bits % 8)) - 1)) != 0) return bad("non-zero padding bits");
+  return std::make_pair(hrp, detail::words_to_bytes(words.data(), words.size(), false));
+}
+
+}  // namespace sw::bolt11

@@ -21,7 +21,8 @@ export class FakeLightning {
   }
 
   // Returns { invoice, paymentHash, preimage }. amountMsat may be undefined for an amountless invoice.
-  makeInvoice({ amountMsat, description = 'satwarden interop', expirySec = 3600, timestamp, network } = {}) {
+  // descriptionHash (hex): an `h` field instead of `d` (LNURL-pay invoices commit to the service's metadata).
+  makeInvoice({ amountMsat, description = 'satwarden interop', descriptionHash, expirySec = 3600, timestamp, network } = {}) {
     const preimage = randomBytes(32);
     const paymentHash = sha256hex(preimage);
     const ts = timestamp ?? Math.floor(Date.now() / 1000);
@@ -32,7 +33,7 @@ export class FakeLightning {
       tags: [
         { tagName: 'payment_hash', data: paymentHash },
         { tagName: 'payment_secret', data: randomBytes(32).toString('hex') },
-        { tagName: 'description', data: description },
+        descriptionHash ? { tagName: 'purpose_commit_hash', data: descriptionHash } : { tagName: 'description', data: description },
         { tagName: 'expire_time', data: expirySec },
       ],
     };

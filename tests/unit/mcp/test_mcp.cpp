@@ -404,7 +404,10 @@ TEST_CASE("strict mode: every tool in schemas/ accepts null for each optional ar
                      {"amount_sats", 21},
                      {"approval_id", "ab12cd"},
                      {"nonce", "n0nce"},
-                     {"decision", "approve"}};
+                     {"decision", "approve"},
+                     {"address", "alice@example.com"},
+                     {"lnurl", "lnurlp://example.com/pay"},
+                     {"target", "alice@example.com"}};
   auto reg = std::make_shared<ToolRegistry>();
   std::vector<std::string> tools;
   for (const auto& [name, schema] : embedded_schemas()) {
