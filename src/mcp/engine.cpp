@@ -108,6 +108,13 @@ ToolOutcome run_tool(const Server& server, const Tool& tool, json args, CallCont
   auto measured = [&](ToolOutcome out) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     metrics::process().tool_calls.observe({{"tool", tool.name}, {"outcome", out.is_error ? out.error.code : "ok"}}, s);
+    if (out.is_error && server.error_advice()) {
+      json step = server.error_advice()(out.error);
+      if (!step.is_null()) {
+        if (!out.error.details.is_object()) out.error.details = json::object();
+        out.error.details["next_step"] = std::move(step);
+      }
+    }
     return out;
   };
   auto slot = server.admit_call(ctx.client);
@@ -129,6 +136,10 @@ ToolOutcome run_tool(const Server& server, const Tool& tool, json args, CallCont
 json tool_result(ToolOutcome out, bool structured) {
   if (out.is_error) {
     json body{{"error", {{"code", out.error.code}, {"message", out.error.message}}}};
+    if (out.error.details.is_object() && out.error.details.contains("next_step")) {  // Server::set_error_advice
+      body["error"]["next_step"] = out.error.details["next_step"];
+      out.error.details.erase("next_step");
+    }
     if (out.error.details.is_object() && !out.error.details.empty()) body["error"]["details"] = out.error.details;
     json result{{"content", json::array({{{"type", "text"}, {"text", json_dump(body)}}})}, {"isError", true}};
     if (!out.meta.is_null()) result["_meta"] = std::move(out.meta);

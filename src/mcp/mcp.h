@@ -332,6 +332,10 @@ class Server {
   // A counter that moves when what the resources show may have changed (satwarden: the ledger's commits), read
   // by resource subscriptions every 100 ms. Set before serving; without one they re-read once a second only.
   void set_change_hint(std::function<uint64_t()> hint) { change_hint_ = std::move(hint); }
+  // What the caller can do next after an error (set before serving): its value is added to every tool error as
+  // error.next_step (whether to retry and when, whom to ask, which setting would allow it). Empty = none.
+  void set_error_advice(std::function<json(const Error&)> advice) { error_advice_ = std::move(advice); }
+  const std::function<json(const Error&)>& error_advice() const { return error_advice_; }
   const std::function<uint64_t()>& change_hint() const { return change_hint_; }
   // The per-caller limits and the callers they apply to. Set before serving.
   void set_call_quota(CallQuota quota, std::vector<std::string> limited_callers);
@@ -349,6 +353,7 @@ class Server {
   struct Quotas;
   ServerInfo info_;
   std::function<uint64_t()> change_hint_;
+  std::function<json(const Error&)> error_advice_;
   std::shared_ptr<Quotas> quotas_;
   mutable std::atomic<size_t> calls_running_{0};
   std::shared_ptr<ToolRegistry> tools_;
