@@ -175,15 +175,6 @@ const std::map<std::string, Step>& steps() {
   return m;
 }
 
-std::string iso_utc(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
 
 bool has_next_step(const std::string& code) {
@@ -211,10 +202,10 @@ json next_step(const Error& e, int64_t now) {
                  {"text", "the payment is above the per-payment cap; pay less, or the owner raises the cap"}};
     } else if (d.contains("next_rolloff") && d["next_rolloff"].is_number_integer()) {
       const int64_t at = d["next_rolloff"].get<int64_t>();
-      out["retry_at"] = iso_utc(at);
+      out["retry_at"] = iso8601_utc(at);
       out["retry_after_s"] = std::max<int64_t>(0, at - now);
       out["text"] = "the " + d.value("window", std::string("budget")) + " window frees its oldest payment at " +
-                    iso_utc(at) + " (in " + std::to_string(std::max<int64_t>(0, at - now)) +
+                    iso8601_utc(at) + " (in " + std::to_string(std::max<int64_t>(0, at - now)) +
                     " s); retry then, ask for less, or ask the owner to raise the cap";
     } else {
       out = json{{"action", "ask_owner"},
@@ -223,7 +214,7 @@ json next_step(const Error& e, int64_t now) {
   }
   if (d.is_object() && d.contains("retry_after_s") && d["retry_after_s"].is_number()) {
     out["retry_after_s"] = d["retry_after_s"];
-    out["retry_at"] = iso_utc(now + d["retry_after_s"].get<int64_t>());
+    out["retry_at"] = iso8601_utc(now + d["retry_after_s"].get<int64_t>());
   }
   if (d.is_object() && d.contains("approval_id") && d["approval_id"].is_string()) {
     const std::string id = d["approval_id"].get<std::string>();

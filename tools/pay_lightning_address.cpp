@@ -49,7 +49,7 @@ mcp::ToolOutcome pay_lnurl_target(Engine& engine, const json& args, mcp::CallCon
     if (paid->success && !paid->success->message.empty()) message += "; the service says: " + paid->success->message;
     if (paid->success && !paid->success->url.empty())
       message += "; the service offers a link (not opened): " + paid->success->url;
-    if (!paid->request) message = "already paid (idempotent replay): " + message;
+    if (!paid->request && a.resume) message = "already paid (idempotent replay): " + message;
     return mcp::ToolOutcome::success(json{
         {"success", true},
         {"target", shown},

@@ -222,13 +222,18 @@ const char* log_level_name(LogLevel l) { return kLevelNames[static_cast<int>(l)]
 void set_log_level(LogLevel l) { g_level.store(static_cast<int>(l)); }
 LogLevel log_level() { return static_cast<LogLevel>(g_level.load()); }
 
-void log(LogLevel level, std::string_view logger, std::string_view message) {
-  if (static_cast<int>(level) < g_level.load()) return;
-  std::time_t t = std::time(nullptr);
+std::string iso8601_utc(int64_t unix_s) {
+  std::time_t t = static_cast<std::time_t>(unix_s);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return ts;
+}
+
+void log(LogLevel level, std::string_view logger, std::string_view message) {
+  if (static_cast<int>(level) < g_level.load()) return;
+  const std::string ts = iso8601_utc(std::time(nullptr));
   const std::string& rid = t_request_id;
   if (g_format.load() == static_cast<int>(LogFormat::jsonl)) {
     json line{{"ts", ts}, {"level", log_level_name(level)}, {"logger", logger}, {"message", message}};
@@ -240,10 +245,10 @@ void log(LogLevel level, std::string_view logger, std::string_view message) {
   }
   std::lock_guard<std::mutex> lk(g_log_mu);
   if (rid.empty())
-    std::fprintf(stderr, "%s %s [%.*s] %.*s\n", ts, log_level_name(level), int(logger.size()), logger.data(),
+    std::fprintf(stderr, "%s %s [%.*s] %.*s\n", ts.c_str(), log_level_name(level), int(logger.size()), logger.data(),
                  int(message.size()), message.data());
   else
-    std::fprintf(stderr, "%s %s [%.*s] %.*s (request %s)\n", ts, log_level_name(level), int(logger.size()),
+    std::fprintf(stderr, "%s %s [%.*s] %.*s (request %s)\n", ts.c_str(), log_level_name(level), int(logger.size()),
                  logger.data(), int(message.size()), message.data(), rid.c_str());
 }
 

@@ -123,6 +123,9 @@ class Clock {
   static const Clock& system();
 };
 
+// ISO 8601 UTC with a Z ("2026-01-01T00:00:00Z") for unix seconds.
+std::string iso8601_utc(int64_t unix_s);
+
 // ---- logging (stderr only) ----
 enum class LogLevel { debug = 0, info, notice, warning, error, critical, alert, emergency };
 std::optional<LogLevel> parse_log_level(std::string_view s);

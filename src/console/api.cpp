@@ -54,15 +54,6 @@ SideResponse from_error(const Error& e) {
   return error_response(status, e.code, e.message);
 }
 
-std::string iso_time(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // One CSV cell: quoted when needed; a text that a spreadsheet would run as a formula (= + - @ at the start) is
 // prefixed with ' (domains and clients come from outside).
 std::string csv_cell(const std::string& v, bool text) {
@@ -368,12 +359,12 @@ SideResponse Console::Impl::api(const SideRequest& rq, const std::string& p) {
       auto r = engine.ledger->list_payments(q);
       if (!r) return from_error(r.error());
       for (const auto& x : r->items) {
-        csv += std::to_string(x.id) + "," + iso_time(x.created_at) + "," + csv_cell(x.client, true) + "," +
+        csv += std::to_string(x.id) + "," + iso8601_utc(x.created_at) + "," + csv_cell(x.client, true) + "," +
                csv_cell(x.envelope, true) + "," + csv_cell(x.domain, true) + "," + csv_cell(x.tool, true) + "," +
                csv_cell(x.protocol, true) + "," + x.payment_hash + "," + std::to_string(x.amount_msat) + "," +
                std::to_string(msat_to_sat_ceil(x.amount_msat)) + "," +
                (x.fee_msat ? std::to_string(*x.fee_msat) : std::string()) + "," + spend::state_name(x.state) + "," +
-               csv_cell(x.error_code, true) + "," + (x.settled_at ? iso_time(*x.settled_at) : std::string()) + "\r\n";
+               csv_cell(x.error_code, true) + "," + (x.settled_at ? iso8601_utc(*x.settled_at) : std::string()) + "\r\n";
       }
       if (!r->next_cursor) break;
       q.cursor = r->next_cursor;

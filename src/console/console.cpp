@@ -345,7 +345,8 @@ void Console::Impl::watch() {
       for (const auto& e : out) s->write(e);
     cv.wait_for(lk, std::chrono::seconds(1), [this] { return stopping; });
   }
-  watcher.detach();  // the next stream starts a fresh one
+  // The next stream starts a fresh one. stop() may have taken the handle already (it joins this thread then).
+  if (watcher.joinable() && watcher.get_id() == std::this_thread::get_id()) watcher.detach();
 }
 
 // ---- Console

@@ -331,6 +331,11 @@ test('--console-port beside the HTTP MCP server: the console answers there, MCP 
     assert.equal((await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'POST', body: '{}' })).status, 403);
     assert.equal((await fetch(`http://127.0.0.1:${srv.port}/api/overview`)).status, 404);
     assert.deepEqual(page.problems, []);
+    // SIGTERM while the page holds its live-update stream open: a clean exit.
+    assert.ok(await waitFor(() => page.evaluate(() => document.querySelector('#live-status')?.textContent.includes('Live')), 5000));
+    await srv.stop();
+    const ex = await srv.exited;
+    assert.equal(ex.code, 0, `exit ${ex.code} signal ${ex.signal}\n${srv.stderr()}`);
   } finally {
     await page.close();
     await srv.stop();
