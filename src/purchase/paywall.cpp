@@ -427,11 +427,22 @@ struct Paywall::Call {
     Result<pay::PayOutcome> paid = make_error("LEDGER_ERROR", "not paid");
     for (int attempt = 0;; ++attempt) {
       paid = pw.payer_->pay(prq);
-      if (!paid && continuing && paid.error().code == "PAYMENT_IN_PROGRESS") {
-        // Another call waited for the same approval and is paying it now: follow that purchase to its credential.
-        auto again = pw.ledger_->get_purchase(continuing->id);
-        if (!again) return again.error();
-        auto s = settle_pending(*again);
+      if (!paid && paid.error().code == "PAYMENT_IN_PROGRESS") {
+        // Another call waited for the same approval (this call asked it, or joined it) and is paying it now, or is
+        // paying this very invoice: follow that purchase to its credential. Whichever call wakes first pays.
+        std::optional<spend::Purchase> other;
+        if (continuing) {
+          auto again = pw.ledger_->get_purchase(continuing->id);
+          if (!again) return again.error();
+          other = *again;
+        } else if (const json& d = paid.error().details; d.is_object() && d.contains("payment_hash") &&
+                                                         d["payment_hash"].is_string()) {
+          auto found = pw.ledger_->purchase_by_payment(d["payment_hash"].get<std::string>());
+          if (!found) return found.error();
+          if (*found) other = **found;
+        }
+        if (!other) break;
+        auto s = settle_pending(*other);
         if (!s) return s.error();
         if (s->state == spend::PurchaseState::usable) {
           auto r = reuse(*s, note, "another call paid this purchase after the owner's approval; served with its "

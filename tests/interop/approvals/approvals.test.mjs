@@ -481,15 +481,10 @@ test('access_l402_resource with approve_new_domains: the first purchase waits; a
     assert.equal((await w.cli('approve', a.approval_id)).code, 0);
     const served = s.ok(await first);
     assert.equal(served.status, 200);
-    const r2 = await second;
-    // The joined call either is served or learns that the first call is paying that same approval.
-    if (r2.isError) {
-      const e2 = s.errorOf(r2);
-      assert.equal(e2.code, 'PAYMENT_IN_PROGRESS', e2.message);
-      assert.equal(e2.details.approval_id, a.approval_id);
-    } else {
-      assert.equal(r2.structuredContent.status, 200);
-    }
+    // The joined call is served too: whichever of the two wakes first pays, the other uses that purchase.
+    const r2 = s.ok(await second);
+    assert.equal(r2.status, 200);
+    assert.equal(Number(served.paid) + Number(r2.paid), 1, 'one of them paid');
     assert.equal(w.ledger.payRequests.length, 1, 'exactly one pay request');
     assert.equal(w.ledger.payRequestsFor(a.payment_hash), 1);
     assert.equal(w.ledger.payCount(a.payment_hash), 1);

@@ -686,6 +686,56 @@ TEST_CASE("approval flow: a paywall purchase waiting for approval is continued, 
   w.payer->set_approvals(nullptr);
 }
 
+TEST_CASE("approval flow: two paywall calls wait for one approval → one payment, both served, whichever wakes first") {
+  // The call that asked and the call that joined wake together; either may reach the wallet first. The other one
+  // follows that purchase to its credential instead of answering PAYMENT_IN_PROGRESS. Run a few times: the winner
+  // varies with thread scheduling.
+  for (int round = 0; round < 4; ++round) {
+    World w;
+    spend::Policy p = w.ledger->policy();
+    p.global.approve_above_msat = 5'000;
+    REQUIRE(w.ledger->tighten(p));
+    approve::Options o;
+    o.poll = 10ms;
+    o.sweep = 20ms;
+    approve::Hub hub(*w.ledger, o, *w.clock);
+    auto channel = std::make_shared<RecordingChannel>();
+    hub.add_channel(channel);
+    hub.start();
+    w.payer->set_approvals(&hub);
+    w.wallet.gated = true;  // the winner's wallet request stays open while the other call wakes
+    purchase::AccessRequest rq;
+    rq.url = "https://api.example.com/weather";
+    rq.max_sats = 100;
+    rq.owner = w.owner;
+    auto a = std::async(std::launch::async, [&] { return w.paywall->access(rq); });
+    auto req = channel->wait_request();
+    auto b = std::async(std::launch::async, [&] { return w.paywall->access(rq); });
+    std::this_thread::sleep_for(150ms);  // b joined the waiting purchase
+    CHECK(channel->request_count() == 1);
+    CHECK(spend_test::raw_sums(w.ledger->path()).rows == 1);
+    spend::ApprovalDecision d;
+    d.public_id = req.approval.public_id;
+    d.approve = true;
+    d.channel = "cli";
+    REQUIRE(hub.decide(d));
+    std::this_thread::sleep_for(100ms);
+    w.wallet.open_gate();
+    auto ra = a.get();
+    auto rb = b.get();
+    INFO("round " << round << " a: " << (ra ? std::string("ok") : ra.error().code + " " + ra.error().message));
+    INFO("b: " << (rb ? std::string("ok") : rb.error().code + " " + rb.error().message));
+    REQUIRE(ra);
+    REQUIRE(rb);
+    CHECK(ra->response.status == 200);
+    CHECK(rb->response.status == 200);
+    CHECK(int(ra->paid) + int(rb->paid) == 1);
+    CHECK(w.wallet.pays() == 1);
+    CHECK(spend_test::raw_sums(w.ledger->path()).rows == 1);
+    w.payer->set_approvals(nullptr);
+  }
+}
+
 TEST_CASE("approval flow: keysend with approval_wait return_now — the retry continues the same approval, pays once") {
   Flow f;
   const std::string g = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";  // the generator
