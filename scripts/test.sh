@@ -90,6 +90,7 @@ esac
 
 scripts/setup.sh --with-test-peers
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/package && npm ci --no-audit --no-fund --loglevel=error)
 SW_WERROR="${SW_WERROR:-ON}" scripts/build.sh -DSW_BUILD_TESTS=ON
 ctest --test-dir build --output-on-failure -j2 --timeout 600 "$@"
 
