@@ -1,6 +1,9 @@
-# satwarden — multi-stage image: build on Debian 12, run as a non-root user serving MCP over HTTP on 8402.
-# A bearer token is required (the server refuses to listen beyond loopback without one):
-#   docker run -p 8402:8402 -e SATWARDEN_TOKENS=$(openssl rand -hex 24) -e NWC_URL=... satwarden
+# satwarden — multi-stage image: build on Debian 12, run as a non-root user. MCP over stdio by default (what
+# Claude Desktop, `claude mcp add` and other local clients start), ledger in a volume:
+#   docker run -i --rm -v satwarden-data:/var/lib/satwarden/data -e NWC_URL=... satwarden
+# HTTP on 8402 by env or flag; a bearer token is then required (the server refuses to listen beyond loopback
+# without one):
+#   docker run -p 8402:8402 -e SATWARDEN_TRANSPORT=http -e SATWARDEN_TOKENS=$(openssl rand -hex 24) -e NWC_URL=... satwarden
 FROM debian:12-slim AS build
 WORKDIR /src
 COPY scripts/setup.sh scripts/setup.sh
@@ -20,12 +23,14 @@ COPY --from=build /build/src/app/satwarden /usr/local/bin/satwarden
 # The HTTP transport and the outbound fetcher are loaded from next to the binary; libpq5 only when
 # SATWARDEN_LEDGER_URL points the ledger at PostgreSQL (a fleet behind a load balancer).
 COPY --from=build /build/src/app/libsatwarden_http.so /usr/local/bin/libsatwarden_http.so
+COPY scripts/docker-healthcheck.sh /usr/local/bin/satwarden-healthcheck
 USER satwarden
-ENV SATWARDEN_TRANSPORT=http \
-    SATWARDEN_HOST=0.0.0.0 \
+# No SATWARDEN_TRANSPORT: stdio unless -e SATWARDEN_TRANSPORT=http or --transport http. HOST/PORT apply to HTTP.
+ENV SATWARDEN_HOST=0.0.0.0 \
     SATWARDEN_PORT=8402 \
     SATWARDEN_DATA_DIR=/var/lib/satwarden/data
 VOLUME ["/var/lib/satwarden/data"]
 EXPOSE 8402
-HEALTHCHECK --interval=30s --timeout=3s CMD ["/usr/bin/env", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8402 && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && grep -q ok <&3"]
+# Over stdio: healthy while the server runs; over HTTP: GET /healthz must answer 200.
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/usr/local/bin/satwarden-healthcheck"]
 ENTRYPOINT ["/usr/local/bin/satwarden"]
