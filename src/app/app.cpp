@@ -26,6 +26,7 @@
 #include "purchase/purchase.h"
 #include "lnurl/lnurl.h"
 #include "spend/spend.h"
+#include "setup/setup.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -324,6 +325,8 @@ int sw_main(int argc, char** argv) {
   if (argc > 1 && (std::string(argv[1]) == "payments" || std::string(argv[1]) == "credentials" ||
                    std::string(argv[1]) == "policy" || std::string(argv[1]) == "approvals"))
     return owner_command(argc, argv);
+  if (argc > 1 && std::string(argv[1]) == "connect") return sw::setup::connect_command(argc, argv);  // src/setup
+  if (argc > 1 && std::string(argv[1]) == "doctor") return sw::setup::doctor_command(argc, argv);
   // `satwarden console [--open] [--print-link] [options]`: the owner's console in a process of its own on the
   // same data directory (works while an MCP client runs the stdio server).
   bool console_mode = false, open_link = false, print_link = false;
@@ -366,6 +369,8 @@ int sw_main(int argc, char** argv) {
     std::printf("satwarden %s\n", SW_VERSION);
     return 0;
   }
+  // NWC_URL / nwc_url wins; else the connection `satwarden connect` saved in the data directory.
+  auto wallet_from = sw::setup::use_saved_connection(loaded->config);
   const sw::config::Config& cfg = loaded->config;
   sw::set_log_level(cfg.log_level);
   sw::set_log_format(cfg.log_format);
@@ -394,6 +399,7 @@ int sw_main(int argc, char** argv) {
 
   // The wallet: optional at start-up. Without NWC_URL every wallet tool explains how to set it.
   std::unique_ptr<sw::wallet::NwcWallet> wallet;
+  if (!wallet_from) sw::log(sw::LogLevel::error, "main", engine.wallet_problem = "wallet: " + wallet_from.error().message);
   if (!cfg.nwc_url.empty()) {
     sw::wallet::NwcOptions wo;
     wo.pay_timeout = std::chrono::seconds(cfg.nwc_pay_timeout_seconds);
@@ -408,7 +414,8 @@ int sw_main(int argc, char** argv) {
       wallet = std::move(*w);
       engine.wallet = wallet.get();
       sw::log(sw::LogLevel::info, "main", "wallet: connecting to " + std::to_string(wallet->relay_states().size()) +
-                                             " relay(s) for wallet " + wallet->wallet_pubkey().substr(0, 12) + "…");
+                                             " relay(s) for wallet " + wallet->wallet_pubkey().substr(0, 12) + "… (from " +
+                                             *wallet_from + ")");
     } else {
       engine.wallet_problem = "NWC_URL is set but unusable: " + w.error().message;
       sw::log(sw::LogLevel::error, "main", engine.wallet_problem);
