@@ -16,7 +16,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSW_BUILD_TESTS=OF
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libsecp256k1-1 libwebsockets17 \
-      libssl3 libcpp-httplib0.11 libpq5 \
+      libssl3 libcpp-httplib0.11 libpq5 libqrencode4 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/satwarden --uid 10402 satwarden
 COPY --from=build /build/src/app/satwarden /usr/local/bin/satwarden

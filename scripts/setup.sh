@@ -7,6 +7,7 @@ PKGS=(
   build-essential cmake pkg-config ninja-build
   nlohmann-json3-dev libcpp-httplib-dev libvalijson-dev
   libsecp256k1-dev libsodium-dev libwebsockets-dev libssl-dev libsqlite3-dev libpq-dev
+  libqrencode-dev  # the terminal QR code of `satwarden connect` (loaded only by that command)
   catch2
 )
 # Node.js + npm are only needed for the interop tests (tests/interop); clang + libFuzzer (and llvm-symbolizer for
