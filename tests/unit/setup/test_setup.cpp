@@ -138,7 +138,7 @@ TEST_CASE("walletauth URI: refuses what a wallet could not use") {
   CHECK(setup::query_escape("a b/c:d~e_f.g-h%") == "a%20b%2Fc%3Ad~e_f.g-h%25");
 }
 
-TEST_CASE("approval: a signed 13194 p-tagged to the app key, with our state or none; everything else is ignored") {
+TEST_CASE("approval: a signed 13194 p-tagged to the app key, with our state or none, everything else ignored") {
   const auto app = crypto::SecretKey::generate();
   const auto wallet = crypto::SecretKey::generate();
   const std::string me = app.public_key_hex(), state = "00112233445566778899aabbccddeeff";
@@ -244,7 +244,7 @@ TEST_CASE("secret files: 0600, published whole, never replaced unless asked, ref
   CHECK(nodir.error().code == "SECRET_FILE_UNUSABLE");
 }
 
-TEST_CASE("start-up: NWC_URL wins, else the saved connection, else none; an insecure file is an error") {
+TEST_CASE("start-up: NWC_URL wins, else the saved connection, else none, an insecure file is an error") {
   TempDir dir;
   config::Config cfg;
   cfg.data_dir = dir.path;
