@@ -36,7 +36,7 @@ struct AuthRequest {
   std::vector<std::string> methods;             // request_methods
   std::vector<std::string> notification_types;  // empty: not asked
   std::optional<uint64_t> max_amount_msat;      // wallet-side budget (with budget_renewal)
-  std::string budget_renewal;                   // "" | daily | weekly | monthly | yearly | never
+  std::string budget_renewal;                   // daily | weekly | monthly | yearly | never ("" = monthly with a budget)
   std::string state;                            // NWC-08 correlation value, lowercase hex (>= 128 bits)
 };
 // What satwarden asks for: every method its tools call (pay_invoice, pay_keysend, get_balance, get_budget,
