@@ -68,6 +68,15 @@ const LwsApi& lws() { return *g_lws; }
 const LwsApi* lws_api(std::string& why) {
   static std::string error;
   static const LwsApi* api = []() -> const LwsApi* {
+#ifdef SW_LWS_STATIC
+    // Self-contained release (SW_PORTABLE): libwebsockets and OpenSSL are linked in; nothing to load.
+    static LwsApi linked;
+#define SW_LWS_DIRECT(f) linked.f = &::f;
+    SW_LWS_FUNCTIONS(SW_LWS_DIRECT)
+#undef SW_LWS_DIRECT
+    g_lws = &linked;
+    return g_lws;
+#endif
     void* h = ::dlopen(SW_LWS_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
       const char* e = ::dlerror();

@@ -54,6 +54,8 @@ try {
 } finally {
   proc.kill('SIGTERM');
 }
-await Promise.race([new Promise((r) => proc.on('exit', r)), new Promise((r) => setTimeout(r, 35000))]);
+let timer;
+await Promise.race([new Promise((r) => proc.on('exit', r)), new Promise((r) => { timer = setTimeout(r, 35000); })]);
+clearTimeout(timer);
 assert.notEqual(check(['--transport', 'http', '--port', String(port)]), 0, 'unhealthy after the server stopped');
 console.log('package.docker_healthcheck: ok');

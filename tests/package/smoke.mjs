@@ -137,7 +137,57 @@ try {
 const code = await withTimeout(new Promise((r) => proc.on('exit', (c, s) => r(c ?? s))), 10000, 'stdio server exit');
 assert.equal(code, 0, `the stdio server exits 0 at end of input (stderr: ${stderr})`);
 
-// 5. HTTP: linked into the release binary; /healthz on a free loopback port.
+// 5. The wallet path: libwebsockets (and OpenSSL) are linked in, not loaded. With a wallet connection pointing at a
+// minimal WebSocket listener on 127.0.0.1, the server must complete the handshake and send its first Nostr
+// message (a JSON array) — enough to show the relay pool runs from the tarball alone.
+function masked(buf) {  // one client frame (always masked): {opcode, payload} or null if incomplete
+  if (buf.length < 2) return null;
+  let len = buf[1] & 0x7f;
+  let off = 2;
+  if (len === 126) { if (buf.length < 4) return null; len = buf.readUInt16BE(2); off = 4; }
+  else if (len === 127) { if (buf.length < 10) return null; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+  if (!(buf[1] & 0x80) || buf.length < off + 4 + len) return null;
+  const mask = buf.subarray(off, off + 4);
+  const payload = Buffer.from(buf.subarray(off + 4, off + 4 + len));
+  for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i % 4];
+  return { opcode: buf[0] & 0x0f, payload };
+}
+const relay = http.createServer((_, res) => { res.writeHead(426); res.end(); });
+const firstMessage = new Promise((resolve) => {
+  relay.on('upgrade', (req, socket) => {
+    const accept = crypto.createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    let rx = Buffer.alloc(0);
+    socket.on('data', (d) => {
+      rx = Buffer.concat([rx, d]);
+      const f = masked(rx);
+      if (f && f.opcode === 1) resolve(f.payload.toString('utf8'));
+    });
+    socket.on('error', () => {});
+  });
+});
+await new Promise((r) => relay.listen(0, '127.0.0.1', r));
+const relayUrl = `ws://127.0.0.1:${relay.address().port}`;
+// An x-only key from the BOLT 11 vector's payee and a fixed client secret: no wallet answers, none is needed.
+const nwc = `nostr+walletconnect://${VECTOR.expected.payee_pubkey.slice(2)}?relay=${encodeURIComponent(relayUrl)}&secret=${'11'.repeat(32)}`;
+const walletProc = spawn(BIN, [], { cwd: runDir, env: { ...ENV, NWC_URL: nwc }, stdio: ['pipe', 'ignore', 'pipe'] });
+let walletErr = '';
+walletProc.stderr.on('data', (d) => { if (walletErr.length < 20000) walletErr += d; });
+try {
+  walletProc.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {
+    protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'satwarden-package-smoke', version: '1' } } }) + '\n');
+  walletProc.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
+  walletProc.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get_balance', arguments: {} } }) + '\n');
+  const text = await withTimeout(firstMessage, 10000, `the server's first relay message (stderr: ${walletErr})`);
+  assert.ok(Array.isArray(JSON.parse(text)), `a Nostr message is a JSON array: ${text.slice(0, 200)}`);
+} finally {
+  walletProc.kill('SIGKILL');
+  relay.closeAllConnections?.();
+  relay.close();
+}
+
+// 6. HTTP: linked into the release binary (which names no build tree); /healthz on a free loopback port.
+assert.ok(!fs.readFileSync(BIN).includes('src/app/libsatwarden_http.so'), 'the binary names no build-tree HTTP module');
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
