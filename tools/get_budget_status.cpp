@@ -12,23 +12,36 @@ json window_json(const spend::WindowStatus& w) {
     if (!v) return nullptr;
     return ceil ? msat_to_sat_ceil(*v) : *v / 1000;
   };
-  return json{{"window", w.window},
-              {"limit_sats", opt(w.limit_msat, false)},
-              {"spent_sats", msat_to_sat_ceil(w.spent_msat)},
-              {"remaining_sats", opt(w.remaining_msat, false)},
-              {"limit_msat", w.limit_msat ? json(*w.limit_msat) : json(nullptr)},
-              {"spent_msat", w.spent_msat},
-              {"remaining_msat", w.remaining_msat ? json(*w.remaining_msat) : json(nullptr)},
-              {"next_rolloff", w.next_rolloff ? json(*w.next_rolloff) : json(nullptr)}};
+  json j{{"window", w.window},
+         {"limit_sats", opt(w.limit_msat, false)},
+         {"spent_sats", msat_to_sat_ceil(w.spent_msat)},
+         {"remaining_sats", opt(w.remaining_msat, false)},
+         {"limit_msat", w.limit_msat ? json(*w.limit_msat) : json(nullptr)},
+         {"spent_msat", w.spent_msat},
+         {"remaining_msat", w.remaining_msat ? json(*w.remaining_msat) : json(nullptr)},
+         {"next_rolloff", w.next_rolloff ? json(*w.next_rolloff) : json(nullptr)}};
+  // Caps in a currency on this window (limit_* above are then the stricter of both, at the current price).
+  if (!w.fiat.empty()) {
+    json f = json::array();
+    for (const auto& x : w.fiat) f.push_back(spend::to_json(x));
+    j["fiat"] = f;
+  }
+  return j;
 }
 
 json scope_json(const spend::ScopeStatus& s) {
   json windows = json::array();
   for (const auto& w : s.windows) windows.push_back(window_json(w));
-  return json{{"scope", s.scope},
-              {"per_call_sats", s.per_call_msat ? json(*s.per_call_msat / 1000) : json(nullptr)},
-              {"windows", windows},
-              {"expires_at", s.expires_at ? json(*s.expires_at) : json(nullptr)}};
+  json j{{"scope", s.scope},
+         {"per_call_sats", s.per_call_msat ? json(*s.per_call_msat / 1000) : json(nullptr)},
+         {"windows", windows},
+         {"expires_at", s.expires_at ? json(*s.expires_at) : json(nullptr)}};
+  if (!s.per_call_fiat.empty()) {
+    json f = json::array();
+    for (const auto& x : s.per_call_fiat) f.push_back(spend::to_json(x));
+    j["per_call_fiat"] = f;
+  }
+  return j;
 }
 
 }  // namespace
@@ -77,7 +90,8 @@ Result<uint64_t> count_rows(spend::Ledger& ledger, const std::string& client, sp
 
 Result<json> budget_status_for(Engine& e, const mcp::CallContext& ctx) {
   const Caller who = caller_of(e, ctx);
-  auto st = e.ledger->status();
+  const spend::Prices prices = display_prices(e);
+  auto st = e.ledger->status(e.clock->now_unix(), prices);
   if (!st) return st.error();
   const spend::Policy policy = e.ledger->policy();
   // What this caller may pay with: the policy's protocols, narrowed by its envelope's.
@@ -110,6 +124,14 @@ Result<json> budget_status_for(Engine& e, const mcp::CallContext& ctx) {
     st->pending_count = *pending_reserved + *pending_flight + *unknown;
   }
   json out = budget_status_json(*st, policy);
+  if (e.prices) {
+    // The BTC prices the fiat figures use (none: the price source has no fresh price; fiat caps then refuse).
+    json p = json::array();
+    for (const auto& [cur, price] : prices)
+      p.push_back({{"currency", cur}, {"btc_price", spend::fiat_amount_json(price.micros_per_btc)},
+                   {"at", price.fetched_at}, {"source", price.source}});
+    out["prices"] = p;
+  }
   out["caller"] = json{{"client", who.client},
                        {"envelope", who.envelope.empty() ? json(nullptr) : json(who.envelope)},
                        {"scope", who.hosted ? "client:" + who.client : std::string("all")},

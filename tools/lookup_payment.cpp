@@ -42,6 +42,7 @@ json ledger_view(const spend::Payment& p, int64_t now) {
               {"request_id", p.request_id.empty() ? json(nullptr) : json(p.request_id)},
               {"request_expires_at", opt(p.request_expires_at)},
               {"next_check_at", p.state == spend::State::unknown ? json(now + 60) : json(nullptr)},
+              {"fiat", spend::fiat_json(p)},  // the BTC prices recorded with it and its value at them
               {"what_next", next}};
 }
 

@@ -69,6 +69,13 @@ const std::map<std::string, Step>& steps() {
       {"PAYMENT_IN_PROGRESS", {"retry_later", "another call is paying this right now; wait for it and check lookup_payment"}},
       {"PAYMENT_STATE_UNKNOWN", {"check_payment", "check lookup_payment; never pay again"}},
       {"PAYMENT_FAILED", {"retry_later", "the wallet could not route it (nothing was paid); retry later or with another invoice"}},
+      // The owner's set-up commands (satwarden connect / doctor); not tool errors, but worded the same way.
+      {"CONNECTION_EXISTS", {"ask_owner", "a wallet connection is already saved; the owner may replace it with satwarden connect --force"}},
+      {"QR_FAILED", {"ask_owner", "the QR code could not be drawn; open the printed link in the wallet instead"}},
+      {"SECRET_FILE_INSECURE", {"ask_owner", "the saved secret file is readable by others or not the owner's; the owner should fix its permissions (chmod 600) or connect again"}},
+      {"SECRET_FILE_UNUSABLE", {"ask_owner", "the saved connection cannot be read; the owner should run satwarden connect --force"}},
+      {"WALLETAUTH_IGNORED", {"retry_later", "an answer that was not the wallet's approval of this request was ignored; keep waiting"}},
+      {"PRICE_UNAVAILABLE", {"retry_later", "a budget cap is in a currency and satwarden has no fresh BTC price right now; nothing was paid — retry in a few minutes, or tell the owner that the price source is failing"}},
       {"PAYMENT_NOT_FOUND", {"fix_arguments", "no payment with that hash or id in satwarden's ledger"}},
       {"NOT_FOUND", {"fix_arguments", "nothing with that identifier here; check it"}},
       {"NOT_FOUND_AFTER_EXPIRATION", {"check_payment", "the wallet has no record after the request expired; satwarden keeps the budget held until it knows"}},

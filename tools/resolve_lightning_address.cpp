@@ -22,7 +22,8 @@ std::optional<mcp::Tool> make(Engine& engine) {
         if (!pr) return mcp::ToolOutcome::failure(pr.error());
         const uint64_t min_sats = (pr->min_msat + 999) / 1000, max_sats = pr->max_msat / 1000;
         const std::string shown = t->kind == "address" ? t->address : t->domain;
-        return mcp::ToolOutcome::success(json{
+        const spend::Prices prices = display_prices(*e);
+        json out{
             {"kind", t->kind},
             {"target", shown},
             {"domain", t->domain},
@@ -38,7 +39,11 @@ std::optional<mcp::Tool> make(Engine& engine) {
                             (pr->comment_allowed ? ", with a comment of up to " + std::to_string(pr->comment_allowed) +
                                                        " characters"
                                                  : std::string(", no comment")) +
-                            "; pay it with " + (t->kind == "address" ? "pay_lightning_address" : "pay_lnurl")}});
+                            "; pay it with " + (t->kind == "address" ? "pay_lightning_address" : "pay_lnurl")}};
+        // The range in the owner's currencies, when a price source has a fresh price.
+        if (!prices.empty())
+          out["fiat"] = {{"min", fiat_equivalent(pr->min_msat, prices)}, {"max", fiat_equivalent(pr->max_msat, prices)}};
+        return mcp::ToolOutcome::success(std::move(out));
       });
 }
 }  // namespace

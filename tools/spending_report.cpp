@@ -1,5 +1,6 @@
 // spending_report — totals by domain and by UTC day, with fees, over a time range; per client when scoped.
 #include <ctime>
+#include <set>
 
 #include "spend/spend.h"
 #include "tools.h"
@@ -8,11 +9,14 @@ namespace sw::tools {
 namespace {
 
 json bucket_json(const spend::ReportBucket& b) {
-  return json{{"settled_count", b.settled_count},     {"settled_sats", msat_to_sat_ceil(b.settled_amount_msat)},
-              {"settled_amount_msat", b.settled_amount_msat}, {"settled_fee_msat", b.settled_fee_msat},
-              {"pending_count", b.pending_count},     {"pending_msat", b.pending_msat},
-              {"unknown_count", b.unknown_count},     {"failed_count", b.failed_count},
-              {"released_count", b.released_count}};
+  json j{{"settled_count", b.settled_count},     {"settled_sats", msat_to_sat_ceil(b.settled_amount_msat)},
+         {"settled_amount_msat", b.settled_amount_msat}, {"settled_fee_msat", b.settled_fee_msat},
+         {"pending_count", b.pending_count},     {"pending_msat", b.pending_msat},
+         {"unknown_count", b.unknown_count},     {"failed_count", b.failed_count},
+         {"released_count", b.released_count}};
+  // Settled amounts in the owner's currencies, each payment at the BTC price recorded with it.
+  if (json f = spend::fiat_json(b); !f.is_null()) j["fiat"] = f;
+  return j;
 }
 
 std::string utc_day(int64_t t) {
@@ -51,6 +55,7 @@ Result<spend::SpendReport> client_report(spend::Ledger& ledger, const std::strin
   q.since = since;
   q.client = client;
   q.limit = 500;
+  std::vector<spend::Payment> settled;
   for (;;) {
     auto page = ledger.list_payments(q);
     if (!page) return page.error();
@@ -59,10 +64,18 @@ Result<spend::SpendReport> client_report(spend::Ledger& ledger, const std::strin
       add(rep.total, p);
       add(rep.by_domain[p.domain], p);
       add(rep.by_day[utc_day(p.created_at)], p);
+      if (p.state == spend::State::settled) settled.push_back(p);
     }
     if (!page->next_cursor) break;
     q.cursor = page->next_cursor;
   }
+  std::set<std::string> currencies;
+  for (const auto& p : settled)
+    for (const auto& [cur, price] : p.fiat_rates) currencies.insert(cur);
+  const std::vector<std::string> curs(currencies.begin(), currencies.end());
+  for (const auto& p : settled)
+    for (spend::ReportBucket* b : {&rep.total, &rep.by_domain[p.domain], &rep.by_day[utc_day(p.created_at)]})
+      spend::add_settled_fiat(*b, p, curs);
   return rep;
 }
 

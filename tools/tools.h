@@ -27,6 +27,9 @@ struct Policy;
 namespace sw::lnurl {
 class Payments;
 }
+namespace sw::price {
+class Source;
+}
 
 namespace sw::tools {
 
@@ -41,7 +44,13 @@ struct Engine {
   purchase::Paywall* paywall = nullptr;  // paid HTTP resources as purchases (access_l402_resource)
   approve::Hub* approvals = nullptr;     // the owner's approvals (always present in the server)
   lnurl::Payments* lnurl = nullptr;      // Lightning addresses and LNURL-pay
+  price::Source* prices = nullptr;       // BTC prices (fiat caps, amounts in the owner's currency); null: none
 };
+// The owner's currencies (price_currencies + the fiat caps') at their current price, for showing amounts in both
+// units; {} without a price source. Never fetches: the last price, if fresh enough (price_max_age_seconds).
+spend::Prices display_prices(const Engine& engine);
+// {"usd": 1.23, ...}: `msat` in each currency of `prices` (ceil), or null when there are none.
+json fiat_equivalent(uint64_t msat, const spend::Prices& prices);
 
 // Who is calling, as far as ledger views and the L402 cache are concerned.
 //   hosted: the server runs the HTTP transport with bearer tokens, so every caller is a token holder (its label is

@@ -9,6 +9,7 @@
 
 #include "app/app.h"
 #include "app/operations.h"
+#include "app/prices.h"
 #include "approve/approve.h"
 #include "approve/webhook.h"
 #include "console/console.h"
@@ -476,6 +477,12 @@ int sw_main(int argc, char** argv) {
   sw::pay::Payer payer(engine.wallet, ledger.get(), sw::Clock::system(), po);
   engine.ledger = ledger.get();
   engine.payer = &payer;
+  auto prices = sw::app::start_prices(cfg, *ledger, payer);
+  if (!prices) {
+    std::fprintf(stderr, "satwarden: %s\n", prices.error().message.c_str());
+    return 2;
+  }
+  engine.prices = prices->get();
   // The owner's approvals: always on (the policy decides which payments need one; the CLI can always decide).
   sw::approve::Options ao;
   ao.timeout_s = cfg.approval_timeout_seconds;

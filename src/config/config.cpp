@@ -64,6 +64,8 @@ struct PolicyOverrides {
   std::optional<std::vector<std::string>> protocols;
   std::optional<std::optional<uint64_t>> approve_above_msat;  // inner nullopt: "none"
   std::optional<bool> approve_new_domains;
+  // --day-fiat "5 usd" and the like: window → cap in a currency (nullopt: "none", no fiat cap on that window).
+  std::map<std::string, std::optional<spend::FiatCap>> fiat;
   std::map<std::string, std::string> sources;  // policy field (Config::policy_sources) → where it was last set
 };
 
@@ -218,6 +220,43 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
     auto cap = parse_cap_sats(what, value);
     if (!cap) return cap.error();
     ov.caps[key.substr(0, key.size() - 5)] = *cap;
+  } else if (key == "max_fiat" || key == "hour_fiat" || key == "day_fiat" || key == "week_fiat" ||
+             key == "month_fiat" || key == "lifetime_fiat") {
+    // "5 usd", "5usd", "12.50 EUR", or "none".
+    std::string window = key.substr(0, key.size() - 5);
+    if (window == "max") window = "per_call";
+    if (value == "none") {
+      ov.fiat[window] = std::nullopt;
+    } else {
+      std::string v;
+      for (char ch : value)
+        if (ch != ' ') v += ch;
+      size_t cut = v.find_first_not_of("0123456789.");
+      auto amount = cut == std::string::npos ? sw::Result<uint64_t>(make_error("X", "")) : spend::parse_fiat_amount(v.substr(0, cut));
+      const std::string currency = cut == std::string::npos ? std::string() : ascii_lower(v.substr(cut));
+      if (!amount || !spend::is_currency_code(currency))
+        return cfg_error(what + " must be an amount and a currency code, such as \"5 usd\" or \"12.50 eur\", or 'none'");
+      ov.fiat[window] = spend::FiatCap{window, currency, *amount};
+    }
+  } else if (key == "price_source") {
+    c.price_source = value;
+  } else if (key == "price_path") {
+    c.price_path = value;
+  } else if (key == "price_currencies") {
+    c.price_currencies.clear();
+    if (value != "none")
+      for (const auto& cur : split_list(value)) {
+        if (!spend::is_currency_code(cur)) return cfg_error(what + " must list 3-letter currency codes, such as usd,eur");
+        c.price_currencies.push_back(ascii_lower(cur));
+      }
+  } else if (key == "price_refresh_seconds") {
+    auto n = parse_uint(what, value, 10, 86400);
+    if (!n) return n.error();
+    c.price_refresh_seconds = static_cast<int>(*n);
+  } else if (key == "price_max_age_seconds") {
+    auto n = parse_uint(what, value, 1, 7 * 86400);
+    if (!n) return n.error();
+    c.price_max_age_seconds = static_cast<int>(*n);
   } else if (key == "fee_base_msat") {
     auto n = parse_uint(what, value, 0, spend::kMaxMsat);
     if (!n) return n.error();
@@ -389,6 +428,17 @@ const FlagSpec kFlags[] = {
     {"--allow-domains", "allow_domains", "SATWARDEN_ALLOW_DOMAINS", "only these domains may be paid (L402/MPP/URL payments; comma-separated, *.example.com for subdomains); 'any' (default) or 'none'", "policy.allow_domains"},
     {"--deny-domains", "deny_domains", "SATWARDEN_DENY_DOMAINS", "domains never paid, beats the allow list (comma-separated); 'none' (default) clears the file's list", "policy.deny_domains"},
     {"--protocols", "protocols", "SATWARDEN_PROTOCOLS", "payment protocols allowed: bolt11,keysend,l402,mpp (default all) or 'none'", "policy.protocols"},
+    {"--max-fiat", "max_fiat", "SATWARDEN_MAX_FIAT", "per-payment cap in a currency, e.g. \"1 usd\" (needs a price source; the stricter of this and --max-sats wins), or 'none'", "policy.max_<currency>"},
+    {"--hour-fiat", "hour_fiat", "SATWARDEN_HOUR_FIAT", "cap per rolling hour in a currency, e.g. \"2 usd\", or 'none'", "policy.hour_<currency>"},
+    {"--day-fiat", "day_fiat", "SATWARDEN_DAY_FIAT", "cap per rolling 24 hours in a currency, e.g. \"5 usd\", or 'none'", "policy.day_<currency>"},
+    {"--week-fiat", "week_fiat", "SATWARDEN_WEEK_FIAT", "cap per rolling 7 days in a currency, or 'none'", "policy.week_<currency>"},
+    {"--month-fiat", "month_fiat", "SATWARDEN_MONTH_FIAT", "cap per rolling 30 days in a currency, or 'none'", "policy.month_<currency>"},
+    {"--lifetime-fiat", "lifetime_fiat", "SATWARDEN_LIFETIME_FIAT", "cap on everything ever paid, in a currency, or 'none'", "policy.lifetime_<currency>"},
+    {"--price-source", "price_source", "SATWARDEN_PRICE_SOURCE", "BTC price for fiat caps: coinbase, coingecko, bitstamp, mempool, or an https URL with {currency} (then --price-path)"},
+    {"--price-path", "price_path", "SATWARDEN_PRICE_PATH", "JSON pointer to the price of 1 BTC in the price source's answer, e.g. /data/amount"},
+    {"--price-currencies", "price_currencies", "SATWARDEN_PRICE_CURRENCIES", "currencies shown next to sats and recorded with every payment (comma-separated; the fiat caps' currencies always are)"},
+    {"--price-refresh-seconds", "price_refresh_seconds", "SATWARDEN_PRICE_REFRESH_SECONDS", "how often the price is fetched again (default 300)"},
+    {"--price-max-age-seconds", "price_max_age_seconds", "SATWARDEN_PRICE_MAX_AGE_SECONDS", "an older price is not used: payments under a fiat cap are refused with PRICE_UNAVAILABLE (default 900)"},
     {"--approve-above-sats", "approve_above_sats", "SATWARDEN_APPROVE_ABOVE_SATS", "payments above this many sats wait for the owner's approval; 0 = every payment, 'none' (default) = never", "policy.approve_above_sats"},
     {"--approve-new-domains", "approve_new_domains", "SATWARDEN_APPROVE_NEW_DOMAINS", "true: the first payment to a domain waits for the owner's approval (default false)", "policy.approve_new_domains"},
     {"--approval-timeout-seconds", "approval_timeout_seconds", "SATWARDEN_APPROVAL_TIMEOUT", "how long a payment waits for the owner's decision before it is dropped (default 300)"},
@@ -441,7 +491,8 @@ const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "al
                                       "owner_npub", "owner_relays", "owner_dm", "approval_webhook_url",
                                       "approval_webhook_secret", "public_url", "metrics_token", "ledger_url",
                                       "ledger_pool_size", "ledger_isolation", "instance_id", "console_port",
-                                      "console_host", "console_public_url",
+                                      "console_host", "console_public_url", "price_source", "price_path",
+                                      "price_currencies", "price_refresh_seconds", "price_max_age_seconds",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
 
@@ -496,7 +547,7 @@ Status apply_file(Config& c, PolicyOverrides& ov, const std::string& path) {
       }
       continue;
     }
-    if ((k == "fetch_allow" || k == "fetch_methods" || k == "owner_relays") && v.is_array()) {
+    if ((k == "fetch_allow" || k == "fetch_methods" || k == "owner_relays" || k == "price_currencies") && v.is_array()) {
       std::string joined;
       for (auto& x : v) {
         if (!x.is_string()) return cfg_error(where + " must be an array of strings");
@@ -597,6 +648,12 @@ Result<spend::Policy> effective_policy(const Config& c, const PolicyOverrides& o
   if (ov.protocols) p.protocols = *ov.protocols;
   if (ov.approve_above_msat) p.global.approve_above_msat = *ov.approve_above_msat;
   if (ov.approve_new_domains) p.approve_new_domains = *ov.approve_new_domains;
+  for (const auto& [window, cap] : ov.fiat) {
+    // A flag or variable sets that window's fiat cap (replacing the file's, in any currency) or removes it.
+    auto& f = p.global.fiat;
+    f.erase(std::remove_if(f.begin(), f.end(), [&](const spend::FiatCap& x) { return x.window == window; }), f.end());
+    if (cap) f.push_back(*cap);
+  }
   auto n = spend::normalize_policy(std::move(p));
   if (!n) return cfg_error("spend policy: " + n.error().message);
   return n;
@@ -752,6 +809,16 @@ Result<Loaded> load(int argc, const char* const* argv, EnvLookup env) {
 
   auto pol = effective_policy(c, ov);
   if (!pol) return pol.error();
+  {
+    // A cap in a currency needs a price source (else every payment under it would be refused).
+    std::vector<std::string> fiat;
+    for (const auto& f : pol->global.fiat) fiat.push_back(f.currency);
+    for (const auto& [pat, caps] : pol->domains)
+      for (const auto& f : caps.fiat) fiat.push_back(f.currency);
+    if (!fiat.empty() && c.price_source.empty())
+      return cfg_error("the spend policy has a cap in " + fiat.front() +
+                       ", which needs a BTC price: set price_source (SATWARDEN_PRICE_SOURCE), e.g. coinbase");
+  }
   c.policy = std::move(*pol);
   // Where each policy setting came from: flag/env (recorded while applying), else the file's policy section (or its
   // top-level max_sats for the per-payment cap), else the default.

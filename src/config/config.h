@@ -101,6 +101,15 @@ struct Config {
   int console_port = 0;
   std::string console_host = "127.0.0.1";
   std::string console_public_url;
+  // The BTC price for fiat caps and amounts in the owner's currency (src/price): a preset (coinbase, coingecko,
+  // bitstamp, mempool) or an https URL template with {currency}/{CURRENCY}, and price_path, the JSON pointer to the
+  // price in its answer (presets bring their own). "" = no price source (then no fiat cap may be configured).
+  // price_currencies: currencies shown and recorded with every payment besides those of the fiat caps.
+  std::string price_source;
+  std::string price_path;
+  std::vector<std::string> price_currencies;
+  int price_refresh_seconds = 300;
+  int price_max_age_seconds = 900;
   // Where each setting of the configured policy came from: "per_call", "hour", "day", "week", "month", "lifetime",
   // "approve_above", "approve_new_domains", "fee_base", "fee_ppm", "allow_domains", "deny_domains", "protocols" →
   // "default" | "config file" | "environment SATWARDEN_…" | "flag --…" (the console's policy view).

@@ -328,6 +328,13 @@ Result<spend::Reservation> Payer::reserve_and_approve(const spend::ReserveReques
                                                       std::optional<spend::Approval>& approval) {
   spend::ReserveRequest rr = request;
   if (approvals_) rr.approval = approvals_->terms(payee, args.purpose);
+  if (prices_.quotes) {
+    auto currencies = ledger_->fiat_currencies();
+    currencies.insert(currencies.end(), prices_.display.begin(), prices_.display.end());
+    std::sort(currencies.begin(), currencies.end());
+    currencies.erase(std::unique(currencies.begin(), currencies.end()), currencies.end());
+    if (!currencies.empty()) rr.prices = prices_.quotes(currencies);
+  }
   if (args.approval_id && approvals_) {
     // A retry naming an approval of another payment is refused before anything is reserved: otherwise the fresh
     // reservation's own approval, never shown to the owner, would later reach the channels as "expired".
@@ -359,6 +366,12 @@ Result<spend::Reservation> Payer::reserve_and_approve(const spend::ReserveReques
       res.max_fee_msat = approval->max_fee_msat;
       r = res;
     }
+  }
+  if (!r && r.error().code == "PRICE_UNAVAILABLE" && prices_.why) {
+    Error e = r.error();
+    const std::string why = prices_.why(e.details.value("currency", ""));
+    if (!why.empty()) e.message += " (" + why + ")";
+    return e;
   }
   if (!r) return r.error();
   res = *r;

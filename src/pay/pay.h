@@ -117,6 +117,16 @@ class Payer {
   // refused with APPROVAL_UNAVAILABLE.
   void set_approvals(approve::Hub* hub) { approvals_ = hub; }
   approve::Hub* approvals() const { return approvals_; }
+  // BTC prices for fiat caps (price::Source through these functions; it must outlive the Payer): before each
+  // reservation the Payer asks `quotes` for the currencies of the policy's fiat caps and `display`; the ledger
+  // refuses a payment a fiat cap applies to when its currency has no fresh price (PRICE_UNAVAILABLE, with `why`).
+  struct PriceFeed {
+    std::function<spend::Prices(const std::vector<std::string>& currencies)> quotes;
+    std::function<std::string(const std::string& currency)> why;
+    std::vector<std::string> display;  // currencies recorded with every payment even without a cap in them
+  };
+  void set_prices(PriceFeed feed) { prices_ = std::move(feed); }
+  const PriceFeed& prices() const { return prices_; }
 
   // Every pre-payment check; nothing is reserved or sent.
   Result<bolt11::Invoice> check(const PayRequest& rq);
@@ -157,6 +167,7 @@ class Payer {
                                                  const std::function<void(double, const std::string&)>& progress,
                                                  std::optional<spend::Approval>& approval);
   approve::Hub* approvals_ = nullptr;
+  PriceFeed prices_;
   wallet::Wallet* wallet_;
   spend::Ledger* ledger_;
   const Clock& clock_;

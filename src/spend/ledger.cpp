@@ -188,7 +188,7 @@ Result<std::unique_ptr<Ledger>> Ledger::finish_open(std::unique_ptr<Impl> impl, 
   Impl& im = *ledger->impl_;
   auto loaded = im.run<Ok>([&](Db& d) -> Status { return im.refresh_policy(d); });
   if (!loaded) return loaded.error();
-  static_assert(kSchemaVersion == 8, "add a migration step (both backends) when bumping the schema version");
+  static_assert(kSchemaVersion == 9, "add a migration step (both backends) when bumping the schema version");
   return ledger;
 }
 

@@ -48,7 +48,7 @@ constexpr const char* kCounted = "counted = 1";
 constexpr const char* kCols =
     "id, client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat, max_fee_msat, fee_msat, "
     "state, error_code, preimage, created_at, updated_at, settled_at, latency_ms, request_expires_at, wallet_said, "
-    "wallet_said_at, resolved_by, request_id";
+    "wallet_said_at, resolved_by, request_id, fiat_rates";
 
 bool is_hex64(const std::string& s);
 // An error code as stored: at most 64 characters of [A-Z0-9_] (others become '_').

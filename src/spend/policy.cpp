@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <set>
 
+#include "spend/fiat_internal.h"
 #include "spend/spend.h"
 
 namespace sw::spend {
@@ -61,6 +62,7 @@ Caps min_caps(const Caps& a, const Caps& b) {
   for (Window w : kWindows) c.window(w) = min_opt(a.window(w), b.window(w));
   c.lifetime_msat = min_opt(a.lifetime_msat, b.lifetime_msat);
   c.approve_above_msat = min_opt(a.approve_above_msat, b.approve_above_msat);
+  c.fiat = detail::fiat::min_caps(a.fiat, b.fiat);
   return c;
 }
 
@@ -75,9 +77,11 @@ void check_caps(const Caps& cur, const Caps& prop, const std::string& prefix, st
     check_cap(cur.window(w), prop.window(w), prefix + "." + window_name(w) + "_msat", loosened);
   check_cap(cur.lifetime_msat, prop.lifetime_msat, prefix + ".lifetime_msat", loosened);
   check_cap(cur.approve_above_msat, prop.approve_above_msat, prefix + ".approve_above_msat", loosened);
+  detail::fiat::check_caps(cur.fiat, prop.fiat, prefix, loosened);
 }
 
-Status validate_caps(const Caps& c, const std::string& where) {
+Status validate_caps(Caps& c, const std::string& where) {
+  if (auto s = detail::fiat::validate(c.fiat, where); !s) return s.error();
   auto bad = [&](const std::optional<uint64_t>& v) { return v && *v > kMaxMsat; };
   bool any = bad(c.per_call_msat) || bad(c.lifetime_msat) || bad(c.approve_above_msat);
   for (Window w : kWindows) any = any || bad(c.window(w));
@@ -147,6 +151,9 @@ Result<Caps> caps_from_json(const json& obj, const std::string& where, Caps base
   auto ap = read_threshold(obj, where, c.approve_above_msat);
   if (!ap) return ap.error();
   c.approve_above_msat = *ap;
+  auto fiat = detail::fiat::caps_from_json(obj, where, c.fiat);
+  if (!fiat) return fiat.error();
+  c.fiat = *fiat;
   return c;
 }
 
@@ -157,6 +164,7 @@ json caps_to_json(const Caps& c) {
   for (Window w : kWindows) put((std::string(window_name(w)) + "_msat").c_str(), c.window(w));
   put("lifetime_msat", c.lifetime_msat);
   put("approve_above_msat", c.approve_above_msat);
+  detail::fiat::caps_to_json(c.fiat, j);
   return j;
 }
 
@@ -257,7 +265,7 @@ Result<Policy> normalize_policy(Policy p) {
   if (p.fee.ppm > 1'000'000) return make_error("POLICY_INVALID", "fee.ppm must be at most 1000000");
   if (p.fee.base_msat > kMaxMsat) return make_error("POLICY_INVALID", "fee.base_msat is too large");
   std::map<std::string, Caps> domains;
-  for (const auto& [k, caps] : p.domains) {
+  for (auto [k, caps] : p.domains) {
     std::string n = normalize_pattern(k);
     if (n.empty()) return make_error("POLICY_INVALID", "domains: invalid domain pattern");
     if (auto s = validate_caps(caps, "domains." + n); !s) return s.error();
@@ -377,7 +385,8 @@ Result<Policy> policy_from_json(const json& j) {
         "lifetime_sats", "lifetime_msat", "fee",    "allow_domains", "deny_domains", "protocols", "domains",
         "approve_above_sats", "approve_above_msat", "approve_new_domains"};
     for (const auto& [k, v] : j.items())
-      if (!known.count(k)) return make_error("POLICY_INVALID", "policy: unknown key '" + k + "'");
+      if (!known.count(k) && !detail::fiat::is_fiat_key(k))
+        return make_error("POLICY_INVALID", "policy: unknown key '" + k + "'");
     Policy p;
     auto g = caps_from_json(j, "policy", p.global);
     if (!g) return g.error();
@@ -428,7 +437,7 @@ Result<Policy> policy_from_json(const json& j) {
                 "max_sats", "max_msat", "per_call_sats", "per_call_msat", "hour_sats", "hour_msat", "day_sats",
                 "day_msat", "week_sats", "week_msat", "month_sats", "month_msat", "lifetime_sats", "lifetime_msat",
                 "approve_above_sats", "approve_above_msat"};
-            if (!caps_keys.count(ck))
+            if (!caps_keys.count(ck) && !detail::fiat::is_fiat_key(ck))
               return make_error("POLICY_INVALID", "policy.domains entry: unknown key '" + ck + "'");
           }
         auto c = caps_from_json(v, "policy.domains entry", Caps{});
@@ -464,8 +473,10 @@ Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now) {
       if (!e.is_object()) return make_error("POLICY_INVALID", "each envelope must be an object");
       for (const auto& [k, v] : e.items()) {
         (void)v;
+        const bool fiat_cap_key = k == "cap" || (k.size() == 7 && k.rfind("cap_", 0) == 0 &&
+                                                  k != "cap_sat" && is_currency_code(k.substr(4)));
         if (k != "name" && k != "cap_sats" && k != "cap_msat" && k != "expires_at" && k != "ttl_seconds" &&
-            k != "protocols" && k != "approve_above_sats" && k != "approve_above_msat")
+            k != "protocols" && k != "approve_above_sats" && k != "approve_above_msat" && !fiat_cap_key)
           return make_error("POLICY_INVALID", "envelope: unknown key '" + k + "'");
       }
       Envelope env;
@@ -476,8 +487,21 @@ Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now) {
         return make_error("POLICY_INVALID", "envelope names must be unique");
       auto cap = read_amount(e, "cap", "envelope '" + env.name + "'", std::nullopt);
       if (!cap) return cap.error();
-      if (!*cap) return make_error("POLICY_INVALID", "envelope '" + env.name + "' needs cap_sats or cap_msat");
-      env.cap_msat = **cap;
+      // A cap in a currency: "cap": {"amount": 10, "currency": "usd"} or "cap_usd": 10 (the "lifetime" window).
+      json fiat_keys = json::object();
+      for (const auto& [k, v] : e.items())
+        if (k == "cap" || (k.size() == 7 && k.rfind("cap_", 0) == 0 && k != "cap_sat" && is_currency_code(k.substr(4))))
+          fiat_keys[k == "cap" ? std::string("lifetime") : "lifetime_" + k.substr(4)] = v;
+      if (fiat_keys.size() > 1)
+        return make_error("POLICY_INVALID", "envelope '" + env.name + "': give one cap in a currency");
+      auto fiat = detail::fiat::caps_from_json(fiat_keys, "envelope '" + env.name + "'", {});
+      if (!fiat) return fiat.error();
+      if (!fiat->empty()) env.fiat_cap = fiat->front();
+      if (!*cap && !env.fiat_cap)
+        return make_error("POLICY_INVALID", "envelope '" + env.name +
+                                                "' needs a cap: cap_sats, cap_msat, or a currency cap such as "
+                                                "\"cap\": {\"amount\": 10, \"currency\": \"usd\"}");
+      env.cap_msat = *cap ? **cap : kMaxMsat;
       auto ap = read_threshold(e, "envelope '" + env.name + "'", std::nullopt);
       if (!ap) return ap.error();
       env.approve_above_msat = *ap;

@@ -1,7 +1,10 @@
 // The ledger's queries: status per scope, payment lists and pages, reports by domain and UTC day, single payments,
 // and the JSON forms of payments, statuses and reports.
 #include <ctime>
+#include <set>
+#include <tuple>
 
+#include "spend/fiat_internal.h"
 #include "spend/ledger_impl.h"
 
 namespace sw::spend {
@@ -21,28 +24,61 @@ std::string utc_day(int64_t day) {
 json opt_json(const std::optional<uint64_t>& v) { return v ? json(*v) : json(nullptr); }
 json opt_json(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
 
+}  // namespace
+
+json to_json(const WindowStatus::Fiat& f) {
+  json j = {{"amount", fiat_amount_json(f.cap.micros)}, {"currency", f.cap.currency}};
+  if (!f.price) {
+    j["price_unavailable"] = true;
+    return j;
+  }
+  j["price"] = detail::fiat::price_json(f.cap.currency, *f.price);
+  if (f.limit_msat) j["limit_sats"] = *f.limit_msat / 1000;
+  if (f.spent_micros) {
+    j["spent"] = fiat_amount_json(*f.spent_micros);
+    j["remaining"] = fiat_amount_json(*f.spent_micros >= f.cap.micros ? 0 : f.cap.micros - *f.spent_micros);
+  }
+  return j;
+}
+
+namespace {
+
 json scope_json(const ScopeStatus& s) {
   json w = json::array();
-  for (const auto& ws : s.windows)
-    w.push_back({{"window", ws.window},
-                 {"limit_msat", opt_json(ws.limit_msat)},
-                 {"limit_sats", ws.limit_msat ? json(msat_to_sat_ceil(*ws.limit_msat)) : json(nullptr)},
-                 {"spent_msat", ws.spent_msat},
-                 {"spent_sats", msat_to_sat_ceil(ws.spent_msat)},
-                 {"remaining_msat", opt_json(ws.remaining_msat)},
-                 {"remaining_sats", ws.remaining_msat ? json(*ws.remaining_msat / 1000) : json(nullptr)},
-                 {"next_rolloff", opt_json(ws.next_rolloff)}});
+  for (const auto& ws : s.windows) {
+    json x = {{"window", ws.window},
+              {"limit_msat", opt_json(ws.limit_msat)},
+              {"limit_sats", ws.limit_msat ? json(msat_to_sat_ceil(*ws.limit_msat)) : json(nullptr)},
+              {"spent_msat", ws.spent_msat},
+              {"spent_sats", msat_to_sat_ceil(ws.spent_msat)},
+              {"remaining_msat", opt_json(ws.remaining_msat)},
+              {"remaining_sats", ws.remaining_msat ? json(*ws.remaining_msat / 1000) : json(nullptr)},
+              {"next_rolloff", opt_json(ws.next_rolloff)}};
+    if (!ws.fiat.empty()) {
+      json f = json::array();
+      for (const auto& c : ws.fiat) f.push_back(to_json(c));
+      x["fiat"] = f;
+    }
+    w.push_back(std::move(x));
+  }
   json j = {{"scope", s.scope}, {"per_call_msat", opt_json(s.per_call_msat)}, {"windows", w}};
+  if (!s.per_call_fiat.empty()) {
+    json f = json::array();
+    for (const auto& c : s.per_call_fiat) f.push_back(to_json(c));
+    j["per_call_fiat"] = f;
+  }
   if (s.expires_at) j["expires_at"] = *s.expires_at;
   return j;
 }
 
 json bucket_json(const ReportBucket& b) {
-  return {{"settled_count", b.settled_count},   {"settled_amount_msat", b.settled_amount_msat},
+  json j = {{"settled_count", b.settled_count},   {"settled_amount_msat", b.settled_amount_msat},
           {"settled_fee_msat", b.settled_fee_msat}, {"settled_total_sats", msat_to_sat_ceil(b.settled_amount_msat + b.settled_fee_msat)},
           {"pending_count", b.pending_count},   {"pending_msat", b.pending_msat},
           {"unknown_count", b.unknown_count},   {"failed_count", b.failed_count},
           {"released_count", b.released_count}};
+  if (json f = fiat_json(b); !f.is_null()) j["fiat"] = f;
+  return j;
 }
 
 }  // namespace
@@ -74,7 +110,39 @@ json to_json(const Payment& p, bool include_preimage) {
             {"latency_ms", opt_json(p.latency_ms)}};
   if (include_preimage) j["preimage"] = p.preimage.empty() ? json(nullptr) : json(p.preimage);
   if (!p.request_id.empty()) j["request_id"] = p.request_id;
+  if (json f = fiat_json(p); !f.is_null()) j["fiat"] = f;
   return j;
+}
+
+json fiat_json(const Payment& p) {
+  if (p.fiat_rates.empty()) return nullptr;
+  // The prices known when it was reserved, and its value at them (amount + fee; ceil, like caps).
+  json f = json::array();
+  for (const auto& [cur, price] : p.fiat_rates) {
+    json x = detail::fiat::price_json(cur, price);
+    x["amount"] = fiat_amount_json(msat_to_fiat_ceil(p.amount_msat + p.fee_msat.value_or(0), price.micros_per_btc));
+    f.push_back(std::move(x));
+  }
+  return f;
+}
+
+json fiat_json(const ReportBucket& b) {
+  if (b.settled_fiat_micros.empty() && b.settled_without_rate.empty()) return nullptr;
+  json f = json::object();
+  for (const auto& [cur, micros] : b.settled_fiat_micros) f[cur] = {{"settled_total", fiat_amount_json(micros)}};
+  for (const auto& [cur, n] : b.settled_without_rate) f[cur]["settled_without_price"] = n;
+  return f;
+}
+
+void add_settled_fiat(ReportBucket& b, const Payment& p, const std::vector<std::string>& currencies) {
+  if (p.state != State::settled) return;
+  for (const auto& cur : currencies) {
+    auto it = p.fiat_rates.find(cur);
+    if (it == p.fiat_rates.end())
+      ++b.settled_without_rate[cur];
+    else
+      b.settled_fiat_micros[cur] += msat_to_fiat_ceil(p.amount_msat + p.fee_msat.value_or(0), it->second.micros_per_btc);
+  }
 }
 
 json to_json(const StatusReport& s) {
@@ -96,7 +164,48 @@ json to_json(const SpendReport& r) {
 
 Result<StatusReport> Ledger::status() { return status(impl_->clock.now_unix()); }
 
-Result<StatusReport> Ledger::status(int64_t now) {
+std::vector<std::string> Ledger::fiat_currencies() const {
+  std::set<std::string> out;
+  std::lock_guard lk(impl_->pol_mu);
+  for (const auto& c : impl_->effective->global.fiat) out.insert(c.currency);
+  for (const auto& [pat, caps] : impl_->effective->domains)
+    for (const auto& c : caps.fiat) out.insert(c.currency);
+  for (const auto& e : impl_->envs)
+    if (e.fiat_cap) out.insert(e.fiat_cap->currency);
+  return {out.begin(), out.end()};
+}
+
+namespace {
+// Attaches each fiat cap of `caps` to its window (or per-call), converted at `prices` when known; the window's
+// limit becomes the stricter of the sat and fiat caps.
+void add_fiat(ScopeStatus& s, const Caps& caps, const Prices& prices) {
+  for (const auto& c : caps.fiat) {
+    WindowStatus::Fiat f;
+    f.cap = c;
+    auto it = prices.find(c.currency);
+    if (it != prices.end() && it->second.micros_per_btc > 0) {
+      f.price = it->second;
+      f.limit_msat = fiat_to_msat_floor(c.micros, it->second.micros_per_btc);
+    }
+    if (c.window == "per_call") {
+      if (f.limit_msat && (!s.per_call_msat || *f.limit_msat < *s.per_call_msat)) s.per_call_msat = f.limit_msat;
+      s.per_call_fiat.push_back(f);
+      continue;
+    }
+    for (auto& ws : s.windows) {
+      if (ws.window != c.window) continue;
+      if (f.price) f.spent_micros = msat_to_fiat_ceil(ws.spent_msat, f.price->micros_per_btc);
+      if (f.limit_msat && (!ws.limit_msat || *f.limit_msat < *ws.limit_msat)) {
+        ws.limit_msat = f.limit_msat;
+        ws.remaining_msat = ws.spent_msat >= *f.limit_msat ? 0 : *f.limit_msat - ws.spent_msat;
+      }
+      ws.fiat.push_back(f);
+    }
+  }
+}
+}  // namespace
+
+Result<StatusReport> Ledger::status(int64_t now, const Prices& prices) {
   Impl& im = *impl_;
   return im.read<StatusReport>([&](Db& d) -> Result<StatusReport> {
     if (auto s = im.refresh_policy(d); !s) return s.error();
@@ -111,11 +220,13 @@ Result<StatusReport> Ledger::status(int64_t now) {
     rep.now = now;
     auto g = window_status(d, now, pol.global, Filter{});
     if (!g) return g.error();
-    rep.global = {"global", pol.global.per_call_msat, *g, std::nullopt};
+    rep.global = {"global", pol.global.per_call_msat, *g, std::nullopt, {}};
+    add_fiat(rep.global, pol.global, prices);
     for (const auto& [pat, caps] : pol.domains) {
       auto t = window_status(d, now, caps, domain_filter(pat));
       if (!t) return t.error();
-      rep.domains.push_back({"domain:" + pat, caps.per_call_msat, *t, std::nullopt});
+      rep.domains.push_back({"domain:" + pat, caps.per_call_msat, *t, std::nullopt, {}});
+      add_fiat(rep.domains.back(), caps, prices);
     }
     for (auto e : envs) {
       auto tight = envelope_tightening(d, e.name);
@@ -128,7 +239,12 @@ Result<StatusReport> Ledger::status(int64_t now) {
       ws.limit_msat = e.cap_msat;
       ws.spent_msat = t->lifetime;
       ws.remaining_msat = t->lifetime >= e.cap_msat ? 0 : e.cap_msat - t->lifetime;
-      rep.envelopes.push_back({"envelope:" + e.name, std::nullopt, {ws}, e.expires_at});
+      rep.envelopes.push_back({"envelope:" + e.name, std::nullopt, {ws}, e.expires_at, {}});
+      if (e.fiat_cap) {
+        Caps c;
+        c.fiat = {*e.fiat_cap};
+        add_fiat(rep.envelopes.back(), c, prices);
+      }
     }
     auto st = d.prepare(
         "SELECT state, COUNT(*) FROM payments WHERE state IN ('reserved','in_flight','unknown') GROUP BY state");
@@ -246,6 +362,32 @@ Result<SpendReport> Ledger::report(int64_t since, int64_t until) {
       }
       if (rc != kDone) return db_error(d, "report", rc);
     }
+    // The fiat side: each settled payment valued at the prices recorded with it (rows without prices are counted).
+    auto fx = d.prepare(
+        "SELECT domain, created_at / 86400, amount_msat + COALESCE(fee_msat, 0), fiat_rates FROM payments"
+        " WHERE created_at >= ?1 AND created_at < ?2 AND state = 'settled'");
+    if (!fx) return db_error(d, "prepare");
+    fx->bind(1, since).bind(2, until);
+    std::set<std::string> currencies;
+    std::vector<std::tuple<std::string, int64_t, uint64_t, Prices>> rows;
+    int rc;
+    while ((rc = fx->step()) == kRow) {
+      Prices p = detail::fiat::prices_from_text(fx->text(3));
+      for (const auto& [cur, v] : p) currencies.insert(cur);
+      rows.emplace_back(fx->text(0), fx->i64(1), static_cast<uint64_t>(fx->i64(2)), std::move(p));
+    }
+    if (rc != kDone) return db_error(d, "report", rc);
+    if (!currencies.empty())
+      for (const auto& [dom, day, msat, p] : rows)
+        for (const auto& cur : currencies) {
+          auto it = p.find(cur);
+          for (ReportBucket* b : {&rep.total, &rep.by_domain[dom], &rep.by_day[utc_day(day)]}) {
+            if (it == p.end())
+              ++b->settled_without_rate[cur];
+            else
+              b->settled_fiat_micros[cur] += msat_to_fiat_ceil(msat, it->second.micros_per_btc);
+          }
+        }
     return rep;
   });
 }

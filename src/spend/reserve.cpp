@@ -3,6 +3,7 @@
 #include "spend/approvals_internal.h"
 #include "spend/purchases_internal.h"
 
+#include "spend/fiat_internal.h"
 #include "spend/ledger_impl.h"
 
 namespace sw::spend {
@@ -64,6 +65,7 @@ Payment read_payment(const Stmt& s) {
   p.wallet_said_at = s.opt_i64(20);
   p.resolved_by = s.text(21);
   p.request_id = s.text(22);
+  p.fiat_rates = detail::fiat::prices_from_text(s.text(23));
   return p;
 }
 
@@ -232,44 +234,72 @@ Result<Reservation> Ledger::Impl::reserve_in_txn(Db& d, const ReserveRequest& rq
       return make_error("DOMAIN_NOT_ALLOWED", domain + " is not in the spend policy's allowed domains",
                         {{"domain", domain}, {"reason", "not_allowed"}});
   }
-  // 4. Per-call caps.
-  const uint64_t fee = pol.fee.for_amount(rq.amount_msat);
-  const uint64_t requested = rq.amount_msat + fee;
-  std::vector<std::pair<std::string, const Caps*>> domain_caps;
+  // 4. Fiat caps at the caller's prices, each folded into its sat counterpart (the lower wins); a fiat cap that
+  // applies to this payment with no price for its currency refuses it (PRICE_UNAVAILABLE).
+  auto global_caps = detail::fiat::apply(pol.global, rq.prices, "global");
+  if (!global_caps) return global_caps.error();
+  std::vector<std::pair<std::string, detail::fiat::Applied>> domain_caps;
   if (!domain.empty())
     for (const auto& [pat, caps] : pol.domains)
-      if (domain_matches(pat, domain)) domain_caps.emplace_back(pat, &caps);
-  if (pol.global.per_call_msat && rq.amount_msat > *pol.global.per_call_msat)
-    return budget_error("global", "per_call", *pol.global.per_call_msat, 0, rq.amount_msat, rq.amount_msat, fee,
-                        std::nullopt);
-  for (const auto& [pat, caps] : domain_caps)
-    if (caps->per_call_msat && rq.amount_msat > *caps->per_call_msat)
-      return budget_error("domain:" + pat, "per_call", *caps->per_call_msat, 0, rq.amount_msat, rq.amount_msat,
-                          fee, std::nullopt);
-  // 5. Windows and lifetime: global, then each matching domain entry, then the envelope.
-  if (auto c = check_scope(d, now, pol.global, Filter{}, "global", requested, rq.amount_msat, fee); !c)
-    return c.error();
-  for (const auto& [pat, caps] : domain_caps)
-    if (auto c = check_scope(d, now, *caps, domain_filter(pat), "domain:" + pat, requested, rq.amount_msat, fee);
+      if (domain_matches(pat, domain)) {
+        auto a = detail::fiat::apply(caps, rq.prices, "domain:" + pat);
+        if (!a) return a.error();
+        domain_caps.emplace_back(pat, std::move(*a));
+      }
+  detail::fiat::Applied env_caps;
+  if (env && env->fiat_cap) {
+    Caps c;
+    c.per_call_msat.reset();
+    c.lifetime_msat = env->cap_msat;
+    c.fiat = {*env->fiat_cap};
+    auto a = detail::fiat::apply(c, rq.prices, "envelope:" + env->name);
+    if (!a) return a.error();
+    env_caps = std::move(*a);
+    env->cap_msat = env_caps.caps.lifetime_msat.value_or(env->cap_msat);
+  }
+  auto explained = [](Error e, const detail::fiat::Applied& a) {
+    detail::fiat::explain(e, a);
+    return e;
+  };
+  // 5. Per-call caps.
+  const uint64_t fee = pol.fee.for_amount(rq.amount_msat);
+  const uint64_t requested = rq.amount_msat + fee;
+  const Caps& global = global_caps->caps;
+  if (global.per_call_msat && rq.amount_msat > *global.per_call_msat)
+    return explained(budget_error("global", "per_call", *global.per_call_msat, 0, rq.amount_msat, rq.amount_msat,
+                                  fee, std::nullopt),
+                     *global_caps);
+  for (const auto& [pat, a] : domain_caps)
+    if (a.caps.per_call_msat && rq.amount_msat > *a.caps.per_call_msat)
+      return explained(budget_error("domain:" + pat, "per_call", *a.caps.per_call_msat, 0, rq.amount_msat,
+                                    rq.amount_msat, fee, std::nullopt),
+                       a);
+  // 6. Windows and lifetime: global, then each matching domain entry, then the envelope.
+  if (auto c = check_scope(d, now, global, Filter{}, "global", requested, rq.amount_msat, fee); !c)
+    return explained(c.error(), *global_caps);
+  for (const auto& [pat, a] : domain_caps)
+    if (auto c = check_scope(d, now, a.caps, domain_filter(pat), "domain:" + pat, requested, rq.amount_msat, fee);
         !c)
-      return c.error();
+      return explained(c.error(), a);
   if (env) {
     auto t = sum_counted(d, now, Filter{Filter::envelope, env->name}, kLifetimeBit);
     if (!t) return t.error();
     if (sat_add(t->lifetime, requested) > env->cap_msat)
-      return budget_error("envelope:" + env->name, "lifetime", env->cap_msat, t->lifetime, requested,
-                          rq.amount_msat, fee, std::nullopt);
+      return explained(budget_error("envelope:" + env->name, "lifetime", env->cap_msat, t->lifetime, requested,
+                                    rq.amount_msat, fee, std::nullopt),
+                       env_caps);
   }
-  // 6. Insert.
+  // 7. Insert (with the prices known now: the payment's fiat value is computed with them).
   static const std::string kInsert =
       "INSERT INTO payments(client, envelope, domain, tool, protocol, invoice, payment_hash, amount_msat,"
-      " max_fee_msat, state, created_at, updated_at, counted, request_id, instance) VALUES (?1, ?2, ?3, ?4, ?5,"
-      " ?6, ?7, ?8, ?9, 'reserved', ?10, ?10, 1, ?11, ?12)";
+      " max_fee_msat, state, created_at, updated_at, counted, request_id, instance, fiat_rates) VALUES (?1, ?2, ?3,"
+      " ?4, ?5, ?6, ?7, ?8, ?9, 'reserved', ?10, ?10, 1, ?11, ?12, ?13)";
   auto ins = d.prepare(kInsert);
   if (!ins) return db_error(d, "prepare");
   ins->bind(1, rq.client).bind(2, rq.envelope.value_or("")).bind(3, domain).bind(4, rq.tool).bind(5, rq.protocol);
   ins->bind(6, rq.invoice).bind(7, hash).bind(8, static_cast<int64_t>(rq.amount_msat));
   ins->bind(9, static_cast<int64_t>(fee)).bind(10, now).bind(11, rq.request_id).bind(12, instance);
+  ins->bind(13, rq.prices.empty() ? std::string() : detail::fiat::prices_to_json(rq.prices).dump());
   rc = ins->run();
   if (rc != kDone) return db_error(d, "insert", rc);
   const int64_t new_id = d.last_insert_id();
@@ -284,7 +314,7 @@ Result<Reservation> Ledger::Impl::reserve_in_txn(Db& d, const ReserveRequest& rq
   r.payment_hash = hash;
   r.amount_msat = rq.amount_msat;
   r.max_fee_msat = fee;
-  // 7. The owner's approval, when the policy asks for it (bound to this row, same transaction).
+  // 8. The owner's approval, when the policy asks for it (bound to this row, same transaction).
   auto reasons = detail::approval_reasons(d, pol, env, domain, rq.amount_msat);
   if (!reasons) return reasons.error();
   if (!reasons->empty()) {

@@ -185,6 +185,8 @@ const std::vector<const char*>& sqlite_migrations() {
       "  holder TEXT NOT NULL,"
       "  expires_at INTEGER NOT NULL"
       ") WITHOUT ROWID;",
+      // v8 → v9: the BTC prices known when the payment was reserved (fiat caps, fiat values in reports).
+      "ALTER TABLE payments ADD COLUMN fiat_rates TEXT NOT NULL DEFAULT '';",
   };
   return m;
 }
@@ -319,6 +321,8 @@ const std::vector<const char*>& pg_migrations() {
       "  holder TEXT NOT NULL,"
       "  expires_at BIGINT NOT NULL"
       ");",
+      // v8 → v9
+      "ALTER TABLE payments ADD COLUMN fiat_rates TEXT NOT NULL DEFAULT '';",
   };
   return m;
 }

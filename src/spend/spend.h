@@ -19,7 +19,7 @@
 //   caller checkpoints only if the WAL passes a hard bound (LedgerOptions::wal_max_frames), so WAL growth stays
 //   bounded.
 // Errors: values (never exceptions). Codes: BUDGET_EXCEEDED, DOMAIN_NOT_ALLOWED, PROTOCOL_NOT_ALLOWED,
-//   ALREADY_PAID, PAYMENT_IN_PROGRESS, PAYMENT_STATE_UNKNOWN, ENVELOPE_UNKNOWN, ENVELOPE_EXPIRED,
+//   ALREADY_PAID, PAYMENT_IN_PROGRESS, PAYMENT_STATE_UNKNOWN, ENVELOPE_UNKNOWN, ENVELOPE_EXPIRED, PRICE_UNAVAILABLE,
 //   ILLEGAL_TRANSITION, PAYMENT_NOT_FOUND, POLICY_LOOSEN_REFUSED, POLICY_INVALID, INVALID_ARGUMENT,
 //   INVALID_CURSOR, LEDGER_BUSY, LEDGER_UNAVAILABLE, LEDGER_SCHEMA_TOO_NEW, LEDGER_ERROR. Preimages are stored in the ledger row
 //   (the L402 token cache needs them) but never appear in logs, messages or error details.
@@ -65,6 +65,34 @@ const char* window_name(Window w);
 // Largest accepted amount or cap (21 million BTC in msat): keeps every sum inside int64.
 constexpr uint64_t kMaxMsat = 2'100'000'000'000'000'000ULL;
 
+// ---------------------------------------------------------------- fiat
+// Fiat amounts are integers too: micros, millionths of the currency's unit (USD 5 = 5,000,000 micros). A currency
+// is its ISO 4217 code, lowercase ("usd", "eur"). A BTC price is micros of the currency per 1 BTC (1e11 msat).
+constexpr uint64_t kMsatPerBtc = 100'000'000'000ULL;
+// A cap in a currency on one window: "per_call" | "hour" | "day" | "week" | "month" | "lifetime".
+struct FiatCap {
+  std::string window;
+  std::string currency;
+  uint64_t micros = 0;
+  auto operator<=>(const FiatCap&) const = default;
+};
+struct Price {
+  uint64_t micros_per_btc = 0;  // > 0
+  int64_t fetched_at = 0;       // unix seconds
+  std::string source;           // where it came from (host of the price source), for the record
+  bool operator==(const Price&) const = default;
+};
+using Prices = std::map<std::string, Price>;  // currency → price
+// Conversions (128-bit intermediates, saturating at kMaxMsat / UINT64_MAX). A fiat cap becomes msat rounded down
+// and a payment becomes fiat rounded up: both round toward refusing.
+uint64_t fiat_to_msat_floor(uint64_t micros, uint64_t micros_per_btc);
+uint64_t msat_to_fiat_ceil(uint64_t msat, uint64_t micros_per_btc);
+uint64_t msat_to_fiat_floor(uint64_t msat, uint64_t micros_per_btc);
+// "5", "5.25", "0.000001" (at most 6 decimals) → micros; INVALID_ARGUMENT otherwise.
+Result<uint64_t> parse_fiat_amount(std::string_view text);
+json fiat_amount_json(uint64_t micros);  // a JSON number with the same value (5.25), exact for <= 6 decimals
+bool is_currency_code(std::string_view code);  // three ASCII letters
+
 // ---------------------------------------------------------------- policy
 struct Caps {
   std::optional<uint64_t> per_call_msat;  // compared with the invoice amount (fees are budgeted by the windows)
@@ -73,6 +101,10 @@ struct Caps {
   // Payments above this amount wait for the owner's approval (0 = every payment; nullopt = never). Lower is
   // stricter, like every cap: run-time tightening may lower it, never raise or remove it.
   std::optional<uint64_t> approve_above_msat = std::nullopt;
+  // Caps in a currency, on top of the sat caps: both apply, the stricter wins. Each is converted to msat at the
+  // price current when a payment is reserved (floor); a payment they apply to is refused (PRICE_UNAVAILABLE)
+  // when no fresh price is known. Sorted, one per (window, currency).
+  std::vector<FiatCap> fiat;
   std::optional<uint64_t>& window(Window w);
   const std::optional<uint64_t>& window(Window w) const;
   bool operator==(const Caps&) const = default;
@@ -140,8 +172,10 @@ struct Envelope {
   std::optional<int64_t> ttl_seconds;
   // Payments in this envelope above this amount wait for the owner's approval (0 = all; nullopt = the policy's).
   std::optional<uint64_t> approve_above_msat = std::nullopt;
+  // A lifetime cap in a currency (window "lifetime"), besides cap_msat (kMaxMsat when only this one is given).
+  std::optional<FiatCap> fiat_cap = std::nullopt;
 };
-// [{"name":"team-a","cap_sats":5000,"approve_above_sats":100,"expires_at":1767225600 | "ttl_seconds":86400,"protocols":[..]}]
+// [{"name":"team-a","cap_sats":5000 | "cap":{"amount":10,"currency":"usd"} | "cap_usd":10,"approve_above_sats":100,"expires_at":1767225600 | "ttl_seconds":86400,"protocols":[..]}]
 // ttl_seconds is kept, with a provisional expires_at = now + ttl (final once set_envelopes() anchors it).
 Result<std::vector<Envelope>> envelopes_from_json(const json& j, int64_t now);
 
@@ -311,6 +345,9 @@ struct ReserveRequest {
   std::optional<ApprovalTerms> approval;
   // The MCP request that reserves it; "" = the calling thread's current_request_id().
   std::string request_id;
+  // Fresh BTC prices the caller knows (see price::Source). Fiat caps that apply to this payment need their
+  // currency here (else PRICE_UNAVAILABLE, nothing reserved); every price given is recorded with the payment.
+  Prices prices;
 };
 
 struct Reservation {
@@ -341,6 +378,7 @@ struct Payment {
   std::optional<int64_t> wallet_said_at;
   std::string resolved_by;
   std::string request_id;  // v7: the MCP request (tool call) that reserved it, as log lines name it; "" before v7
+  Prices fiat_rates;       // v9: the BTC prices known when it was reserved (what its fiat value is computed with)
   uint64_t counted_msat() const;  // what it counts against budgets now (0 for failed/released)
 };
 json to_json(const Payment& p, bool include_preimage = false);
@@ -352,12 +390,22 @@ struct WindowStatus {
   uint64_t spent_msat = 0;
   std::optional<uint64_t> remaining_msat;  // only with a limit
   std::optional<int64_t> next_rolloff;     // when the oldest counted row leaves the window (not for lifetime)
+  // Caps in a currency on this window, and (with a price) what they amount to in msat now and what was spent
+  // valued at that price. limit_msat/remaining_msat above are then the stricter of the sat and fiat caps.
+  struct Fiat {
+    FiatCap cap;
+    std::optional<Price> price;          // none: no fresh price (payments this cap applies to are refused)
+    std::optional<uint64_t> limit_msat;  // cap at the price (floor)
+    std::optional<uint64_t> spent_micros;
+  };
+  std::vector<Fiat> fiat = {};
 };
 struct ScopeStatus {
   std::string scope;  // "global" | "domain:<pattern>" | "envelope:<name>"
   std::optional<uint64_t> per_call_msat;
   std::vector<WindowStatus> windows;  // for envelopes: one "lifetime" entry
   std::optional<int64_t> expires_at;  // envelopes
+  std::vector<WindowStatus::Fiat> per_call_fiat = {};  // per-payment caps in a currency (per_call_msat: the stricter)
 };
 struct StatusReport {
   int64_t now = 0;
@@ -372,6 +420,9 @@ struct StatusReport {
   std::optional<int64_t> fee_excess_last_at;
 };
 json to_json(const StatusReport& s);
+// {"amount", "currency", "price": {currency, btc_price, at, source}, "limit_sats", "spent", "remaining"}, or
+// {"amount", "currency", "price_unavailable": true}.
+json to_json(const WindowStatus::Fiat& f);
 
 struct ListQuery {
   std::optional<int64_t> since;  // created_at >= since
@@ -388,6 +439,9 @@ struct Page {
 
 struct ReportBucket {
   uint64_t settled_count = 0, settled_amount_msat = 0, settled_fee_msat = 0;
+  // Settled amount + fee in each currency at the price recorded with each payment; per currency, how many
+  // settled payments had no price recorded for it (not included).
+  std::map<std::string, uint64_t> settled_fiat_micros, settled_without_rate;
   uint64_t pending_count = 0, pending_msat = 0;  // reserved/in_flight/unknown, counted with fee allowance
   uint64_t unknown_count = 0, failed_count = 0, released_count = 0;
 };
@@ -398,6 +452,13 @@ struct SpendReport {
   std::map<std::string, ReportBucket> by_day;     // "YYYY-MM-DD" (UTC)
 };
 json to_json(const SpendReport& r);
+// The fiat side of a report: adds a settled payment's amount + fee, valued at the prices recorded with it, to the
+// bucket for each of `currencies` (or counts it as without a price for that currency).
+void add_settled_fiat(ReportBucket& b, const Payment& p, const std::vector<std::string>& currencies);
+// {"usd": {"settled_total": 2.5, "settled_without_price": n}, ...} or null when the bucket has no fiat side.
+json fiat_json(const ReportBucket& b);
+// [{"currency", "btc_price", "at", "source", "amount"}] for the prices recorded with a payment, or null.
+json fiat_json(const Payment& p);
 
 // ---------------------------------------------------------------- reconciliation
 struct LookupOutcome {
@@ -480,8 +541,8 @@ class Ledger {
   // v5: envelope_tightenings(name, cap_msat) — caps lowered at run time by a token for its own envelope.
   // v6: approvals; envelope_tightenings gains approve_above_msat.
   // v7: payments.request_id.  v8: payments.instance (who reserved it), leases (one instance at a time does
-  // recovery and reconciliation).
-  static constexpr int kSchemaVersion = 8;
+  // recovery and reconciliation).  v9: payments.fiat_rates (JSON: currency → {micros_per_btc, at, source}).
+  static constexpr int kSchemaVersion = 9;
 
   // ---- policy
   Policy policy() const;             // effective (configured merged with persisted tightenings)
@@ -594,8 +655,11 @@ class Ledger {
   Result<std::vector<Approval>> expire_approvals();
 
   // ---- queries
-  Result<StatusReport> status(int64_t now);
+  // With prices, fiat caps are shown converted (see WindowStatus::Fiat).
+  Result<StatusReport> status(int64_t now, const Prices& prices = {});
   Result<StatusReport> status();  // now = clock
+  // The currencies of every fiat cap in the effective policy and the envelopes (what a price source must quote).
+  std::vector<std::string> fiat_currencies() const;
   // Totals for monitoring (/metrics): payments by protocol and state with their amounts and fees, live purchases,
   // approvals waiting for the owner. One read transaction.
   Result<LedgerMetrics> metrics();

@@ -174,7 +174,7 @@ TEST_CASE("postgres: instances starting together migrate once, from an empty dat
       });
     for (auto& t : ts) t.join();
     REQUIRE(ok == 3);
-    CHECK(raw_rows(at, "SELECT version FROM satwarden_schema")[0][0] == "8");
+    CHECK(raw_rows(at, "SELECT version FROM satwarden_schema")[0][0] == std::to_string(Ledger::kSchemaVersion));
     auto l = open_as(at, "x", day_cap(10'000), clock);
     auto p = l->get_payment(hash_of(7));
     REQUIRE(p);

@@ -178,7 +178,7 @@ TEST_CASE("a v1 ledger file is migrated (v2, v3, v4, v5) with every row, guard, 
   Ledger& l = **opened;
   {
     RawDb raw(path);
-    CHECK(raw.dump("PRAGMA user_version") == "8\n");  // v1 → v2 → … → v8
+    CHECK(raw.dump("PRAGMA user_version") == "9\n");  // v1 → v2 → … → v9
     CHECK(raw.dump(kAllColumns) == before);  // every row and column, ids included
     // No IN list of more than two constants is left in the table's CHECKs or the partial indexes.
     std::string sql = raw.dump("SELECT sql FROM sqlite_master WHERE tbl_name = 'payments' AND sql IS NOT NULL");
@@ -283,7 +283,7 @@ TEST_CASE("a v2 ledger file is migrated to v3, v4 and v5 with every row intact a
   {
     RawDb raw(path);
     CHECK(raw.dump("PRAGMA user_version") == std::to_string(Ledger::kSchemaVersion) + "\n");
-    CHECK(raw.dump("PRAGMA user_version") == "8\n");
+    CHECK(raw.dump("PRAGMA user_version") == "9\n");
     CHECK(raw.dump(kAllColumns) == before);
     CHECK(raw.dump("SELECT count(*) FROM envelope_tightenings") == "0\n");  // v5
     CHECK(raw.dump("SELECT count(*) FROM approvals") == "0\n");             // v6
