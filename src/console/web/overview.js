@@ -87,6 +87,17 @@ function scopeName(scope) {
   const m = /^(domain|envelope):(.*)$/.exec(scope || '');
   return m ? m[2] : scope;
 }
+function money(amount, currency) {
+  try {
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency: currency.toUpperCase(), maximumFractionDigits: 6 }).format(amount);
+  } catch {
+    return `${amount} ${currency.toUpperCase()}`;
+  }
+}
+function fiatText(f) {
+  if (f.price_unavailable) return `cap ${money(f.amount, f.currency)} — no fresh BTC price: payments under it are refused`;
+  return `${money(f.spent ?? 0, f.currency)} of ${money(f.amount, f.currency)} (≈ ${fmtSats(f.limit_sats)} sats at ${money(f.price.btc_price, f.currency)}/BTC)`;
+}
 function gauge(w, scopeLabel, idBase) {
   const name = WINDOW_LABEL[w.window] || w.window;
   const nameId = `${idBase}-${w.window}`;
@@ -101,6 +112,8 @@ function gauge(w, scopeLabel, idBase) {
     sub.push(`${fmtSats(w.remaining_sats)} sats left`);
   }
   if (w.next_rolloff != null) sub.push(`next roll-off ${fmtTime(w.next_rolloff)}`);
+  // Caps in a currency on this window: the limit above is then the stricter of both at the current BTC price.
+  for (const f of w.fiat || []) sub.push(fiatText(f));
   return h('div', { class: 'gauge', 'data-window': w.window },
     h('div', { class: 'gauge-head' },
       h('span', {},
@@ -118,7 +131,8 @@ function gauge(w, scopeLabel, idBase) {
 function renderBudget(box, scopesBox, b) {
   const g = b.global || { windows: [] };
   const nodes = [];
-  nodes.push(h('p', {}, 'Per payment: ', h('b', {}, g.per_call_sats == null ? 'no limit' : `up to ${fmtSats(g.per_call_sats)} sats`)));
+  nodes.push(h('p', {}, 'Per payment: ', h('b', {}, g.per_call_sats == null ? 'no limit' : `up to ${fmtSats(g.per_call_sats)} sats`),
+    ...(g.per_call_fiat || []).map((f) => ` · ${f.price_unavailable ? `cap ${money(f.amount, f.currency)} (no fresh price)` : `at most ${money(f.amount, f.currency)}`}`)));
   const wins = g.windows || [];
   if (!wins.length) nodes.push(empty('No spending window is configured.'));
   wins.forEach((w) => nodes.push(gauge(w, 'Budget', 'g')));
