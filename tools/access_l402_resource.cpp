@@ -79,8 +79,13 @@ mcp::ToolOutcome run(Engine& e, const json& args, mcp::CallContext& ctx, const p
     out["fee_msat"] = r->fee_msat;
     out["protocol"] = r->protocol;
     out["payment_hash"] = r->payment_hash;
-    out["preimage"] = r->preimage;
-    if (r->protocol == "L402") out["credential"] = json{{"headerName", "Authorization"}, {"headerValue", r->authorization}};
+    // Lean by default: the proof and the credential only when asked for (the ledger keeps both either way, and
+    // calling this tool again presents the credential by itself).
+    if (args.value("include_credential", false)) {
+      out["preimage"] = r->preimage;
+      if (r->protocol == "L402")
+        out["credential"] = json{{"headerName", "Authorization"}, {"headerValue", r->authorization}};
+    }
     out["binding"] = r->binding.empty() ? json(nullptr) : json(r->binding);
   }
   out["purchase_id"] = r->purchase_id ? json(r->purchase_id) : json(nullptr);
@@ -99,7 +104,8 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "(origin + path, or the L402 service): calling again reuses what was bought and never buys the same scope "
       "twice — while an earlier payment's outcome is unknown it answers PAYMENT_PENDING (nothing paid) until the "
       "wallet settles it. Credentials are sent only where they worked; MPP ones are single-use. Redirects are "
-      "returned, not followed. Private and loopback addresses are refused.",
+      "returned, not followed. Private and loopback addresses are refused. The preimage and credential are "
+      "returned only with include_credential: true.",
       paying_annotations("Fetch a paid (L402/MPP) resource"), [e](const json& args, mcp::CallContext& ctx) {
         return idempotent(*e, args, ctx, "access_l402_resource",
                           [&](const purchase::IdempotentContext& ic) { return run(*e, args, ctx, ic); });

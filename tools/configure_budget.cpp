@@ -21,9 +21,9 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "Tighten the spending policy: lower the per-payment cap (max_sats) or the hour/day/week/month/lifetime caps "
       "(sats), deny more domains, lower the approval threshold (approve_above_sats: payments above it wait for the "
       "owner) or require approval for new domains. Only tightening is allowed; anything that would loosen the owner's policy is "
-      "refused with POLICY_LOOSEN_REFUSED. Changes persist across restarts. A caller with a bearer token (hosted "
-      "HTTP) cannot change the policy that binds everyone: it may only lower its own envelope's cap (lifetime_sats) and "
-      "approval threshold (approve_above_sats).",
+      "refused with POLICY_LOOSEN_REFUSED. Changes persist across restarts.{hosted} A caller with a bearer token "
+      "(hosted HTTP) cannot change the policy that binds everyone: it may only lower its own envelope's cap "
+      "(lifetime_sats) and approval threshold (approve_above_sats).{/hosted}",
       ann, [e](const json& args, mcp::CallContext& ctx) -> mcp::ToolOutcome {
         if (args.empty())
           return mcp::ToolOutcome::failure(make_error("INVALID_ARGUMENTS", "give at least one setting to tighten"));

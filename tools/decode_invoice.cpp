@@ -10,10 +10,9 @@ std::optional<mcp::Tool> make(Engine& engine) {
   Engine* e = &engine;
   return make_tool(
       "decode_invoice", "Decode a Lightning invoice",
-      "Decode a BOLT11 Lightning invoice (lnbc…, lntb…, lntbs…, lnbcrt…, optionally prefixed with lightning:) and "
-      "check its signature. Returns the amount (msat and sats rounded up), payment hash, description or its hash, "
-      "payee node, network, creation and expiry times and whether it has expired, route hints, features, fallback "
-      "addresses and metadata, and the amount in the owner's currency when a price source is configured. Read-only: pays nothing. Use it to inspect an invoice before paying.",
+      "Decode and check a BOLT11 invoice (lnbc…, lntb…, lnbcrt…; lightning: prefix allowed): amount (msat, sats "
+      "rounded up, and in the owner's currency when known), payment hash, description, payee, network, expiry "
+      "and whether it has expired, route hints, features. Read-only: use it to inspect an invoice before paying.",
       read_only_annotations("Decode a Lightning invoice", false),
       [clock, e](const json& args, mcp::CallContext&) -> mcp::ToolOutcome {
         auto inv = bolt11::decode(args.at("invoice").get<std::string>());

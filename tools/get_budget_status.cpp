@@ -146,13 +146,12 @@ std::optional<mcp::Tool> make(Engine& engine) {
   Engine* e = &engine;
   mcp::Tool tool = make_tool(
       "get_budget_status", "Budget status",
-      "Show the spending limits satwarden enforces and what remains: per-payment cap, rolling hour/day/week/month "
-      "windows and lifetime cap, per-domain caps and hosted envelopes, with spent and remaining amounts (sats) and "
-      "when the oldest payment rolls off; `policy` is the effective policy (caps in msat, fee allowance reserved "
-      "per payment, allowed protocols, allow/deny domain lists, per-domain caps) and `caller` says who is asking "
-      "and which protocols it may use. Global and domain windows count every client's spending. A caller "
-      "authenticated with a bearer token (hosted HTTP) sees only its own envelope and its own pending/unknown "
-      "counts; the owner (stdio, tokenless loopback HTTP) sees every envelope. Read-only.",
+      "Show the spending limits and what remains: per-payment cap, rolling hour/day/week/month windows, lifetime, "
+      "per-domain caps and envelopes — spent and remaining (sats, and the owner's currency for caps set in one), "
+      "and when the oldest payment rolls off; `policy` is the effective policy and `caller` which protocols this "
+      "caller may use.{hosted} Global and domain windows count every client's spending. A caller authenticated "
+      "with a bearer token (hosted HTTP) sees only its own envelope and its own pending/unknown counts; the owner "
+      "(stdio, tokenless loopback HTTP) sees every envelope.{/hosted} Read-only.",
       read_only_annotations("Budget status", false),
       [e](const json&, mcp::CallContext& ctx) -> mcp::ToolOutcome {
         auto out = budget_status_for(*e, ctx);

@@ -32,10 +32,10 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "list_payments", "List payments",
       "List the payments satwarden has made or attempted (newest first): amount, fee, state (settled, failed, "
       "unknown, …), domain, protocol, tool, and which client (token label) and budget envelope paid. Filter by "
-      "since, until, domain, state, protocol, client or envelope; pass next_cursor to get the next page. A caller authenticated "
-      "with a bearer token (hosted HTTP) sees only its own payments (scope \"client:<label>\"; other filters "
-      "narrow that further); stdio and tokenless loopback HTTP are the owner and see every client's payments "
-      "(scope \"all\"). Read-only.",
+      "since, until, domain, state, protocol, client or envelope; pass next_cursor to get the next page.{hosted} A "
+      "caller authenticated with a bearer token (hosted HTTP) sees only its own payments (scope \"client:<label>\"; "
+      "other filters narrow that further); stdio and tokenless loopback HTTP are the owner and see every client's "
+      "payments (scope \"all\").{/hosted} Read-only.",
       read_only_annotations("List payments", false), [e](const json& args, mcp::CallContext& ctx) -> mcp::ToolOutcome {
         const Caller who = caller_of(*e, ctx);
         spend::ListQuery q;

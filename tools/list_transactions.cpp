@@ -10,11 +10,11 @@ std::optional<mcp::Tool> make(Engine& engine) {
   Engine* e = &engine;
   return make_tool(
       "list_transactions", "List wallet transactions",
-      "List the connected wallet's transactions, newest first (optionally a time range, type, page). The owner "
-      "(stdio, tokenless loopback HTTP) sees every transaction of the wallet. A caller authenticated with a bearer "
-      "token (hosted HTTP) sees only outgoing payments satwarden made for that token (the wallet is shared; other "
-      "tokens' payments and the owner's other activity are left out), so a page may hold fewer than `limit` "
-      "entries: keep paging with offset. Read-only.",
+      "List the connected wallet's transactions, newest first (optionally a time range, type, page).{hosted} The "
+      "owner (stdio, tokenless loopback HTTP) sees every transaction of the wallet. A caller authenticated with a "
+      "bearer token (hosted HTTP) sees only outgoing payments satwarden made for that token (the wallet is shared; "
+      "other tokens' payments and the owner's other activity are left out), so a page may hold fewer than `limit` "
+      "entries: keep paging with offset.{/hosted} Read-only.",
       read_only_annotations("List wallet transactions", true),
       [e](const json& args, mcp::CallContext& ctx) -> mcp::ToolOutcome {
         if (auto err = wallet_unavailable(*e)) return mcp::ToolOutcome::failure(*err);

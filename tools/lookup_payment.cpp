@@ -50,13 +50,11 @@ std::optional<mcp::Tool> make(Engine& engine) {
   Engine* e = &engine;
   return make_tool(
       "lookup_payment", "Look up a payment",
-      "Look up a payment or invoice by payment_hash or invoice (give exactly one). For payments satwarden made: its "
-      "ledger record (state, what the wallet last said and when, what happens next) plus the wallet's record when "
-      "it has one; otherwise the wallet's record: state (pending/settled/failed…), amount, fees, preimage once "
-      "settled. Use it to find out what happened to a payment "
-      "whose outcome was unknown — never pay again instead. A caller authenticated with a bearer token (hosted "
-      "HTTP) sees only payments satwarden made for that token and invoices it can name; another token's payment, "
-      "or a payment made outside satwarden, answers NOT_FOUND like an unknown hash. Read-only.",
+      "Look up a payment by payment_hash or invoice (give one): satwarden's record (state, what the wallet last "
+      "said, what happens next) and the wallet's (amount, fees, preimage once settled). Use it when an outcome "
+      "was unknown — never pay again instead.{hosted} A caller authenticated with a bearer token (hosted HTTP) "
+      "sees only payments satwarden made for that token and invoices it can name; another token's payment, or a "
+      "payment made outside satwarden, answers NOT_FOUND like an unknown hash.{/hosted} Read-only.",
       read_only_annotations("Look up a payment", true), [e](const json& args, mcp::CallContext& ctx) -> mcp::ToolOutcome {
         bool by_hash = args.contains("payment_hash"), by_invoice = args.contains("invoice");
         if (by_hash == by_invoice)

@@ -79,8 +79,8 @@ std::optional<mcp::Tool> make(Engine& engine) {
       "unless it is for exactly that amount and commits to the service's own description; the amount must be "
       "within what the service accepts and within max_sats and the budget (the address's domain counts as the "
       "payee domain for caps, allow/deny lists and approvals). Returns the preimage and any message the service "
-      "sends back (a link it offers is shown, never opened). Use resolve_lightning_address first to see the "
-      "accepted range. If the outcome is unknown, check with lookup_payment; never pay again instead.",
+      "sends back (a link it offers is shown, never opened). An amount outside the accepted range is refused "
+      "with the range. If the outcome is unknown, check with lookup_payment; never pay again instead.",
       paying_annotations("Pay a Lightning address"), [e](const json& args, mcp::CallContext& ctx) {
         return pay_lnurl_target(*e, args, ctx, "pay_lightning_address", args.at("address").get<std::string>());
       });

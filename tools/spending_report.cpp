@@ -85,9 +85,10 @@ std::optional<mcp::Tool> make(Engine& engine) {
   return make_tool(
       "spending_report", "Spending report",
       "Report what was spent between since and until (default: the last 30 days): totals, per domain and per UTC "
-      "day, with fees and counts of pending, unknown and failed payments. The owner (stdio, tokenless loopback "
-      "HTTP) gets every client's spending, or one client's with the client argument; a caller authenticated with "
-      "a bearer token (hosted HTTP) always gets only its own (scope \"client:<label>\"). Read-only.",
+      "day, with fees and counts of pending, unknown and failed payments.{hosted} The owner (stdio, tokenless "
+      "loopback HTTP) gets every client's spending, or one client's with the client argument; a caller "
+      "authenticated with a bearer token (hosted HTTP) always gets only its own (scope \"client:<label>\").{/hosted} "
+      "Read-only.",
       read_only_annotations("Spending report", false), [e](const json& args, mcp::CallContext& ctx) -> mcp::ToolOutcome {
         const Caller who = caller_of(*e, ctx);
         int64_t now = e->clock->now_unix();

@@ -114,7 +114,12 @@ struct Registrar {
 #define SW_REGISTER_TOOL(name, factory) static ::sw::tools::Registrar sw_tool_registrar_##name(#name, factory)
 
 // Adds every ready tool, in name order. Fails on a schema problem (a build defect, caught by the unit tests).
+// Tools outside the configured profile (Config::tools) are registered hidden (for the owner's console only);
+// CONFIG_INVALID names an entry that is neither a tool nor a preset. Description text between {hosted} and
+// {/hosted} is kept only when the server serves bearer-token callers.
 Status register_all(mcp::ToolRegistry& registry, Engine& engine);
+// Presets of Config::tools: pay (the default), wallet, budget, lnurl, l402 (and "all").
+const std::map<std::string, std::vector<std::string>>& tool_presets();
 
 // What the caller can do after an error (tools/next_steps.cpp): {action, text[, retry_after_s, retry_at,
 // approval_id]}; added to every tool error as error.next_step (mcp::Server::set_error_advice). has_next_step: the

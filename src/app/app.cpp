@@ -56,7 +56,10 @@ sw::Result<std::unique_ptr<sw::spend::Ledger>> open_ledger(const sw::config::Con
 
 // Short guidance for the agent, mentioning only tools that are registered in this configuration.
 std::string instructions(const sw::mcp::ToolRegistry& reg) {
-  auto has = [&](const char* n) { return reg.find(n) != nullptr; };
+  auto has = [&](const char* n) {
+    const sw::mcp::Tool* t = reg.find(n);
+    return t && !t->hidden;  // registered and in this server's tool profile
+  };
   std::string s =
       "satwarden pays Lightning invoices from the owner's wallet, never beyond the owner's budget. ";
   if (has("access_l402_resource"))
@@ -66,6 +69,8 @@ std::string instructions(const sw::mcp::ToolRegistry& reg) {
   if (has("pay_invoice") || has("pay_l402_challenge") || has("access_l402_resource"))
     s += "Always pass max_sats: the most you are willing to pay for this call, and an idempotency_key to make "
          "retries safe. Never pay another way for a payment whose outcome was unknown; check it with lookup_payment. ";
+  if (has("pay_lightning_address"))
+    s += "To tip or pay a Lightning address (name@domain), call pay_lightning_address with amount_sats. ";
   if (has("decode_invoice")) s += "Use decode_invoice to inspect an invoice (amount, expiry, network) before paying. ";
   s += "Errors carry a stable code and say what happened and whether anything was paid.";
   return s;
@@ -663,7 +668,7 @@ int sw_main(int argc, char** argv) {
   auto registry = std::make_shared<sw::mcp::ToolRegistry>();
   if (auto st = sw::tools::register_all(*registry, engine); !st) {
     std::fprintf(stderr, "satwarden: %s\n", st.error().message.c_str());
-    return 3;
+    return st.error().code == "CONFIG_INVALID" ? 2 : 3;  // a bad `tools` entry is a configuration error
   }
   sw::mcp::ServerInfo info;
   info.version = SW_VERSION;

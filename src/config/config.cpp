@@ -238,6 +238,11 @@ Status apply(Config& c, PolicyOverrides& ov, const std::string& key, const std::
         return cfg_error(what + " must be an amount and a currency code, such as \"5 usd\" or \"12.50 eur\", or 'none'");
       ov.fiat[window] = spend::FiatCap{window, currency, *amount};
     }
+  } else if (key == "tools") {
+    auto l = parse_strict_list(what, value);
+    if (!l) return l.error();
+    c.tools.clear();
+    for (auto& t : *l) c.tools.push_back(ascii_lower(t));
   } else if (key == "price_source") {
     c.price_source = value;
   } else if (key == "price_path") {
@@ -434,6 +439,7 @@ const FlagSpec kFlags[] = {
     {"--week-fiat", "week_fiat", "SATWARDEN_WEEK_FIAT", "cap per rolling 7 days in a currency, or 'none'", "policy.week_<currency>"},
     {"--month-fiat", "month_fiat", "SATWARDEN_MONTH_FIAT", "cap per rolling 30 days in a currency, or 'none'", "policy.month_<currency>"},
     {"--lifetime-fiat", "lifetime_fiat", "SATWARDEN_LIFETIME_FIAT", "cap on everything ever paid, in a currency, or 'none'", "policy.lifetime_<currency>"},
+    {"--tools", "tools", "SATWARDEN_TOOLS", "the tools agents see: presets pay (default: pay_invoice, access_l402_resource, pay_lightning_address, get_budget_status, lookup_payment), wallet (pay + wallet and ledger tools), all — and/or tool names, comma-separated"},
     {"--price-source", "price_source", "SATWARDEN_PRICE_SOURCE", "BTC price for fiat caps: coinbase, coingecko, bitstamp, mempool, or an https URL with {currency} (then --price-path)"},
     {"--price-path", "price_path", "SATWARDEN_PRICE_PATH", "JSON pointer to the price of 1 BTC in the price source's answer, e.g. /data/amount"},
     {"--price-currencies", "price_currencies", "SATWARDEN_PRICE_CURRENCIES", "currencies shown next to sats and recorded with every payment (comma-separated; the fiat caps' currencies always are)"},
@@ -491,7 +497,7 @@ const char* const kKnownFileKeys[] = {"transport", "host", "port", "tokens", "al
                                       "owner_npub", "owner_relays", "owner_dm", "approval_webhook_url",
                                       "approval_webhook_secret", "public_url", "metrics_token", "ledger_url",
                                       "ledger_pool_size", "ledger_isolation", "instance_id", "console_port",
-                                      "console_host", "console_public_url", "price_source", "price_path",
+                                      "console_host", "console_public_url", "price_source", "price_path", "tools",
                                       "price_currencies", "price_refresh_seconds", "price_max_age_seconds",
                                       // sections owned by other layers, validated there:
                                       "policy", "envelopes", "wallet", "l402"};
@@ -547,7 +553,7 @@ Status apply_file(Config& c, PolicyOverrides& ov, const std::string& path) {
       }
       continue;
     }
-    if ((k == "fetch_allow" || k == "fetch_methods" || k == "owner_relays" || k == "price_currencies") && v.is_array()) {
+    if ((k == "fetch_allow" || k == "fetch_methods" || k == "owner_relays" || k == "price_currencies" || k == "tools") && v.is_array()) {
       std::string joined;
       for (auto& x : v) {
         if (!x.is_string()) return cfg_error(where + " must be an array of strings");

@@ -105,6 +105,10 @@ struct Config {
   // bitstamp, mempool) or an https URL template with {currency}/{CURRENCY}, and price_path, the JSON pointer to the
   // price in its answer (presets bring their own). "" = no price source (then no fiat cap may be configured).
   // price_currencies: currencies shown and recorded with every payment besides those of the fiat caps.
+  // The tools agents see (tools/list) and may call: presets ("pay": the few most agents need — the default;
+  // "wallet": pay + wallet and ledger tools; "all") and tool names, combined. Others stay registered for the
+  // owner's console but do not exist for MCP clients. Validated against the registry at start-up.
+  std::vector<std::string> tools{"pay"};
   std::string price_source;
   std::string price_path;
   std::vector<std::string> price_currencies;

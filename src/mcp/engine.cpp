@@ -27,7 +27,7 @@ Result<json> list_tools(const Server& server, const std::string& version, const 
   // The tools this client sees (an app-only tool exists for MCP Apps clients only); pages count these.
   std::vector<const Tool*> visible;
   for (const auto& n : server.tools().names())
-    if (const Tool* t = server.tools().find(n); t && (ui_apps || !t->app_only())) visible.push_back(t);
+    if (const Tool* t = server.tools().find(n); t && !t->hidden && (ui_apps || !t->app_only())) visible.push_back(t);
   const auto& names = visible;
   size_t start = 0;
   if (params.contains("cursor") && !params["cursor"].is_null()) {

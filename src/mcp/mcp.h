@@ -166,6 +166,9 @@ struct Tool {
   // shown only to clients that declared the extension. An app-only tool (visibility ["app"]) is neither listed
   // to nor callable by any other client, so it never reaches a model through a host without the extension.
   json ui;
+  // Outside this server's tool profile (config `tools`): neither listed to nor callable by any MCP client; the
+  // owner's own faces (the console) still call it in-process.
+  bool hidden = false;
   bool app_only() const { return ui.is_object() && ui.contains("visibility") && ui["visibility"] == json::array({"app"}); }
 };
 

@@ -473,7 +473,7 @@ void Stateless::serve(const json& msg, const std::string& client, const std::str
     std::string name = params["name"].get<std::string>();
     const Tool* tool = server_.tools().find(name);
     // MCP Apps are offered in the 2025 era only (they negotiate in initialize): an app-only tool does not exist here.
-    if (!tool || tool->app_only()) {
+    if (!tool || tool->hidden || tool->app_only()) {
       fail(kInvalidParams, "Unknown tool: " + name, json{{"name", name}});
       return;
     }

@@ -343,7 +343,8 @@ void Session::call_tool(const json& id, const json& params, bool run_inline) {
   }
   std::string name = params["name"].get<std::string>();
   const Tool* tool = server_.tools().find(name);
-  if (!tool || (tool->app_only() && !ui_apps_.load())) {  // an app-only tool does not exist for other clients
+  // An app-only tool does not exist for other clients, nor a tool outside the server's profile for anyone.
+  if (!tool || tool->hidden || (tool->app_only() && !ui_apps_.load())) {
     reply_error(id, kInvalidParams, "Unknown tool: " + name, json{{"name", name}});
     return;
   }

@@ -53,7 +53,7 @@ const { NWCClient } = await albySdk();
 const direct = new NWCClient({ nostrWalletConnectUrl: url });
 await direct.getBalance();
 
-const transport = new StdioClientTransport({ command: SERVER, env: { NWC_URL: url, XDG_DATA_HOME: dataHome, SATWARDEN_FETCH_ALLOW: '127.0.0.1',
+const transport = new StdioClientTransport({ command: SERVER, env: { NWC_URL: url, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_FETCH_ALLOW: '127.0.0.1',
   SATWARDEN_MAX_SATS: '100', SATWARDEN_LOG_LEVEL: 'warning' }, stderr: 'ignore' });
 const client = new Client({ name: 'bench', version: '1' });
 await client.connect(transport);

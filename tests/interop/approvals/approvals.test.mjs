@@ -59,7 +59,7 @@ async function world({ env: worldEnv = {} } = {}) {
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-approvals-nostr-'));
   roots.push(dataHome);
   const dataDir = join(dataHome, 'satwarden');
-  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), XDG_DATA_HOME: dataHome,
+  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5', SATWARDEN_LOG_LEVEL: 'info',
     SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_APPROVAL_TIMEOUT: '60', PATH: process.env.PATH, ...worldEnv };
   const servers = [];
@@ -445,7 +445,7 @@ test('start-up: owner_npub that is not a key stops satwarden with a clear messag
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-approvals-nostr-'));
   roots.push(dataHome);
   const run = (env) => new Promise((resolve) => {
-    execFile(SERVER, [], { env: { PATH: process.env.PATH, XDG_DATA_HOME: dataHome, ...env }, timeout: 10_000 },
+    execFile(SERVER, [], { env: { PATH: process.env.PATH, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, ...env }, timeout: 10_000 },
       (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stderr }));
   });
   const bad = await run({ SATWARDEN_OWNER_NPUB: 'npub1notakey', SATWARDEN_OWNER_RELAYS: 'ws://127.0.0.1:9' });

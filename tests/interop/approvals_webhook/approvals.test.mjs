@@ -95,7 +95,7 @@ async function world() {
   const receiver = await startReceiver(SECRET);
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-approvals-'));
   roots.push(dataHome);
-  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), XDG_DATA_HOME: dataHome,
+  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5', SATWARDEN_LOG_LEVEL: 'info',
     SATWARDEN_APPROVE_ABOVE_SATS: '10', SATWARDEN_APPROVAL_TIMEOUT: '120', PATH: process.env.PATH };
   const servers = [];

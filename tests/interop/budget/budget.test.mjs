@@ -32,7 +32,7 @@ test('180 concurrent payment calls against a 200-sat day cap: never over, never 
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-budget-'));
   roots.push(dataHome);
   const transport = new StdioClientTransport({ command: SERVER, stderr: 'pipe', env: {
-    NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), XDG_DATA_HOME: dataHome,
+    NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_DAY_SATS: String(DAY_CAP_MSAT / 1000), SATWARDEN_FEE_BASE_MSAT: String(FEE_BASE_MSAT), SATWARDEN_FEE_PPM: '0',
     SATWARDEN_NWC_PAY_TIMEOUT: '20', SATWARDEN_LOG_LEVEL: 'warning' } });
   const client = new Client({ name: 'budget', version: '1' });

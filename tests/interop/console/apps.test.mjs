@@ -86,7 +86,7 @@ before(async () => {
   const world = await walletWorld(cleanups);
   const dataHome = cleanups.tempDir('sw-apps-');
   const env = {
-    ...world.env, XDG_DATA_HOME: dataHome, SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5',
+    ...world.env, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5',
     SATWARDEN_APPROVE_ABOVE_SATS: '20', SATWARDEN_APPROVAL_TIMEOUT: '120', SATWARDEN_LOG_LEVEL: 'info', PATH: process.env.PATH,
   };
   const host = await mcpClient(env, { ui: true });

@@ -39,7 +39,7 @@ before(async () => {
   cleanups.add(() => api.close());
   const dataHome = cleanups.tempDir('sw-console-');
   const env = {
-    ...world.env, XDG_DATA_HOME: dataHome, SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_NWC_PAY_TIMEOUT: '10',
+    ...world.env, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_NWC_PAY_TIMEOUT: '10',
     SATWARDEN_NWC_READ_TIMEOUT: '5', SATWARDEN_APPROVE_ABOVE_SATS: '20', SATWARDEN_APPROVAL_TIMEOUT: '120',
     SATWARDEN_APPROVAL_ELICITATION: 'off', SATWARDEN_LOG_LEVEL: 'info', PATH: process.env.PATH,
   };

@@ -75,7 +75,7 @@ async function crashWorld({ payTimeout = 1 } = {}) {
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-crash-'));
   roots.push(dataHome);
   // A row older than the pay timeout + 15 s cannot belong to a live call and is recovered.
-  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), XDG_DATA_HOME: dataHome,
+  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_NWC_PAY_TIMEOUT: String(payTimeout), SATWARDEN_NWC_READ_TIMEOUT: '3', SATWARDEN_LOG_LEVEL: 'warning' };
   const start = async (extra = {}) => {
     const transport = new StdioClientTransport({ command: SERVER, env: { ...env, ...extra }, stderr: 'pipe' });

@@ -95,7 +95,7 @@ const scopeOf = (status, name) => status.envelopes.find((e) => e.scope === `enve
 const windowOf = (scope, w) => scope.windows.find((x) => x.window === w);
 
 function baseEnv(dataHome) {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataHome, XDG_DATA_HOME: dataHome, XDG_CONFIG_HOME: dataHome };
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataHome, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, XDG_CONFIG_HOME: dataHome };
 }
 
 before(async () => {

@@ -50,7 +50,7 @@ test('fiat caps: the stricter cap wins both ways, the price moves, a failing sou
   roots.push(dataHome);
   let stderr = '';
   const transport = new StdioClientTransport({ command: SERVER, stderr: 'pipe', env: {
-    NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), XDG_DATA_HOME: dataHome,
+    NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_DAY_SATS: '8000', SATWARDEN_DAY_FIAT: '5 usd', SATWARDEN_MAX_SATS: '100000',
     SATWARDEN_FEE_BASE_MSAT: '1000', SATWARDEN_FEE_PPM: '0',
     SATWARDEN_PRICE_SOURCE: `${prices.url}/v2/prices/BTC-{CURRENCY}/spot`, SATWARDEN_PRICE_PATH: '/data/amount',
@@ -156,10 +156,10 @@ test('a cap in a currency without a price source stops satwarden at start-up wit
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-fiat-'));
   roots.push(dataHome);
   const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(SERVER, [], { input: '', timeout: 20_000, env: { XDG_DATA_HOME: dataHome, SATWARDEN_DAY_FIAT: '5 usd', PATH: process.env.PATH } });
+  const r = spawnSync(SERVER, [], { input: '', timeout: 20_000, env: { SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_DAY_FIAT: '5 usd', PATH: process.env.PATH } });
   assert.equal(r.status, 2, r.stderr?.toString());
   assert.match(r.stderr.toString(), /price_source/);
-  const bad = spawnSync(SERVER, [], { input: '', timeout: 20_000, env: { XDG_DATA_HOME: dataHome, SATWARDEN_DAY_FIAT: '5 dollars', PATH: process.env.PATH } });
+  const bad = spawnSync(SERVER, [], { input: '', timeout: 20_000, env: { SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_DAY_FIAT: '5 dollars', PATH: process.env.PATH } });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr.toString(), /SATWARDEN_DAY_FIAT|day_fiat/);
 });

@@ -44,7 +44,7 @@ const sql = (url, q) => execFileSync('psql', [url, '-At', '-c', q], { encoding: 
 
 async function instance(ledgerUrl, name, extra = {}) {
   const dataHome = cleanups.tempDir('sw-fleet-');
-  const srv = await startHttp(SERVER, { cleanups, env: { HOME: dataHome, XDG_DATA_HOME: dataHome,
+  const srv = await startHttp(SERVER, { cleanups, env: { HOME: dataHome, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_LEDGER_URL: ledgerUrl, SATWARDEN_INSTANCE_ID: name, SATWARDEN_TOKENS: TOKEN,
     SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_TOKEN_CALLS_IN_FLIGHT: '200', SATWARDEN_TOKEN_CALLS_PER_MINUTE: '100000',
     SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5', ...world.env, ...extra } });

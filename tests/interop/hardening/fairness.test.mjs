@@ -24,7 +24,7 @@ after(() => cleanups.run());
 
 async function startServer(extraEnv = {}) {
   const dataHome = cleanups.tempDir('sw-fair-');
-  return startHttp(SERVER, { cleanups, env: { HOME: dataHome, XDG_DATA_HOME: dataHome, SATWARDEN_TOKENS: TOKENS.join(','), ...extraEnv } });
+  return startHttp(SERVER, { cleanups, env: { HOME: dataHome, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_TOKENS: TOKENS.join(','), ...extraEnv } });
 }
 
 // A keep-alive HTTP client for one token: post(body, sid?) → {status, headers, json, ms}.

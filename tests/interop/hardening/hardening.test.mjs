@@ -45,7 +45,7 @@ async function startServer(extraEnv = {}, args = []) {
   roots.push(dataHome);
   const port = await freePort();
   const child = spawn(SERVER, ['--transport', 'http', '--port', String(port), '--log-level', 'info', ...args], {
-    env: { ...process.env, XDG_DATA_HOME: dataHome, SATWARDEN_LOG_LEVEL: 'info', ...extraEnv },
+    env: { ...process.env, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_LOG_LEVEL: 'info', ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -35,7 +35,7 @@ async function world({ http = false } = {}) {
   const api = await startL402Server({ lightning: ln });
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-l402-'));
   roots.push(dataHome);
-  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), XDG_DATA_HOME: dataHome,
+  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_NWC_PAY_TIMEOUT: '5', SATWARDEN_NWC_READ_TIMEOUT: '5', SATWARDEN_LOG_LEVEL: 'warning' };
   const client = new Client({ name: 'l402-interop', version: '1' });
   let child;
@@ -83,7 +83,7 @@ test('L402 (current token= form): pay once, then reuse the cached credential; pr
   const w = await world();
   try {
     const progress = [];
-    const r = ok(await w.call('access_l402_resource', { url: `${w.api.url}/l402`, max_sats: 20 }, { onprogress: (p) => progress.push(p) }));
+    const r = ok(await w.call('access_l402_resource', { url: `${w.api.url}/l402`, max_sats: 20, include_credential: true }, { onprogress: (p) => progress.push(p) }));
     assert.equal(r.status, 200);
     assert.equal(r.paid, true);
     assert.equal(r.protocol, 'L402');
@@ -128,7 +128,13 @@ test("Aperture's double LSAT + L402 header; an MPP Lightning charge (single-use 
 test('two prices against max_sats; malformed challenge; unbound macaroon; expired invoice; still 402 after paying', async () => {
   const w = await world();
   try {
-    assert.equal(ok(await w.call('access_l402_resource', { url: `${w.api.url}/cheap`, max_sats: 2 })).amount_sats, 1);
+    // Lean by default: a paid call without include_credential returns neither the preimage nor the credential.
+    const lean = ok(await w.call('access_l402_resource', { url: `${w.api.url}/cheap`, max_sats: 2 }));
+    assert.equal(lean.amount_sats, 1);
+    assert.equal(lean.paid, true);
+    assert.equal(lean.preimage, null);
+    assert.equal(lean.credential, null);
+    assert.match(lean.payment_hash, /^[0-9a-f]{64}$/);
     const big = errorOf(await w.call('access_l402_resource', { url: `${w.api.url}/pricey`, max_sats: 100 }));
     assert.equal(big.code, 'AMOUNT_EXCEEDS_MAX');
     assert.match(big.message, /5000 sats/);
@@ -228,7 +234,7 @@ test('a cached L402 credential survives 402s that do not refuse it; a refusal wh
 
     // Through the proxy (another origin): pay, then the server revokes that credential. The refusal comes where
     // the credential was paid for: it is dropped and paid for once more, and the new one is reused.
-    const p1 = ok(await w.call('access_l402_resource', { url: `${proxy.url}/l402`, max_sats: 20 }));
+    const p1 = ok(await w.call('access_l402_resource', { url: `${proxy.url}/l402`, max_sats: 20, include_credential: true }));
     assert.equal(p1.paid, true);
     proxy.revoked.add(p1.credential.headerValue);
     const p2 = ok(await w.call('access_l402_resource', { url: `${proxy.url}/l402`, max_sats: 20 }));

@@ -30,7 +30,7 @@ before(async () => {
   const hostile = await startHostileLnurl({ lightning: world.ln });
   cleanups.add(() => hostile.close());
   const dataHome = cleanups.tempDir('sw-lnurl-');
-  const env = { ...world.env, XDG_DATA_HOME: dataHome, SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_NWC_PAY_TIMEOUT: '10',
+  const env = { ...world.env, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_NWC_PAY_TIMEOUT: '10',
     SATWARDEN_NWC_READ_TIMEOUT: '5', SATWARDEN_APPROVE_ABOVE_SATS: '500', SATWARDEN_APPROVAL_ELICITATION: 'off',
     SATWARDEN_LOG_LEVEL: 'info', PATH: process.env.PATH };
   const transport = new StdioClientTransport({ command: SERVER, env, stderr: 'pipe' });

@@ -102,7 +102,7 @@ function healthy(port) {
 
 function startServer(port, dataHome) {
   const proc = spawn(SERVER, ['--transport', 'http', '--port', String(port), '--log-level', 'warning'], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataHome, XDG_DATA_HOME: dataHome },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataHome, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -37,7 +37,7 @@ async function world() {
   const api = await startL402Server({ lightning: ln });
   cleanups.add(() => api.close());
   const dataHome = cleanups.tempDir('sw-modern-');
-  const env = { XDG_DATA_HOME: dataHome, HOME: dataHome, SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5',
+  const env = { SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, HOME: dataHome, SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5',
     SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_APPROVE_ABOVE_SATS: '100', SATWARDEN_APPROVAL_TIMEOUT: '60',
     PATH: process.env.PATH, ...walletEnv };
   return {

@@ -43,7 +43,7 @@ const DATA_HOME = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-mcp-it-'));
 process.on('exit', () => fs.rmSync(DATA_HOME, { recursive: true, force: true }));
 
 function serverEnv(extra = {}) {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: DATA_HOME, XDG_DATA_HOME: DATA_HOME, ...extra };
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: DATA_HOME, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: DATA_HOME, ...extra };
 }
 
 function withTimeout(promise, ms, what) {

@@ -40,7 +40,7 @@ async function world({ kind = 'alby-nip44', relays = 1, deadRelay = false, env =
   tmpRoots.push(dataHome);
   const transport = new StdioClientTransport({
     command: SERVER,
-    env: { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: uriRelays, clientSecret }), XDG_DATA_HOME: dataHome,
+    env: { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: uriRelays, clientSecret }), SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
       SATWARDEN_NWC_READ_TIMEOUT: '3', SATWARDEN_NWC_PAY_TIMEOUT: '3', SATWARDEN_LOG_LEVEL: 'warning', ...env },
     stderr: 'pipe',
   });
@@ -245,7 +245,7 @@ test('no relay reachable: a clear error naming the relays, quickly', async () =>
   const secret = randomBytes(32).toString('hex');
   const walletPub = getPublicKey(randomBytes(32));
   const transport = new StdioClientTransport({ command: SERVER, stderr: 'pipe',
-    env: { NWC_URL: nwcUrl({ walletPubkey: walletPub, relayUrls: [dead], clientSecret: secret }), XDG_DATA_HOME: dataHome,
+    env: { NWC_URL: nwcUrl({ walletPubkey: walletPub, relayUrls: [dead], clientSecret: secret }), SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
       SATWARDEN_NWC_READ_TIMEOUT: '2' } });
   const client = new Client({ name: 'x', version: '1' });
   await client.connect(transport);
@@ -260,7 +260,7 @@ test('no relay reachable: a clear error naming the relays, quickly', async () =>
 test('without NWC_URL every wallet tool explains how to set it', async () => {
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-nwc-'));
   tmpRoots.push(dataHome);
-  const transport = new StdioClientTransport({ command: SERVER, env: { XDG_DATA_HOME: dataHome }, stderr: 'pipe' });
+  const transport = new StdioClientTransport({ command: SERVER, env: { SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome }, stderr: 'pipe' });
   const client = new Client({ name: 'x', version: '1' });
   await client.connect(transport);
   try {

@@ -42,7 +42,7 @@ test('/metrics matches the ledger and the wallet after a paid fetch; only the op
   const api = await startL402Server({ lightning: ln });
   cleanups.add(() => api.close());
   const dataHome = cleanups.tempDir('sw-ops-');
-  const srv = await startHttp(SERVER, { cleanups, env: { HOME: dataHome, XDG_DATA_HOME: dataHome,
+  const srv = await startHttp(SERVER, { cleanups, env: { HOME: dataHome, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_TOKENS: AGENT_TOKEN, SATWARDEN_METRICS_TOKEN: METRICS_TOKEN, SATWARDEN_FETCH_ALLOW: '127.0.0.1',
     SATWARDEN_DAY_SATS: '1000', SATWARDEN_NWC_PAY_TIMEOUT: '10', SATWARDEN_NWC_READ_TIMEOUT: '5',
     SATWARDEN_LOG_FORMAT: 'json', SATWARDEN_LOG_LEVEL: 'debug', ...walletEnv } });

@@ -20,7 +20,7 @@ after(() => cleanups.run());
 async function world(extraEnv = {}) {
   const { ln, ledger, env: walletEnv } = await walletWorld(cleanups);
   const dataHome = cleanups.tempDir('sw-shutdown-');
-  const srv = await startHttp(SERVER, { cleanups, env: { HOME: dataHome, XDG_DATA_HOME: dataHome,
+  const srv = await startHttp(SERVER, { cleanups, env: { HOME: dataHome, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_NWC_PAY_TIMEOUT: '30', SATWARDEN_NWC_READ_TIMEOUT: '5', ...walletEnv, ...extraEnv } });
   const cli = (...args) => new Promise((resolve) => execFile(SERVER, [...args, '--data-dir', join(dataHome, 'satwarden')],
     { env: { PATH: process.env.PATH }, timeout: 15_000 }, (err, stdout, stderrOut) => resolve({ code: err ? err.code ?? 1 : 0, stdout, stderr: stderrOut })));

@@ -54,7 +54,7 @@ async function world({ payTimeout = 1 } = {}) {
   const lsat = await startLsatServer({ lightning: ln });
   const dataHome = mkdtempSync(join(tmpdir(), 'sw-purchase-'));
   roots.push(dataHome);
-  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), XDG_DATA_HOME: dataHome,
+  const env = { NWC_URL: nwcUrl({ walletPubkey: wallet.walletPubkey, relayUrls: [relay.url], clientSecret }), SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome,
     SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_NWC_PAY_TIMEOUT: String(payTimeout), SATWARDEN_NWC_READ_TIMEOUT: '3',
     SATWARDEN_LOG_LEVEL: 'warning' };
   const servers = [];
@@ -391,7 +391,7 @@ test('lsat-js macaroons (hex identifier): another route\'s invoice → MACAROON_
     assert.match(crossed.message, /nothing was paid/);
     assert.equal(w.ledger.payRequests.length, 0, 'the wallet received no request');
 
-    const r = s.ok(await s.call('access_l402_resource', { url: `${w.lsat.url}/weather`, max_sats: 20 }));
+    const r = s.ok(await s.call('access_l402_resource', { url: `${w.lsat.url}/weather`, max_sats: 20, include_credential: true }));
     assert.equal(r.status, 200, JSON.stringify(r).slice(0, 400));
     assert.equal(r.paid, true);
     assert.equal(r.binding, 'verified');
