@@ -684,7 +684,11 @@ bool Config::loopback_bind() const {
 std::string help_text() {
   std::ostringstream o;
   o << "satwarden " << SW_VERSION << " — an MCP server that pays Lightning invoices for AI agents within a budget\n\n"
-    << "Usage: satwarden [options]\n\n"
+    << "Usage: satwarden [options]\n"
+    << "       satwarden connect [--name N] [--relay URL] [--max-sats N --budget-renewal P]   connect a wallet by approval\n"
+    << "       satwarden doctor [--pay-test] [--json]   check configuration, relays, wallet, budget\n"
+    << "       satwarden console [--open] [--print-link]   the owner's console\n"
+    << "       satwarden approvals | payments | credentials | policy …   owner commands on the data directory (README)\n\n"
     << "Speaks MCP (2025-11-25, negotiating down to 2024-11-05) over stdio by default, or over HTTP.\n"
     << "Settings come from defaults < config file < environment < flags.\n\n"
     << "Options (environment variable in brackets):\n";
