@@ -459,7 +459,11 @@ int sw_main(int argc, char** argv) {
   // The cycle runs at half the stale threshold (5..60 s); the lease outlives two cycles, so a dead holder's
   // maintenance is taken over within about 2.5 cycles.
   const int64_t cycle_s = std::clamp<int64_t>(stale_after / 2, 5, 60);
-  auto maintainer = [&ledger, cycle_s] {
+  // A SQLite file has no fleet: its server maintains it without a lease (no lease write at start-up or every
+  // cycle; processes sharing one file are safe anyway — every recovery transition is conditional).
+  const bool fleet = sw::spend::is_postgres_url(cfg.ledger_url);
+  auto maintainer = [&ledger, cycle_s, fleet] {
+    if (!fleet) return true;
     auto held = ledger->try_lease("maintenance", 2 * cycle_s + 5);
     return held && *held;
   };

@@ -51,9 +51,9 @@ Status add_totals(Db& db, int64_t created_at, const std::string& domain, const s
   return ok_status();
 }
 
-// Recomputes spend_totals from the payment rows.
+// Recomputes spend_totals from the payment rows. When the table already holds exactly that (the usual case at
+// start-up), nothing is written: opening an unchanged ledger leaves the file untouched.
 Status rebuild_totals(Db& db) {
-  if (int rc = db.exec("DELETE FROM spend_totals"); rc != kOk) return db_error(db, "totals rebuild", rc);
   std::map<std::pair<std::string, int64_t>, int64_t> acc;
   {
     auto st = db.prepare(std::string("SELECT created_at, domain, envelope, amount_msat + COALESCE(fee_msat, "
@@ -69,6 +69,18 @@ Status rebuild_totals(Db& db) {
     }
     if (rc != kDone) return db_error(db, "totals rebuild", rc);
   }
+  {
+    std::map<std::pair<std::string, int64_t>, int64_t> have;
+    auto st = db.prepare("SELECT scope, bucket, counted_msat FROM spend_totals");
+    if (!st) return db_error(db, "prepare");
+    int rc;
+    while ((rc = st->step()) == kRow)
+      if (int64_t v = st->i64(2); v != 0) have[{st->text(0), st->i64(1)}] = v;
+    if (rc != kDone) return db_error(db, "totals rebuild", rc);
+    std::erase_if(acc, [](const auto& kv) { return kv.second == 0; });
+    if (have == acc) return ok_status();
+  }
+  if (int rc = db.exec("DELETE FROM spend_totals"); rc != kOk) return db_error(db, "totals rebuild", rc);
   for (const auto& [key, v] : acc) {
     auto ins = db.prepare("INSERT INTO spend_totals(scope, bucket, counted_msat) VALUES (?1, ?2, ?3)");
     if (!ins) return db_error(db, "prepare");
