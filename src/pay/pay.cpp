@@ -395,6 +395,9 @@ Result<spend::Reservation> Payer::reserve_and_approve(const spend::ReserveReques
   auto details = [&](const spend::Approval& a) {
     json d = spend::to_json(a);
     d["channels"] = approvals_->channel_names();
+    // The amount in the owner's currencies at the prices this reservation was checked with.
+    for (const auto& [cur, price] : rr.prices)
+      d["amount_fiat"][cur] = spend::fiat_amount_json(spend::msat_to_fiat_ceil(a.amount_msat, price.micros_per_btc));
     return d;
   };
   if (approval->state == spend::ApprovalState::pending) {
