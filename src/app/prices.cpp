@@ -8,7 +8,7 @@
 
 namespace sw::app {
 
-Result<std::unique_ptr<price::Source>> start_prices(const config::Config& cfg, spend::Ledger& ledger,
+Result<std::shared_ptr<price::Source>> start_prices(const config::Config& cfg, spend::Ledger& ledger,
                                                     pay::Payer& payer) {
   if (cfg.price_source.empty()) {
     const auto fiat = ledger.fiat_currencies();
@@ -16,7 +16,7 @@ Result<std::unique_ptr<price::Source>> start_prices(const config::Config& cfg, s
       return make_error("CONFIG_INVALID", "a cap in " + fiat.front() +
                                               " (policy or envelope) needs a BTC price: set price_source "
                                               "(SATWARDEN_PRICE_SOURCE), e.g. coinbase");
-    return std::unique_ptr<price::Source>();
+    return std::shared_ptr<price::Source>();
   }
   auto src = price::resolve_source(cfg.price_source, cfg.price_path);
   if (!src) return src.error();
@@ -35,7 +35,7 @@ Result<std::unique_ptr<price::Source>> start_prices(const config::Config& cfg, s
     if (!fn) return fn.error();
     return (*fn)(rq, opts, std::move(cancelled));
   };
-  auto source = std::make_unique<price::Source>(o, fetcher);
+  auto source = std::make_shared<price::Source>(o, fetcher);
   const std::vector<std::string> display = cfg.price_currencies;
   spend::Ledger* l = &ledger;
   auto currencies = [l, display] {
@@ -43,14 +43,25 @@ Result<std::unique_ptr<price::Source>> start_prices(const config::Config& cfg, s
     for (const auto& c : l->fiat_currencies()) all.insert(c);
     return std::vector<std::string>(all.begin(), all.end());
   };
-  price::Source* s = source.get();
+  // The feed shares ownership: a tool call still running at shutdown cannot outlive the Source it is asking.
+  std::shared_ptr<price::Source> s = source;
   pay::Payer::PriceFeed feed;
   feed.quotes = [s](const std::vector<std::string>& cs) { return s->quotes(cs); };
+  feed.cached = [s](const std::vector<std::string>& cs) {
+    spend::Prices out;
+    const int64_t now = Clock::system().now_unix();
+    for (const auto& c : cs)
+      if (auto p = s->last(c); p && now - p->fetched_at <= s->options().max_age_s) out[ascii_lower(c)] = *p;
+    return out;
+  };
   feed.why = [s](const std::string& c) { return s->why_unavailable(c); };
   feed.display = display;
   payer.set_prices(std::move(feed));
   source->start(currencies);
-  log(LogLevel::info, "price", "BTC prices from " + cfg.price_source + " (refresh every " +
+  // Only the preset's name or the source's host: a custom URL may carry an API key in its query.
+  std::string shown = cfg.price_source;
+  if (auto u = fetch::parse_url(src->first); u && shown.find("://") != std::string::npos) shown = u->host;
+  log(LogLevel::info, "price", "BTC prices from " + shown + " (refresh every " +
                                    std::to_string(o.refresh_s) + " s, used up to " + std::to_string(o.max_age_s) +
                                    " s old)");
   return source;

@@ -14,5 +14,5 @@ namespace sw::app {
 // Starts the Source (its refresh thread) and hands the payer its quotes; null (no error) without price_source.
 // The payer keeps a pointer to it: the caller keeps the Source alive while anything can still pay (destroying it
 // joins its thread). Errors: a fiat cap (policy or envelope) with no price source, a bad price_source/price_path.
-Result<std::unique_ptr<price::Source>> start_prices(const config::Config& cfg, spend::Ledger& ledger, pay::Payer& payer);
+Result<std::shared_ptr<price::Source>> start_prices(const config::Config& cfg, spend::Ledger& ledger, pay::Payer& payer);
 }  // namespace sw::app

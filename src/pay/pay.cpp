@@ -329,11 +329,10 @@ Result<spend::Reservation> Payer::reserve_and_approve(const spend::ReserveReques
   spend::ReserveRequest rr = request;
   if (approvals_) rr.approval = approvals_->terms(payee, args.purpose);
   if (prices_.quotes) {
-    auto currencies = ledger_->fiat_currencies();
-    currencies.insert(currencies.end(), prices_.display.begin(), prices_.display.end());
-    std::sort(currencies.begin(), currencies.end());
-    currencies.erase(std::unique(currencies.begin(), currencies.end()), currencies.end());
-    if (!currencies.empty()) rr.prices = prices_.quotes(currencies);
+    // A payment waits for a price fetch only when a fiat cap needs it; display currencies come from the cache.
+    if (auto caps = ledger_->fiat_currencies(); !caps.empty()) rr.prices = prices_.quotes(caps);
+    if (prices_.cached && !prices_.display.empty())
+      for (auto& [cur, p] : prices_.cached(prices_.display)) rr.prices.emplace(cur, p);
   }
   if (args.approval_id && approvals_) {
     // A retry naming an approval of another payment is refused before anything is reserved: otherwise the fresh

@@ -121,7 +121,10 @@ class Payer {
   // reservation the Payer asks `quotes` for the currencies of the policy's fiat caps and `display`; the ledger
   // refuses a payment a fiat cap applies to when its currency has no fresh price (PRICE_UNAVAILABLE, with `why`).
   struct PriceFeed {
+    // Fresh prices for the fiat caps' currencies: cached, else fetched now (bounded).
     std::function<spend::Prices(const std::vector<std::string>& currencies)> quotes;
+    // Fresh cached prices only, never fetching: the display currencies recorded with every payment.
+    std::function<spend::Prices(const std::vector<std::string>& currencies)> cached;
     std::function<std::string(const std::string& currency)> why;
     std::vector<std::string> display;  // currencies recorded with every payment even without a cap in them
   };

@@ -264,7 +264,8 @@ Result<Applied> apply(const Caps& caps, const Prices& prices, const std::string&
     else
       for (Window w : {Window::hour, Window::day, Window::week, Window::month})
         if (c.window == window_name(w)) slot = &out.caps.window(w);
-    if (!slot) continue;
+    if (!slot)  // unreachable through the parsers (they check windows); never skip a cap silently
+      return make_error("POLICY_INVALID", "the " + scope + " fiat cap has an unknown window '" + c.window + "'");
     if (!*slot || msat < **slot) {
       *slot = msat;
       out.binding[c.window] = {c, it->second};
