@@ -18,7 +18,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libsecp256k1-1 libwebsockets17 \
       libssl3 libcpp-httplib0.11 libpq5 libqrencode4 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /var/lib/satwarden --uid 10402 satwarden
+ && useradd --system --create-home --home-dir /var/lib/satwarden --uid 10402 satwarden \
+ && install -d -m 0700 -o satwarden -g satwarden /var/lib/satwarden/data
+# The data directory exists in the image, owned by the server's user: a named volume mounted there starts with that
+# owner and mode (a path the image lacks would be created root-owned, and the server could not write its ledger).
 COPY --from=build /build/src/app/satwarden /usr/local/bin/satwarden
 # The HTTP transport and the outbound fetcher are loaded from next to the binary; libpq5 only when
 # SATWARDEN_LEDGER_URL points the ledger at PostgreSQL (a fleet behind a load balancer).
