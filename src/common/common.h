@@ -108,6 +108,9 @@ inline bool is_http_tchar(unsigned char c) {
 std::string_view trim(std::string_view s);
 // ASCII lowercase (hex, host names, header names); other bytes unchanged.
 std::string ascii_lower(std::string_view s);
+// RFC 3986 percent-encoding for a query value: unreserved characters (A-Z a-z 0-9 - . _ ~) kept, every other byte
+// as %XX (uppercase hex).
+std::string percent_encode(std::string_view s);
 // ASCII case-insensitive equality (header names, schemes, hosts).
 bool ascii_iequals(std::string_view a, std::string_view b);
 

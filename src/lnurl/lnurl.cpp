@@ -53,20 +53,6 @@ std::string with_scheme_for(const std::string& host_and_rest, const std::vector<
   return "https://" + host_and_rest;
 }
 
-std::string pct_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 Result<Target> from_url(const std::string& text, const std::vector<std::string>& allow, const std::string& kind) {
   auto u = fetch::parse_url(text);
@@ -325,7 +311,7 @@ Result<Payments::Paid> Payments::pay(const PayArgs& a) const {
     if (a.progress) a.progress(1, "asking " + a.target.domain + " for an invoice");
     std::string url = pr->callback + (pr->callback.find('?') == std::string::npos ? "?" : "&") +
                       "amount=" + std::to_string(a.amount_msat);
-    if (!a.comment.empty()) url += "&comment=" + pct_encode(a.comment);
+    if (!a.comment.empty()) url += "&comment=" + percent_encode(a.comment);
     auto cb = get_json(url, a.cancelled, "the payment service's callback");
     if (!cb) return cb.error();
     if (cb->contains("status") && (*cb)["status"] == "ERROR") {

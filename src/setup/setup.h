@@ -49,8 +49,7 @@ bool valid_budget_renewal(std::string_view s);
 // &budget_renewal=…]&state=… — values percent-encoded (spaces as %20). INVALID_ARGUMENT (no relay, bad pubkey, bad
 // renewal, budget_renewal without max_amount, state not hex), INVALID_RELAY_URL (naming the relay).
 Result<std::string> build_walletauth_uri(const std::string& app_pubkey_hex, const AuthRequest& r);
-// Percent-encoding of a query value: RFC 3986 unreserved characters kept, everything else %XX (space → %20).
-std::string query_escape(std::string_view s);
+// (Query values are encoded with common's percent_encode: RFC 3986 unreserved kept, everything else %XX.)
 
 // ---- the wallet's answer ----
 struct Approval {

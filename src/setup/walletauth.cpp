@@ -6,6 +6,7 @@
 #include "nostr/nostr.h"
 #include "relay/relay.h"
 #include "setup/setup.h"
+#include "wallet/wallet.h"
 
 namespace sw::setup {
 
@@ -26,20 +27,6 @@ bool lower_hex(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-std::vector<std::string> split_caps(std::string_view s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == ' ' || c == ',' || c == '|' || c == '\n' || c == '\t') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
 
 Error ignored(const std::string& why) { return make_error("WALLETAUTH_IGNORED", why); }
 
@@ -56,21 +43,6 @@ bool valid_budget_renewal(std::string_view s) {
   return s == "daily" || s == "weekly" || s == "monthly" || s == "yearly" || s == "never";
 }
 
-std::string query_escape(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 Result<std::string> build_walletauth_uri(const std::string& app_pubkey_hex, const AuthRequest& r) {
   if (!crypto::parse_xonly_pubkey_hex(app_pubkey_hex))
@@ -89,10 +61,10 @@ Result<std::string> build_walletauth_uri(const std::string& app_pubkey_hex, cons
   if (r.state.size() < 32 || !lower_hex(r.state))
     return make_error("INVALID_ARGUMENT", "state must be lowercase hex of at least 128 bits");
   std::string uri = "nostr+walletauth://" + app_pubkey_hex + "?";
-  for (const auto& relay : r.relays) uri += "relay=" + query_escape(relay) + "&";
-  if (!r.name.empty()) uri += "name=" + query_escape(r.name) + "&";
-  uri += "request_methods=" + query_escape(join(r.methods, ' '));
-  if (!r.notification_types.empty()) uri += "&notification_types=" + query_escape(join(r.notification_types, ' '));
+  for (const auto& relay : r.relays) uri += "relay=" + percent_encode(relay) + "&";
+  if (!r.name.empty()) uri += "name=" + percent_encode(r.name) + "&";
+  uri += "request_methods=" + percent_encode(join(r.methods, ' '));
+  if (!r.notification_types.empty()) uri += "&notification_types=" + percent_encode(join(r.notification_types, ' '));
   if (r.max_amount_msat) uri += "&max_amount=" + std::to_string(*r.max_amount_msat);
   if (r.max_amount_msat) uri += "&budget_renewal=" + (r.budget_renewal.empty() ? std::string("monthly") : r.budget_renewal);
   uri += "&state=" + r.state;
@@ -120,7 +92,7 @@ Result<Approval> check_approval(const json& raw, const std::string& app_pubkey_h
   if (their_state && *their_state != state) return ignored("its state does not match this request's");
   if (!their_state && require_state) return ignored("it carries no state (--require-state)");
   a.wallet_pubkey = ev->pubkey;
-  a.methods = split_caps(ev->content);
+  a.methods = wallet::split_capabilities(ev->content);
   a.state_echoed = their_state.has_value();
   a.created_at = ev->created_at;
   return a;
@@ -129,9 +101,9 @@ Result<Approval> check_approval(const json& raw, const std::string& app_pubkey_h
 std::string build_nwc_uri(const std::string& wallet_pubkey_hex, const std::vector<std::string>& relays,
                           const std::string& secret_hex, const std::string& lud16) {
   std::string uri = "nostr+walletconnect://" + wallet_pubkey_hex + "?";
-  for (const auto& relay : relays) uri += "relay=" + query_escape(relay) + "&";
+  for (const auto& relay : relays) uri += "relay=" + percent_encode(relay) + "&";
   uri += "secret=" + secret_hex;
-  if (!lud16.empty()) uri += "&lud16=" + query_escape(lud16);
+  if (!lud16.empty()) uri += "&lud16=" + percent_encode(lud16);
   return uri;
 }
 

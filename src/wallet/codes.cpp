@@ -21,6 +21,21 @@ std::string map_nip47_code(const std::string& c) {
   return "WALLET_OTHER";
 }
 
+std::vector<std::string> split_capabilities(std::string_view s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == ' ' || c == ',' || c == '|' || c == '\n' || c == '\t') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
 bool is_definite_payment_failure(const Error& e) {
   // The wallet said, in a verified reply, that it did not (and will not) pay.
   static const char* kDefinite[] = {"WALLET_RATE_LIMITED",   "WALLET_NOT_IMPLEMENTED", "INSUFFICIENT_BALANCE",

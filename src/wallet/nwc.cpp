@@ -21,21 +21,6 @@ constexpr int kInfoKind = 13194;
 constexpr int kNotificationNip04Kind = 23196;
 constexpr int kNotificationNip44Kind = 23197;
 
-std::vector<std::string> split_caps(const std::string& s) {
-  // Capabilities are space separated; early Alby used commas. Be lenient.
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == ' ' || c == ',' || c == '|' || c == '\n' || c == '\t') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
 
 // One request waiting for its reply.
 struct Pending {
@@ -112,11 +97,11 @@ struct NwcWallet::Impl {
             std::lock_guard<std::mutex> g(info_mu);
             if (ev->created_at <= info_created_at) return;  // keep the newest (replaceable event)
             info_created_at = ev->created_at;
-            info_caps = split_caps(ev->content);
+            info_caps = split_capabilities(ev->content);
             auto enc = nostr::tag_value(*ev, "encryption");
             info_encryption_tag = enc;
             auto notes = nostr::tag_value(*ev, "notifications");
-            info_notifications = notes ? split_caps(*notes) : std::vector<std::string>{};
+            info_notifications = notes ? split_capabilities(*notes) : std::vector<std::string>{};
             info_loaded = true;
             info_cv.notify_all();
           },
@@ -142,7 +127,7 @@ struct NwcWallet::Impl {
         // Choose: NIP-44 v2 whenever offered, else NIP-04 (no tag, or no info event at all, means NIP-04).
         encryption = "nip04";
         if (info_encryption_tag) {
-          for (auto& sc : split_caps(*info_encryption_tag))
+          for (auto& sc : split_capabilities(*info_encryption_tag))
             if (sc == "nip44_v2") encryption = "nip44_v2";
         }
         info_done = true;

@@ -34,6 +34,9 @@ std::string map_nip47_code(const std::string& nip47_code);
 // (keep the reservation, reconcile with lookup_invoice). Timeouts, INTERNAL, OTHER and malformed replies are
 // unknown; so is any error after the request reached a relay unless the wallet said it definitely failed.
 bool is_definite_payment_failure(const Error& e);
+// The capabilities/notification types of a 13194 info event's content or tag: space separated (early Alby used
+// commas); lenient about commas, pipes, tabs and newlines, empty entries dropped.
+std::vector<std::string> split_capabilities(std::string_view s);
 
 struct Info {
   std::string alias;

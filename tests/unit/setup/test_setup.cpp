@@ -135,7 +135,7 @@ TEST_CASE("walletauth URI: refuses what a wallet could not use") {
   bad([](setup::AuthRequest& r) { r.methods.clear(); }, "INVALID_ARGUMENT");
   auto u = setup::build_walletauth_uri(std::string(64, 'f'), request());  // not a point / not a key
   REQUIRE_FALSE(u);
-  CHECK(setup::query_escape("a b/c:d~e_f.g-h%") == "a%20b%2Fc%3Ad~e_f.g-h%25");
+  CHECK(percent_encode("a b/c:d~e_f.g-h%") == "a%20b%2Fc%3Ad~e_f.g-h%25");
 }
 
 TEST_CASE("approval: a signed 13194 p-tagged to the app key, with our state or none, everything else ignored") {
