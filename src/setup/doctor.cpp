@@ -21,6 +21,7 @@
 #include "relay/relay.h"
 #include "setup/internal.h"
 #include "setup/setup.h"
+#include "wallet/wallet.h"
 #include "spend/spend.h"
 #include "wallet/nwc_wallet.h"
 
@@ -205,20 +206,6 @@ struct InfoEvent {
   std::optional<std::string> encryption;
 };
 
-std::vector<std::string> split_words(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char ch : s) {
-    if (ch == ' ' || ch == ',' || ch == '|' || ch == '\n' || ch == '\t') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
 
 // Connects every relay and asks each for the wallet's info event; reports one line per relay. Returns the newest
 // verified info event (nullopt: none).
@@ -242,7 +229,7 @@ std::optional<InfoEvent> check_relays(Report& r, const nostr::NwcUri& uri, const
         if (!ev || ev->kind != 13194 || ev->pubkey != uri.wallet_pubkey_hex || !nostr::verify_event(*ev)) return;
         std::lock_guard<std::mutex> g(mu);
         if (info && info->created_at >= ev->created_at) return;
-        info = InfoEvent{url, ev->created_at, split_words(ev->content), nostr::tag_value(*ev, "encryption")};
+        info = InfoEvent{url, ev->created_at, wallet::split_capabilities(ev->content), nostr::tag_value(*ev, "encryption")};
       },
       [&](const std::string& url) {
         std::lock_guard<std::mutex> g(mu);
@@ -289,7 +276,7 @@ void check_wallet(Report& r, const std::string& nwc_url, const nostr::NwcUri& ur
   } else {
     methods = info_event->methods;
     r.ok("info_event", "wallet info event found on " + info_event->relay + " (" + std::to_string(methods.size()) + " capabilities)");
-    const auto enc = info_event->encryption ? split_words(*info_event->encryption) : std::vector<std::string>{};
+    const auto enc = info_event->encryption ? wallet::split_capabilities(*info_event->encryption) : std::vector<std::string>{};
     if (contains(enc, "nip44_v2"))
       r.ok("encryption", "encryption nip44_v2" + std::string(contains(enc, "nip04") ? " (nip04 also offered)" : ""));
     else
