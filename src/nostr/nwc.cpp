@@ -120,23 +120,8 @@ Result<NwcUri> parse_nwc_uri(std::string_view uri) {
 }
 
 std::string redacted_nwc_uri(const NwcUri& c) {
-  // Percent-encode relay URLs the way the spec examples do (everything but unreserved characters).
-  auto enc = [](std::string_view s) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string o;
-    for (char ch : s) {
-      auto u = static_cast<unsigned char>(ch);
-      if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u == '-' || u == '.' ||
-          u == '_' || u == '~') {
-        o += ch;
-      } else {
-        o += '%';
-        o += kHex[u >> 4];
-        o += kHex[u & 0xf];
-      }
-    }
-    return o;
-  };
+  // Relay URLs and the lud16 percent-encoded the way the spec examples do (everything but unreserved characters).
+  const auto enc = [](std::string_view v) { return percent_encode(v); };
   std::string s = "nostr+walletconnect://" + c.wallet_pubkey_hex;
   char sep = '?';
   for (const auto& r : c.relays) {
