@@ -117,7 +117,7 @@ TEST_CASE("approval page: what the agent supplied is escaped") {
   CHECK(csp);
 }
 
-TEST_CASE("approval links: a token decides once; the other link is void after; unknown 404") {
+TEST_CASE("approval links: a token decides once, the other link is void after, unknown 404") {
   Fixture f;
   auto a = f.post(f.secrets.approve_token);
   REQUIRE(a.status == 200);
@@ -151,7 +151,7 @@ TEST_CASE("approval links: the deny form (urlencoded body) denies with its reaso
   CHECK(ap->decided_by == "webhook");
 }
 
-TEST_CASE("approval links: past the expiry, 410 on the page and on the decision; nothing approved") {
+TEST_CASE("approval links: past the expiry, 410 on the page and on the decision, nothing approved") {
   Fixture f;
   f.clock.advance(301);
   CHECK(f.get(f.secrets.approve_token).status == 410);

@@ -152,7 +152,7 @@ TEST_CASE("webhook delivery: signed POST to the owner's URL, links from the base
   CHECK(o.total_timeout <= std::chrono::milliseconds(10000));
 }
 
-TEST_CASE("webhook delivery: retries on 5xx and network errors, not on 4xx; attempts bounded") {
+TEST_CASE("webhook delivery: retries on 5xx and network errors, not on 4xx, attempts bounded") {
   FixedClock clock;
   SECTION("503 then 200: delivered on the second attempt") {
     Recorder rec;

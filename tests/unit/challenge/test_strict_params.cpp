@@ -188,7 +188,7 @@ TEST_CASE("MPP Payment: a parameter repeated within one challenge is refused") {
   }
 }
 
-TEST_CASE("unquoted values: a token, or base64 in the token68 shape; nothing else") {
+TEST_CASE("unquoted values: a token, or base64 in the token68 shape, nothing else") {
   SECTION("tolerated: the unquoted invoice (a token) and base64 / base64url macaroons") {
     auto r = select_challenge({"L402 macaroon=AgEEbHNh/dA+x==, invoice=" + kInv});
     REQUIRE(r.ok());

@@ -37,7 +37,7 @@ struct StderrCapture {
 };
 }  // namespace
 
-TEST_CASE("logging: text lines name the request they belong to; scopes nest and end") {
+TEST_CASE("logging: text lines name the request they belong to, scopes nest and end") {
   set_log_format(LogFormat::text);
   CHECK(current_request_id().empty());
   StderrCapture cap;

@@ -90,7 +90,7 @@ TEST_CASE("config file") {
   CHECK(run({"--config", "/nonexistent/x.json"}).error().message.find("cannot read") != std::string::npos);
 }
 
-TEST_CASE("help and version actions; data dir creation") {
+TEST_CASE("help and version actions, data dir creation") {
   CHECK(run({"--help"})->action == Action::help);
   CHECK(run({"--version"})->action == Action::version);
   auto h = help_text();

@@ -429,7 +429,7 @@ TEST_CASE("policy options: a routing-fee allowance of 0 stops start-up unless ex
   CHECK(has(error_of({{"SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE", "maybe"}}), "SATWARDEN_ALLOW_ZERO_FEE_ALLOWANCE"));
 }
 
-TEST_CASE("config: wallet_honours_expiration from environment, flag and file; strict values") {
+TEST_CASE("config: wallet_honours_expiration from environment, flag and file, strict values") {
   auto cfg_of = [](std::map<std::string, std::string> env, std::vector<const char*> args) {
     env["HOME"] = "/h";
     g_penv = std::move(env);

@@ -218,7 +218,7 @@ TEST_CASE("console: bearer tokens, foreign hosts and origins, missing CSRF token
   CHECK(World::code(w.api_get("/api/session")) == "CONSOLE_LOGIN_REQUIRED");
 }
 
-TEST_CASE("console: every answer carries the security headers; the page is embedded; unknown paths are 404") {
+TEST_CASE("console: every answer carries the security headers, the page is embedded, unknown paths are 404") {
   World w;
   auto r = w.request("GET", "/");
   REQUIRE(r.status == 200);

@@ -743,7 +743,7 @@ int record_sni(SSL* ssl, int*, void*) {
 
 }  // namespace
 
-TEST_CASE("fetch: HTTPS verifies certificates; CA file option; SNI uses the host name", "[fetch][live][tls]") {
+TEST_CASE("fetch: HTTPS verifies certificates, CA file option, SNI uses the host name", "[fetch][live][tls]") {
   SelfSigned pki;
   auto svr = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
     if (SSL_CTX_use_certificate(&ctx, pki.cert) != 1) return false;

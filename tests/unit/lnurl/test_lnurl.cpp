@@ -107,7 +107,7 @@ TEST_CASE("lnurl: pay requests") {
   CHECK(code(floaty) == "OK");
 }
 
-TEST_CASE("lnurl: success actions; aes decrypts with the preimage") {
+TEST_CASE("lnurl: success actions, aes decrypts with the preimage") {
   const std::string preimage(64, '7');
   auto m = lnurl::parse_success_action(json{{"tag", "message"}, {"message", "Thanks!"}}, preimage);
   REQUIRE(m);

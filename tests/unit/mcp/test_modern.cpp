@@ -276,7 +276,7 @@ TEST_CASE("modern: an unknown resource is -32602 with the uri (SEP-2164), never 
   CHECK((*r)["error"]["data"]["uri"] == "test://nonexistent");
 }
 
-TEST_CASE("modern: tools/call runs the registry's handler with the transport's caller; logs only with logLevel") {
+TEST_CASE("modern: tools/call runs the registry's handler with the transport's caller, logs only with logLevel") {
   World w;
   Stateless s(*w.server);
   Capture quiet;
@@ -319,7 +319,7 @@ TEST_CASE("modern: tools/call runs the registry's handler with the transport's c
   CHECK((*b)["result"]["content"][0]["text"].get<std::string>().find("INVALID_ARGUMENTS") != std::string::npos);
 }
 
-TEST_CASE("modern: a cancel flag stops the call without a response; notifications/cancelled only when enabled") {
+TEST_CASE("modern: a cancel flag stops the call without a response, notifications/cancelled only when enabled") {
   World w;
   {
     Stateless s(*w.server, /*cancel_by_notification=*/true);

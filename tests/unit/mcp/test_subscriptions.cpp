@@ -125,7 +125,7 @@ TEST_CASE("listen: the acknowledgement comes first and says what is honoured") {
   CHECK(s.in_flight() == 0);  // a listen stream is not a running request
 }
 
-TEST_CASE("listen: a change is notified once, with the subscription id; the reader's view only") {
+TEST_CASE("listen: a change is notified once, with the subscription id, the reader's view only") {
   World w;
   Capture alice, bob;
   Stateless s(*w.server);
@@ -176,7 +176,7 @@ TEST_CASE("listen: without a change hint, changes are found by the periodic re-r
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2500));
 }
 
-TEST_CASE("listen: cancellation ends the stream silently; shutdown ends it with its result") {
+TEST_CASE("listen: cancellation ends the stream silently, shutdown ends it with its result") {
   World w;
   Capture a, b, h;
   Stateless s(*w.server, /*cancel_by_notification=*/true);
@@ -259,7 +259,7 @@ TEST_CASE("listen: bad notifications, too many URIs and too many streams are ref
   CHECK(d.count_method("notifications/subscriptions/acknowledged") == 2);
 }
 
-TEST_CASE("listen: served only where resources exist; discover offers subscribe") {
+TEST_CASE("listen: served only where resources exist, discover offers subscribe") {
   World w;
   Capture c;  // before the Stateless: its sinks must outlive it (shutdown answers on them)
   Stateless s(*w.server);

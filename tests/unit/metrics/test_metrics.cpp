@@ -30,7 +30,7 @@ TEST_CASE("metrics: values are integers without a fraction, shortest round trip 
   CHECK(format_value(1e300) == "1e+300");
 }
 
-TEST_CASE("metrics: a family has HELP and TYPE lines; samples carry their labels") {
+TEST_CASE("metrics: a family has HELP and TYPE lines, samples carry their labels") {
   Text t;
   t.family("x_total", "counter", "what\nit counts");
   t.sample("x_total", {{"a", "1"}, {"b", "q\"x"}}, 7);

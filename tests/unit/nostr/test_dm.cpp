@@ -155,7 +155,7 @@ TEST_CASE("gift wrap: built to NIP-17/NIP-59 shape and opened by the recipient")
   CHECK(rj.at("id") == rumor.id);
 }
 
-TEST_CASE("gift wrap: the injected random source makes the output reproducible; the default does not") {
+TEST_CASE("gift wrap: the injected random source makes the output reproducible, the default does not") {
   auto a = wrap_private_dm(alice(), bob().public_key(), "hello", fixed(kNow, 7));
   auto b = wrap_private_dm(alice(), bob().public_key(), "hello", fixed(kNow, 7));
   auto c = wrap_private_dm(alice(), bob().public_key(), "hello", fixed(kNow, 8));

@@ -81,7 +81,7 @@ spend::Approval sample() {
 }
 }  // namespace
 
-TEST_CASE("messages to the owner: the request carries the code and how to answer; outcomes never do") {
+TEST_CASE("messages to the owner: the request carries the code and how to answer, outcomes never do") {
   spend::Approval a = sample();
   spend::ApprovalSecrets s{"K7QF2M3A", "tokA", "tokD"};
   std::string req = request_message(a, s, a.created_at);

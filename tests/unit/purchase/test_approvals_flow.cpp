@@ -212,7 +212,7 @@ Result<T> get(std::future<Result<T>>& f) {
 
 }  // namespace
 
-TEST_CASE("approval flow: the call waits; approved from another thread → exactly one wallet request, after it") {
+TEST_CASE("approval flow: the call waits, approved from another thread → exactly one wallet request, after it") {
   Flow f;
   auto inv = f.mint();
   std::mutex pm;
@@ -601,7 +601,7 @@ TEST_CASE("approval flow: run_idempotent — the key reused after APPROVAL_REQUI
   }
 }
 
-TEST_CASE("approval flow: a restart while the approval is pending; the retry after it continues it and pays once") {
+TEST_CASE("approval flow: a restart while the approval is pending, the retry after it continues it and pays once") {
   Flow f;
   auto inv = f.mint();
   auto rq = f.request(inv, "agent", pay::ApprovalArgs::Wait::return_now);
@@ -812,7 +812,7 @@ TEST_CASE("approval flow: decided by another process (the CLI, straight in the l
   CHECK(f.channel->outcomes_of(req.approval.public_id) == std::vector<std::string>{"approved", "paid"});
 }
 
-TEST_CASE("approval flow: a call cancelled while waiting leaves the approval open; calling again continues it") {
+TEST_CASE("approval flow: a call cancelled while waiting leaves the approval open, calling again continues it") {
   Flow f;
   auto inv = f.mint();
   std::atomic<bool> cancel{false};

@@ -106,7 +106,7 @@ TEST_CASE("idempotent: the same key with other arguments or another tool is IDEM
   CHECK(w.wallet.pay_calls == 1);
 }
 
-TEST_CASE("idempotent: an outcome reached before any reservation is not stored; the key stays free") {
+TEST_CASE("idempotent: an outcome reached before any reservation is not stored, the key stays free") {
   World w;
   Tool t(w);
   auto refused = t.call("key-1", w.offers[1].invoice, 5);  // 10 sats > max_sats 5: refused before reserving

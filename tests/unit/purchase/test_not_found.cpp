@@ -156,7 +156,7 @@ TEST_CASE("NOT_FOUND for a row without a recorded expiry (pre-v4): its last upda
   CHECK(out->kind == spend::LookupOutcome::Kind::failed);
 }
 
-TEST_CASE("lookup: the wallet's own answers decide; a lookup error is an error, recorded as such") {
+TEST_CASE("lookup: the wallet's own answers decide, a lookup error is an error, recorded as such") {
   Unknown u(opts(false));
   u.w.wallet.lookup_answer = "pending";
   auto out = u.lookup();

@@ -95,7 +95,7 @@ TEST_CASE("paywall: the credential of a service is used on its other paths witho
   CHECK(w.wallet.pay_calls == 1);
 }
 
-TEST_CASE("paywall: wallet timeout → PAYMENT_OUTCOME_UNKNOWN → PAYMENT_PENDING, never a second pay; settled → reuse") {
+TEST_CASE("paywall: wallet timeout → PAYMENT_OUTCOME_UNKNOWN → PAYMENT_PENDING, never a second pay, settled → reuse") {
   World w;
   w.wallet.timeout_after_paying = true;
   w.wallet.lookup_answer = "NOT_FOUND";  // the wallet paid but has no record yet
@@ -275,7 +275,7 @@ TEST_CASE("paywall: purchases are per owner") {
   CHECK(w.wallet.pay_calls == 2);
 }
 
-TEST_CASE("paywall: two concurrent calls for one scope make one payment; the second waits and uses it") {
+TEST_CASE("paywall: two concurrent calls for one scope make one payment, the second waits and uses it") {
   World w;
   w.wallet.gated = true;  // the first payment hangs in the wallet until the gate opens
   Result<purchase::AccessResult> first = make_error("NOT_RUN", ""), second = make_error("NOT_RUN", "");

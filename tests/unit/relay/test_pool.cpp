@@ -63,7 +63,7 @@ bool eventually(F f, std::chrono::milliseconds limit) {
 
 }  // namespace
 
-TEST_CASE("add_relay validates URLs; add_relays keeps invalid ones visible as closed") {
+TEST_CASE("add_relay validates URLs, add_relays keeps invalid ones visible as closed") {
   Pool pool;
   auto bad = pool.add_relay("http://example.com");
   REQUIRE_FALSE(bad.ok());

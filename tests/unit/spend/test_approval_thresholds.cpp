@@ -88,7 +88,7 @@ TEST_CASE("thresholds: stricter_of takes the lower threshold and approve_new_dom
   CHECK(stricter_of(d1, d2).domains.at("*.example.com").approve_above_msat == std::optional<uint64_t>(70'000));
 }
 
-TEST_CASE("thresholds: policy_from_json takes a number, \"none\" or null; refuses other strings and both units") {
+TEST_CASE("thresholds: policy_from_json takes a number, \"none\" or null, refuses other strings and both units") {
   auto p = policy_from_json(json{{"approve_above_sats", 500}});
   REQUIRE(p);
   CHECK(p->global.approve_above_msat == std::optional<uint64_t>(500'000));

@@ -104,7 +104,7 @@ struct Fixture {
 
 // ---------------------------------------------------------------- which payments need approval
 
-TEST_CASE("approvals: at or below the threshold no approval; above it pending, budget held, nothing may be sent") {
+TEST_CASE("approvals: at or below the threshold no approval, above it pending, budget held, nothing may be sent") {
   Fixture f;
   auto at = f.reserve(f.rq(10'000));
   CHECK_FALSE(at.approval);
@@ -138,7 +138,7 @@ TEST_CASE("approvals: at or below the threshold no approval; above it pending, b
   CHECK(f.approval(a.public_id).state == ApprovalState::pending);
 }
 
-TEST_CASE("approvals: a threshold of 0 asks for every payment; none asks for none") {
+TEST_CASE("approvals: a threshold of 0 asks for every payment, none asks for none") {
   Policy p = approval_policy();
   p.global.approve_above_msat = 0;
   Fixture f(p);
@@ -223,7 +223,7 @@ TEST_CASE("approvals: approve_new_domains asks for the first payment to a domain
 
 // ---------------------------------------------------------------- the state machine
 
-TEST_CASE("approvals: approve lets the payment be sent once (approved → used; single use)") {
+TEST_CASE("approvals: approve lets the payment be sent once (approved → used, single use)") {
   Fixture f;
   auto r = f.reserve(f.rq(20'000));
   REQUIRE(r.approval);
@@ -293,7 +293,7 @@ TEST_CASE("approvals: a long or malformed denial reason is stored cut at a chara
   CHECK(deny("tr\xC3\xA8s cher") == "tr\xC3\xA8s cher");
 }
 
-TEST_CASE("approvals: expiry releases the payment; a decision afterwards is refused") {
+TEST_CASE("approvals: expiry releases the payment, a decision afterwards is refused") {
   Fixture f;
   auto r = f.reserve(f.rq(20'000));
   auto r_other = f.reserve(f.rq(30'000));
@@ -352,7 +352,7 @@ TEST_CASE("approvals: an approval granted but not used before its expiry cannot 
   CHECK(f.payment(r.id).state == State::released);
 }
 
-TEST_CASE("approvals: a restart keeps a pending approval; it can still be decided, and expires in time") {
+TEST_CASE("approvals: a restart keeps a pending approval, it can still be decided, and expires in time") {
   Fixture f;
   auto r = f.reserve(f.rq(20'000));
   auto r2 = f.reserve(f.rq(30'000));
@@ -506,7 +506,7 @@ TEST_CASE("approvals: a decision for another amount, invoice or payee is APPROVA
   CHECK(ok->state == ApprovalState::approved);
 }
 
-TEST_CASE("approvals: the first valid decision wins; a second one is APPROVAL_DECIDED naming the first") {
+TEST_CASE("approvals: the first valid decision wins, a second one is APPROVAL_DECIDED naming the first") {
   Fixture f;
   auto r = f.reserve(f.rq(20'000));
   REQUIRE(f.decide(r.approval->public_id, false, "nostr"));

@@ -90,7 +90,7 @@ TEST_CASE("fleet: three instances on one ledger never overspend a shared day cap
   race_fleet(tmp.ledger_at("fleet"), {});
 }
 
-TEST_CASE("fleet: one lease holder at a time; a lease expires and is taken over; the holder renews it") {
+TEST_CASE("fleet: one lease holder at a time, a lease expires and is taken over, the holder renews it") {
   TempDir tmp;
   FakeClock clock;
   const std::string at = tmp.ledger_at("lease");
@@ -197,7 +197,7 @@ TEST_CASE("postgres: SERIALIZABLE mode holds the shared cap too (conflicts are r
   race_fleet(tmp.ledger_at("serial"), o);
 }
 
-TEST_CASE("postgres: while the database is down paying calls get LEDGER_UNAVAILABLE; it recovers by itself",
+TEST_CASE("postgres: while the database is down paying calls get LEDGER_UNAVAILABLE, it recovers by itself",
           "[.][postgres]") {
   // A server of its own (the shared one serves the other tests meanwhile).
   TempDir tmp;

@@ -54,7 +54,7 @@ class Gate {
 
 }  // namespace
 
-TEST_CASE("a refused reservation and a read commit nothing; a payment commits once per call", "[sqlite]") {
+TEST_CASE("a refused reservation and a read commit nothing, a payment commits once per call", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
   Policy p = bare_policy();
@@ -130,7 +130,7 @@ TEST_CASE("calls sharing one group commit succeed or fail on their own", "[sqlit
   CHECK(st->pending_count == expected_rows);
 }
 
-TEST_CASE("WAL checkpoints run in the background when the WAL gets a quiet moment; the WAL restarts", "[sqlite]") {
+TEST_CASE("WAL checkpoints run in the background when the WAL gets a quiet moment, the WAL restarts", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
   auto path = dir.ledger_at("l.db");

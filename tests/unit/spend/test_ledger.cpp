@@ -38,7 +38,7 @@ int file_mode(const std::string& p) {
 
 }  // namespace
 
-TEST_CASE("ledger file and its WAL side files are mode 0600; WAL + FULL + current schema", "[sqlite]") {
+TEST_CASE("ledger file and its WAL side files are mode 0600, WAL + FULL + current schema", "[sqlite]") {
   TempDir dir;
   FakeClock clock;
   auto path = dir.ledger_at("ledger.db");
@@ -177,7 +177,7 @@ TEST_CASE("per-call cap: global and per domain") {
   CHECK(l->reserve(req(900'000, hash_of(5), "other.com")).ok());
 }
 
-TEST_CASE("domain caps and global caps must both pass; wildcard domain entries aggregate subdomains") {
+TEST_CASE("domain caps and global caps must both pass, wildcard domain entries aggregate subdomains") {
   TempDir dir;
   FakeClock clock;
   Policy p = bare_policy();
@@ -266,7 +266,7 @@ TEST_CASE("fee allowance is reserved, then replaced by the actual fee on settle"
   CHECK(pay_row->settled_at == clock.now_unix());
 }
 
-TEST_CASE("failed and released rows stop counting; unknown keeps counting") {
+TEST_CASE("failed and released rows stop counting, unknown keeps counting") {
   TempDir dir;
   FakeClock clock;
   Policy p = bare_policy();

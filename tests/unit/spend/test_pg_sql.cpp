@@ -26,7 +26,7 @@ TEST_CASE("translate_sql: ?N to $N, bare ? numbered in order, INDEXED BY dropped
   CHECK(translate_sql("SELECT REINDEXED BY_x FROM t", used) == "SELECT REINDEXED BY_x FROM t");  // not the hint
 }
 
-TEST_CASE("postgres URLs: recognised by scheme; redacted without password or query") {
+TEST_CASE("postgres URLs: recognised by scheme, redacted without password or query") {
   CHECK(is_postgres_url("postgres://h/db"));
   CHECK(is_postgres_url("postgresql://u@h:5432/db"));
   CHECK_FALSE(is_postgres_url("/var/lib/satwarden/ledger.sqlite"));

@@ -567,7 +567,7 @@ TEST_CASE("purchase: a restart in each state keeps it") {
 
 // ---------------------------------------------------------------- idempotency keys
 
-TEST_CASE("idempotency: begin fresh, then existing; other parameters or tool are IDEMPOTENCY_KEY_REUSED") {
+TEST_CASE("idempotency: begin fresh, then existing, other parameters or tool are IDEMPOTENCY_KEY_REUSED") {
   Fixture f;
   const IdempotencyRef ref{owner(), "k-1"};
   auto b = f.ledger->begin_idempotent(ref, "pay_invoice", "h1");
@@ -678,7 +678,7 @@ TEST_CASE("idempotency: the key is linked to the payment in the reservation's tr
   }
 }
 
-TEST_CASE("idempotency: finish stores the outcome; abandon only without a payment") {
+TEST_CASE("idempotency: finish stores the outcome, abandon only without a payment") {
   Fixture f;
   const IdempotencyRef a{owner(), "a"}, b{owner(), "b"};
   REQUIRE(f.ledger->begin_idempotent(a, "pay_invoice", "h"));

@@ -182,7 +182,7 @@ TEST_CASE("mrtr approval: input_required with the approval's question, then acce
   }
 }
 
-TEST_CASE("mrtr approval: decline and cancel deny, saying so; the budget is released and nothing is paid") {
+TEST_CASE("mrtr approval: decline and cancel deny, saying so, the budget is released and nothing is paid") {
   World w;
   for (const char* action : {"decline", "cancel"}) {
     const std::string inv = w.invoice();

@@ -382,7 +382,7 @@ TEST_CASE("pay_keysend: definite failure releases, timeout stays unknown, a subs
   }
 }
 
-TEST_CASE("payment_sent notification settles an unknown row; forged or unrelated ones change nothing") {
+TEST_CASE("payment_sent notification settles an unknown row, forged or unrelated ones change nothing") {
   World w;
   w.wallet.pay_error = Error{"WALLET_TIMEOUT", "no reply", {}};
   std::string hash = w.l402["payment_hash_hex"];

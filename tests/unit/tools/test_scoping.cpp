@@ -199,7 +199,7 @@ std::set<std::string> clients_of(const json& payments) {
 
 }  // namespace
 
-TEST_CASE("list_payments: a token sees only its own payments; the owner sees everyone's") {
+TEST_CASE("list_payments: a token sees only its own payments, the owner sees everyone's") {
   World w;
   w.populate();
   SECTION("owner over stdio") {
@@ -250,7 +250,7 @@ TEST_CASE("list_payments: a token sees only its own payments; the owner sees eve
   }
 }
 
-TEST_CASE("spending_report: a token's report covers only its own payments; the owner's covers everyone") {
+TEST_CASE("spending_report: a token's report covers only its own payments, the owner's covers everyone") {
   World w;
   w.populate();
   const int64_t since = kDay0, until = kDay0 + 3 * 86400;
@@ -304,7 +304,7 @@ TEST_CASE("spending_report: a token's report covers only its own payments; the o
   CHECK(b.structured["total"]["settled_amount_msat"] == 10'000);
 }
 
-TEST_CASE("get_budget_status: the effective policy; a token sees its own envelope and counts only") {
+TEST_CASE("get_budget_status: the effective policy, a token sees its own envelope and counts only") {
   World w;
   w.populate();
   auto owner = w.call("get_budget_status", json::object(), "stdio");
@@ -427,7 +427,7 @@ TEST_CASE("list_transactions: a token sees only the wallet payments satwarden ma
   CHECK(w.call("list_transactions", json{{"type", "incoming"}}, "agent-a", "env-a").structured["transactions"].empty());
 }
 
-TEST_CASE("configure_budget: only the owner tightens the policy that binds everyone; a token only its own envelope") {
+TEST_CASE("configure_budget: only the owner tightens the policy that binds everyone, a token only its own envelope") {
   World w;
   w.hosted();
   w.cfg.tokens.push_back(config::Token{std::string(32, 'n'), "agent-n", ""});

@@ -151,7 +151,7 @@ std::string open_session(int port) {
 
 }  // namespace
 
-TEST_CASE("http: a tool's elicitation rides on its POST, which becomes SSE; the client's answer is a 202 POST") {
+TEST_CASE("http: a tool's elicitation rides on its POST, which becomes SSE, the client's answer is a 202 POST") {
   HttpWorld w;
   const int port = w.http->port();
   std::string sid = open_session(port);
@@ -189,7 +189,7 @@ TEST_CASE("http: a tool's elicitation rides on its POST, which becomes SSE; the 
   CHECK(call2.events().at(1)["result"]["structuredContent"]["answer"] == json{{"action", "decline"}});
 }
 
-TEST_CASE("http: a JSON-only POST cannot carry the request; the call answers as JSON when the wait times out") {
+TEST_CASE("http: a JSON-only POST cannot carry the request, the call answers as JSON when the wait times out") {
   HttpWorld w;
   const int port = w.http->port();
   std::string sid = open_session(port);

@@ -236,7 +236,7 @@ TEST_CASE("front: deadlines — header block, body, idle connection") {
   ::close(fd);
 }
 
-TEST_CASE("front: at the per-client cap the oldest idle connection makes room; keep-alive, pipelining, 100-continue") {
+TEST_CASE("front: at the per-client cap the oldest idle connection makes room, keep-alive, pipelining, 100-continue") {
   World w;
   const int port = w.port();
   std::vector<int> idle;

@@ -211,7 +211,7 @@ TEST_CASE("http modern: header rules — 400 -32020 on a missing or different he
   }
 }
 
-TEST_CASE("http modern: GET and DELETE are 405 for a modern client; the 2025 era is unchanged beside it") {
+TEST_CASE("http modern: GET and DELETE are 405 for a modern client, the 2025 era is unchanged beside it") {
   World w;
   const int port = w.http->port();
   for (const char* m : {"GET", "DELETE"}) {
@@ -233,7 +233,7 @@ TEST_CASE("http modern: GET and DELETE are 405 for a modern client; the 2025 era
   CHECK(get.status == 400);  // a 2025 GET without a session
 }
 
-TEST_CASE("http modern: SSE answers carry X-Accel-Buffering: no; logs only with logLevel") {
+TEST_CASE("http modern: SSE answers carry X-Accel-Buffering: no, logs only with logLevel") {
   World w;
   const int port = w.http->port();
   auto r = raw_request(port, post("tools/call", "echo"),
@@ -251,7 +251,7 @@ TEST_CASE("http modern: SSE answers carry X-Accel-Buffering: no; logs only with 
   CHECK(sse_only.rpc()["result"]["structuredContent"]["text"] == "y");
 }
 
-TEST_CASE("http modern: bearer tokens and Host/Origin checks apply; the token's label is the caller") {
+TEST_CASE("http modern: bearer tokens and Host/Origin checks apply, the token's label is the caller") {
   config::Config c;
   config::Token t;
   t.token = "secret-token-1";
