@@ -654,11 +654,13 @@ Result<spend::Policy> effective_policy(const Config& c, const PolicyOverrides& o
   if (ov.protocols) p.protocols = *ov.protocols;
   if (ov.approve_above_msat) p.global.approve_above_msat = *ov.approve_above_msat;
   if (ov.approve_new_domains) p.approve_new_domains = *ov.approve_new_domains;
-  for (const auto& [window, cap] : ov.fiat) {
+  for (const auto& entry : ov.fiat) {
     // A flag or variable sets that window's fiat cap (replacing the file's, in any currency) or removes it.
+    // (No structured binding here: clang 14, the fuzz and sanitizer compiler, cannot capture one in a lambda.)
+    const auto& window = entry.first;
     auto& f = p.global.fiat;
     f.erase(std::remove_if(f.begin(), f.end(), [&](const spend::FiatCap& x) { return x.window == window; }), f.end());
-    if (cap) f.push_back(*cap);
+    if (entry.second) f.push_back(*entry.second);
   }
   auto n = spend::normalize_policy(std::move(p));
   if (!n) return cfg_error("spend policy: " + n.error().message);
