@@ -129,6 +129,27 @@ class Clock {
 // ISO 8601 UTC with a Z ("2026-01-01T00:00:00Z") for unix seconds.
 std::string iso8601_utc(int64_t unix_s);
 
+// ---- private files (secrets in the data directory) ----
+// Files only this user may read: the saved wallet connection, the notification key, the console's owner token.
+// Written 0600 under a temporary O_EXCL|O_NOFOLLOW name beside the path, fsynced, then published with link() (never
+// replacing: two first starts agree on one file) or rename() (replacing), and the directory fsynced — a reader sees
+// no file, the old one or the whole new one. Read only when nobody else could have read or swapped them: a regular
+// file (not through a symlink) owned by the effective user with no group/other permission bits.
+// Hand-written: a handful of POSIX calls no listed library wraps. Thread-safe; errors are values, never thrown.
+struct PrivateFile {
+  enum class Status { ok, absent, exists, insecure, failed };
+  Status status = Status::failed;
+  std::string content;  // read_private_file, Status::ok: the bytes (the caller wipes them when they are a secret)
+  std::string why;      // insecure / failed: "is a symbolic link", "cannot write it: No space left on device", …
+};
+// ok; exists (replace == false and the path is there); failed (why names the step).
+PrivateFile write_private_file(const std::string& path, std::string_view content, bool replace);
+// ok (content); absent; insecure (symlink, another owner, group/other bits); failed (not a regular file, unreadable,
+// larger than max_bytes).
+PrivateFile read_private_file(const std::string& path, size_t max_bytes);
+// Overwrites a string's bytes in a way the compiler keeps (explicit_bzero), then clears it.
+void wipe_string(std::string& s);
+
 // ---- logging (stderr only) ----
 enum class LogLevel { debug = 0, info, notice, warning, error, critical, alert, emergency };
 std::optional<LogLevel> parse_log_level(std::string_view s);
