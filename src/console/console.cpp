@@ -244,14 +244,16 @@ SideResponse Console::Impl::handle(const SideRequest& rq) {
   if (auto refused = guard(rq, true)) return *refused;
   const std::string& p = rq.path;
   if (!is_api(p)) {
+    // What is not here is 404 whatever the method (e.g. POST /mcp: the console serves no MCP); what is here
+    // answers GET and HEAD only.
+    const std::string name = p == "/" || p == "/login" ? "/index.html" : p;
+    const std::string* body = name.rfind("/apps/", 0) == 0 ? nullptr : asset(name);
+    if (!body) return error_response(404, "NOT_FOUND", "no such page");
     if (rq.method != "GET" && rq.method != "HEAD") {
       SideResponse r = error_response(405, "METHOD_NOT_ALLOWED", "only GET here");
       r.headers.emplace_back("Allow", "GET, HEAD");
       return r;
     }
-    const std::string name = p == "/" || p == "/login" ? "/index.html" : p;
-    const std::string* body = name.rfind("/apps/", 0) == 0 ? nullptr : asset(name);
-    if (!body) return error_response(404, "NOT_FOUND", "no such page");
     SideResponse r;
     r.content_type = content_type_of(name);
     r.body = rq.method == "HEAD" ? std::string() : *body;

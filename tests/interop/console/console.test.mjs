@@ -327,10 +327,27 @@ test('--console-port beside the HTTP MCP server: the console answers there, MCP 
   const page = await newPage();
   try {
     await login(page, link);
-    // The console's listener serves no MCP; the MCP listener serves no console.
-    assert.equal((await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'POST', body: '{}' })).status, 403);
+    // The console's listener serves no MCP: an MCP initialize sent as the console's own page sends a request
+    // (same Origin, the session cookie, the CSRF token) passes every check and finds nothing there — 404 — while
+    // the very same request is answered on the MCP listener. The MCP listener serves no console.
+    const initialize = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'console-interop', version: '1' } } });
+    const mcpHeaders = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+    const session = (await page.cookies()).find((x) => x.name === 'sw_console');
+    const csrf = await page.evaluate(() => S.csrf);
+    assert.ok(session && csrf);
+    let r = await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'POST', body: initialize,
+      headers: { ...mcpHeaders, Origin: `http://127.0.0.1:${port}`, Cookie: `sw_console=${session.value}`, 'X-CSRF-Token': csrf } });
+    assert.equal(r.status, 404);
+    assert.equal((await r.json()).error.code, 'NOT_FOUND');
+    r = await fetch(srv.url, { method: 'POST', body: initialize, headers: mcpHeaders });
+    assert.equal(r.status, 200);
+    assert.match(await r.text(), /"serverInfo"/, 'the same request is an MCP initialize the MCP listener answers');
     assert.equal((await fetch(`http://127.0.0.1:${srv.port}/api/overview`)).status, 404);
     assert.deepEqual(page.problems, []);
+    // From inside the page (the browser sets Origin and Sec-Fetch-Site itself): 404 too.
+    assert.equal(await page.evaluate((body) => fetch('/mcp', { method: 'POST', body,
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': S.csrf } }).then((x) => x.status), initialize), 404);
     // SIGTERM while the page holds its live-update stream open: a clean exit.
     assert.ok(await waitFor(() => page.evaluate(() => document.querySelector('#live-status')?.textContent.includes('Live')), 5000));
     await srv.stop();

@@ -233,6 +233,15 @@ TEST_CASE("console: every answer carries the security headers, the page is embed
   CHECK(w.request("GET", "/apps/approval.html").status == 404);  // the MCP App resources are not pages here
   CHECK(w.request("POST", "/").status == 403);  // a change without Origin is refused before routing
   CHECK(w.request("POST", "/", {{"Origin", "http://127.0.0.1:8403"}}).status == 405);
+  // What is not here is 404 whatever the method: a same-origin MCP request finds no MCP on the console.
+  w.login();
+  r = w.request("POST", "/mcp",
+                {{"Cookie", w.cookie}, {"Origin", "http://127.0.0.1:8403"}, {"X-CSRF-Token", w.csrf},
+                 {"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}},
+                R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}})");
+  CHECK(r.status == 404);
+  CHECK(World::code(r) == "NOT_FOUND");
+  CHECK(w.request("GET", "/mcp", {{"Cookie", w.cookie}}).status == 404);
 }
 
 TEST_CASE("console: behind a TLS proxy the public origin is accepted and the cookie is Secure") {
