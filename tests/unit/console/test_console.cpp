@@ -331,6 +331,55 @@ TEST_CASE("console: the API shows what the tools return") {
   CHECK(std::count(r.body.begin(), r.body.end(), '\n') == 4);
 }
 
+TEST_CASE("console: the spend chart by hour: 48 hourly buckets, each settled payment in its own hour") {
+  World w;
+  const int64_t t0 = w.clock.now_unix();  // 2026-01-01T00:00:00Z, an hour boundary
+  REQUIRE(t0 % 3600 == 0);
+  w.clock.advance(600);
+  w.pay("stdio", 30'000, "old.example.com", true);  // 50 h before "now": outside the 48 hours
+  w.clock.advance(47 * 3600);
+  w.pay("stdio", 21'000, "api.example.com", true);  // in the hour t0 + 47 h: 22 sats with its fee
+  w.clock.advance(3 * 3600);
+  w.pay("agent-1", 5'000, "other.example.org", true);  // in the current hour t0 + 50 h: 6 sats
+  w.pay("agent-1", 9'000, "other.example.org", false);  // reserved, not settled: not in the chart
+  w.clock.advance(1200);                                // now: t0 + 50 h 30 min
+  w.login();
+  auto r = w.api_get("/api/spend?days=2&bucket=hour");
+  REQUIRE(r.status == 200);
+  json sp = json::parse(r.body);
+  CHECK(sp["bucket"] == "hour");
+  CHECK(sp["until"] == t0 + 51 * 3600);  // the end of the current hour
+  CHECK(sp["since"] == t0 + 3 * 3600);
+  REQUIRE(sp["buckets"].size() == 48);
+  uint64_t total = 0;
+  for (size_t i = 0; i < 48; ++i) {
+    const json& b = sp["buckets"][i];
+    CHECK(b["start"] == t0 + 3 * 3600 + static_cast<int64_t>(i) * 3600);
+    const int64_t start = b["start"].get<int64_t>();
+    if (start == t0 + 47 * 3600) {
+      CHECK(b["total_sats"] == 22);
+      CHECK(b["by_domain"] == json{{"api.example.com", 22}});
+    } else if (start == t0 + 50 * 3600) {
+      CHECK(b["total_sats"] == 6);
+      CHECK(b["by_domain"] == json{{"other.example.org", 6}});
+    } else {
+      CHECK(b["total_sats"] == 0);
+      CHECK(b["by_domain"].empty());
+    }
+    total += b["total_sats"].get<uint64_t>();
+  }
+  CHECK(total == 28);
+  CHECK(sp["domains"] == json::array({"api.example.com", "other.example.org"}));
+  // Two days or less default to hours; more to days; hours cover at most 7 days; nothing but hour or day.
+  CHECK(json::parse(w.api_get("/api/spend?days=2").body)["bucket"] == "hour");
+  json daily = json::parse(w.api_get("/api/spend?days=3").body);
+  CHECK(daily["bucket"] == "day");
+  CHECK(daily["buckets"].size() == 3);
+  CHECK(json::parse(w.api_get("/api/spend?days=7&bucket=hour").body)["buckets"].size() == 7 * 24);
+  CHECK(World::code(w.api_get("/api/spend?days=8&bucket=hour")) == "INVALID_ARGUMENTS");
+  CHECK(World::code(w.api_get("/api/spend?days=2&bucket=minute")) == "INVALID_ARGUMENTS");
+}
+
 TEST_CASE("console: approvals decided from the console reach the ledger as the console's decision") {
   World w;
   w.login();
