@@ -5,6 +5,8 @@
 //  - log in with the printed one-time link (a second use is refused); a paid fetch appears with its amount and
 //    state; a purchase over the approval threshold appears live (SSE) and is approved by a click — the wallet pays
 //    exactly once; another is denied by clicks — nothing paid;
+//  - the budget has an hour and a day cap: the overview's gauges (<meter>) show what get_budget_status says, in
+//    the screenshots and under axe; the spending chart by day and, with its toggle, by hour;
 //  - a cross-origin POST, a POST without the CSRF token, a foreign Host and an agent's bearer token are refused;
 //  - screenshots of every view (light and dark, desktop and phone width) saved as artifacts ($SW_ARTIFACTS);
 //    axe-core reports no serious or critical violation on any of them; no console error, no CSP violation.
@@ -41,6 +43,7 @@ before(async () => {
   const env = {
     ...world.env, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_NWC_PAY_TIMEOUT: '10',
     SATWARDEN_NWC_READ_TIMEOUT: '5', SATWARDEN_APPROVE_ABOVE_SATS: '20', SATWARDEN_APPROVAL_TIMEOUT: '120',
+    SATWARDEN_HOUR_SATS: '400', SATWARDEN_DAY_SATS: '900', // window caps: the overview draws their gauges
     SATWARDEN_APPROVAL_ELICITATION: 'off', SATWARDEN_LOG_LEVEL: 'info', PATH: process.env.PATH,
   };
   // The agent's MCP server (stdio).
@@ -107,6 +110,37 @@ async function axeCheck(page, label) {
 }
 
 const title = (page) => page.$eval('#view-title', (e) => e.textContent.trim());
+const fmt = (n) => n.toLocaleString('en-US'); // as the page writes sats
+
+// The overview's budget gauges against get_budget_status: one <meter> per capped window with its spent amount and
+// limit, and in words what is spent, what is left and the next roll-off. Returns the capped windows.
+async function checkGauges(page) {
+  const budget = (await w.call('get_budget_status', {})).structuredContent;
+  const capped = budget.global.windows.filter((x) => x.limit_sats != null);
+  assert.deepEqual(capped.map((x) => x.window).sort(), ['day', 'hour'], JSON.stringify(budget.global.windows));
+  assert.ok(await waitFor(() => page.$$eval('[aria-labelledby="budget-title"] .gauge meter', (m) => m.length === 2), 10_000),
+    'two gauges drawn');
+  const shown = await page.$$eval('[aria-labelledby="budget-title"] .gauge[data-window]', (gs) => gs.map((g) => {
+    const m = g.querySelector('meter');
+    return { window: g.dataset.window, text: g.textContent,
+      meter: m && { value: m.value, min: m.min, max: m.max, label: m.getAttribute('aria-label') } };
+  }));
+  for (const win of capped) {
+    const g = shown.find((x) => x.window === win.window);
+    assert.ok(g && g.meter, `a gauge for the ${win.window}: ${JSON.stringify(shown)}`);
+    assert.equal(g.meter.min, 0);
+    assert.equal(g.meter.max, win.limit_sats, `${win.window}: the meter's scale is the cap`);
+    assert.equal(g.meter.value, Math.min(win.spent_sats, win.limit_sats), `${win.window}: the meter shows what is spent`);
+    assert.match(g.meter.label, new RegExp(`${fmt(win.spent_sats)} of ${fmt(win.limit_sats)} sats spent`));
+    assert.ok(g.text.includes(`${fmt(win.spent_sats)} / ${fmt(win.limit_sats)} sats`), `${win.window}: ${g.text}`);
+    assert.ok(g.text.includes(`${fmt(win.remaining_sats)} sats left`), `${win.window}: ${win.remaining_sats} left in ${g.text}`);
+    if (win.next_rolloff != null) {
+      const when = await page.evaluate((t) => fmtTime(t), win.next_rolloff);
+      assert.ok(g.text.includes(`next roll-off ${when}`), `${win.window}: roll-off ${when} in ${g.text}`);
+    }
+  }
+  return capped;
+}
 
 async function login(page, link) {
   await page.goto(link, { waitUntil: 'load' });
@@ -170,6 +204,31 @@ test('a paid fetch shows up with its amount and state; views, screenshots and ac
     assert.ok(await waitFor(async () => (await page.$$('meter')).length > 0 || /spent/i.test(await page.$eval('#view', (e) => e.textContent)), 10_000));
     const overview = await page.$eval('#view', (e) => e.textContent);
     assert.ok(overview.includes(String(day.spent_sats)), `the overview shows ${day.spent_sats} sats spent`);
+    const capped = await checkGauges(page);
+    assert.ok(capped.every((x) => x.spent_sats > 0 && x.remaining_sats < x.limit_sats), 'the fetch counts in both windows');
+    // The spending chart: the last 7 days by day; the toggle shows the last 48 hours by hour. Each adds up what
+    // /api/spend returns for that period (settled payments with their fees).
+    const chart = async (mode, days, label) => {
+      const btn = `button[data-mode="${mode}"]`;
+      await page.click(btn);
+      assert.ok(await waitFor(async () => (await page.$eval(btn, (e) => e.getAttribute('aria-pressed'))) === 'true' &&
+        (await page.$eval('#view .chart-wrap', (e) => e.textContent)).includes(`over the last ${label}`), 10_000), `chart: ${label}`);
+      const data = await page.evaluate((q) => api('GET', `/api/spend?${q}`), `days=${days}&bucket=${mode}`);
+      const sum = data.buckets.reduce((a, b) => a + b.total_sats, 0);
+      assert.ok(sum >= 10, `the fetch is in the ${label} chart: ${sum}`);
+      const c = await page.$eval('#view .chart-wrap', (e) => ({ total: e.querySelector(':scope > p').textContent,
+        caption: e.querySelector('table caption').textContent, rows: e.querySelectorAll('table tbody tr').length,
+        bars: e.querySelectorAll('svg rect.bar').length }));
+      assert.ok(c.total.startsWith(`${fmt(sum)} sats spent over the last ${label}`), c.total);
+      assert.equal(c.rows, data.buckets.length);
+      assert.ok(c.bars >= 1);
+      return c;
+    };
+    const byHour = await chart('hour', 2, '48 hours');
+    assert.equal(byHour.rows, 48);
+    assert.equal(byHour.caption, 'Spending over the last 48 hours, by hour, in sats');
+    const byDay = await chart('day', 7, '7 days');
+    assert.equal(byDay.rows, 7);
     // Every view in light and dark, desktop and phone: screenshot + axe.
     const views = [['overview', '#/overview', 'Overview'], ['payments', '#/payments', 'Payments'],
       ['payment', `#/payments/${id}`, null], ['policy', '#/policy', 'Policy']];
@@ -263,8 +322,8 @@ test('refused: cross-origin POST, no CSRF token, foreign Host, an agent bearer t
     // No Origin at all on a change: refused.
     r = await tighten({ 'X-CSRF-Token': csrf });
     assert.equal(r.status, 403);
-    // Nothing changed.
-    assert.equal((await w.call('get_budget_status', {})).structuredContent.global.windows.find((x) => x.window === 'day').limit_sats, null);
+    // Nothing changed: the day cap is still the configured 900.
+    assert.equal((await w.call('get_budget_status', {})).structuredContent.global.windows.find((x) => x.window === 'day').limit_sats, 900);
     // The page itself can (same origin + token): proves the refusals above were about origin and token only.
     r = await tighten({ Origin: w.base, 'X-CSRF-Token': csrf });
     assert.equal(r.status, 200, await r.text());
