@@ -90,6 +90,9 @@ function fmtAgo(t) {
   const d = nowSec() - t;
   return d < 5 ? 'just now' : `${fmtDur(d)} ago`;
 }
+// What happens next to a payment whose outcome is unknown (overview cards and the payments table).
+const unknownNext = (id) => ['satwarden keeps asking the wallet; the budget stays held until it knows. If it never ' +
+  'learns, decide with ', h('code', {}, `satwarden payments resolve ${id} --paid|--failed`), '.'];
 const shortHash = (x) => (x && x.length > 20 ? `${x.slice(0, 10)}…${x.slice(-6)}` : x || '—');
 const orNone = (x) => (x == null || x === '' ? '—' : x);
 

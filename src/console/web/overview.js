@@ -279,7 +279,8 @@ function renderUnknown(box, unk) {
     box.replaceChildren(empty('No payment has an unknown outcome.'));
     return;
   }
-  box.replaceChildren(
+  // replaceChildren would write a null as the text "null": the optional link goes through h(), which skips it.
+  box.replaceChildren(h('div', {},
     h('ul', { class: 'cards', 'aria-labelledby': 'unknown-title' }, list.map((p) =>
       h('li', { class: 'card unknown-card', 'data-payment-id': p.id },
         h('h3', { class: 'amount' },
@@ -290,10 +291,8 @@ function renderUnknown(box, unk) {
           h('span', {}, 'Created ', timeEl(p.created_at)),
           h('span', { class: 'mono', title: p.payment_hash || '' }, 'Hash ', shortHash(p.payment_hash)),
           p.client ? h('span', {}, 'Client: ', h('b', {}, p.client)) : null),
-        h('p', { class: 'callout' },
-          'satwarden keeps asking the wallet; the budget stays held until it knows. If it never learns, decide with ',
-          h('code', {}, `satwarden payments resolve ${p.id} --paid|--failed`), '.')))),
-    unk.next_cursor ? h('p', {}, h('a', { href: '#/payments?state=unknown' }, 'See all payments with an unknown outcome')) : null);
+        h('p', { class: 'callout' }, h('b', {}, 'What happens next: '), unknownNext(p.id))))),
+    unk.next_cursor ? h('p', {}, h('a', { href: '#/payments?state=unknown' }, 'See all payments with an unknown outcome')) : null));
 }
 
 // ---- Spending chart (inline SVG built with DOM calls) ----

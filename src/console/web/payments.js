@@ -79,7 +79,10 @@ async function viewPayments(r, ctx) {
       if (ev.target.closest('a')) return;
       location.hash = `#/payments/${encodeURIComponent(p.id)}`;
     });
-    return tr;
+    if (p.state !== 'unknown') return [tr];
+    // An unknown outcome: highlighted, with what happens next in a row of its own.
+    return [tr, h('tr', { class: 'row-unknown row-next', 'data-next-for': p.id },
+      h('td', { colspan: '8' }, h('div', { class: 'next-step wrap-any' }, h('b', {}, 'What happens next: '), unknownNext(p.id))))];
   };
   const load = async (reset) => {
     const p = new URLSearchParams(apiParams);
@@ -88,14 +91,15 @@ async function viewPayments(r, ctx) {
     try {
       const res = await api('GET', `/api/payments?${p}`);
       if (!ctx.alive()) return;
-      const rows = (res.payments || []).map(row);
+      const list = res.payments || [];
+      const rows = list.flatMap(row);
       if (reset) {
         keepFocus(tbody, () => tbody.replaceChildren(...rows));
-        shown = rows.length;
+        shown = list.length;
         pages = 1;
       } else {
         tbody.append(...rows);
-        shown += rows.length;
+        shown += list.length;
         pages++;
       }
       if (!shown) tbody.replaceChildren(h('tr', {}, h('td', { colspan: '8', class: 'empty' }, 'No payments match these filters.')));

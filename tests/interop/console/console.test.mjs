@@ -7,6 +7,8 @@
 //    exactly once; another is denied by clicks — nothing paid;
 //  - the budget has an hour and a day cap: the overview's gauges (<meter>) show what get_budget_status says, in
 //    the screenshots and under axe; the spending chart by day and, with its toggle, by hour;
+//  - a payment whose outcome is unknown (the wallet holds the request past the pay timeout) is highlighted with
+//    what happens next, in the overview and in the payments table;
 //  - a cross-origin POST, a POST without the CSRF token, a foreign Host and an agent's bearer token are refused;
 //  - screenshots of every view (light and dark, desktop and phone width) saved as artifacts ($SW_ARTIFACTS);
 //    axe-core reports no serious or critical violation on any of them; no console error, no CSP violation.
@@ -294,6 +296,91 @@ test('a payment over the threshold appears live, is approved by a click and paid
     assert.equal(w.ledger.payRequestsFor(inv2.paymentHash), 0, 'nothing paid after a denial');
     const released = (await w.call('list_payments', { state: 'released' })).structuredContent.payments;
     assert.ok(released.some((p) => p.payment_hash === inv2.paymentHash));
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('an unknown outcome is highlighted with what happens next, in the overview and the payments table', async () => {
+  const page = await newPage();
+  try {
+    await login(page, await w.printLink());
+    // The wallet holds the request past satwarden's pay timeout: the outcome is unknown.
+    const inv = w.ln.makeInvoice({ amountMsat: 15_000, description: 'a slow wallet' });
+    w.ledger.behaviour = { hold: { pay_invoice: true } };
+    const r = await w.call('pay_invoice', { invoice: inv.invoice, max_sats: 20 });
+    assert.equal(r.isError, true, JSON.stringify(r.structuredContent));
+    assert.equal(JSON.parse(r.content[0].text).error.code, 'PAYMENT_OUTCOME_UNKNOWN', r.content[0].text);
+    assert.equal(w.ledger.payRequestsFor(inv.paymentHash), 1);
+    const unknown = (await w.call('list_payments', { state: 'unknown' })).structuredContent.payments;
+    assert.equal(unknown.length, 1, JSON.stringify(unknown));
+    const p = unknown[0];
+    assert.equal(p.payment_hash, inv.paymentHash);
+    const next = new RegExp(`What happens next: satwarden keeps asking the wallet; the budget stays held until it knows\\. ` +
+      `If it never learns, decide with satwarden payments resolve ${p.id} --paid\\|--failed\\.`);
+
+    // Overview: under "Outcome unknown", a card drawn apart from the others, with what happens next; the gauges
+    // count the held amount as get_budget_status does.
+    await page.goto(`${w.base}/#/overview`, { waitUntil: 'load' });
+    const sel = `.unknown-card[data-payment-id="${p.id}"]`;
+    assert.ok(await waitFor(async () => (await page.$(sel)) !== null, 10_000), 'the unknown payment is on the overview');
+    const card = await page.$eval(sel, (e) => {
+      const cs = getComputedStyle(e);
+      const panel = getComputedStyle(document.querySelector('[aria-labelledby="budget-title"]'));
+      return { text: e.textContent, bg: cs.backgroundColor, panelBg: panel.backgroundColor, left: cs.borderLeftWidth,
+        section: e.closest('section').getAttribute('aria-labelledby'), badge: e.querySelector('.badge[data-state]')?.dataset.state,
+        link: e.querySelector('a')?.getAttribute('href') };
+    });
+    assert.equal(card.section, 'unknown-title');
+    assert.equal(card.badge, 'unknown');
+    assert.equal(card.link, `#/payments/${p.id}`);
+    assert.match(card.text, /^15 sats to an unnamed payee/);
+    assert.match(card.text, next);
+    assert.notEqual(card.bg, card.panelBg, 'the card is highlighted');
+    assert.equal(card.left, '6px');
+    assert.equal(await page.$eval('#unknown-count', (e) => e.textContent), '(1)');
+    assert.doesNotMatch(await page.$eval('#unknown-box', (e) => e.textContent), /null/, 'no stray "null" after the cards');
+    const [hour] = (await checkGauges(page)).filter((x) => x.window === 'hour');
+    assert.ok(hour.spent_sats >= 10 + 50 + 15, `the held 15 sats count: ${JSON.stringify(hour)}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'unknown-light-desktop.png'), fullPage: true });
+    await axeCheck(page, 'unknown on the overview');
+
+    // Payments table: its row highlighted, followed by a row saying what happens next; other rows have none.
+    await page.goto(`${w.base}/#/payments`, { waitUntil: 'load' });
+    const rowSel = `#payments-body tr[data-payment-id="${p.id}"]`;
+    assert.ok(await waitFor(async () => (await page.$(rowSel)) !== null, 10_000));
+    const row = await page.$eval(rowSel, (tr) => {
+      const other = document.querySelector('#payments-body tr[data-state="settled"]');
+      const n = tr.nextElementSibling;
+      return { cls: tr.className, bg: getComputedStyle(tr).backgroundColor, otherBg: getComputedStyle(other).backgroundColor,
+        mark: getComputedStyle(tr.cells[0]).boxShadow, next: n && { for: n.dataset.nextFor, cls: n.className, text: n.textContent,
+          span: n.cells[0].colSpan } };
+    });
+    assert.match(row.cls, /\brow-unknown\b/);
+    assert.notEqual(row.bg, row.otherBg, 'the unknown row is highlighted');
+    assert.notEqual(row.mark, 'none', 'and marked at its edge');
+    assert.equal(row.next?.for, String(p.id), JSON.stringify(row));
+    assert.match(row.next.cls, /\brow-unknown\b/);
+    assert.equal(row.next.span, 8);
+    assert.match(row.next.text, next);
+    assert.equal((await page.$$('#payments-body tr[data-next-for]')).length, 1, 'only the unknown payment has a next-step row');
+    for (const [dark, width] of [[false, 1280], [true, 390]]) {
+      await page.setViewport({ width, height: 900 });
+      await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: dark ? 'dark' : 'light' }]);
+      await sleep(150);
+      const label = `payments-unknown-${dark ? 'dark' : 'light'}-${width > 500 ? 'desktop' : 'phone'}`;
+      const right = await page.$eval('#payments-body tr[data-next-for] .next-step', (e) => e.getBoundingClientRect().right);
+      assert.ok(right <= width, `${label}: the next step is readable without scrolling sideways (right edge ${right})`);
+      await page.screenshot({ path: join(ARTIFACTS, `${label}.png`), fullPage: true });
+      await axeCheck(page, label);
+    }
+    // The state filter finds it.
+    await page.setViewport({ width: 1280, height: 900 });
+    await page.select('#f-state', 'unknown');
+    await page.click('#payments-filter button[type="submit"]');
+    assert.ok(await waitFor(async () => page.url().endsWith('#/payments?state=unknown') &&
+      (await page.$$eval('#payments-body tr[data-payment-id]', (t) => t.map((x) => x.dataset.paymentId))).join() === String(p.id), 10_000));
     assert.deepEqual(page.problems, []);
   } finally {
     await page.close();
