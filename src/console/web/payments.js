@@ -5,9 +5,10 @@
 // ---- Payments list ----
 const STATES = ['reserved', 'in_flight', 'settled', 'failed', 'released', 'unknown'];
 const PROTOCOLS = ['bolt11', 'keysend', 'l402', 'mpp'];
-function dateToUnix(v) {
+// The start of a local calendar day (YYYY-MM-DD), or of the day after it (`after`: "until" includes its day).
+function dateToUnix(v, after = false) {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v || '');
-  return m ? Math.floor(new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3])).getTime() / 1000) : null;
+  return m ? Math.floor(new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + (after ? 1 : 0)).getTime() / 1000) : null;
 }
 async function viewPayments(r, ctx) {
   setTitle('Payments · satwarden');
@@ -27,7 +28,8 @@ async function viewPayments(r, ctx) {
       field('f-domain', 'Domain', input('f-domain', 'domain', 'text')),
       field('f-client', 'Client', input('f-client', 'client', 'text')),
       field('f-protocol', 'Protocol', select('f-protocol', 'protocol', 'Any protocol', PROTOCOLS, PROTOCOL_LABEL)),
-      field('f-since', 'Since', input('f-since', 'since', 'date'))),
+      field('f-since', 'Since', input('f-since', 'since', 'date')),
+      field('f-until', 'Until', input('f-until', 'until', 'date'))),
     h('div', { class: 'form-actions' },
       h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply filters'),
       h('a', { href: '#/payments', class: 'btn' }, 'Clear'),
@@ -35,7 +37,7 @@ async function viewPayments(r, ctx) {
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const p = new URLSearchParams();
-    for (const name of ['state', 'domain', 'client', 'protocol', 'since']) {
+    for (const name of ['state', 'domain', 'client', 'protocol', 'since', 'until']) {
       const v = String(form.elements[name].value || '').trim();
       if (v) p.set(name, v);
     }
@@ -60,6 +62,8 @@ async function viewPayments(r, ctx) {
   for (const name of ['state', 'domain', 'client', 'protocol']) if (q.get(name)) apiParams.set(name, q.get(name));
   const since = dateToUnix(q.get('since'));
   if (since != null) apiParams.set('since', String(since));
+  const until = dateToUnix(q.get('until'), true);   // through the end of that day
+  if (until != null) apiParams.set('until', String(until));
   apiParams.set('limit', '50');
   let cursor = null;
   let pages = 0;

@@ -8,7 +8,7 @@
 //  - the budget has an hour and a day cap: the overview's gauges (<meter>) show what get_budget_status says, in
 //    the screenshots and under axe; the spending chart by day and, with its toggle, by hour;
 //  - a payment whose outcome is unknown (the wallet holds the request past the pay timeout) is highlighted with
-//    what happens next, in the overview and in the payments table;
+//    what happens next, in the overview and in the payments table; the table filters by since and until;
 //  - a cross-origin POST, a POST without the CSRF token, a foreign Host and an agent's bearer token are refused;
 //  - screenshots of every view (light and dark, desktop and phone width) saved as artifacts ($SW_ARTIFACTS);
 //    axe-core reports no serious or critical violation on any of them; no console error, no CSP violation.
@@ -381,6 +381,60 @@ test('an unknown outcome is highlighted with what happens next, in the overview 
     await page.click('#payments-filter button[type="submit"]');
     assert.ok(await waitFor(async () => page.url().endsWith('#/payments?state=unknown') &&
       (await page.$$eval('#payments-body tr[data-payment-id]', (t) => t.map((x) => x.dataset.paymentId))).join() === String(p.id), 10_000));
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('the payments table filters by since and until (calendar days, until included)', async () => {
+  const page = await newPage();
+  try {
+    await login(page, await w.printLink());
+    const all = (await w.call('list_payments', {})).structuredContent.payments;
+    assert.ok(all.length >= 3, JSON.stringify(all));
+    await page.goto(`${w.base}/#/payments`, { waitUntil: 'load' });
+    // Local calendar days as the date inputs take them, and the start of the day after today.
+    const days = await page.evaluate(() => {
+      const d = (off) => { const x = new Date(); x.setDate(x.getDate() + off); return x; };
+      const iso = (x) => `${x.getFullYear()}-${String(x.getMonth() + 1).padStart(2, '0')}-${String(x.getDate()).padStart(2, '0')}`;
+      const start = (x) => Math.floor(new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime() / 1000);
+      return { today: iso(d(0)), yesterday: iso(d(-1)), tomorrow: iso(d(1)), startOfToday: start(d(0)), endOfToday: start(d(1)) };
+    });
+    const asked = [];
+    page.on('request', (rq) => { if (rq.url().includes('/api/payments?')) asked.push(new URL(rq.url()).searchParams); });
+    const filter = async (since, until) => {
+      assert.ok(await waitFor(async () => (await page.$('#f-until')) !== null, 5000), 'an Until field');
+      await page.$eval('#f-since', (e, v) => { e.value = v; }, since);
+      await page.$eval('#f-until', (e, v) => { e.value = v; }, until);
+      asked.length = 0;
+      await page.click('#payments-filter button[type="submit"]');
+      const want = [since && `since=${since}`, until && `until=${until}`].filter(Boolean).join('&');
+      assert.ok(await waitFor(async () => page.url().endsWith(`#/payments?${want}`) && asked.length > 0 &&
+        !(await page.$eval('#payments-summary', (e) => e.textContent)).startsWith('Loading'), 10_000), `filtered: ${want}`);
+      await sleep(100);
+      assert.equal(await page.$eval('#f-until', (e) => e.value), until, 'the field keeps its value');
+      return { ids: await page.$$eval('#payments-body tr[data-payment-id]', (t) => t.map((x) => Number(x.dataset.paymentId))),
+        text: await page.$eval('#payments-body', (e) => e.textContent), params: asked[asked.length - 1] };
+    };
+    // Until today: every payment (all were made today), and the API is asked up to the end of today.
+    let f = await filter('', days.today);
+    assert.deepEqual(f.ids.sort(), all.map((x) => x.id).sort());
+    assert.equal(f.params.get('until'), String(days.endOfToday));
+    assert.equal(f.params.get('since'), null);
+    // Until yesterday: none.
+    f = await filter('', days.yesterday);
+    assert.deepEqual(f.ids, []);
+    assert.match(f.text, /No payments match these filters/);
+    assert.equal(f.params.get('until'), String(days.startOfToday));
+    // Since and until today: every payment; since tomorrow: none.
+    f = await filter(days.today, days.today);
+    assert.equal(f.ids.length, all.length);
+    assert.ok(Number(f.params.get('since')) < Number(f.params.get('until')));
+    f = await filter(days.tomorrow, days.tomorrow);
+    assert.deepEqual(f.ids, []);
+    await page.screenshot({ path: join(ARTIFACTS, 'payments-filtered-light-desktop.png'), fullPage: true });
+    await axeCheck(page, 'payments filtered');
     assert.deepEqual(page.problems, []);
   } finally {
     await page.close();
