@@ -10,6 +10,7 @@
 //  - a payment whose outcome is unknown (the wallet holds the request past the pay timeout) is highlighted with
 //    what happens next, in the overview and in the payments table; the table filters by since and until;
 //  - a cross-origin POST, a POST without the CSRF token, a foreign Host and an agent's bearer token are refused;
+//  - binding the console beyond loopback without a TLS proxy's public URL is refused (CONSOLE_NOT_LOOPBACK);
 //  - screenshots of every view (light and dark, desktop and phone width) saved as artifacts ($SW_ARTIFACTS);
 //    axe-core reports no serious or critical violation on any of them; no console error, no CSP violation.
 // Every wait is bounded.
@@ -20,6 +21,8 @@ import http from 'node:http';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import net from 'node:net';
+import { networkInterfaces } from 'node:os';
 import puppeteer from 'puppeteer-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -556,5 +559,75 @@ test('--console-port beside the HTTP MCP server: the console answers there, MCP 
   } finally {
     await page.close();
     await srv.stop();
+  }
+});
+
+test('the console beyond loopback without a TLS proxy is refused (CONSOLE_NOT_LOOPBACK); with its https:// URL it starts', async () => {
+  const env = { PATH: process.env.PATH, XDG_DATA_HOME: cleanups.tempDir('sw-console-bind-') };
+  // Runs satwarden to its exit (bounded), or until `ready` matches its stdout (then stops it).
+  const run = (args, { ready, extraEnv = {} } = {}) => new Promise((resolve) => {
+    const p = spawn(SERVER, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
+    p.stdout.on('data', (d) => { out += d; if (ready && ready.test(out)) p.kill('SIGTERM'); });
+    p.stderr.on('data', (d) => { err += d; });
+    p.once('exit', (code, signal) => { clearTimeout(t); resolve({ code, signal, out, err }); });
+  });
+  const listening = (host, port) => new Promise((resolve) => {
+    const c = net.connect({ host, port }, () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+    c.setTimeout(2000, () => { c.destroy(); resolve(false); });
+  });
+  const refusal = /the owner's console: the console listens beyond loopback \(console_host (\S+)\) only behind a TLS reverse proxy: set console_public_url/;
+  // `satwarden console` on any address, a non-loopback literal, a name that merely starts like loopback.
+  for (const host of ['0.0.0.0', '::', '192.0.2.1', '127.0.0.1.nip.io']) {
+    const port = await freePort();
+    const r = await run(['console', '--console-host', host, '--console-port', String(port)]);
+    assert.equal(r.code, 2, `${host}: ${r.err}`);
+    assert.equal(r.err.match(refusal)?.[1], host, r.err);
+    assert.doesNotMatch(r.out, /login#/, 'no login link');
+    assert.equal(await listening('127.0.0.1', port), false, `${host}: nothing listens`);
+  }
+  // The same through the environment, beside an HTTP MCP server: it does not start.
+  const port = await freePort();
+  let r = await run(['--transport', 'http', '--port', String(await freePort())],
+    { extraEnv: { SATWARDEN_CONSOLE_PORT: String(port), SATWARDEN_CONSOLE_HOST: '0.0.0.0' } });
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, refusal);
+  assert.doesNotMatch(r.err, /serving MCP/);
+  // A public URL must be https:// (TLS at the proxy).
+  r = await run(['console', '--console-host', '0.0.0.0', '--console-port', String(port), '--console-public-url', 'http://console.example.com']);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /must be the https:\/\/ origin of the TLS reverse proxy/);
+  // With the https:// URL of a TLS proxy it starts (on this machine's non-loopback address, when it has one), the
+  // login link names the public origin and the console answers under that name.
+  const addr = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  if (!addr) return; // no non-loopback address here: the refusals above are the test
+  const p = spawn(SERVER, ['console', '--console-host', addr, '--console-port', String(port), '--console-public-url',
+    'https://console.example.com'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((res) => p.once('exit', res));
+  try {
+    assert.ok(await waitFor(() => /login#/.test(out), 10_000), `${out}\n${err}`);
+    assert.match(out, /^Log in \(one-time link, keep it private\): https:\/\/console\.example\.com\/login#\S+$/m);
+    const status = await new Promise((resolve, reject) => {
+      const rq = http.request({ host: addr, port, path: '/', headers: { Host: 'console.example.com' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      rq.on('error', reject);
+      rq.setTimeout(5000, () => rq.destroy(new Error('timeout')));
+      rq.end();
+    });
+    assert.equal(status, 200);
+  } finally {
+    const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+    p.kill('SIGTERM');
+    await exited;
+    clearTimeout(t);
   }
 });
