@@ -6,17 +6,12 @@
 namespace sw::tools {
 
 spend::Prices display_prices(const Engine& engine) {
-  spend::Prices out;
-  if (!engine.prices) return out;
+  if (!engine.prices) return {};
   std::vector<std::string> currencies;
   if (engine.config) currencies = engine.config->price_currencies;
   if (engine.ledger)
     for (const auto& c : engine.ledger->fiat_currencies()) currencies.push_back(c);
-  const int64_t now = engine.clock->now_unix();
-  for (const auto& c : currencies)
-    if (auto p = engine.prices->last(c); p && now - p->fetched_at <= engine.prices->options().max_age_s)
-      out[ascii_lower(c)] = *p;
-  return out;
+  return engine.prices->fresh(currencies);
 }
 
 json fiat_equivalent(uint64_t msat, const spend::Prices& prices) {

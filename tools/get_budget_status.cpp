@@ -127,9 +127,7 @@ Result<json> budget_status_for(Engine& e, const mcp::CallContext& ctx) {
   if (e.prices) {
     // The BTC prices the fiat figures use (none: the price source has no fresh price; fiat caps then refuse).
     json p = json::array();
-    for (const auto& [cur, price] : prices)
-      p.push_back({{"currency", cur}, {"btc_price", spend::fiat_amount_json(price.micros_per_btc)},
-                   {"at", price.fetched_at}, {"source", price.source}});
+    for (const auto& [cur, price] : prices) p.push_back(spend::price_json(cur, price));
     out["prices"] = p;
   }
   out["caller"] = json{{"client", who.client},

@@ -47,13 +47,7 @@ Result<std::shared_ptr<price::Source>> start_prices(const config::Config& cfg, s
   std::shared_ptr<price::Source> s = source;
   pay::Payer::PriceFeed feed;
   feed.quotes = [s](const std::vector<std::string>& cs) { return s->quotes(cs); };
-  feed.cached = [s](const std::vector<std::string>& cs) {
-    spend::Prices out;
-    const int64_t now = Clock::system().now_unix();
-    for (const auto& c : cs)
-      if (auto p = s->last(c); p && now - p->fetched_at <= s->options().max_age_s) out[ascii_lower(c)] = *p;
-    return out;
-  };
+  feed.cached = [s](const std::vector<std::string>& cs) { return s->fresh(cs); };
   feed.why = [s](const std::string& c) { return s->why_unavailable(c); };
   feed.display = display;
   payer.set_prices(std::move(feed));

@@ -191,6 +191,18 @@ std::optional<spend::Price> Source::last(const std::string& currency) const {
   return it->second;
 }
 
+spend::Prices Source::fresh(const std::vector<std::string>& currencies) const {
+  spend::Prices out;
+  const int64_t now = clock_.now_unix();
+  std::lock_guard lk(mu_);
+  for (const auto& c : currencies) {
+    const std::string key = ascii_lower(c);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && now - it->second.fetched_at <= opts_.max_age_s) out[key] = it->second;
+  }
+  return out;
+}
+
 std::string Source::why_unavailable(const std::string& currency) const {
   std::lock_guard lk(mu_);
   auto it = errors_.find(ascii_lower(currency));

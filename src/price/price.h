@@ -64,6 +64,8 @@ class Source {
   spend::Prices quotes(const std::vector<std::string>& currencies);
   // The cached price, however old (for display next to its age), without fetching.
   std::optional<spend::Price> last(const std::string& currency) const;
+  // The cached prices no older than max_age_s, keyed by lowercase currency, without fetching (display, approvals).
+  spend::Prices fresh(const std::vector<std::string>& currencies) const;
   std::string why_unavailable(const std::string& currency) const;
   const Options& options() const { return opts_; }
 

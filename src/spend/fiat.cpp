@@ -81,6 +81,13 @@ bool is_currency_code(std::string_view code) {
          });
 }
 
+json price_json(const std::string& currency, const Price& p) {
+  return {{"currency", currency},
+          {"btc_price", fiat_amount_json(p.micros_per_btc)},
+          {"at", p.fetched_at},
+          {"source", p.source}};
+}
+
 namespace detail::fiat {
 
 const std::vector<std::string>& stems() {
@@ -237,13 +244,6 @@ Prices prices_from_text(const std::string& text) {
     out[cur] = p;
   }
   return out;
-}
-
-json price_json(const std::string& currency, const Price& p) {
-  return {{"currency", currency},
-          {"btc_price", fiat_amount_json(p.micros_per_btc)},
-          {"at", p.fetched_at},
-          {"source", p.source}};
 }
 
 Result<Applied> apply(const Caps& caps, const Prices& prices, const std::string& scope) {

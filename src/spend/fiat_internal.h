@@ -33,7 +33,6 @@ Status validate(std::vector<FiatCap>& caps, const std::string& where);
 
 json prices_to_json(const Prices& prices);
 Prices prices_from_text(const std::string& text);  // the payments.fiat_rates column; {} when empty or unreadable
-json price_json(const std::string& currency, const Price& p);
 
 // Caps with every fiat cap folded into its sat counterpart at `prices` (the lower wins), and for each window
 // where a fiat cap is the binding one, that cap and its price. PRICE_UNAVAILABLE when a currency has no price.

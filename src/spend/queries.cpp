@@ -32,7 +32,7 @@ json to_json(const WindowStatus::Fiat& f) {
     j["price_unavailable"] = true;
     return j;
   }
-  j["price"] = detail::fiat::price_json(f.cap.currency, *f.price);
+  j["price"] = price_json(f.cap.currency, *f.price);
   if (f.limit_msat) j["limit_sats"] = *f.limit_msat / 1000;
   if (f.spent_micros) {
     j["spent"] = fiat_amount_json(*f.spent_micros);
@@ -119,7 +119,7 @@ json fiat_json(const Payment& p) {
   // The prices known when it was reserved, and its value at them (amount + fee; ceil, like caps).
   json f = json::array();
   for (const auto& [cur, price] : p.fiat_rates) {
-    json x = detail::fiat::price_json(cur, price);
+    json x = price_json(cur, price);
     x["amount"] = fiat_amount_json(msat_to_fiat_ceil(p.amount_msat + p.fee_msat.value_or(0), price.micros_per_btc));
     f.push_back(std::move(x));
   }

@@ -91,6 +91,8 @@ uint64_t msat_to_fiat_floor(uint64_t msat, uint64_t micros_per_btc);
 // "5", "5.25", "0.000001" (at most 6 decimals) → micros; INVALID_ARGUMENT otherwise.
 Result<uint64_t> parse_fiat_amount(std::string_view text);
 json fiat_amount_json(uint64_t micros);  // a JSON number with the same value (5.25), exact for <= 6 decimals
+// {"currency","btc_price","at","source"}: how a price is shown wherever an amount in a currency is.
+json price_json(const std::string& currency, const Price& p);
 bool is_currency_code(std::string_view code);  // three ASCII letters
 
 // ---------------------------------------------------------------- policy
