@@ -40,13 +40,13 @@ using std::chrono::milliseconds;
 
 constexpr const char* kLog = "relay";
 
-// ---- the libwebsockets entry points we use (and the three libssl ones, from the libssl lws loads)
+// ---- the libwebsockets entry points we use (and the libssl ones, from the libssl lws loads)
 #define SW_LWS_FUNCTIONS(X)                                                                                  \
   X(lws_callback_on_writable) X(lws_cancel_service) X(lws_client_connect_via_info) X(lws_context_destroy)   \
   X(lws_context_user) X(lws_create_context) X(lws_get_context) X(lws_get_opaque_user_data)                  \
   X(lws_is_final_fragment) X(lws_remaining_packet_payload) X(lws_service) X(lws_set_log_level)             \
-  X(lws_sul_cancel) X(lws_sul_schedule) X(lws_write) X(SSL_CTX_ctrl) X(SSL_CTX_load_verify_locations)      \
-  X(SSL_CTX_set_default_verify_paths)
+  X(lws_sul_cancel) X(lws_sul_schedule) X(lws_write) X(SSL_CTX_ctrl) X(SSL_CTX_free)                       \
+  X(SSL_CTX_load_verify_locations) X(SSL_CTX_new) X(SSL_CTX_set_default_verify_paths) X(TLS_client_method)
 
 struct LwsApi {
 #define SW_LWS_MEMBER(f) decltype(&::f) f = nullptr;
@@ -226,6 +226,7 @@ struct TickTimer {
 struct Pool::Impl {
   PoolOptions opt;
   struct lws_context* ctx = nullptr;
+  SSL_CTX* client_tls = nullptr;  // ours, for wss:// (see make_client_tls); freed after the context
   lws_protocols protocols[2];
   lws_retry_bo_t policy{};
   std::thread loop;
@@ -801,7 +802,15 @@ struct Pool::Impl {
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.user = this;
-    info.options = opt.tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
+    info.options = opt.tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;  // lws 4.1 needs it for any client TLS
+    if (opt.tls) {
+      client_tls = make_client_tls();
+      if (!client_tls) {
+        log(LogLevel::error, kLog, "could not create the TLS client context; the relay pool is disabled");
+        return false;
+      }
+      info.provided_client_ssl_ctx = client_tls;
+    }
     info.count_threads = 1;
     // lws sizes its per-thread fd tables by this (default: the process fd limit, which costs megabytes).
     info.fd_limit_per_thread = 128;
@@ -809,6 +818,7 @@ struct Pool::Impl {
     info.connect_timeout_secs = info.timeout_secs;
     ctx = lws().lws_create_context(&info);
     if (!ctx) {
+      free_client_tls();
       log(LogLevel::error, kLog, "could not create the websocket context; the relay pool is disabled");
       return false;
     }
@@ -822,10 +832,37 @@ struct Pool::Impl {
     return true;
   }
 
-  // Trust store for wss://. lws alone would look only in its build-time directory, so we add the system store
-  // ourselves — as the hashed certificate DIRECTORY when there is one: OpenSSL then loads the few CAs a handshake
-  // needs on demand instead of parsing the whole bundle file (~0.8 MB of RSS). SSL_CERT_DIR / SSL_CERT_FILE are
-  // honoured like OpenSSL's defaults. Plus the optional extra CA file (tests, private relays).
+  // The client SSL_CTX for wss://, created and freed by us, not by lws: libwebsockets 4.1 (Debian's 4.1.6)
+  // frees its own client SSL_CTX only if it finds its bookkeeping in the SSL_CTX's ex_data under a
+  // process-global index that EVERY context created with LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT allocates
+  // anew. So when two pools coexist, the older context's lookup uses the newer index, finds nothing, and
+  // its SSL_CTX (with its trust store) is never freed: LeakSanitizer reported one orphaned SSL_CTX per
+  // pool outlived by a younger one (upstream lws issues #2044/#2178, fixed after 4.1 by allocating the
+  // indexes once). A provided SSL_CTX is left alone by lws (user_supplied_ssl_ctx), so nothing depends on
+  // that index. lws still sets verification (SSL_VERIFY_PEER, host/IP check), SNI and ALPN per connection.
+  // Our own context also skips lws's SSL_CTX_set_default_verify_paths, which parses the whole CA bundle
+  // file into every pool; load_client_certs reads the hashed directory on demand instead.
+  SSL_CTX* make_client_tls() {
+    const SSL_METHOD* method = lws().TLS_client_method();
+    SSL_CTX* c = method ? lws().SSL_CTX_new(method) : nullptr;
+    if (!c) return nullptr;
+    // As lws configures its own: a write may be retried from a moved buffer; idle connections drop their
+    // record buffers (SSL_CTX_set_mode). Compression is off by default in OpenSSL >= 1.1.
+    lws().SSL_CTX_ctrl(c, SSL_CTRL_MODE, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS, nullptr);
+    load_client_certs(c);
+    return c;
+  }
+
+  // Only once no connection can use it any more (after lws_context_destroy, or when the context was not made).
+  void free_client_tls() {
+    if (client_tls) lws().SSL_CTX_free(client_tls);
+    client_tls = nullptr;
+  }
+
+  // Trust store for wss:// (our SSL_CTX, so lws loads none): the system store, as the hashed certificate
+  // DIRECTORY when there is one: OpenSSL then loads the few CAs a handshake needs on demand instead of parsing
+  // the whole bundle file (~0.9 MB of RSS). SSL_CERT_DIR / SSL_CERT_FILE are honoured like OpenSSL's defaults.
+  // Plus the optional extra CA file (tests, private relays).
   void load_client_certs(SSL_CTX* sctx) {
     if (!sctx) return;
     lws().SSL_CTX_ctrl(sctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);  // SSL_CTX_set_min_proto_version
@@ -858,14 +895,11 @@ struct Pool::Impl {
   }
 };
 
-int Pool::Impl::callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len) {
+int Pool::Impl::callback(struct lws* wsi, enum lws_callback_reasons reason, void* /*user*/, void* in, size_t len) {
   auto* self = static_cast<Impl*>(lws().lws_context_user(lws().lws_get_context(wsi)));
   if (!self) return 0;
   auto* r = static_cast<Relay*>(lws().lws_get_opaque_user_data(wsi));
   switch (reason) {
-    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
-      self->load_client_certs(static_cast<SSL_CTX*>(user));
-      break;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
       self->drain();
       break;
@@ -920,6 +954,7 @@ Pool::~Pool() {
   if (impl_->loop.joinable()) impl_->loop.join();
   lws().lws_context_destroy(impl_->ctx);
   impl_->ctx = nullptr;
+  impl_->free_client_tls();  // every connection (SSL) that referenced it is gone with the context
 }
 
 Status Pool::add_relay(const std::string& url) {
