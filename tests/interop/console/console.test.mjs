@@ -5,6 +5,11 @@
 //  - log in with the printed one-time link (a second use is refused); a paid fetch appears with its amount and
 //    state; a purchase over the approval threshold appears live (SSE) and is approved by a click — the wallet pays
 //    exactly once; another is denied by clicks — nothing paid;
+//  - keyboard only: Tab / Shift+Tab reach a live approval's Approve and Deny (every stop shows its focus: an outline
+//    or a box shadow), Enter approves — paid once —, Space opens the deny reason and Enter confirms — nothing paid;
+//  - a browser notification for a new approval ("25 sats to 127.0.0.1", a Lightning address on the world's LNURL
+//    service) when the permission is granted, none when it is denied or not yet asked (Notification wrapped to
+//    record what the page makes);
 //  - the budget has an hour and a day cap: the overview's gauges (<meter>) show what get_budget_status says, in
 //    the screenshots and under axe; the spending chart by day and, with its toggle, by hour;
 //  - a payment whose outcome is unknown (the wallet holds the request past the pay timeout) is highlighted with
@@ -28,6 +33,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { Cleanups, freePort, sleep, startHttp, waitFor, walletWorld } from '../world/satwarden.mjs';
 import { startL402Server } from '../world/l402server.mjs';
+import { startHostileLnurl } from '../world/lnurl.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -44,6 +50,8 @@ before(async () => {
   const world = await walletWorld(cleanups);
   const api = await startL402Server({ lightning: world.ln });
   cleanups.add(() => api.close());
+  const lnurl = await startHostileLnurl({ lightning: world.ln }); // its well-behaved addresses: a payee with a site name
+  cleanups.add(() => lnurl.close());
   const dataHome = cleanups.tempDir('sw-console-');
   const env = {
     ...world.env, SATWARDEN_TOOLS: 'all', XDG_DATA_HOME: dataHome, SATWARDEN_FETCH_ALLOW: '127.0.0.1', SATWARDEN_NWC_PAY_TIMEOUT: '10',
@@ -79,7 +87,7 @@ before(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'] });
   cleanups.add(() => browser.close());
   w = {
-    ...world, api, env, client, base, link, browser, port, dataHome,
+    ...world, api, lnurl, env, client, base, link, browser, port, dataHome,
     log: () => `--- server ---\n${serverLog}\n--- console ---\n${consoleLog}`,
     call: (name, args) => client.callTool({ name, arguments: args }, undefined, { timeout: 150_000 }),
     printLink: () => new Promise((resolve, reject) => {
@@ -92,9 +100,9 @@ before(async () => {
   };
 });
 
-// A page that records console errors and CSP violations.
-async function newPage({ width = 1280, height = 900, dark = false } = {}) {
-  const page = await w.browser.newPage();
+// A page that records console errors and CSP violations (in the default browser context, or in `context`).
+async function newPage({ width = 1280, height = 900, dark = false, context = w.browser } = {}) {
+  const page = await context.newPage();
   const problems = [];
   page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));
@@ -302,6 +310,150 @@ test('a payment over the threshold appears live, is approved by a click and paid
     assert.deepEqual(page.problems, []);
   } finally {
     await page.close();
+  }
+});
+
+// Keyboard only: what has focus, and whether it shows (an outline or a box shadow, and :focus-visible).
+const focused = (page) => page.evaluate(() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const cs = getComputedStyle(e);
+  const card = e.closest('[data-approval-id]');
+  return { tag: e.tagName.toLowerCase(), text: (e.textContent || e.name || '').trim().slice(0, 40), action: e.dataset.action ?? null,
+    approval: card ? card.dataset.approvalId : null, visible: e.matches(':focus-visible'),
+    outline: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0, shadow: cs.boxShadow !== 'none' };
+});
+const shiftTab = async (page) => {
+  await page.keyboard.down('Shift');
+  await page.keyboard.press('Tab');
+  await page.keyboard.up('Shift');
+};
+// Presses Tab (at most 40 times) until `want` holds for what has focus; every stop on the way shows its focus.
+async function tabTo(page, want, label) {
+  const path = [];
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press('Tab');
+    const f = await focused(page);
+    if (!f) continue;
+    path.push(`${f.tag}:${f.text}`);
+    assert.ok(f.visible && (f.outline || f.shadow), `focus is visible on ${JSON.stringify(f)} (on the way to ${label})`);
+    if (want(f)) return f;
+  }
+  assert.fail(`Tab never reached ${label}: ${path.join(' → ')}`);
+}
+
+test('keyboard only: a live approval is reached with Tab, approved with Enter (paid once), another denied with Space and Enter', async () => {
+  const page = await newPage();
+  try {
+    await login(page, await w.printLink());
+    await page.bringToFront();
+    // Approve: Tab to the card's Approve, on to Deny, Shift+Tab back, Enter.
+    const inv = w.ln.makeInvoice({ amountMsat: 30_000, description: 'a 30-sat report, by keyboard' });
+    const pending = w.call('pay_invoice', { invoice: inv.invoice, max_sats: 60 });
+    assert.ok(await waitFor(async () => (await page.$('[data-approval-id] [data-action="approve"]')) !== null, 15_000),
+      `no approval card appeared\n${w.log()}`);
+    const id = await page.$eval('[data-approval-id]', (e) => e.dataset.approvalId);
+    let f = await tabTo(page, (x) => x.approval === id && x.action === 'approve', 'Approve');
+    assert.equal(f.text, 'Approve');
+    await page.keyboard.press('Tab');
+    f = await focused(page);
+    assert.deepEqual([f.approval, f.action, f.visible && (f.outline || f.shadow)], [id, 'deny', true], JSON.stringify(f));
+    await shiftTab(page);
+    f = await focused(page);
+    assert.deepEqual([f.approval, f.action], [id, 'approve'], JSON.stringify(f));
+    await page.screenshot({ path: join(ARTIFACTS, 'approval-keyboard-focus-light-desktop.png'), fullPage: true });
+    assert.equal(w.ledger.payRequestsFor(inv.paymentHash), 0, 'nothing reached the wallet before the decision');
+    await page.keyboard.press('Enter');
+    const r = await pending;
+    assert.ok(!r.isError, `${r.content?.[0]?.text}\n${w.log()}`);
+    assert.equal(w.ledger.payRequestsFor(inv.paymentHash), 1, 'exactly one pay request');
+    assert.equal(w.ledger.payCount(inv.paymentHash), 1);
+    assert.ok(await waitFor(async () => !(await page.$(`[data-approval-id="${id}"] [data-action="approve"]`)), 10_000),
+      'the approved card left the waiting list');
+
+    // Deny: Tab to Deny, Space opens the reason field (focus moves into it), type, Enter confirms.
+    const inv2 = w.ln.makeInvoice({ amountMsat: 25_000, description: 'not this one, by keyboard' });
+    const pending2 = w.call('pay_invoice', { invoice: inv2.invoice, max_sats: 60 });
+    assert.ok(await waitFor(async () => (await page.$(`[data-approval-id]:not([data-approval-id="${id}"]) [data-action="deny"]`)) !== null,
+      15_000), `no second approval card\n${w.log()}`);
+    const id2 = await page.$eval(`[data-approval-id]:not([data-approval-id="${id}"])`, (e) => e.dataset.approvalId);
+    f = await tabTo(page, (x) => x.approval === id2 && x.action === 'deny', 'Deny');
+    await page.keyboard.press('Space');
+    assert.ok(await waitFor(async () => (await focused(page))?.tag === 'input', 5000), 'the reason field has focus');
+    f = await focused(page);
+    assert.equal(f.approval, id2);
+    assert.ok(f.visible && (f.outline || f.shadow), `focus is visible in the reason field: ${JSON.stringify(f)}`);
+    await page.keyboard.type('not today');
+    await page.keyboard.press('Enter');
+    const r2 = await pending2;
+    assert.equal(r2.isError, true, JSON.stringify(r2.structuredContent));
+    assert.equal(JSON.parse(r2.content[0].text).error.code, 'APPROVAL_DENIED');
+    assert.equal(w.ledger.payRequestsFor(inv2.paymentHash), 0, 'nothing paid after a denial');
+    const released = (await w.call('list_payments', { state: 'released' })).structuredContent.payments;
+    assert.ok(released.some((p) => p.payment_hash === inv2.paymentHash));
+    assert.ok(await waitFor(async () => !(await page.$(`[data-approval-id="${id2}"]`)), 10_000), 'the denied card is gone');
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+// Records every Notification the page creates (then lets the browser's own constructor run).
+function recordNotifications() {
+  const Real = window.Notification;
+  window.__notifications = [];
+  if (!Real) return;
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      window.__notifications.push({ title, body: options?.body ?? null, tag: options?.tag ?? null });
+      super(title, options);
+    }
+  };
+}
+
+test('a browser notification for a new approval when permitted (amount and site), none when denied or not yet asked', async () => {
+  const pages = {};
+  const contexts = [];
+  try {
+    for (const mode of ['granted', 'denied', 'default']) {
+      const context = await w.browser.createBrowserContext();
+      contexts.push(context);
+      if (mode === 'granted') await context.overridePermissions(w.base, ['notifications']);
+      if (mode === 'denied') await context.overridePermissions(w.base, []); // every permission not listed is denied
+      const page = await newPage({ context });
+      await page.evaluateOnNewDocument(recordNotifications);
+      await login(page, await w.printLink());
+      assert.equal(await page.evaluate(() => Notification.permission), mode);
+      // Only while the browser has not been asked does the page offer to ask.
+      assert.equal(await page.$eval('#notify-btn', (e) => !e.hidden), mode === 'default', `${mode}: the Enable notifications button`);
+      // Before the payment: the page has its first list of approvals and its live stream.
+      assert.ok(await waitFor(() => page.evaluate(() => S.seen !== null && document.querySelector('#live-status').textContent === 'Live'), 10_000), mode);
+      pages[mode] = page;
+    }
+    // A 25-sat payment to a Lightning address on 127.0.0.1: over the approval threshold.
+    const pending = w.call('pay_lightning_address', { address: w.lnurl.address('shop'), amount_sats: 25, max_sats: 30 });
+    for (const [mode, page] of Object.entries(pages))
+      assert.ok(await waitFor(async () => (await page.$('[data-approval-id] [data-action="approve"]')) !== null, 15_000),
+        `${mode}: no approval card appeared\n${w.log()}`);
+    const card = await pages.granted.$eval('[data-approval-id]', (e) => ({ id: e.dataset.approvalId, head: e.querySelector('h3').textContent }));
+    assert.equal(card.head, '25 sats to 127.0.0.1');
+    // The card is drawn after the notification is made: by now each page has made it or not.
+    assert.deepEqual(await pages.granted.evaluate(() => window.__notifications),
+      [{ title: 'satwarden: approval needed', body: '25 sats to 127.0.0.1', tag: `sw-approval-${card.id}` }]);
+    assert.deepEqual(await pages.denied.evaluate(() => window.__notifications), [], 'denied: no notification');
+    assert.deepEqual(await pages.default.evaluate(() => window.__notifications), [], 'not asked: no notification');
+    // Approved from the page that was notified: paid once; no page notifies again (the list changed, nothing new).
+    await pages.granted.click(`[data-approval-id="${card.id}"] [data-action="approve"]`);
+    const r = await pending;
+    assert.ok(!r.isError, `${r.content?.[0]?.text}\n${w.log()}`);
+    assert.equal(w.ledger.payCount(r.structuredContent.payment_hash), 1);
+    for (const [mode, page] of Object.entries(pages)) {
+      assert.ok(await waitFor(async () => !(await page.$(`[data-approval-id="${card.id}"] [data-action="approve"]`)), 10_000), mode);
+      assert.equal(await page.evaluate(() => window.__notifications.length), mode === 'granted' ? 1 : 0, mode);
+      assert.deepEqual(page.problems, [], mode);
+    }
+  } finally {
+    for (const c of contexts) await c.close();
   }
 });
 
