@@ -243,8 +243,8 @@ TEST_CASE("fetch: cancelled before start", "[fetch]") {
 // ---------------- live, plain HTTP on 127.0.0.1 ----------------
 
 TEST_CASE("fetch: loopback refused by default, allowed by the allow-list", "[fetch][live]") {
-  TestServer ts;
   std::atomic<int> hits{0};
+  TestServer ts;
   std::string seen_ua, seen_custom, seen_host, seen_query;
   std::mutex m;
   ts.s().Get("/hello", [&](const httplib::Request& req, httplib::Response& res) {
@@ -454,8 +454,8 @@ TEST_CASE("fetch: redirects", "[fetch][live]") {
   });
   other.start();
 
-  TestServer ts;
   std::atomic<int> final_hits{0}, loop_hits{0};
+  TestServer ts;
   std::string final_method;
   std::mutex m;
   std::atomic<int> port{0};
@@ -537,9 +537,10 @@ TEST_CASE("fetch: redirects", "[fetch][live]") {
 }
 
 TEST_CASE("fetch: body cap truncates and never buffers unboundedly", "[fetch][live]") {
-  TestServer ts;
+  // Declared before the server: its handler threads read them until the server's destructor has joined them.
   const std::string big(100000, 'x');
   std::atomic<size_t> streamed{0};
+  TestServer ts;
   ts.s().Get("/big", [&](const httplib::Request&, httplib::Response& res) { res.set_content(big, "text/plain"); });
   ts.s().Get("/exact", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(std::string(1000, 'e'), "text/plain");
@@ -584,8 +585,8 @@ TEST_CASE("fetch: body cap truncates and never buffers unboundedly", "[fetch][li
 }
 
 TEST_CASE("fetch: timeouts, cancellation, refused connections, garbage responses", "[fetch][live]") {
+  std::atomic<bool> release{false};  // before the server: a stalled handler reads it while the server stops
   TestServer ts;
-  std::atomic<bool> release{false};
   ts.s().Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
     stall(release);
     res.set_content("late", "text/plain");
