@@ -9,11 +9,14 @@
 #   scripts/test.sh --tsan [CTEST ARGS…]   build-tsan/: ThreadSanitizer over the concurrency tests (ledger race,
 #                                          group commit, relay pool, wallet, payer/tools, MCP sessions, HTTP)
 #   scripts/test.sh --fuzz-smoke [SECONDS] every libFuzzer target for SECONDS (default 15) via scripts/fuzz.sh
+#   scripts/test.sh --sanitizers [SECONDS] what CI adds (.ci/run): ONE clang build in build-fuzz/ with ASan+UBSan and
+#                                          libFuzzer's instrumentation (SW_FUZZ=ON plus the unit tests), then the unit
+#                                          tests under ASan+UBSan and every fuzz target for SECONDS (default 10) — one
+#                                          compile of the sources for both, which keeps CI under 45 minutes
 #
-# After the release suite: the fuzz smoke (every target SW_FUZZ_SMOKE_SECONDS, default 10) when SW_FUZZ_SMOKE=1
-# (about 8 minutes on 2 cores: the clang build, then ~2.5 minutes of fuzzing);
-# the ASan+UBSan unit run when SW_ASAN_STAGE=1 (off by default: its full second build takes ~25 minutes on 2 cores,
-# which would take CI past 45 minutes).
+# CI (.ci/run) runs this script three ways: the release suite, then --sanitizers (ASan+UBSan unit tests and the fuzz
+# smoke from one clang build). --asan with interop and --tsan are the longer local matrix (README "Fuzzing and
+# sanitizers").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,10 @@ case "${1:-}" in
   --tsan) mode=tsan; shift ;;
   --fuzz-smoke)
     mode=fuzz; shift
+    if [[ "${1:-}" =~ ^[0-9]+$ ]]; then fuzz_seconds=$1; shift; fi
+    ;;
+  --sanitizers)
+    mode=sanitizers; shift; fuzz_seconds=10
     if [[ "${1:-}" =~ ^[0-9]+$ ]]; then fuzz_seconds=$1; shift; fi
     ;;
 esac
@@ -82,8 +89,41 @@ run_fuzz_smoke() {
   scripts/fuzz.sh all "$seconds"
 }
 
+# The unit tests under ASan+UBSan from the fuzz build (clang; every source also carries libFuzzer's coverage
+# instrumentation, harmless outside a fuzzer), then the fuzz smoke from the same objects. Reports fail the run as in
+# run_asan. Fixed seed: the smoke is the same inputs in every run of a commit, up to how many fit in SECONDS.
+run_sanitizers() {
+  local seconds=$1
+  shift
+  scripts/setup.sh --with-postgres --with-fuzz
+  local gen=() dir=build-fuzz
+  command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+  local cc cxx
+  cc=$(command -v clang-14 || command -v clang)
+  cxx=$(command -v clang++-14 || command -v clang++)
+  CC=$cc CXX=$cxx cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Debug -DSW_FUZZ=ON -DSW_BUILD_TESTS=ON \
+    -DSW_INTEROP_TESTS=OFF -DSW_WERROR=OFF 1>&2
+  cmake --build "$dir" -j"${SW_JOBS:-$(nproc)}" 1>&2
+  local logs=$dir/sanitizer-logs status=0
+  rm -rf "$logs" && mkdir -p "$logs"
+  local symbolizer
+  symbolizer=$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)
+  [[ -n "$symbolizer" ]] && export ASAN_SYMBOLIZER_PATH=$symbolizer
+  ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}:log_path=$PWD/$logs/asan" \
+  UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$PWD/$logs/ubsan" \
+    ctest --test-dir "$dir" --output-on-failure -j2 --timeout 900 -E '^bench' "$@" || status=$?
+  if compgen -G "$logs/*" >/dev/null; then
+    echo "test: sanitizer reports in $logs:" >&2
+    for f in "$logs"/*; do echo "--- $f" >&2; head -60 "$f" >&2; done
+    status=1
+  fi
+  [[ $status == 0 ]] || return $status
+  SW_FUZZ_NO_SETUP=1 SW_FUZZ_ARGS="-seed=1 ${SW_FUZZ_ARGS:-}" scripts/fuzz.sh all "$seconds"
+}
+
 case "$mode" in
   asan) run_asan "$@"; exit ;;
+  sanitizers) run_sanitizers "$fuzz_seconds" "$@"; exit ;;
   tsan) run_tsan "$@"; exit ;;
   fuzz) run_fuzz_smoke "$fuzz_seconds"; exit ;;
 esac
@@ -93,20 +133,3 @@ scripts/setup.sh --with-test-peers
 (cd tests/package && npm ci --no-audit --no-fund --loglevel=error)
 SW_WERROR="${SW_WERROR:-ON}" scripts/build.sh -DSW_BUILD_TESTS=ON
 ctest --test-dir build --output-on-failure -j2 --timeout 600 "$@"
-
-# The fuzz smoke is opt-in (SW_FUZZ_SMOKE=1): random inputs make it nondeterministic, and the deterministic replay of
-# every seed and regression input (fuzz.replay.* above) already runs here.
-smoke="${SW_FUZZ_SMOKE:-0}"
-
-if [[ "${SW_ASAN_STAGE:-0}" == 1 ]]; then
-  start=$SECONDS
-  echo "test: ASan+UBSan unit tests (build-asan)" >&2
-  run_asan
-  echo "test: ASan+UBSan stage took $((SECONDS - start)) s" >&2
-fi
-if [[ "$smoke" == 1 ]]; then
-  start=$SECONDS
-  echo "test: fuzz smoke, ${SW_FUZZ_SMOKE_SECONDS:-10} s per target (build-fuzz)" >&2
-  run_fuzz_smoke "${SW_FUZZ_SMOKE_SECONDS:-10}" >&2
-  echo "test: fuzz smoke stage took $((SECONDS - start)) s" >&2
-fi
