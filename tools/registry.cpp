@@ -45,30 +45,12 @@ bool client_may_approve(const Engine& engine, const mcp::CallContext& ctx) {
   return mode == "on" || (mode == "auto" && !caller_of(engine, ctx).hosted);
 }
 
-namespace {
-
-// The form shown to the person: everything is in the message; accept/decline are the client's own buttons, so the
-// form asks for nothing else (an empty object schema).
-json approval_question(const spend::Approval& ap) {
-  return json{{"message", "Approve this Lightning payment? " + approve::describe(ap) + ". Amount: " +
-                              std::to_string(msat_to_sat_ceil(ap.amount_msat)) + " sats" +
-                              (ap.payee.empty() ? std::string() : ", payee node " + ap.payee) +
-                              ". Accept approves this one payment only (approval " + ap.public_id + ")."},
-              {"requestedSchema", {{"type", "object"}, {"properties", json::object()}}}};
-}
-
-approve::ClientAnswer answer_of(const std::string& action) {
-  if (action == "accept") return approve::ClientAnswer{true, ""};
-  // decline: the person said no; cancel: they dismissed the question — in a payment prompt that is not a yes.
-  return approve::ClientAnswer{false, action == "decline" ? "declined in the MCP client" : "dismissed in the MCP client"};
-}
-}  // namespace
 
 Result<mcp::InputRequired> input_required_for_approval(Engine& engine, const std::string& public_id) {
   if (!engine.ledger) return make_error("APPROVAL_UNAVAILABLE", "no ledger");
   auto ap = engine.ledger->get_approval(public_id);
   if (!ap) return ap.error();
-  json params = approval_question(*ap);
+  json params = approve::client_question(*ap);
   params["mode"] = "form";
   mcp::InputRequired in;
   in.input_requests = json{{"approval", {{"method", "elicitation/create"}, {"params", std::move(params)}}}};
@@ -95,7 +77,7 @@ pay::ApprovalArgs approval_args(Engine& engine, const json& args, mcp::CallConte
     if (!resp.is_object() || !resp.contains("approval") || !resp["approval"].is_object()) return a;  // ask again
     const json& r = resp["approval"];
     if (!r.contains("action") || !r["action"].is_string()) return a;
-    const approve::ClientAnswer answer = answer_of(r["action"].get<std::string>());
+    const approve::ClientAnswer answer = approve::client_answer(r["action"].get<std::string>());
     a.wait = pay::ApprovalArgs::Wait::wait;  // decided at once: the ask below answers immediately
     a.ask_client = [answer](const spend::Approval&, const std::shared_ptr<std::atomic<bool>>&) -> Result<approve::ClientAnswer> {
       return answer;
@@ -108,9 +90,9 @@ pay::ApprovalArgs approval_args(Engine& engine, const json& args, mcp::CallConte
   a.ask_client = [elicit, clock](const spend::Approval& ap,
                                  const std::shared_ptr<std::atomic<bool>>& stop) -> Result<approve::ClientAnswer> {
     const int64_t left = std::max<int64_t>(1, ap.expires_at - clock->now_unix());
-    auto r = elicit(approval_question(ap), std::chrono::seconds(left), stop);
+    auto r = elicit(approve::client_question(ap), std::chrono::seconds(left), stop);
     if (!r) return r.error();
-    return answer_of(r->value("action", ""));
+    return approve::client_answer(r->value("action", ""));
   };
   return a;
 }

@@ -35,6 +35,19 @@ std::string utc_time(int64_t unix_s, int64_t now_s) {
   return buf;
 }
 
+json client_question(const spend::Approval& ap) {
+  return json{{"message", "Approve this Lightning payment? " + describe(ap) + ". Amount: " +
+                              std::to_string(msat_to_sat_ceil(ap.amount_msat)) + " sats" +
+                              (ap.payee.empty() ? std::string() : ", payee node " + ap.payee) +
+                              ". Accept approves this one payment only (approval " + ap.public_id + ")."},
+              {"requestedSchema", {{"type", "object"}, {"properties", json::object()}}}};
+}
+
+ClientAnswer client_answer(const std::string& action) {
+  if (action == "accept") return ClientAnswer{true, ""};
+  return ClientAnswer{false, action == "decline" ? "declined in the MCP client" : "dismissed in the MCP client"};
+}
+
 std::string describe(const spend::Approval& a) {
   std::string who = a.client.empty() ? "an agent" : "agent '" + a.client + "'";
   if (!a.envelope.empty()) who += " (envelope '" + a.envelope + "')";

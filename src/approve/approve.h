@@ -56,6 +56,13 @@ using AskClient =
 
 // The owner-facing summary of an approval: who wants to pay what to whom, for what, and why it needs approval.
 std::string describe(const spend::Approval& a);
+// The question put to the person at the MCP client (elicitation/create params, or an input request of the 2026
+// era): everything is in the message; accept/decline are the client's own buttons, so the form asks for nothing else
+// (an empty object schema).
+json client_question(const spend::Approval& a);
+// The person's answer from an elicitation action: "accept" approves; "decline" is a no; "cancel" (dismissed) is not
+// a yes either — each with the reason recorded.
+ClientAnswer client_answer(const std::string& action);
 // "14:05 UTC" (same day) or "2026-12-05 14:05 UTC".
 std::string utc_time(int64_t unix_s, int64_t now_s);
 
