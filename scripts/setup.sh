@@ -20,7 +20,7 @@ for arg in "$@"; do
     # chromium: the headless browser the console tests drive (tests/interop/console, puppeteer-core from npm).
     --with-test-peers) PKGS+=(nodejs npm postgresql-15 chromium) ;;
     --with-postgres) PKGS+=(postgresql-15) ;;
-    --with-fuzz) PKGS+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+    --with-fuzz) PKGS+=(clang-14 libclang-rt-14-dev llvm-14 lld-14) ;;
     *) echo "setup: unknown option $arg (expected --with-test-peers, --with-postgres, --with-fuzz)" >&2; exit 2 ;;
   esac
 done
