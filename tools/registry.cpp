@@ -197,18 +197,16 @@ Status register_all(mcp::ToolRegistry& registry, Engine& engine) {
 
 mcp::Tool make_tool(const std::string& name, const std::string& title, const std::string& description,
                     json annotations, std::function<mcp::ToolOutcome(const json&, mcp::CallContext&)> handler) {
-  const auto& schemas = mcp::embedded_schemas();
-  auto in = schemas.find(name + ".input");
-  auto out = schemas.find(name + ".output");
-  if (in == schemas.end() || out == schemas.end())
-    throw std::logic_error("schemas/" + name + ".input.json and .output.json are both required");
+  auto in = mcp::embedded_schema(name + ".input");
+  auto out = mcp::embedded_schema(name + ".output");
+  if (!in || !out) throw std::logic_error("schemas/" + name + ".input.json and .output.json are both required, as JSON");
   mcp::Tool t;
   t.name = name;
   t.title = title;
   t.description = description;
   t.annotations = std::move(annotations);
-  t.input_schema = in->second;
-  t.output_schema = out->second;
+  t.input_schema = std::move(*in);
+  t.output_schema = std::move(*out);
   t.handler = std::move(handler);
   return t;
 }

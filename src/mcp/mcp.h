@@ -178,8 +178,11 @@ inline constexpr const char* kUiMimeType = "text/html;profile=mcp-app";
 // True when an initialize `capabilities` object declares the MCP Apps extension with the mcp-app MIME type.
 bool declares_ui_apps(const json& capabilities);
 
-// The schemas embedded from schemas/*.json at build time (name without ".json" → parsed document).
-const std::map<std::string, json>& embedded_schemas();
+// The schemas embedded from schemas/*.json at build time: name without ".json" → its text, and one parsed on
+// request (a new document each call; nullopt for an unknown name or a text that is not JSON). Kept as text so
+// that the one parsed copy the server holds is its tool's (the parsed documents are most of the start-up heap).
+const std::map<std::string_view, std::string_view>& embedded_schema_texts();
+std::optional<json> embedded_schema(std::string_view name);
 
 class ToolRegistry {
  public:

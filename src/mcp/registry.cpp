@@ -37,6 +37,15 @@ struct ToolRegistry::Compiled {
   std::unique_ptr<NullPlan> nulls;  // null when no null can be dropped anywhere
 };
 
+std::optional<json> embedded_schema(std::string_view name) {
+  const auto& texts = embedded_schema_texts();
+  auto it = texts.find(name);
+  if (it == texts.end()) return std::nullopt;
+  json doc = json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return std::nullopt;
+  return doc;
+}
+
 ToolRegistry::ToolRegistry() = default;
 ToolRegistry::~ToolRegistry() = default;
 
