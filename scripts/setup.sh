@@ -18,7 +18,8 @@ for arg in "$@"; do
     # postgresql-15: the server the tests start in a temporary directory (scripts/pg-server.sh) for the ledger
     # suite on PostgreSQL and the fleet tests (no system cluster is used); also for scripts/fleet-demo.sh.
     # chromium: the headless browser the console tests drive (tests/interop/console, puppeteer-core from npm).
-    --with-test-peers) PKGS+=(nodejs npm postgresql-15 chromium) ;;
+    # ccache: CI builds the server's sources twice with the same flags (build/, then the release in build-release/).
+    --with-test-peers) PKGS+=(nodejs npm postgresql-15 chromium ccache) ;;
     --with-postgres) PKGS+=(postgresql-15) ;;
     --with-fuzz) PKGS+=(clang-14 libclang-rt-14-dev llvm-14 lld-14) ;;
     *) echo "setup: unknown option $arg (expected --with-test-peers, --with-postgres, --with-fuzz)" >&2; exit 2 ;;
