@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -329,10 +330,26 @@ PgPool::PgPool(std::string url, size_t max_connections, std::chrono::millisecond
 
 PgPool::~PgPool() = default;
 
+void PgPool::wake_first() {
+  if (!waiters_.empty()) waiters_.front()->cv.notify_one();
+}
+
+size_t PgPool::waiting() {
+  std::lock_guard lk(mu_);
+  return waiters_.size();
+}
+
 Result<std::unique_ptr<PgDb>> PgPool::acquire() {
   std::unique_lock lk(mu_);
-  if (!cv_.wait_for(lk, timeout_, [&] { return !idle_.empty() || out_ < max_; }))
-    return make_error("LEDGER_BUSY", "every ledger database connection is in use; retry shortly");
+  if (!waiters_.empty() || !available()) {
+    Waiter me;
+    waiters_.push_back(&me);
+    const bool served = me.cv.wait_until(lk, std::chrono::steady_clock::now() + timeout_,
+                                         [&] { return waiters_.front() == &me && available(); });
+    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &me));
+    wake_first();  // served: another connection may be free too; timed out: the next in line may be servable
+    if (!served) return make_error("LEDGER_BUSY", "every ledger database connection is in use; retry shortly");
+  }
   ++out_;
   if (!idle_.empty()) {
     auto db = std::move(idle_.back());
@@ -344,7 +361,7 @@ Result<std::unique_ptr<PgDb>> PgPool::acquire() {
   if (std::string err = db->connect(url_); !err.empty()) {
     lk.lock();
     --out_;
-    cv_.notify_one();
+    wake_first();
     return make_error("LEDGER_UNAVAILABLE", "the ledger database (PostgreSQL) cannot be reached: " + err +
                                                 "; satwarden pays nothing it has not recorded there first — retry "
                                                 "when it is back");
@@ -356,7 +373,7 @@ void PgPool::release(std::unique_ptr<PgDb> db) {
   std::lock_guard lk(mu_);
   --out_;
   if (db && db->healthy()) idle_.push_back(std::move(db));
-  cv_.notify_one();
+  wake_first();
 }
 
 }  // namespace sw::spend::detail

@@ -1,6 +1,7 @@
 // Several Ledger objects on one ledger (instances of a fleet): leases, per-instance shutdown recovery, a shared
 // cap under concurrent load; on PostgreSQL ([postgres]) also migrations by instances starting together, from an
-// empty database and from the previous schema, SERIALIZABLE mode, and the database going away and coming back.
+// empty database and from the previous schema, SERIALIZABLE mode, the database going away and coming back, and
+// the connection pool serving its waiters in arrival order.
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "helpers.h"
+#include "spend/pg.h"
 #include "spend/schema.h"
 
 using namespace sw::spend;
@@ -237,4 +239,63 @@ TEST_CASE("postgres: while the database is down paying calls get LEDGER_UNAVAILA
   REQUIRE(after);
   CHECK(l->get_payment_by_id(before->id)->state == State::reserved);  // never marked in flight
   CHECK(raw_sums(url).rows == 2);
+}
+
+TEST_CASE("postgres: the connection pool serves waiters first come, first served, and a timed-out one leaves the queue",
+          "[.][postgres]") {
+  TempDir tmp;
+  using sw::spend::detail::PgPool;
+  using namespace std::chrono_literals;
+  const std::string url = tmp.ledger_at("pool");
+  auto wait_queued = [](PgPool& pool, size_t n) {
+    for (int i = 0; i < 500 && pool.waiting() < n; ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(pool.waiting() == n);
+  };
+  SECTION("a caller arriving when a connection comes back queues behind those already waiting") {
+    PgPool pool(url, 1, 10s);
+    auto held = pool.acquire();
+    REQUIRE(held);
+    std::mutex mu;
+    std::vector<std::string> order;
+    auto take = [&](const std::string& who) {  // no Catch2 assertion here: it runs on other threads too
+      auto c = pool.acquire();
+      {
+        std::lock_guard lk(mu);
+        order.push_back(c ? who : who + " failed: " + c.error().code);
+      }
+      if (!c) return;
+      std::this_thread::sleep_for(50ms);
+      pool.release(std::move(*c));
+    };
+    std::thread b(take, "b");
+    wait_queued(pool, 1);
+    std::thread c(take, "c");
+    wait_queued(pool, 2);
+    // Released and asked for again at once: the old wait let this caller take it back before b or c woke.
+    pool.release(std::move(*held));
+    take("again");
+    b.join();
+    c.join();
+    CHECK(order == std::vector<std::string>{"b", "c", "again"});
+    CHECK(pool.waiting() == 0);
+  }
+  SECTION("a waiter that times out gets LEDGER_BUSY and does not hold up the one behind it") {
+    PgPool pool(url, 1, 300ms);
+    auto held = pool.acquire();
+    REQUIRE(held);
+    auto first = pool.acquire();  // waits its 300 ms alone
+    REQUIRE_FALSE(first);
+    CHECK(first.error().code == "LEDGER_BUSY");
+    CHECK(pool.waiting() == 0);
+    std::atomic<bool> got{false};
+    std::thread late([&] {
+      auto c = pool.acquire();
+      got = static_cast<bool>(c);
+      if (c) pool.release(std::move(*c));
+    });
+    wait_queued(pool, 1);
+    pool.release(std::move(*held));
+    late.join();
+    CHECK(got);
+  }
 }
