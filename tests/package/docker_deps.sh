@@ -9,6 +9,7 @@ set -euo pipefail
 dockerfile=$1 bin=$2 module=$3
 shift 3
 fail() { echo "docker_deps: $*" >&2; exit 1; }
+trap 'echo "docker_deps: stopped at line $LINENO (exit $?)" >&2' ERR
 command -v dpkg >/dev/null && command -v apt-cache >/dev/null || { echo "docker_deps: needs dpkg and apt-cache" >&2; exit 77; }
 
 # The runtime stage's packages: the apt-get install line(s) after the last FROM.
@@ -21,13 +22,17 @@ base="libc6 libgcc-s1 libstdc++6 zlib1g libzstd1 liblzma5 libbz2-1.0 libcrypt1 l
 libattr1 libgmp10 libsystemd0 libcap2 libudev1 libgcrypt20 libgpg-error0 liblz4-1 libseccomp2 libtinfo6 libdb5.3
 libaudit1 libcap-ng0 libpam0g libsemanage2 libsepol2 libbsd0 libmd0 libffi8 libp11-kit0 libtasn1-6 libunistring2
 libidn2-0 libnettle8 libhogweed6 libgnutls30 libxxhash0 debconf"
-closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
-  --no-enhances $listed 2>/dev/null | grep -E '^[a-z0-9]' | sed 's/:.*//' | sort -u)
+depends=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+  --no-enhances $listed 2>&1) || fail "apt-cache depends failed (are the package lists there? apt-get update): $depends"
+closure=$(grep -E '^[a-z0-9]' <<<"$depends" | sed 's/:.*//' | sort -u)
 allowed=$(printf '%s\n' $listed $base $closure | sort -u)
 
 libs=$( { ldd "$bin"; ldd "$module"; } | awk '/=> \//{print $3}' | sort -u)
+# ldconfig's cache listing is read whole first: piped into an awk that exits at the first match, ldconfig dies of
+# SIGPIPE once the listing outgrows the pipe's 64 KiB, and pipefail then ends this script without a word.
+cache=$(ldconfig -p)
 for so in "$@"; do
-  p=$(ldconfig -p | awk -v s="$so" '$1==s {print $NF; exit}')
+  p=$(awk -v s="$so" '$1==s {print $NF; exit}' <<<"$cache")
   [[ -n "$p" ]] || fail "$so (dlopen()ed by the server) is not installed on this machine"
   libs+=$'\n'"$p"
   libs+=$'\n'$(ldd "$p" | awk '/=> \//{print $3}')
