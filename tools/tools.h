@@ -121,12 +121,6 @@ Status register_all(mcp::ToolRegistry& registry, Engine& engine);
 // Presets of Config::tools: pay (the default), wallet, budget, lnurl, l402 (and "all").
 const std::map<std::string, std::vector<std::string>>& tool_presets();
 
-// What the caller can do after an error (tools/next_steps.cpp): {action, text[, retry_after_s, retry_at,
-// approval_id]}; added to every tool error as error.next_step (mcp::Server::set_error_advice). has_next_step: the
-// code has its own entry (not the generic one).
-json next_step(const Error& e, int64_t now);
-bool has_next_step(const std::string& code);
-
 // pay_lightning_address and pay_lnurl: the same flow for their one target argument ("address" | "lnurl").
 mcp::ToolOutcome pay_lnurl_target(Engine& engine, const json& args, mcp::CallContext& ctx, const char* tool,
                                   const std::string& target);

@@ -519,7 +519,7 @@ int sw_main(int argc, char** argv) {
   // Resource subscriptions re-read what they watch when the ledger has committed something (and once a second).
   server.set_change_hint([&ledger] { return ledger->stats().commits; });
   // Every tool error says what to do next (retry when, ask whom, which setting).
-  server.set_error_advice([](const sw::Error& e) { return sw::tools::next_step(e, sw::Clock::system().now_unix()); });
+  server.set_error_advice([](const sw::Error& e) { return sw::mcp::next_step(e, sw::Clock::system().now_unix()); });
   // Fair sharing between bearer tokens (the owner's own callers are not limited).
   {
     std::vector<std::string> token_labels;

@@ -339,7 +339,8 @@ class Server {
   // by resource subscriptions every 100 ms. Set before serving; without one they re-read once a second only.
   void set_change_hint(std::function<uint64_t()> hint) { change_hint_ = std::move(hint); }
   // What the caller can do next after an error (set before serving): its value is added to every tool error as
-  // error.next_step (whether to retry and when, whom to ask, which setting would allow it). Empty = none.
+  // error.next_step (whether to retry and when, whom to ask, which setting would allow it; satwarden: next_step
+  // below). Empty = none.
   void set_error_advice(std::function<json(const Error&)> advice) { error_advice_ = std::move(advice); }
   const std::function<json(const Error&)>& error_advice() const { return error_advice_; }
   const std::function<uint64_t()>& change_hint() const { return change_hint_; }
@@ -366,6 +367,15 @@ class Server {
   std::vector<Resource> resources_;
   std::unique_ptr<Pool> pool_;
 };
+
+// ---- error advice ----
+// satwarden's advice for Server::set_error_advice (next_steps.cpp): what the caller can do after error `e`, as
+// {action, text[, retry_after_s, retry_at][, approval_id]}; action is retry | retry_later | fix_arguments |
+// ask_owner | check_payment | stop, and the budget window's roll-off, details.retry_after_s (from `now`, unix
+// seconds) and details.approval_id make it precise. An unknown code gets a generic step; has_next_step: `code` has
+// its own (every code the sources produce must: tests/unit/mcp/test_next_steps.cpp).
+json next_step(const Error& e, int64_t now);
+bool has_next_step(const std::string& code);
 
 // ---- modern era (2026-07-28): stateless requests ----
 

@@ -1,18 +1,21 @@
 // next_step: what an agent can do after each error (every tool error carries it as error.next_step, through
-// mcp::Server::set_error_advice): {action, text[, retry_after_s, retry_at][, approval_id]} where action is one of
+// Server::set_error_advice, which the app sets to it): {action, text[, retry_after_s, retry_at][, approval_id]}
+// where action is one of
 //   retry          the same call may succeed now or after retry_after_s (nothing was paid)
 //   retry_later    a later call may succeed (a budget window frees, a service or the wallet recovers)
 //   fix_arguments  the call itself is wrong; change what `text` says
 //   ask_owner      only the owner can change this (a setting, a decision); `text` says which
 //   check_payment  a payment's outcome is not known: look it up (lookup_payment), never pay again
 //   stop           retrying will not help (already done, refused for good)
-// Every error code the server can produce has an entry (tests/unit/tools/test_next_steps.cpp scans src/ and
+// Every error code the server can produce has an entry (tests/unit/mcp/test_next_steps.cpp scans src/ and
 // tools/ for codes); an unknown code gets a generic step.
-#include <ctime>
+#include <algorithm>
+#include <map>
+#include <string>
 
-#include "tools.h"
+#include "mcp/mcp.h"
 
-namespace sw::tools {
+namespace sw::mcp {
 namespace {
 
 struct Step {
@@ -238,4 +241,4 @@ json next_step(const Error& e, int64_t now) {
   return out;
 }
 
-}  // namespace sw::tools
+}  // namespace sw::mcp

@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "tools.h"
+#include "mcp/mcp.h"
 
 using namespace sw;
 
@@ -42,11 +42,11 @@ TEST_CASE("next steps: every error code in the sources has its own") {
   REQUIRE(codes.size() > 80);  // the scan found the codes
   std::vector<std::string> missing;
   for (const auto& c : codes)
-    if (!tools::has_next_step(c)) missing.push_back(c);
+    if (!mcp::has_next_step(c)) missing.push_back(c);
   INFO("codes without a next step: " << json(missing).dump());
   CHECK(missing.empty());
   for (const auto& c : codes) {
-    json s = tools::next_step(make_error(c, "x"), 0);
+    json s = mcp::next_step(make_error(c, "x"), 0);
     INFO(c);
     CHECK(s["text"].is_string());
     CHECK_FALSE(s["text"].get<std::string>().empty());
@@ -57,25 +57,25 @@ TEST_CASE("next steps: every error code in the sources has its own") {
 
 TEST_CASE("next steps: when to retry, whom to ask, what to fix") {
   const int64_t now = 1'767'225'600;  // 2026-01-01T00:00:00Z
-  json s = tools::next_step(make_error("BUDGET_EXCEEDED", "x", json{{"window", "day"}, {"next_rolloff", now + 90}}), now);
+  json s = mcp::next_step(make_error("BUDGET_EXCEEDED", "x", json{{"window", "day"}, {"next_rolloff", now + 90}}), now);
   CHECK(s["action"] == "retry_later");
   CHECK(s["retry_after_s"] == 90);
   CHECK(s["retry_at"] == "2026-01-01T00:01:30Z");
   CHECK(s["text"].get<std::string>().find("2026-01-01T00:01:30Z") != std::string::npos);
-  s = tools::next_step(make_error("BUDGET_EXCEEDED", "x", json{{"window", "lifetime"}}), now);
+  s = mcp::next_step(make_error("BUDGET_EXCEEDED", "x", json{{"window", "lifetime"}}), now);
   CHECK(s["action"] == "ask_owner");
-  s = tools::next_step(make_error("BUDGET_EXCEEDED", "x", json{{"window", "per_call"}}), now);
+  s = mcp::next_step(make_error("BUDGET_EXCEEDED", "x", json{{"window", "per_call"}}), now);
   CHECK(s["action"] == "ask_owner");
-  s = tools::next_step(make_error("APPROVAL_REQUIRED", "x", json{{"approval_id", "K7QF2M"}}), now);
+  s = mcp::next_step(make_error("APPROVAL_REQUIRED", "x", json{{"approval_id", "K7QF2M"}}), now);
   CHECK(s["approval_id"] == "K7QF2M");
   CHECK(s["text"].get<std::string>().find("satwarden approvals approve K7QF2M") != std::string::npos);
-  s = tools::next_step(make_error("RATE_LIMITED", "x", json{{"retry_after_s", 12}}), now);
+  s = mcp::next_step(make_error("RATE_LIMITED", "x", json{{"retry_after_s", 12}}), now);
   CHECK(s["action"] == "retry");
   CHECK(s["retry_after_s"] == 12);
-  s = tools::next_step(make_error("INVALID_ARGUMENTS", "x", json{{"field", "max_sats"}, {"expected", "integer"}}), now);
+  s = mcp::next_step(make_error("INVALID_ARGUMENTS", "x", json{{"field", "max_sats"}, {"expected", "integer"}}), now);
   CHECK(s["text"] == "fix argument max_sats: expected integer");
-  s = tools::next_step(make_error("URL_FORBIDDEN", "x"), now);
+  s = mcp::next_step(make_error("URL_FORBIDDEN", "x"), now);
   CHECK(s["text"].get<std::string>().find("SATWARDEN_FETCH_ALLOW") != std::string::npos);
-  CHECK(tools::next_step(make_error("NIP44_INVALID_MAC", "x"), now)["action"] == "retry_later");
-  CHECK(tools::next_step(make_error("SOMETHING_NEW", "x"), now)["action"] == "retry_later");
+  CHECK(mcp::next_step(make_error("NIP44_INVALID_MAC", "x"), now)["action"] == "retry_later");
+  CHECK(mcp::next_step(make_error("SOMETHING_NEW", "x"), now)["action"] == "retry_later");
 }
