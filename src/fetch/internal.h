@@ -1,14 +1,25 @@
-// Internal to sw_fetch: address parsing and allow-list matching shared by url.cpp, address.cpp and fetch.cpp.
+// Internal to sw_fetch: address parsing and allow-list matching shared by url.cpp, address.cpp and the fetcher's
+// files; the fetcher's pieces shared between fetch.cpp (the flow), fetch_conn.cpp (resolve + SSRF guard, Wire) and
+// fetch_exchange.cpp (one request/response exchange).
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fetch/fetch.h"
+
+// OpenSSL's SSL and SSL_CTX, declared by their struct tags: url.cpp and address.cpp (sw_fetch_core) include this
+// header and are built without OpenSSL (fetch_conn.cpp checks that the tags match).
+struct ssl_st;
+struct ssl_ctx_st;
 
 namespace sw::fetch::detail {
 
@@ -73,5 +84,78 @@ class ResponseHeadParser {
   std::string message_;
   bool limit_hit_ = false;
 };
+
+// A non-empty HTTP token (RFC 9110 tchar only): methods and header names, sent (fetch.cpp) or received
+// (ResponseHeadParser, fetch_exchange.cpp).
+bool is_token(std::string_view s);
+
+// ---------- the fetcher's connection (fetch_conn.cpp) ----------
+
+// The SSRF guard: resolves url.host once (unless it is an address) and returns its addresses, each public or
+// allow-listed (unless the host itself is allow-listed); URL_FORBIDDEN names the first one that is not.
+Result<std::vector<std::string>> checked_addresses(const Url& url, const Options& o, const AllowList& allow,
+                                                   std::chrono::steady_clock::time_point deadline,
+                                                   const std::function<bool()>& cancelled);
+
+// One connection (plain or TLS) with every wait bounded by an operation timeout, the fetch's deadline and
+// cancellation (polled every 20 ms).
+class Wire {
+ public:
+  enum class Wait { ready, timeout, deadline, cancelled };
+  Wire(std::chrono::steady_clock::time_point deadline, const std::function<bool()>& cancelled)
+      : deadline_(deadline), cancelled_(cancelled) {}
+  ~Wire();
+  Wire(const Wire&) = delete;
+  Wire& operator=(const Wire&) = delete;
+
+  Wait wait(short events, std::chrono::milliseconds op_timeout);
+
+  // Connects to ip:port. ready = connected; else why not (errno in err_).
+  Wait connect(const std::string& ip, uint16_t port, std::chrono::milliseconds timeout);
+  int error() const { return err_; }
+
+  // TLS handshake with certificate and host-name verification. ready + ok=true on success.
+  struct TlsOutcome {
+    Wait wait = Wait::ready;
+    bool ok = false;
+    bool ca_failed = false;
+    long verify = 0;  // X509_V_OK (fetch_conn.cpp asserts that it is 0)
+  };
+  TlsOutcome tls(const Url& url, const Options& o, std::chrono::milliseconds timeout);
+
+  // Sends everything. ready on success; timeout/deadline/cancelled; or ready with error() set.
+  Wait send_all(std::string_view data, std::chrono::milliseconds timeout);
+
+  // Reads some bytes into buf (at most cap). ready with n > 0 = data; n == 0 = EOF; error() set on failure.
+  Wait recv_some(char* buf, size_t cap, size_t& n, std::chrono::milliseconds timeout);
+
+ private:
+  std::chrono::steady_clock::time_point deadline_;
+  const std::function<bool()>& cancelled_;
+  int fd_ = -1;
+  int err_ = 0;
+  ::ssl_ctx_st* ctx_ = nullptr;  // SSL_CTX
+  ::ssl_st* ssl_ = nullptr;      // SSL
+};
+
+// ---------- one exchange (fetch_exchange.cpp) ----------
+
+struct HopInput {
+  const Url* url;
+  std::string ip;
+  std::string method;
+  const std::vector<std::pair<std::string, std::string>>* headers;
+  const std::string* body;
+};
+
+struct HopResult {
+  std::optional<Error> error;
+  bool connect_failed = false;  // nothing was sent: another address may be tried
+  Response response;
+};
+
+// One request to in.ip and its response (connect, TLS, request, bounded head, capped body), within the deadline.
+HopResult do_hop(const HopInput& in, const Options& o, std::chrono::steady_clock::time_point deadline,
+                 const std::function<bool()>& cancelled);
 
 }  // namespace sw::fetch::detail
