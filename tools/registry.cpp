@@ -1,5 +1,4 @@
 #include <map>
-#include <set>
 #include <stdexcept>
 
 #include "purchase/purchase.h"
@@ -97,67 +96,16 @@ pay::ApprovalArgs approval_args(Engine& engine, const json& args, mcp::CallConte
   return a;
 }
 
-const std::map<std::string, std::vector<std::string>>& tool_presets() {
-  static const std::map<std::string, std::vector<std::string>> p = {
-      // What most agents need: pay an invoice, a paid API or a Lightning address, look at an invoice first, see
-      // the budget, follow up on a payment.
-      {"pay", {"access_l402_resource", "pay_invoice", "pay_lightning_address", "decode_invoice", "get_budget_status",
-               "lookup_payment"}},
-      {"wallet", {"get_balance", "get_wallet_info", "make_invoice", "list_transactions", "pay_keysend",
-                  "decode_invoice", "lookup_payment"}},
-      {"budget", {"get_budget_status", "configure_budget", "list_payments", "spending_report", "list_approvals",
-                  "forget_credentials"}},
-      {"lnurl", {"pay_lightning_address", "pay_lnurl", "resolve_lightning_address"}},
-      {"l402", {"access_l402_resource", "pay_l402_challenge", "forget_credentials"}},
-  };
-  return p;
-}
-
-namespace {
-
-// Text meant for bearer-token callers only is written between {hosted} and {/hosted} in a description: kept (without
-// the markers) when the server serves hosted callers, dropped otherwise — a stdio user's model never reads it.
-std::string for_audience(const std::string& d, bool hosted) {
-  std::string out;
-  size_t at = 0;
-  for (;;) {
-    size_t open = d.find("{hosted}", at);
-    if (open == std::string::npos) break;
-    size_t close = d.find("{/hosted}", open);
-    if (close == std::string::npos) break;
-    out += d.substr(at, open - at);
-    if (hosted) out += d.substr(open + 8, close - open - 8);
-    at = close + 9;
-  }
-  out += d.substr(at);
-  // Dropping a sentence may leave a double space.
-  for (size_t p = out.find("  "); p != std::string::npos; p = out.find("  ")) out.erase(p, 1);
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
-}  // namespace
-
 Status register_all(mcp::ToolRegistry& registry, Engine& engine) {
   const bool hosted = engine.config && engine.config->transport == "http" && !engine.config->tokens.empty();
   // The profile (config `tools`): which registered tools MCP clients see; without a config (tests), all of them.
-  std::set<std::string> visible;
-  bool everything = !engine.config;
+  mcp::ToolProfile profile;
+  profile.everything = !engine.config;
   if (engine.config) {
-    for (const auto& entry : engine.config->tools) {
-      if (entry == "all") {
-        everything = true;
-      } else if (auto it = tool_presets().find(entry); it != tool_presets().end()) {
-        visible.insert(it->second.begin(), it->second.end());
-      } else if (factories().count(entry)) {
-        visible.insert(entry);
-      } else {
-        std::string presets;
-        for (const auto& [n, l] : tool_presets()) presets += n + ", ";
-        return make_error("CONFIG_INVALID", "tools: '" + entry + "' is neither a tool nor a preset (presets: " +
-                                                presets + "all; or tool names as in tools/list)");
-      }
-    }
+    auto p = mcp::resolve_tool_profile(engine.config->tools,
+                                       [](const std::string& n) { return factories().count(n) > 0; });
+    if (!p) return p.error();
+    profile = std::move(*p);
   }
   for (auto& [name, factory] : factories()) {
     std::optional<mcp::Tool> tool;
@@ -167,9 +115,8 @@ Status register_all(mcp::ToolRegistry& registry, Engine& engine) {
       return make_error("SCHEMA_INVALID", "tool " + name + ": " + e.what());
     }
     if (!tool) continue;  // not ready in this configuration: not registered
-    tool->description = for_audience(tool->description, hosted);
-    // App-only tools belong to the MCP Apps that call them, not to a profile.
-    tool->hidden = !everything && !tool->app_only() && !visible.count(tool->name);
+    tool->description = mcp::for_audience(tool->description, hosted);
+    tool->hidden = profile.hides(*tool);
     // Modern era: a payment waiting for the owner's approval, in a client that can be asked, becomes an
     // input-required result (the approval stays open, the budget held) instead of APPROVAL_REQUIRED.
     auto inner = std::move(tool->handler);

@@ -114,12 +114,10 @@ struct Registrar {
 #define SW_REGISTER_TOOL(name, factory) static ::sw::tools::Registrar sw_tool_registrar_##name(#name, factory)
 
 // Adds every ready tool, in name order. Fails on a schema problem (a build defect, caught by the unit tests).
-// Tools outside the configured profile (Config::tools) are registered hidden (for the owner's console only);
-// CONFIG_INVALID names an entry that is neither a tool nor a preset. Description text between {hosted} and
-// {/hosted} is kept only when the server serves bearer-token callers.
+// Tools outside the configured profile (Config::tools, mcp::resolve_tool_profile) are registered hidden (for the
+// owner's console only); CONFIG_INVALID names an entry that is neither a tool nor a preset. Descriptions pass
+// through mcp::for_audience: {hosted} text is kept only when the server serves bearer-token callers.
 Status register_all(mcp::ToolRegistry& registry, Engine& engine);
-// Presets of Config::tools: pay (the default), wallet, budget, lnurl, l402 (and "all").
-const std::map<std::string, std::vector<std::string>>& tool_presets();
 
 // pay_lightning_address and pay_lnurl: the same flow for their one target argument ("address" | "lnurl").
 mcp::ToolOutcome pay_lnurl_target(Engine& engine, const json& args, mcp::CallContext& ctx, const char* tool,

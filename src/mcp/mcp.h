@@ -35,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -212,6 +213,23 @@ class ToolRegistry {
   std::map<std::string, std::unique_ptr<Compiled>> tools_;
   std::vector<std::string> order_;
 };
+
+// ---- tool profiles (config `tools`; profiles.cpp) ----
+// Which registered tools MCP clients see. Presets: pay (the default), wallet, budget, lnurl, l402; "all" is
+// everything. resolve_tool_profile combines presets, "all" and tool names (is_tool says which names are tools):
+// CONFIG_INVALID names an entry that is neither. A hidden tool (Tool::hidden) stays callable by the owner's faces.
+const std::map<std::string, std::vector<std::string>>& tool_presets();
+struct ToolProfile {
+  bool everything = false;      // "all" (or no configuration)
+  std::set<std::string> tools;  // the named and preset tools otherwise
+  // Outside the profile; an app-only tool never is (it belongs to the MCP App that calls it, not to a profile).
+  bool hides(const Tool& t) const;
+};
+Result<ToolProfile> resolve_tool_profile(const std::vector<std::string>& entries,
+                                         const std::function<bool(const std::string&)>& is_tool);
+// A tool description for its audience: text between {hosted} and {/hosted} is kept (without the markers) when the
+// server serves bearer-token callers, dropped otherwise, with the double and trailing spaces that leaves.
+std::string for_audience(const std::string& description, bool hosted);
 
 // ---- resources (optional; served when any exist) ----
 struct Resource {
