@@ -7,69 +7,6 @@
 namespace sw::tools {
 namespace {
 
-json window_json(const spend::WindowStatus& w) {
-  auto opt = [](const std::optional<uint64_t>& v, bool ceil) -> json {
-    if (!v) return nullptr;
-    return ceil ? msat_to_sat_ceil(*v) : *v / 1000;
-  };
-  json j{{"window", w.window},
-         {"limit_sats", opt(w.limit_msat, false)},
-         {"spent_sats", msat_to_sat_ceil(w.spent_msat)},
-         {"remaining_sats", opt(w.remaining_msat, false)},
-         {"limit_msat", w.limit_msat ? json(*w.limit_msat) : json(nullptr)},
-         {"spent_msat", w.spent_msat},
-         {"remaining_msat", w.remaining_msat ? json(*w.remaining_msat) : json(nullptr)},
-         {"next_rolloff", w.next_rolloff ? json(*w.next_rolloff) : json(nullptr)}};
-  // Caps in a currency on this window (limit_* above are then the stricter of both, at the current price).
-  if (!w.fiat.empty()) {
-    json f = json::array();
-    for (const auto& x : w.fiat) f.push_back(spend::to_json(x));
-    j["fiat"] = f;
-  }
-  return j;
-}
-
-json scope_json(const spend::ScopeStatus& s) {
-  json windows = json::array();
-  for (const auto& w : s.windows) windows.push_back(window_json(w));
-  json j{{"scope", s.scope},
-         {"per_call_sats", s.per_call_msat ? json(*s.per_call_msat / 1000) : json(nullptr)},
-         {"windows", windows},
-         {"expires_at", s.expires_at ? json(*s.expires_at) : json(nullptr)}};
-  if (!s.per_call_fiat.empty()) {
-    json f = json::array();
-    for (const auto& x : s.per_call_fiat) f.push_back(spend::to_json(x));
-    j["per_call_fiat"] = f;
-  }
-  return j;
-}
-
-}  // namespace
-
-json budget_status_json(const spend::StatusReport& r, const spend::Policy& policy) {
-  json domains = json::array(), envelopes = json::array();
-  for (const auto& d : r.domains) domains.push_back(scope_json(d));
-  for (const auto& e : r.envelopes) envelopes.push_back(scope_json(e));
-  return json{{"now", r.now},
-              {"global", scope_json(r.global)},
-              {"domains", domains},
-              {"envelopes", envelopes},
-              {"pending_count", r.pending_count},
-              {"unknown_count", r.unknown_count},
-              {"fee_excess",
-               {{"count", r.fee_excess_count},
-                {"excess_msat", r.fee_excess_msat},
-                {"last_at", r.fee_excess_last_at ? json(*r.fee_excess_last_at) : json(nullptr)},
-                {"note", r.fee_excess_count == 0
-                             ? "no payment in the last 30 days had a routing fee above its reserved allowance"
-                             : "routing fees above the reserved allowance (last 30 days) are booked as spent: a "
-                               "window can end above its cap by that excess and then refuses payments until it "
-                               "has room again"}}},
-              {"policy", spend::policy_to_json(policy)}};
-}
-
-namespace {
-
 // How many of `client`'s rows are in `state` (paged; a client rarely has many in flight).
 Result<uint64_t> count_rows(spend::Ledger& ledger, const std::string& client, spend::State state) {
   spend::ListQuery q;
@@ -123,7 +60,8 @@ Result<json> budget_status_for(Engine& e, const mcp::CallContext& ctx) {
     st->unknown_count = *unknown;
     st->pending_count = *pending_reserved + *pending_flight + *unknown;
   }
-  json out = budget_status_json(*st, policy);
+  json out = spend::to_json(*st, spend::StatusFormat::budget_status);
+  out["policy"] = spend::policy_to_json(policy);
   if (e.prices) {
     // The BTC prices the fiat figures use (none: the price source has no fresh price; fiat caps then refuse).
     json p = json::array();

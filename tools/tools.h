@@ -128,9 +128,7 @@ mcp::ToolOutcome pay_lnurl_target(Engine& engine, const json& args, mcp::CallCon
 mcp::Tool make_tool(const std::string& name, const std::string& title, const std::string& description,
                     json annotations, std::function<mcp::ToolOutcome(const json&, mcp::CallContext&)> handler);
 
-// Tool-surface JSON of ledger data (also served as MCP resources satwarden://spending and satwarden://payments/…).
-// budget_status_json: the owner's full view (every envelope) plus the effective policy.
-json budget_status_json(const spend::StatusReport& r, const spend::Policy& policy);
+// Tool-surface JSON of ledger data (also served as MCP resources satwarden://payments/…).
 json payment_json(const spend::Payment& p);
 
 // Annotation sets used by the tools (honest hints).

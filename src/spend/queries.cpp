@@ -43,17 +43,21 @@ json to_json(const WindowStatus::Fiat& f) {
 
 namespace {
 
-json scope_json(const ScopeStatus& s) {
+json scope_json(const ScopeStatus& s, StatusFormat format) {
+  const bool for_tool = format == StatusFormat::budget_status;
   json w = json::array();
   for (const auto& ws : s.windows) {
+    json limit_sats = nullptr;
+    if (ws.limit_msat) limit_sats = for_tool ? *ws.limit_msat / 1000 : msat_to_sat_ceil(*ws.limit_msat);
     json x = {{"window", ws.window},
               {"limit_msat", opt_json(ws.limit_msat)},
-              {"limit_sats", ws.limit_msat ? json(msat_to_sat_ceil(*ws.limit_msat)) : json(nullptr)},
+              {"limit_sats", limit_sats},
               {"spent_msat", ws.spent_msat},
               {"spent_sats", msat_to_sat_ceil(ws.spent_msat)},
               {"remaining_msat", opt_json(ws.remaining_msat)},
               {"remaining_sats", ws.remaining_msat ? json(*ws.remaining_msat / 1000) : json(nullptr)},
               {"next_rolloff", opt_json(ws.next_rolloff)}};
+    // Caps in a currency on this window (limit_* above are then the stricter of both, at the current price).
     if (!ws.fiat.empty()) {
       json f = json::array();
       for (const auto& c : ws.fiat) f.push_back(to_json(c));
@@ -61,13 +65,17 @@ json scope_json(const ScopeStatus& s) {
     }
     w.push_back(std::move(x));
   }
-  json j = {{"scope", s.scope}, {"per_call_msat", opt_json(s.per_call_msat)}, {"windows", w}};
+  json j = {{"scope", s.scope}, {"windows", w}};
+  if (for_tool)
+    j["per_call_sats"] = s.per_call_msat ? json(*s.per_call_msat / 1000) : json(nullptr);
+  else
+    j["per_call_msat"] = opt_json(s.per_call_msat);
   if (!s.per_call_fiat.empty()) {
     json f = json::array();
     for (const auto& c : s.per_call_fiat) f.push_back(to_json(c));
     j["per_call_fiat"] = f;
   }
-  if (s.expires_at) j["expires_at"] = *s.expires_at;
+  if (s.expires_at || for_tool) j["expires_at"] = opt_json(s.expires_at);
   return j;
 }
 
@@ -145,14 +153,21 @@ void add_settled_fiat(ReportBucket& b, const Payment& p, const std::vector<std::
   }
 }
 
-json to_json(const StatusReport& s) {
+json to_json(const StatusReport& s, StatusFormat format) {
   json d = json::array(), e = json::array();
-  for (const auto& x : s.domains) d.push_back(scope_json(x));
-  for (const auto& x : s.envelopes) e.push_back(scope_json(x));
-  return {{"now", s.now},          {"global", scope_json(s.global)},     {"domains", d},
-          {"envelopes", e},        {"pending_count", s.pending_count}, {"unknown_count", s.unknown_count},
-          {"fee_excess", {{"count", s.fee_excess_count}, {"excess_msat", s.fee_excess_msat},
-                          {"last_at", opt_json(s.fee_excess_last_at)}}}};
+  for (const auto& x : s.domains) d.push_back(scope_json(x, format));
+  for (const auto& x : s.envelopes) e.push_back(scope_json(x, format));
+  json out = {{"now", s.now},          {"global", scope_json(s.global, format)}, {"domains", d},
+              {"envelopes", e},        {"pending_count", s.pending_count},     {"unknown_count", s.unknown_count},
+              {"fee_excess", {{"count", s.fee_excess_count}, {"excess_msat", s.fee_excess_msat},
+                              {"last_at", opt_json(s.fee_excess_last_at)}}}};
+  if (format == StatusFormat::budget_status)
+    out["fee_excess"]["note"] = s.fee_excess_count == 0
+                                    ? "no payment in the last 30 days had a routing fee above its reserved allowance"
+                                    : "routing fees above the reserved allowance (last 30 days) are booked as spent: a "
+                                      "window can end above its cap by that excess and then refuses payments until it "
+                                      "has room again";
+  return out;
 }
 
 json to_json(const SpendReport& r) {

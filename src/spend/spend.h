@@ -421,7 +421,14 @@ struct StatusReport {
   uint64_t fee_excess_count = 0, fee_excess_msat = 0;
   std::optional<int64_t> fee_excess_last_at;
 };
-json to_json(const StatusReport& s);
+// The JSON of a status report, in one of two forms that differ only where noted:
+//   ledger         msat-exact: per_call_msat; limit_sats rounded up; expires_at on envelopes only.
+//   budget_status  get_budget_status and satwarden://spending (schemas/get_budget_status.output.json): per_call_sats
+//                  and limit_sats rounded down (what can really be paid, like remaining_sats); expires_at on every
+//                  scope (null but on envelopes); fee_excess.note says what a fee excess does to a window.
+// Both: windows with limit/spent/remaining in msat and sats (spent rounded up, remaining down), next_rolloff, fiat.
+enum class StatusFormat { ledger, budget_status };
+json to_json(const StatusReport& s, StatusFormat format = StatusFormat::ledger);
 // {"amount", "currency", "price": {currency, btc_price, at, source}, "limit_sats", "spent", "remaining"}, or
 // {"amount", "currency", "price_unavailable": true}.
 json to_json(const WindowStatus::Fiat& f);
