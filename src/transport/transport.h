@@ -15,11 +15,11 @@
 // Server→client requests (elicitation/create from a tool) go on the POST stream of the tools/call they belong to:
 // a JSON-mode answer turns into SSE for it when the client's Accept allows; otherwise on the GET stream (legacy:
 // the /sse stream). The client's response is a POST of its own (202), matched to the waiting tool by its id.
-// The HTTP/1.1 front is our own (http.cpp): ONE event-loop thread (epoll) owns every connection, reads and parses
-// with every resource bounded (HttpLimits) BEFORE anything is authenticated, and hands only complete, checked
-// requests to a worker pool (config http_threads); responses and SSE streams are written back by the loop. A
-// slow or idle connection costs a file descriptor and a few KB, never a thread, and is evicted by deadline or,
-// at the connection caps, oldest first.
+// The HTTP/1.1 front is our own (front*.cpp, front.h): ONE event-loop thread (epoll) owns every connection, reads and
+// parses with every resource bounded (HttpLimits) BEFORE anything is authenticated, and hands only complete, checked
+// requests to a worker pool (config http_threads); responses and SSE streams are written back by the loop. A slow or
+// idle connection costs a file descriptor and a few KB, never a thread, and is evicted by deadline or, at the
+// connection caps, oldest first.
 // Security on every request: exactly one well-formed Host (RFC 9112: two, a malformed one, or none on HTTP/1.1 →
 // 400); Host and Origin checked against loopback + allow-lists (403) — loopback means "localhost", 127.0.0.0/8 or
 // [::1], parsed, and an Origin must be exactly scheme://host[:port] (userinfo, paths, "null" unless allow-listed,
