@@ -456,10 +456,13 @@ sw::Result<sw::fetch::Response> module_fetch(const sw::fetch::Request& rq, const
   }
 }
 }  // namespace
-extern "C" sw::transport::FetchFn sw_fetch_entry() { return &module_fetch; }
 
-// The module's entry points (see make_http_server): what to serve, or MCP only.
-extern "C" sw::transport::HttpServer* sw_http_server_serve(sw::mcp::Server* server, const sw::config::Config* config,
+// The module's entry points (see make_http_server): what to serve, or MCP only; and the fetcher. The module is
+// built with hidden visibility (src/transport/CMakeLists.txt), so these three are all it exports.
+#define SW_MODULE_ENTRY extern "C" __attribute__((visibility("default")))
+SW_MODULE_ENTRY sw::transport::FetchFn sw_fetch_entry() { return &module_fetch; }
+
+SW_MODULE_ENTRY sw::transport::HttpServer* sw_http_server_serve(sw::mcp::Server* server, const sw::config::Config* config,
                                                            const sw::transport::HttpLimits* limits,
                                                            const sw::transport::HttpServe* serve) {
   try {
@@ -469,7 +472,8 @@ extern "C" sw::transport::HttpServer* sw_http_server_serve(sw::mcp::Server* serv
     return nullptr;  // the loader reports it
   }
 }
-extern "C" sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server, const sw::config::Config* config,
-                                                            const sw::transport::HttpLimits* limits) {
+SW_MODULE_ENTRY sw::transport::HttpServer* sw_http_server_create(sw::mcp::Server* server,
+                                                                 const sw::config::Config* config,
+                                                                 const sw::transport::HttpLimits* limits) {
   return sw_http_server_serve(server, config, limits, nullptr);
 }

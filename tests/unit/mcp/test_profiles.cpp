@@ -18,7 +18,7 @@ Tool tool(const std::string& name, json ui = nullptr) {
 }
 }  // namespace
 
-TEST_CASE("profiles: presets and tool names combine; all shows everything; app-only tools are never hidden") {
+TEST_CASE("profiles: presets and tool names combine, all shows everything, app-only tools are never hidden") {
   auto p = resolve_tool_profile({"lnurl", "spending_report"}, known);
   REQUIRE(p);
   CHECK_FALSE(p->everything);
