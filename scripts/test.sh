@@ -77,11 +77,12 @@ run_tsan() {
   scripts/setup.sh --with-postgres
   interop=OFF
   sanitizer_build build-tsan thread
-  # The concurrency tests: ledger (race, group commit, crash), relay pool, wallet, payer and tools, MCP sessions
-  # (worker pool, cancellation), HTTP and stdio transports.
+  # The concurrency tests: ledger (race, group commit, crash) on SQLite and on PostgreSQL (spend.pg: the connection
+  # pool and its waiters), relay pool, wallet, payer and tools, MCP sessions (worker pool, cancellation), HTTP and
+  # stdio transports.
   TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" \
     ctest --test-dir build-tsan --output-on-failure -j2 --timeout 1800 \
-      -R '^(spend|relay|wallet|tools|mcp|transport):' "$@"
+      -R '^(spend|spend\.pg|relay|wallet|tools|mcp|transport):' "$@"
 }
 
 run_fuzz_smoke() {
